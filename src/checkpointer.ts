@@ -1,0 +1,660 @@
+/**
+ * @module checkpointer
+ *
+ * The `Checkpointer` facade: a registry of providers and resources, a store,
+ * codec and retention settings, and the lifecycle of one checkpoint (the five
+ * steps of DESIGN.md) and of one restore (newest valid image, fallback on
+ * damage, migrations, restore in registration order). Checkpoints and restores
+ * never overlap: calls are queued and run one at a time, in call order; each
+ * `checkpoint()` call takes its own image.
+ */
+import { EventEmitter } from 'node:events';
+import { ClassRegistry } from './codec/class-registry.js';
+import { encodeState } from './codec/encode.js';
+import type { EncodedState } from './codec/types.js';
+import { planMigration, runMigration } from './convert/migrate.js';
+import { CkptError, ErrorCodes, isCkptError } from './errors.js';
+import {
+  checkpointChannel,
+  publish,
+  restoreChannel,
+  type CheckpointerEvents,
+  type CkptWarning,
+} from './events.js';
+import {
+  DEFAULT_BLOB_THRESHOLD,
+  DEFAULT_COMPRESSION_LEVEL,
+  DEFAULT_MAX_DEPTH,
+  DEFAULT_MAX_SEGMENT_BYTES,
+  DEFAULT_SEGMENT_SIZE,
+  FORMAT_VERSION,
+} from './image/constants.js';
+import { imageInfo, infoFromIndex } from './image/image-info.js';
+import { ImageReader, type ReadLimits } from './image/reader.js';
+import { writeImage, type CapturedProvider } from './image/writer.js';
+import type { CheckpointInfo, ImageInfo, MigrationRecord, RestoreResult, SkippedImage } from './info.js';
+import type { CheckpointContext, Provider, Resource, ResumeContext } from './provider/provider.js';
+import { Registry, type RegisteredProvider } from './provider/registry.js';
+import { selectForDeletion, toPolicies, type RetentionOptions, type RetentionPolicy } from './retention/policy.js';
+import { FsStore } from './store/fs-store.js';
+import type { ImageSink, Store, WriterLock } from './store/store.js';
+import { LIBRARY_NAME } from './version.js';
+
+/** Options of a {@link Checkpointer}. */
+export interface CheckpointerOptions {
+  /** Where images live: a directory path (an {@link FsStore}) or any {@link Store}. */
+  readonly store: string | Store;
+  /** Which images to keep after each commit. Default: keep all. */
+  readonly retention?: RetentionOptions | readonly RetentionPolicy[];
+  /** zstd settings. `level` 1..19, default 3. */
+  readonly compression?: { readonly level?: number };
+  /** Application name recorded in each image's manifest. */
+  readonly app?: string;
+  /** Raw bytes per segment (default 4 MiB; 64 KiB .. 64 MiB). */
+  readonly segmentSize?: number;
+  /** Binary values of at least this many bytes are stored as raw blob segments (default 64 KiB). */
+  readonly blobThreshold?: number;
+  /** Maximum nesting depth of a state (default 2000). */
+  readonly maxDepth?: number;
+  /** Limits applied when reading images. */
+  readonly limits?: ReadLimits;
+  /** How long to wait for the store's writer lock at the first checkpoint, in ms (default 0: fail at once). */
+  readonly lockWaitMs?: number;
+  /** A provider in the image that is not registered: `'error'` (default) or `'ignore'`. */
+  readonly unknownProviders?: 'error' | 'ignore';
+  /** A registered provider missing from the image: `'error'` (default) or `'allow'` (its restore is not called). */
+  readonly missingProviders?: 'error' | 'allow';
+}
+
+/** Options of one {@link Checkpointer.checkpoint} call. */
+export interface CheckpointOptions {
+  /** The application's step (loop iteration) at this checkpoint; recorded in the image. */
+  readonly step?: number;
+  /** A label (e.g. `"before-deploy"`); recorded in the image, and retention can keep labelled images. */
+  readonly label?: string;
+}
+
+type Listener<E extends keyof CheckpointerEvents> = (payload: CheckpointerEvents[E]) => void;
+
+function invalid(message: string): CkptError {
+  return new CkptError(ErrorCodes.INVALID_ARGUMENT, message);
+}
+
+function intInRange(v: unknown, name: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+    throw invalid(`${name} must be an integer from ${min} to ${max}, got ${String(v)}`);
+  }
+  return v;
+}
+
+function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
+}
+
+/** Errors that mean "this image is damaged or unreadable" — restore falls back past them. */
+const FALLBACK_CODES = new Set<string>([ErrorCodes.CORRUPT, ErrorCodes.NOT_FOUND, ErrorCodes.STORE_IO]);
+
+/**
+ * The facade an application creates: register providers, then `checkpoint()`
+ * and `restore()`. See the module comment for the concurrency rule.
+ *
+ * @example
+ * ```ts
+ * const ckpt = new Checkpointer({ store: './checkpoints', retention: { keepLast: 3 } });
+ * ckpt.register({ id: 'grid', snapshot: () => grid, restore: (s) => { grid = s; } });
+ * await ckpt.restore();                 // undefined on the first run
+ * await ckpt.checkpoint({ step: 1000 });
+ * await ckpt.close();
+ * ```
+ */
+export class Checkpointer {
+  /** The store images are written to and read from. */
+  readonly store: Store;
+  readonly #registry = new Registry();
+  readonly #classes = new ClassRegistry();
+  readonly #events = new EventEmitter();
+  readonly #policies: RetentionPolicy[];
+  readonly #level: number;
+  readonly #segmentSize: number;
+  readonly #blobThreshold: number;
+  readonly #maxDepth: number;
+  readonly #limits: ReadLimits;
+  readonly #app: string | null;
+  readonly #lockWaitMs: number;
+  readonly #unknownProviders: 'error' | 'ignore';
+  readonly #missingProviders: 'error' | 'allow';
+  #lock: WriterLock | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  #busy = false;
+  #closed = false;
+
+  /** @param options - see {@link CheckpointerOptions} */
+  constructor(options: CheckpointerOptions) {
+    if (typeof options !== 'object' || options === null) throw invalid('new Checkpointer() needs options: { store: "./checkpoints" }');
+    const s = options.store;
+    if (typeof s === 'string') {
+      if (s.length === 0) throw invalid('store must be a non-empty directory path or a Store');
+      this.store = new FsStore(s);
+    } else if (typeof s === 'object' && s !== null && typeof s.list === 'function' && typeof s.create === 'function') {
+      this.store = s;
+    } else {
+      throw invalid('store must be a directory path or a Store (FsStore, MemoryStore, …)');
+    }
+    this.#policies = toPolicies(options.retention);
+    this.#level = intInRange(options.compression?.level ?? DEFAULT_COMPRESSION_LEVEL, 'compression.level', 1, 19);
+    this.#segmentSize = intInRange(options.segmentSize ?? DEFAULT_SEGMENT_SIZE, 'segmentSize', 64 * 1024, DEFAULT_MAX_SEGMENT_BYTES);
+    this.#blobThreshold = intInRange(options.blobThreshold ?? DEFAULT_BLOB_THRESHOLD, 'blobThreshold', 1, 2 ** 40);
+    this.#maxDepth = intInRange(options.maxDepth ?? DEFAULT_MAX_DEPTH, 'maxDepth', 1, 100_000);
+    this.#limits = options.limits ?? {};
+    if (options.app !== undefined && typeof options.app !== 'string') throw invalid('app must be a string');
+    this.#app = options.app ?? null;
+    this.#lockWaitMs = intInRange(options.lockWaitMs ?? 0, 'lockWaitMs', 0, 2 ** 31);
+    const up = options.unknownProviders ?? 'error';
+    if (up !== 'error' && up !== 'ignore') throw invalid(`unknownProviders must be 'error' or 'ignore', got ${String(up)}`);
+    this.#unknownProviders = up;
+    const mp = options.missingProviders ?? 'error';
+    if (mp !== 'error' && mp !== 'allow') throw invalid(`missingProviders must be 'error' or 'allow', got ${String(mp)}`);
+    this.#missingProviders = mp;
+  }
+
+  // ---------------------------------------------------------------- events
+
+  /** Listen to an event. */
+  on<E extends keyof CheckpointerEvents>(event: E, listener: Listener<E>): this {
+    this.#events.on(event, listener);
+    return this;
+  }
+
+  /** Listen to an event once. */
+  once<E extends keyof CheckpointerEvents>(event: E, listener: Listener<E>): this {
+    this.#events.once(event, listener);
+    return this;
+  }
+
+  /** Stop listening. */
+  off<E extends keyof CheckpointerEvents>(event: E, listener: Listener<E>): this {
+    this.#events.off(event, listener);
+    return this;
+  }
+
+  #emit<E extends keyof CheckpointerEvents>(event: E, payload: CheckpointerEvents[E]): void {
+    // An unhandled 'error' event would crash the app: emit it only when someone listens.
+    if (event === 'error' && this.#events.listenerCount('error') === 0) return;
+    try {
+      this.#events.emit(event, payload);
+    } catch (err) {
+      // A throwing listener must not break a checkpoint that already committed.
+      if (event !== 'warning') this.#warn({ code: ErrorCodes.INVALID_ARGUMENT, message: `a '${event}' listener threw: ${asError(err).message}`, error: asError(err) });
+    }
+  }
+
+  #warn(w: CkptWarning): void {
+    this.#emit('warning', w);
+  }
+
+  // ---------------------------------------------------------- registration
+
+  #checkOpen(): void {
+    if (this.#closed) throw new CkptError(ErrorCodes.CLOSED, 'this Checkpointer is closed; create a new one');
+  }
+
+  #checkIdle(what: string): void {
+    this.#checkOpen();
+    if (this.#busy) throw new CkptError(ErrorCodes.BUSY, `cannot ${what} while a checkpoint or restore is running; do it before the first checkpoint or between them`);
+  }
+
+  /**
+   * Register a state provider. Returns a function that unregisters it.
+   * Fails on an invalid provider, a duplicate id/alias, or while a checkpoint runs.
+   */
+  register<S>(provider: Provider<S>): () => void {
+    this.#checkIdle('register a provider');
+    const p = this.#registry.addProvider(provider as Provider<unknown>);
+    return () => {
+      this.#checkIdle('unregister a provider');
+      this.#registry.removeProvider(p.id);
+    };
+  }
+
+  /** Register something that cannot be checkpointed (socket, timer, device). See `docs/resources.md`. */
+  registerResource(resource: Resource): void {
+    this.#checkIdle('register a resource');
+    this.#registry.addResource(resource);
+  }
+
+  /**
+   * Register a class so its instances can be part of state and restore with
+   * their prototype. Instances are saved as their own enumerable properties
+   * and restored without calling the constructor.
+   *
+   * @param ctor - the class
+   * @param name - stable name stored in images (default: `ctor.name`); keep it when renaming the class
+   */
+  registerClass(ctor: abstract new (...args: never[]) => unknown, name?: string): void {
+    this.#checkIdle('register a class');
+    this.#classes.register(ctor, name);
+  }
+
+  /** Ids of registered providers, in registration order. */
+  get providerIds(): string[] {
+    return this.#registry.providers.map((p) => p.id);
+  }
+
+  // ------------------------------------------------------------- plumbing
+
+  #enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(async () => {
+      this.#checkOpen();
+      this.#busy = true;
+      try {
+        return await fn();
+      } finally {
+        this.#busy = false;
+      }
+    });
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #writerLock(): Promise<WriterLock> {
+    if (this.#lock !== undefined) return this.#lock;
+    const lock = await this.store.acquireWriter({ waitMs: this.#lockWaitMs });
+    this.#lock = lock;
+    try {
+      const removed = await this.store.cleanup(lock);
+      if (removed.length > 0) this.#warn({ code: ErrorCodes.STORE_IO, message: `removed ${removed.length} leftover temporary file(s) of an interrupted checkpoint from ${this.store.description}` });
+    } catch (err) {
+      this.#warn({ code: ErrorCodes.STORE_IO, message: `could not clean up leftovers in ${this.store.description}: ${asError(err).message}`, error: asError(err) });
+    }
+    return lock;
+  }
+
+  // ------------------------------------------------------------ checkpoint
+
+  /**
+   * Take a checkpoint: prepare → freeze → snapshot (capture) → write →
+   * resume → commit → committed → retention. Resolves once the image is
+   * durable and committed. On failure, rejects with `CKPT_ERR_SNAPSHOT_FAILED`
+   * (provider/resource errors in `errors`), `CKPT_ERR_STORE_IO` or
+   * `CKPT_ERR_LOCKED`; earlier images are untouched and every provider and
+   * resource is still resumed.
+   *
+   * Until the promise resolves, state returned by `snapshot()` must not be
+   * mutated by other code: large binary values are written from the live
+   * memory (the `loop()` helpers guarantee this).
+   */
+  checkpoint(options: CheckpointOptions = {}): Promise<CheckpointInfo> {
+    try {
+      this.#checkOpen();
+      if (typeof options !== 'object' || options === null) throw invalid('checkpoint() options must be an object');
+      if (options.step !== undefined && (typeof options.step !== 'number' || !Number.isFinite(options.step))) throw invalid(`checkpoint(): step must be a finite number, got ${String(options.step)}`);
+      if (options.label !== undefined && (typeof options.label !== 'string' || options.label.length > 256)) throw invalid('checkpoint(): label must be a string of at most 256 characters');
+    } catch (err) {
+      return Promise.reject(asError(err));
+    }
+    const ctx: CheckpointContext = { step: options.step ?? null, label: options.label ?? null };
+    return this.#enqueue(async () => {
+      publish(checkpointChannel, { phase: 'start', step: ctx.step, label: ctx.label });
+      try {
+        const info = await this.#checkpoint(ctx);
+        publish(checkpointChannel, { phase: 'end', info });
+        this.#emit('checkpoint', info);
+        return info;
+      } catch (err) {
+        const e = isCkptError(err) ? err : new CkptError(ErrorCodes.SNAPSHOT_FAILED, `checkpoint failed: ${asError(err).message}`, { cause: err });
+        publish(checkpointChannel, { phase: 'error', error: e });
+        throw e;
+      }
+    });
+  }
+
+  async #checkpoint(ctx: CheckpointContext): Promise<CheckpointInfo> {
+    const t0 = performance.now();
+    const providers = [...this.#registry.providers];
+    const resources = [...this.#registry.resources];
+    const failures: Error[] = [];
+    const fail = (what: string, err: unknown, provider?: string): void => {
+      const cause = asError(err);
+      const msg = `${what}: ${cause.message}`;
+      failures.push(
+        isCkptError(cause)
+          ? new CkptError(cause.code, provider !== undefined && !cause.message.includes(JSON.stringify(provider)) ? `provider ${JSON.stringify(provider)}: ${cause.message}` : cause.message, { ...(provider === undefined ? {} : { provider }), cause: cause.cause, ...(cause.where === undefined ? {} : { where: cause.where }) })
+          : new CkptError(ErrorCodes.SNAPSHOT_FAILED, msg, { cause, ...(provider === undefined ? {} : { provider }) }),
+      );
+    };
+
+    // 1. pre-dump: the app still runs.
+    for (const p of providers) {
+      if (p.provider.prepare === undefined) continue;
+      try {
+        await p.provider.prepare(ctx);
+      } catch (err) {
+        fail(`provider ${JSON.stringify(p.id)} prepare() failed`, err, p.id);
+      }
+    }
+
+    // 2. freeze: resources in reverse registration order; stop at the first failure.
+    const tPause = performance.now();
+    const frozen: Resource[] = [];
+    if (failures.length === 0) {
+      for (const r of [...resources].reverse()) {
+        try {
+          await r.beforeCheckpoint?.(ctx);
+          frozen.push(r);
+        } catch (err) {
+          fail(`resource ${JSON.stringify(r.id)} beforeCheckpoint() failed`, err);
+          break;
+        }
+      }
+    }
+
+    // 3. dump: snapshot and capture each provider at the frozen point.
+    const captured: CapturedProvider[] = [];
+    if (failures.length === 0) {
+      for (const p of providers) {
+        try {
+          const state = await p.provider.snapshot(ctx);
+          const encoded: EncodedState = encodeState(state, {
+            tree: p.tree,
+            classes: this.#classes,
+            blobThreshold: this.#blobThreshold,
+            maxDepth: this.#maxDepth,
+          });
+          captured.push({ id: p.id, version: p.version, tree: p.tree, encoded });
+        } catch (err) {
+          fail(`provider ${JSON.stringify(p.id)} snapshot failed`, err, p.id);
+        }
+      }
+    }
+
+    // Write the image bytes (synchronous mode: blobs are read from live memory, so before resume).
+    let storeError: CkptError | undefined;
+    let sink: ImageSink | undefined;
+    let written: ImageInfo | undefined;
+    if (failures.length === 0) {
+      try {
+        const lock = await this.#writerLock();
+        sink = await this.store.create(lock);
+        const res = await writeImage(
+          sink,
+          {
+            imageId: sink.id,
+            app: this.#app,
+            createdAt: new Date().toISOString(),
+            step: ctx.step,
+            label: ctx.label,
+            library: LIBRARY_NAME,
+            node: process.version,
+            platform: `${process.platform}-${process.arch}`,
+          },
+          captured,
+          { level: this.#level, segmentSize: this.#segmentSize, blobThreshold: this.#blobThreshold },
+        );
+        written = infoFromIndex(res.index, res.bytes, FORMAT_VERSION);
+      } catch (err) {
+        storeError = this.#storeError(err, 'writing the image');
+      }
+    }
+
+    // 4. resume: providers and resources are told, whatever happened.
+    const firstError = storeError ?? failures[0];
+    const rctx: ResumeContext = firstError === undefined ? { ...ctx, ok: true } : { ...ctx, ok: false, error: firstError };
+    for (const r of frozen.reverse()) {
+      try {
+        await r.afterCheckpoint?.(rctx);
+      } catch (err) {
+        fail(`resource ${JSON.stringify(r.id)} afterCheckpoint() failed`, err);
+      }
+    }
+    for (const p of providers) {
+      try {
+        await p.provider.resume?.(rctx);
+      } catch (err) {
+        fail(`provider ${JSON.stringify(p.id)} resume() failed`, err, p.id);
+      }
+    }
+    const pauseMs = performance.now() - tPause;
+
+    // 5. post-dump: commit, or abort and report.
+    if (storeError !== undefined || failures.length > 0 || sink === undefined || written === undefined) {
+      if (sink !== undefined) await sink.abort().catch(() => undefined);
+      if (storeError !== undefined) {
+        for (const f of failures) this.#warn({ code: isCkptError(f) ? f.code : ErrorCodes.SNAPSHOT_FAILED, message: f.message, error: f });
+        throw storeError;
+      }
+      throw this.#aggregate(failures);
+    }
+    try {
+      await sink.commit();
+    } catch (err) {
+      await sink.abort().catch(() => undefined);
+      throw this.#storeError(err, 'committing the image');
+    }
+
+    const info: CheckpointInfo = { ...written, pauseMs, totalMs: performance.now() - t0 };
+    for (const p of providers) {
+      if (p.provider.committed === undefined) continue;
+      try {
+        await p.provider.committed(info);
+      } catch (err) {
+        this.#warn({ code: ErrorCodes.SNAPSHOT_FAILED, message: `provider ${JSON.stringify(p.id)} committed() hook failed (the image is committed): ${asError(err).message}`, error: asError(err) });
+      }
+    }
+    await this.#applyRetention();
+    return { ...info, totalMs: performance.now() - t0 };
+  }
+
+  #aggregate(failures: readonly Error[]): CkptError {
+    const lines = failures.map((f) => `  - ${isCkptError(f) ? `[${f.code}] ` : ''}${f.message}`);
+    return new CkptError(
+      ErrorCodes.SNAPSHOT_FAILED,
+      `checkpoint failed (${failures.length} error${failures.length === 1 ? '' : 's'}); no image was written, earlier images are untouched:\n${lines.join('\n')}`,
+      { errors: failures, cause: failures[0] },
+    );
+  }
+
+  #storeError(err: unknown, doing: string): CkptError {
+    if (isCkptError(err)) return err;
+    return new CkptError(ErrorCodes.STORE_IO, `${doing} in ${this.store.description} failed: ${asError(err).message}`, { cause: err });
+  }
+
+  async #applyRetention(): Promise<void> {
+    if (this.#policies.length === 0 || this.#lock === undefined) return;
+    try {
+      const images = await this.#listInfos();
+      for (const id of selectForDeletion(images, this.#policies)) {
+        await this.store.delete(this.#lock, id);
+      }
+    } catch (err) {
+      this.#warn({ code: isCkptError(err) ? err.code : ErrorCodes.STORE_IO, message: `retention could not prune old images (the new image is committed): ${asError(err).message}`, error: asError(err) });
+    }
+  }
+
+  // ----------------------------------------------------------------- list
+
+  async #listInfos(): Promise<ImageInfo[]> {
+    const out: ImageInfo[] = [];
+    for (const entry of await this.store.list()) {
+      try {
+        const source = await this.store.open(entry.id);
+        try {
+          const reader = await ImageReader.open(source, this.#limits);
+          out.push(imageInfo(reader));
+        } finally {
+          await source.close();
+        }
+      } catch (err) {
+        if (!isCkptError(err) || !FALLBACK_CODES.has(err.code)) throw err;
+        // Unreadable images are not listed; restore() and verify report them.
+      }
+    }
+    return out;
+  }
+
+  /** Committed, readable images, newest first. Damaged images are left out (use `verify` to see them). */
+  async list(): Promise<ImageInfo[]> {
+    this.#checkOpen();
+    return this.#listInfos();
+  }
+
+  // -------------------------------------------------------------- restore
+
+  /**
+   * Restore the newest valid image (or the image `imageId`). Resolves
+   * `undefined` when the store holds no image at all. A damaged newest image is
+   * reported (a `warning` event and `skipped` in the result) and the previous
+   * one is used. Version, migration and provider-set problems fail closed:
+   * nothing is restored and the error says what to do.
+   */
+  restore(imageId?: string): Promise<RestoreResult | undefined> {
+    try {
+      this.#checkOpen();
+      if (imageId !== undefined && typeof imageId !== 'string') throw invalid('restore(imageId): imageId must be a string');
+    } catch (err) {
+      return Promise.reject(asError(err));
+    }
+    return this.#enqueue(async () => {
+      publish(restoreChannel, { phase: 'start', imageId: imageId ?? null });
+      try {
+        const result = await this.#restore(imageId);
+        publish(restoreChannel, { phase: 'end', result });
+        if (result !== undefined) this.#emit('restore', result);
+        return result;
+      } catch (err) {
+        const e = isCkptError(err) ? err : new CkptError(ErrorCodes.RESTORE_FAILED, `restore failed: ${asError(err).message}`, { cause: err });
+        publish(restoreChannel, { phase: 'error', error: e });
+        throw e;
+      }
+    });
+  }
+
+  async #restore(imageId: string | undefined): Promise<RestoreResult | undefined> {
+    const ids = imageId !== undefined ? [imageId] : (await this.store.list()).map((e) => e.id);
+    if (ids.length === 0) return undefined;
+    const skipped: SkippedImage[] = [];
+    for (const id of ids) {
+      let loaded: Loaded;
+      try {
+        loaded = await this.#load(id);
+      } catch (err) {
+        if (imageId === undefined && isCkptError(err) && FALLBACK_CODES.has(err.code)) {
+          skipped.push({ id, code: err.code, message: err.message });
+          this.#warn({ code: err.code, message: `image ${id} is unusable and was skipped; falling back to an older image: ${err.message}`, error: err });
+          continue;
+        }
+        throw err;
+      }
+      return this.#apply(loaded, skipped);
+    }
+    throw new CkptError(
+      ErrorCodes.NO_VALID_IMAGE,
+      `no valid image in ${this.store.description}: all ${skipped.length} image(s) failed verification (${skipped.map((s) => `${s.id}: ${s.code}`).join('; ')}); inspect them with 'ckpt verify' — to start fresh, move them away`,
+      { errors: skipped.map((s) => new CkptError(s.code as CkptError['code'], s.message, { image: s.id })) },
+    );
+  }
+
+  /** Read, check and decode everything needed from one image, without touching the app. */
+  async #load(id: string): Promise<Loaded> {
+    const source = await this.store.open(id);
+    try {
+      const reader = await ImageReader.open(source, this.#limits);
+      const info = imageInfo(reader);
+      const byProvider = new Map<RegisteredProvider, { savedId: string; version: number }>();
+      for (const entry of reader.index.providers) {
+        const p = this.#registry.lookup(entry.id);
+        if (p === undefined) {
+          if (this.#unknownProviders === 'ignore') continue;
+          throw new CkptError(
+            ErrorCodes.UNKNOWN_PROVIDER,
+            `image ${id} holds state for provider ${JSON.stringify(entry.id)}, which is not registered; register it (or add its old id to a provider's aliases), or pass unknownProviders: 'ignore' to drop that state`,
+            { image: id, provider: entry.id },
+          );
+        }
+        const prev = byProvider.get(p);
+        // Both the current id and an alias are in the image: the current id wins.
+        if (prev !== undefined && prev.savedId === p.id) continue;
+        byProvider.set(p, { savedId: entry.id, version: entry.version });
+      }
+      const missing = this.#registry.providers.filter((p) => !byProvider.has(p));
+      if (missing.length > 0 && this.#missingProviders === 'error') {
+        throw new CkptError(
+          ErrorCodes.MISSING_PROVIDER,
+          `image ${id} has no state for provider(s) ${missing.map((p) => JSON.stringify(p.id)).join(', ')}; if the provider is new, pass missingProviders: 'allow' (its restore() is then not called); if it was renamed, list the old id in its aliases`,
+          { image: id, provider: missing[0]!.id },
+        );
+      }
+      // Plan every migration before decoding anything: version problems fail closed, fast.
+      const plans = new Map<RegisteredProvider, readonly number[]>();
+      for (const [p, saved] of byProvider) {
+        const plan = planMigration(p, saved.version, id);
+        if (!plan.ok) throw plan.error;
+        plans.set(p, plan.steps);
+      }
+      const states = new Map<RegisteredProvider, unknown>();
+      for (const [p, saved] of byProvider) states.set(p, await reader.readProvider(saved.savedId, { classes: this.#classes }));
+      return { info, byProvider, plans, states };
+    } finally {
+      await source.close();
+    }
+  }
+
+  async #apply(loaded: Loaded, skipped: SkippedImage[]): Promise<RestoreResult> {
+    const { info, byProvider, plans, states } = loaded;
+    const migrated: MigrationRecord[] = [];
+    const ready = new Map<RegisteredProvider, unknown>();
+    for (const [p, saved] of byProvider) {
+      const steps = plans.get(p)!;
+      ready.set(p, await runMigration(p, states.get(p), saved.version, steps));
+      if (steps.length > 0) migrated.push({ id: p.id, from: saved.version, to: p.version });
+    }
+    const restored: string[] = [];
+    for (const p of this.#registry.providers) {
+      const saved = byProvider.get(p);
+      if (saved === undefined) continue;
+      try {
+        await p.provider.restore(ready.get(p), { image: info, savedVersion: saved.version, savedId: saved.savedId });
+        restored.push(p.id);
+      } catch (cause) {
+        throw new CkptError(
+          ErrorCodes.RESTORE_FAILED,
+          `provider ${JSON.stringify(p.id)} restore() threw while restoring image ${info.id}: ${asError(cause).message}. Already restored: ${restored.join(', ') || 'none'}; the application state is partly restored — restart the program`,
+          { provider: p.id, image: info.id, cause },
+        );
+      }
+    }
+    const errors: Error[] = [];
+    for (const r of this.#registry.resources) {
+      try {
+        await r.afterRestore?.({ image: info });
+      } catch (err) {
+        errors.push(new CkptError(ErrorCodes.RESTORE_FAILED, `resource ${JSON.stringify(r.id)} afterRestore() failed: ${asError(err).message}`, { cause: err }));
+      }
+    }
+    if (errors.length > 0) {
+      throw new CkptError(ErrorCodes.RESTORE_FAILED, `state of image ${info.id} was restored, but ${errors.length} resource(s) could not be re-acquired:\n${errors.map((e) => `  - ${e.message}`).join('\n')}`, { errors, cause: errors[0], image: info.id });
+    }
+    return { image: info, migrated, skipped, fellBack: skipped.length > 0 };
+  }
+
+  // ---------------------------------------------------------------- close
+
+  /**
+   * Wait for running work, release the store's writer lock, and refuse further
+   * calls with `CKPT_ERR_CLOSED`. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.#queue;
+    this.#closed = true;
+    const lock = this.#lock;
+    this.#lock = undefined;
+    if (lock !== undefined) await lock.release();
+  }
+}
+
+interface Loaded {
+  readonly info: ImageInfo;
+  readonly byProvider: Map<RegisteredProvider, { savedId: string; version: number }>;
+  readonly plans: Map<RegisteredProvider, readonly number[]>;
+  readonly states: Map<RegisteredProvider, unknown>;
+}

@@ -1,0 +1,589 @@
+/**
+ * @module codec/decode
+ *
+ * {@link decodeState}: a ckpt value stream (plus its blobs) → the provider's
+ * state. The inverse of `codec/encode`; the byte layout is in
+ * `docs/value-encoding.md`.
+ *
+ * The input may be corrupt or hostile (a damaged file, a forged image), so
+ * this decoder is written defensively: every read is bounds-checked against
+ * the end of the innermost enclosing container, declared counts and lengths
+ * are checked against the bytes that remain *before* anything is allocated,
+ * nesting is limited, and every failure — whatever its cause — surfaces as
+ * `CkptError` `CKPT_ERR_CORRUPT` with the byte offset in `where` (or
+ * `CKPT_ERR_UNKNOWN_CLASS` for a class that is not registered). It never
+ * throws anything else, never loops without consuming input, and never
+ * modifies a prototype.
+ */
+
+import { isUtf8 } from 'node:buffer';
+
+import { CkptError, ErrorCodes, describeError } from '../errors.js';
+import {
+  assertLittleEndianHost,
+  binaryFromArrayBuffer,
+  binaryKindName,
+  elementSize,
+  isBinaryKind,
+  type BinaryValue,
+} from './binary-kinds.js';
+import { Ext, type BinaryKindCode, type ClassLookup, type DecodeOptions } from './types.js';
+
+/** `Buffer` with Node's fast slice decoders (present since Node 0.x, untyped). */
+interface FastBuffer extends Buffer {
+  utf8Slice(start: number, end: number): string;
+  ucs2Slice(start: number, end: number): string;
+}
+
+const TWO_32 = 0x100000000;
+
+/** Strings shorter than this are decoded in JS when they are ASCII (faster than a native call). */
+const SHORT_STRING = 16;
+
+/** Define an own, enumerable, writable data property — never triggers a setter or `__proto__`. */
+function defineOwn(obj: object, key: string, value: unknown): void {
+  Object.defineProperty(obj, key, { value, writable: true, enumerable: true, configurable: true });
+}
+
+class Decoder {
+  readonly buf: FastBuffer;
+  pos = 0;
+  /**
+   * End of the innermost ext container being decoded (initially the end of
+   * the stream). Reads never go past it, so a forged inner length cannot make
+   * the decoder read (or size allocations from) bytes outside its container.
+   */
+  end: number;
+  readonly classes: ClassLookup;
+  readonly blobs: readonly Uint8Array[];
+  readonly blobUsed: Uint8Array;
+  readonly maxDepth: number;
+  /** Identity mode: every object decoded so far, by id. `null` in tree mode. */
+  readonly objects: unknown[] | null;
+
+  constructor(buf: FastBuffer, options: DecodeOptions) {
+    this.buf = buf;
+    this.end = buf.length;
+    this.classes = options.classes;
+    this.blobs = options.blobs;
+    this.blobUsed = new Uint8Array(options.blobs.length);
+    this.maxDepth = options.maxDepth;
+    this.objects = options.tree ? null : [];
+  }
+
+  // --- errors and bounded reads -------------------------------------------
+
+  corrupt(what: string, at: number): CkptError {
+    return new CkptError(ErrorCodes.CORRUPT, `value stream is corrupt at byte ${String(at)}: ${what}`, {
+      where: `byte ${String(at)}`,
+    });
+  }
+
+  /** Reserve `n` bytes at the current position; returns their start. */
+  take(n: number, what: string): number {
+    const p = this.pos;
+    if (n > this.end - p) {
+      throw this.corrupt(`${what} needs ${String(n)} bytes but only ${String(this.end - p)} remain`, p);
+    }
+    this.pos = p + n;
+    return p;
+  }
+
+  u8(p: number): number {
+    return this.buf[p] as number;
+  }
+
+  u16(p: number): number {
+    const buf = this.buf;
+    return ((buf[p] as number) << 8) | (buf[p + 1] as number);
+  }
+
+  u32(p: number): number {
+    const buf = this.buf;
+    return (buf[p] as number) * 0x1000000 + (((buf[p + 1] as number) << 16) | ((buf[p + 2] as number) << 8) | (buf[p + 3] as number));
+  }
+
+  u32le(p: number): number {
+    const buf = this.buf;
+    return (buf[p + 3] as number) * 0x1000000 + (((buf[p + 2] as number) << 16) | ((buf[p + 1] as number) << 8) | (buf[p] as number));
+  }
+
+  /** Refuse a container that is too deep or declares more members than bytes remain. */
+  checkContainer(members: number, depth: number, at: number): void {
+    if (depth >= this.maxDepth) throw this.corrupt(`nesting deeper than maxDepth (${String(this.maxDepth)})`, at);
+    // Every member takes at least one byte: a larger count is forged, and is
+    // refused before anything of that size is allocated.
+    if (members > this.end - this.pos) {
+      throw this.corrupt(`a container declares ${String(members)} members but only ${String(this.end - this.pos)} bytes remain`, at);
+    }
+  }
+
+  // --- values ---------------------------------------------------------------
+
+  /** Decode one value. `depth` = number of containers enclosing it. */
+  value(depth: number): unknown {
+    const at = this.pos;
+    if (at >= this.end) throw this.corrupt('unexpected end of data', at);
+    const b = this.u8(at);
+    this.pos = at + 1;
+    if (b < 0x80) return b;
+    if (b >= 0xe0) return b - 0x100;
+    if (b < 0x90) return this.plainObject(b & 0x0f, depth, at);
+    if (b < 0xa0) return this.array(b & 0x0f, depth, at);
+    if (b < 0xc0) return this.str(b & 0x1f);
+    switch (b) {
+      case 0xc0:
+        return null;
+      case 0xc2:
+        return false;
+      case 0xc3:
+        return true;
+      case 0xca:
+        return this.buf.readFloatBE(this.take(4, 'a float32'));
+      case 0xcb:
+        return this.buf.readDoubleBE(this.take(8, 'a float64'));
+      case 0xcc:
+        return this.u8(this.take(1, 'a uint8'));
+      case 0xcd:
+        return this.u16(this.take(2, 'a uint16'));
+      case 0xce:
+        return this.u32(this.take(4, 'a uint32'));
+      case 0xcf: {
+        const p = this.take(8, 'a uint64');
+        const hi = this.u32(p);
+        if (hi > 0x1fffff) throw this.corrupt('uint64 beyond the safe integer range (ckpt writes those as float64)', at);
+        return hi * TWO_32 + this.u32(p + 4);
+      }
+      case 0xd0:
+        return (this.u8(this.take(1, 'an int8')) << 24) >> 24;
+      case 0xd1:
+        return (this.u16(this.take(2, 'an int16')) << 16) >> 16;
+      case 0xd2:
+        return this.u32(this.take(4, 'an int32')) | 0;
+      case 0xd3: {
+        const p = this.take(8, 'an int64');
+        const n = (this.u32(p) | 0) * TWO_32 + this.u32(p + 4);
+        if (!Number.isSafeInteger(n)) throw this.corrupt('int64 beyond the safe integer range (ckpt writes those as float64)', at);
+        return n;
+      }
+      case 0xd9:
+        return this.str(this.u8(this.take(1, 'a str8 length')));
+      case 0xda:
+        return this.str(this.u16(this.take(2, 'a str16 length')));
+      case 0xdb:
+        return this.str(this.u32(this.take(4, 'a str32 length')));
+      case 0xdc:
+        return this.array(this.u16(this.take(2, 'an array16 length')), depth, at);
+      case 0xdd:
+        return this.array(this.u32(this.take(4, 'an array32 length')), depth, at);
+      case 0xde:
+        return this.plainObject(this.u16(this.take(2, 'a map16 length')), depth, at);
+      case 0xdf:
+        return this.plainObject(this.u32(this.take(4, 'a map32 length')), depth, at);
+      case 0xd4:
+        return this.ext(1, depth, at);
+      case 0xd5:
+        return this.ext(2, depth, at);
+      case 0xd6:
+        return this.ext(4, depth, at);
+      case 0xd7:
+        return this.ext(8, depth, at);
+      case 0xd8:
+        return this.ext(16, depth, at);
+      case 0xc7:
+        return this.ext(this.u8(this.take(1, 'an ext8 length')), depth, at);
+      case 0xc8:
+        return this.ext(this.u16(this.take(2, 'an ext16 length')), depth, at);
+      case 0xc9:
+        return this.ext(this.u32(this.take(4, 'an ext32 length')), depth, at);
+      case 0xc1:
+        throw this.corrupt('reserved msgpack byte 0xc1', at);
+      default:
+        // 0xc4..0xc6 (bin8/16/32): ckpt writes binary data as BYTES/BLOB exts only.
+        throw this.corrupt(`msgpack type 0x${b.toString(16)} is not used by ckpt`, at);
+    }
+  }
+
+  str(len: number): string {
+    const p = this.take(len, 'a string');
+    if (len < SHORT_STRING) {
+      const buf = this.buf;
+      let s = '';
+      let i = 0;
+      for (; i < len; i++) {
+        const c = buf[p + i] as number;
+        if (c >= 0x80) break;
+        s += String.fromCharCode(c);
+      }
+      if (i === len) return s;
+    }
+    return this.utf8(p, len);
+  }
+
+  utf8(p: number, len: number): string {
+    const s = this.buf.utf8Slice(p, p + len);
+    // Invalid UTF-8 decodes to U+FFFD; only then pay for a validation pass
+    // (a genuine U+FFFD in the data is valid and passes it).
+    if (s.includes('\ufffd') && !isUtf8(this.buf.subarray(p, p + len))) {
+      throw this.corrupt('a string is not valid UTF-8', p);
+    }
+    return s;
+  }
+
+  /** A map key (or other required string): a msgpack str or a WTF16 ext. */
+  key(): string {
+    const at = this.pos;
+    if (at >= this.end) throw this.corrupt('unexpected end of data (expected a string)', at);
+    const b = this.u8(at);
+    this.pos = at + 1;
+    if (b >= 0xa0 && b < 0xc0) return this.str(b & 0x1f);
+    switch (b) {
+      case 0xd9:
+        return this.str(this.u8(this.take(1, 'a str8 length')));
+      case 0xda:
+        return this.str(this.u16(this.take(2, 'a str16 length')));
+      case 0xdb:
+        return this.str(this.u32(this.take(4, 'a str32 length')));
+      case 0xc7:
+      case 0xc8:
+      case 0xc9: {
+        const lenBytes = b === 0xc7 ? 1 : b === 0xc8 ? 2 : 4;
+        const lp = this.take(lenBytes, 'an ext length');
+        const len = lenBytes === 1 ? this.u8(lp) : lenBytes === 2 ? this.u16(lp) : this.u32(lp);
+        const tp = this.take(1, 'an ext type');
+        if (this.u8(tp) !== Ext.WTF16) break;
+        return this.wtf16(len);
+      }
+      default:
+        break;
+    }
+    throw this.corrupt('expected a string (map keys and class names must be strings)', at);
+  }
+
+  wtf16(len: number): string {
+    const p = this.take(len, 'a WTF-16 string');
+    if ((len & 1) !== 0) throw this.corrupt('a WTF-16 string has an odd byte length', p);
+    return this.buf.ucs2Slice(p, p + len);
+  }
+
+  array(n: number, depth: number, at: number): unknown[] {
+    this.checkContainer(n, depth, at);
+    const arr: unknown[] = [];
+    // Registered before the elements are decoded, so they can refer to it.
+    this.objects?.push(arr);
+    const buf = this.buf;
+    for (let i = 0; i < n; i++) {
+      const p = this.pos;
+      // HOLE is only meaningful here, as an array element (fixext1, data 0).
+      if (buf[p] === 0xd4 && buf[p + 1] === Ext.HOLE && p + 3 <= this.end) {
+        if (buf[p + 2] !== 0) throw this.corrupt('HOLE with a non-zero data byte', p);
+        this.pos = p + 3;
+        arr.length = i + 1; // extends the array leaving index i absent
+        continue;
+      }
+      arr.push(this.value(depth + 1));
+    }
+    return arr;
+  }
+
+  plainObject(n: number, depth: number, at: number): Record<string, unknown> {
+    this.checkContainer(n * 2, depth, at);
+    const obj: Record<string, unknown> = {};
+    this.objects?.push(obj);
+    this.props(obj, n, depth + 1, false);
+    return obj;
+  }
+
+  /**
+   * Decode `n` key/value pairs into `obj`. `__proto__` (and, for class
+   * instances, any key the prototype chain already has — it could be a
+   * setter or a read-only property) becomes an own data property through
+   * defineProperty; a plain assignment of `__proto__` would replace the
+   * object's prototype, which hostile input must never be able to do.
+   */
+  props(obj: object, n: number, childDepth: number, viaProto: boolean): void {
+    const target = obj as Record<string, unknown>;
+    for (let i = 0; i < n; i++) {
+      const key = this.key();
+      const v = this.value(childDepth);
+      if (key === '__proto__' || (viaProto && key in obj)) defineOwn(obj, key, v);
+      else target[key] = v;
+    }
+  }
+
+  /** Read a msgpack map header inside an ext payload. */
+  mapHeader(): number {
+    const at = this.pos;
+    const b = at < this.end ? this.u8(at) : -1;
+    this.pos = at + 1;
+    if (b >= 0x80 && b < 0x90) return b & 0x0f;
+    if (b === 0xde) return this.u16(this.take(2, 'a map16 length'));
+    if (b === 0xdf) return this.u32(this.take(4, 'a map32 length'));
+    throw this.corrupt('expected a msgpack map', at);
+  }
+
+  /** Read a msgpack array header inside an ext payload. */
+  arrayHeader(): number {
+    const at = this.pos;
+    const b = at < this.end ? this.u8(at) : -1;
+    this.pos = at + 1;
+    if (b >= 0x90 && b < 0xa0) return b & 0x0f;
+    if (b === 0xdc) return this.u16(this.take(2, 'an array16 length'));
+    if (b === 0xdd) return this.u32(this.take(4, 'an array32 length'));
+    throw this.corrupt('expected a msgpack array', at);
+  }
+
+  // --- extension types --------------------------------------------------------
+
+  /** Decode an ext whose header (up to and including its length) was read. */
+  ext(len: number, depth: number, at: number): unknown {
+    const tp = this.take(1, 'an ext type');
+    const type = this.u8(tp);
+    const start = this.take(len, 'an ext payload');
+    const stop = start + len;
+    switch (type) {
+      case Ext.UNDEFINED:
+        if (len !== 1 || this.u8(start) !== 0) throw this.corrupt('UNDEFINED must be fixext1 with data 0', at);
+        return undefined;
+      case Ext.HOLE:
+        throw this.corrupt('HOLE outside an array (or not a fixext1)', at);
+      case Ext.REF: {
+        const objects = this.objects;
+        if (objects === null) throw this.corrupt('back-reference in a tree-mode stream', at);
+        if (len !== 4) throw this.corrupt('REF must have a 4-byte payload', at);
+        const id = this.u32le(start);
+        if (id >= objects.length) throw this.corrupt(`back-reference to object ${String(id)}, which does not exist yet`, at);
+        return objects[id];
+      }
+      case Ext.BIGINT:
+        return this.bigint(start, len, at);
+      case Ext.DATE: {
+        if (len !== 8) throw this.corrupt('DATE must have an 8-byte payload', at);
+        const date = new Date(this.buf.readDoubleLE(start));
+        this.objects?.push(date);
+        return date;
+      }
+      case Ext.WTF16:
+        this.pos = start;
+        return this.wtf16(len);
+      case Ext.BYTES:
+        return this.bytes(start, len, at);
+      case Ext.BLOB:
+        return this.blob(start, len, at);
+      case Ext.MAP:
+      case Ext.SET:
+      case Ext.REGEXP:
+      case Ext.CLASS:
+      case Ext.NULL_PROTO:
+        break;
+      default:
+        throw this.corrupt(`unknown ext type 0x${type.toString(16)}`, at);
+    }
+    // Containers: decode the payload with the end clamped to it, then demand
+    // that exactly the declared length was consumed.
+    const outerEnd = this.end;
+    this.pos = start;
+    this.end = stop;
+    let result: unknown;
+    switch (type) {
+      case Ext.MAP:
+        result = this.map(depth, at);
+        break;
+      case Ext.SET:
+        result = this.set(depth, at);
+        break;
+      case Ext.REGEXP:
+        result = this.regexp(at);
+        break;
+      case Ext.CLASS:
+        result = this.classInstance(depth, at);
+        break;
+      default:
+        result = this.nullProto(depth, at);
+        break;
+    }
+    if (this.pos !== stop) {
+      throw this.corrupt(`an ext container declares ${String(len)} bytes but its content is ${String(this.pos - start)}`, at);
+    }
+    this.end = outerEnd;
+    return result;
+  }
+
+  map(depth: number, at: number): Map<unknown, unknown> {
+    const n = this.arrayHeader();
+    if ((n & 1) !== 0) throw this.corrupt('a MAP payload has an odd number of items', at);
+    this.checkContainer(n, depth, at);
+    const m = new Map<unknown, unknown>();
+    this.objects?.push(m);
+    for (let i = 0; i < n; i += 2) {
+      const k = this.value(depth + 1);
+      m.set(k, this.value(depth + 1));
+    }
+    return m;
+  }
+
+  set(depth: number, at: number): Set<unknown> {
+    const n = this.arrayHeader();
+    this.checkContainer(n, depth, at);
+    const s = new Set<unknown>();
+    this.objects?.push(s);
+    for (let i = 0; i < n; i++) s.add(this.value(depth + 1));
+    return s;
+  }
+
+  regexp(at: number): RegExp {
+    if (this.arrayHeader() !== 2) throw this.corrupt('a REGEXP payload must be [source, flags]', at);
+    const source = this.key();
+    const flags = this.key();
+    let re: RegExp;
+    try {
+      re = new RegExp(source, flags);
+    } catch (err) {
+      throw new CkptError(ErrorCodes.CORRUPT, `value stream is corrupt at byte ${String(at)}: invalid RegExp (${describeError(err)})`, {
+        where: `byte ${String(at)}`,
+        cause: err,
+      });
+    }
+    this.objects?.push(re);
+    return re;
+  }
+
+  classInstance(depth: number, at: number): object {
+    if (this.arrayHeader() !== 2) throw this.corrupt('a CLASS payload must be [name, props]', at);
+    const name = this.key();
+    const proto = this.classes.protoOf(name);
+    if (proto === undefined) {
+      throw new CkptError(
+        ErrorCodes.UNKNOWN_CLASS,
+        `the state holds an instance of class "${name}", which is not registered — register class ${name} (registerClass(Class, "${name}")) before restoring`,
+        { where: `byte ${String(at)}` },
+      );
+    }
+    const n = this.mapHeader();
+    this.checkContainer(n * 2, depth, at);
+    // The constructor is deliberately not called (see codec/class-registry).
+    const obj = Object.create(proto) as object;
+    this.objects?.push(obj);
+    this.props(obj, n, depth + 1, true);
+    return obj;
+  }
+
+  nullProto(depth: number, at: number): object {
+    const n = this.mapHeader();
+    this.checkContainer(n * 2, depth, at);
+    const obj = Object.create(null) as object;
+    this.objects?.push(obj);
+    this.props(obj, n, depth + 1, false);
+    return obj;
+  }
+
+  bigint(start: number, len: number, at: number): bigint {
+    if (len < 1) throw this.corrupt('BIGINT needs a sign byte', at);
+    const sign = this.u8(start);
+    if (sign > 1) throw this.corrupt('BIGINT sign byte must be 0 or 1', at);
+    if (len === 1) return 0n;
+    // Little-endian magnitude → big-endian hex digits.
+    let hex = '';
+    for (let p = start + len - 1; p > start; p--) {
+      const byte = this.u8(p);
+      hex += (byte < 16 ? '0' : '') + byte.toString(16);
+    }
+    const magnitude = BigInt(`0x${hex}`);
+    return sign === 1 ? -magnitude : magnitude;
+  }
+
+  binaryKind(p: number, n: number, at: number): BinaryKindCode {
+    const kind = this.u8(p);
+    if (!isBinaryKind(kind)) throw this.corrupt(`unknown binary kind ${String(kind)}`, at);
+    if (n % elementSize(kind) !== 0) {
+      throw this.corrupt(`${String(n)} bytes is not a whole number of ${binaryKindName(kind)} elements`, at);
+    }
+    return kind;
+  }
+
+  bytes(start: number, len: number, at: number): BinaryValue {
+    if (len < 1) throw this.corrupt('BYTES needs a kind byte', at);
+    const n = len - 1;
+    const kind = this.binaryKind(start, n, at);
+    // A fresh ArrayBuffer: correctly aligned for every element type, and not
+    // shared with the stream (which the caller may reuse).
+    const ab = new ArrayBuffer(n);
+    new Uint8Array(ab).set(this.buf.subarray(start + 1, start + 1 + n));
+    const value = binaryFromArrayBuffer(kind, ab);
+    this.objects?.push(value);
+    return value;
+  }
+
+  blob(start: number, len: number, at: number): BinaryValue {
+    if (len !== 5) throw this.corrupt('BLOB must have a 5-byte payload', at);
+    const index = this.u32le(start + 1);
+    const bytes = this.blobs[index];
+    if (bytes === undefined) throw this.corrupt(`blob ${String(index)} does not exist (${String(this.blobs.length)} given)`, at);
+    if (this.blobUsed[index] !== 0) throw this.corrupt(`blob ${String(index)} is referenced twice`, at);
+    this.blobUsed[index] = 1;
+    const kind = this.binaryKind(start, bytes.byteLength, at);
+    let ab: ArrayBuffer;
+    if (bytes.buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) {
+      ab = bytes.buffer; // the blob owns its whole buffer: build over it, no copy
+    } else {
+      ab = new ArrayBuffer(bytes.byteLength);
+      new Uint8Array(ab).set(bytes);
+    }
+    const value = binaryFromArrayBuffer(kind, ab);
+    this.objects?.push(value);
+    return value;
+  }
+}
+
+function checkOptions(options: DecodeOptions): void {
+  if (typeof options !== 'object' || options === null || !Array.isArray(options.blobs)) {
+    throw new CkptError(ErrorCodes.INVALID_ARGUMENT, 'decodeState() needs options with a blobs array');
+  }
+  if (!Number.isInteger(options.maxDepth) || options.maxDepth < 1) {
+    throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `maxDepth must be an integer ≥ 1, got ${String(options.maxDepth)}`);
+  }
+}
+
+/**
+ * Decode one provider's state from a ckpt value stream and its blobs.
+ *
+ * - Inline binary values are copied into fresh ArrayBuffers; blob values are
+ *   built over `options.blobs[i]` without copying when that array covers its
+ *   whole ArrayBuffer (else copied), so the caller must not reuse blob memory.
+ * - Registered classes are restored with `Object.create(prototype)`; their
+ *   constructors are not called.
+ *
+ * @param stream - exactly one encoded value; trailing bytes are an error
+ * @param options - mode (must match the encoder's), classes, blobs, depth limit
+ * @throws CkptError CORRUPT (with `where` = `byte N`) for any malformed,
+ *   truncated or forged input — never another error type;
+ *   UNKNOWN_CLASS for a class name that is not registered;
+ *   INVALID_ARGUMENT for bad options; UNSUPPORTED_FEATURE on a big-endian host.
+ */
+export function decodeState(stream: Uint8Array, options: DecodeOptions): unknown {
+  assertLittleEndianHost();
+  checkOptions(options);
+  if (!(stream instanceof Uint8Array)) {
+    throw new CkptError(ErrorCodes.INVALID_ARGUMENT, 'decodeState() needs the stream as a Uint8Array');
+  }
+  const buf = Buffer.from(stream.buffer, stream.byteOffset, stream.byteLength) as FastBuffer;
+  const decoder = new Decoder(buf, options);
+  try {
+    const value = decoder.value(0);
+    if (decoder.pos !== buf.length) {
+      throw decoder.corrupt(`${String(buf.length - decoder.pos)} bytes follow the value`, decoder.pos);
+    }
+    const unused = decoder.blobUsed.indexOf(0);
+    if (unused !== -1) throw decoder.corrupt(`blob ${String(unused)} is not referenced by the stream`, decoder.pos);
+    return value;
+  } catch (err) {
+    if (err instanceof CkptError) throw err;
+    // Anything else (a stack overflow from absurd nesting, an allocation
+    // failure, a throwing class lookup) is still reported as corrupt input.
+    const at = decoder.pos;
+    throw new CkptError(ErrorCodes.CORRUPT, `value stream could not be decoded near byte ${String(at)}: ${describeError(err)}`, {
+      where: `byte ${String(at)}`,
+      cause: err,
+    });
+  }
+}

@@ -1,0 +1,918 @@
+/**
+ * @module codec/encode
+ *
+ * {@link encodeState}: one provider's state → one msgpack value stream plus a
+ * list of raw binary blobs (ckpt value encoding v1, specified byte by byte in
+ * `docs/value-encoding.md`). This is the hot path of every checkpoint — it runs
+ * while the application is paused at its safepoint — so it is written as one
+ * monomorphic class that appends into a growable `Buffer`, with no per-value
+ * closures, no intermediate trees and no path strings on the happy path.
+ *
+ * What is preserved and what is refused is decided here; see the spec for the
+ * full table. In identity mode (`tree: false`) every object gets an id in
+ * pre-order and later occurrences are written as back-references, so shared
+ * references and cycles survive. In tree mode nothing is tracked (faster);
+ * shared references come back as copies and cycles are refused.
+ */
+
+import { CkptError, ErrorCodes, describeError, type ErrorCode } from '../errors.js';
+import {
+  SHARED_MEMORY_REASON,
+  SHARED_VIEW_REASON,
+  assertLittleEndianHost,
+  binaryKindOfProto,
+  bytesOf,
+  describeBinarySubclass,
+  type BinaryValue,
+} from './binary-kinds.js';
+import { findValuePath, renderPath, type PathSegment } from './path.js';
+import {
+  BinaryKind,
+  Ext,
+  type Blob,
+  type BinaryKindCode,
+  type ClassLookup,
+  type EncodeOptions,
+  type EncodedState,
+} from './types.js';
+
+/** Initial size of the output buffer. */
+const INITIAL_CAPACITY = 64 * 1024;
+/** Output buffers up to this size are kept for the next call instead of being dropped. */
+const SCRATCH_MAX = 8 * 1024 * 1024;
+/** Largest payload an ext32 can declare. */
+const MAX_EXT32 = 0xffffffff;
+
+const OBJECT_PROTO: object = Object.prototype;
+const ARRAY_PROTO: object = Array.prototype;
+const MAP_PROTO: object = Map.prototype;
+const SET_PROTO: object = Set.prototype;
+const DATE_PROTO: object = Date.prototype;
+const REGEXP_PROTO: object = RegExp.prototype;
+
+/** `Buffer` with Node's undocumented but long-standing fast UTF-8 writer (present since Node 0.x). */
+interface FastBuffer extends Buffer {
+  utf8Write(value: string, offset: number, length?: number): number;
+}
+
+/** `String.prototype.isWellFormed` (ES2024; Node ≥ 20) — the project's lib is ES2023. */
+interface WellFormedString {
+  isWellFormed(): boolean;
+}
+
+/**
+ * Output buffer kept between calls so small checkpoints do not allocate 64 KiB
+ * each time. Taken (set to null) while an encoding runs, so a re-entrant call
+ * (a getter that encodes) simply allocates its own.
+ */
+let scratch: FastBuffer | null = null;
+
+function allocate(size: number): FastBuffer {
+  // allocUnsafeSlow: never a slice of Node's shared pool, so the memory we
+  // hand out (or keep as scratch) is ours alone.
+  return Buffer.allocUnsafeSlow(size) as FastBuffer;
+}
+
+// ---------------------------------------------------------------------------
+// Errors with lazily built paths
+// ---------------------------------------------------------------------------
+
+/** Builds the final message from the rendered path and the root (for second paths). */
+type Describe = (subject: string, path: string, root: unknown, segments: readonly PathSegment[]) => string;
+
+/**
+ * Internal error thrown at a failing leaf. Each container frame it passes
+ * through appends the segment it was working on (innermost first); only
+ * {@link toCkptError} renders text. This is what keeps path tracking free on
+ * the happy path: the only cost is one try/catch per container frame.
+ */
+class PathError extends Error {
+  readonly segments: PathSegment[] = [];
+  constructor(
+    readonly code: ErrorCode,
+    readonly describe: Describe,
+    readonly original: unknown = undefined,
+  ) {
+    super('ckpt internal path error');
+  }
+}
+
+function leaf(reason: string): PathError {
+  return new PathError(ErrorCodes.UNSERIALIZABLE, (subject) => `${subject} ${reason}`);
+}
+
+const STACK_OVERFLOW_REASON =
+  'is nested too deeply to encode (the call stack overflowed) — flatten the state or lower maxDepth';
+
+const MODIFIED_REASON =
+  'changed while it was being saved (a getter modified it) — make snapshot() return data that nothing modifies while it is read';
+
+/** Add the segment of the frame an error passes through; wrap foreign errors. */
+function withSegment(err: unknown, segment: PathSegment): Error {
+  if (err instanceof PathError) {
+    err.segments.push(segment);
+    return err;
+  }
+  if (err instanceof CkptError) return err;
+  const wrapped = foreignError(err);
+  wrapped.segments.push(segment);
+  return wrapped;
+}
+
+function foreignError(err: unknown): PathError {
+  if (err instanceof RangeError && /call stack/i.test(err.message)) return leaf(STACK_OVERFLOW_REASON);
+  // A getter or proxy trap threw while we read the state.
+  return new PathError(
+    ErrorCodes.UNSERIALIZABLE,
+    (subject) => `${subject} could not be read: ${describeError(err)} — make snapshot() return plain data`,
+    err,
+  );
+}
+
+function toCkptError(err: unknown, root: unknown): CkptError {
+  if (err instanceof CkptError) return err;
+  const pathError = err instanceof PathError ? err : foreignError(err);
+  const segments = pathError.segments.slice().reverse();
+  const path = renderPath(segments);
+  const subject = path === '' ? 'the state' : path;
+  const cause = pathError.original;
+  return new CkptError(pathError.code, pathError.describe(subject, path, root, segments), {
+    where: path === '' ? '(root)' : path,
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+/** Render the path of `target` within `root`, for the second half of a conflict message. */
+function otherPath(root: unknown, target: object): string {
+  const segments = findValuePath(root, target);
+  if (segments === undefined) return 'another value';
+  const path = renderPath(segments);
+  return path === '' ? 'the state' : path;
+}
+
+function describeUnsupported(value: object, proto: object | null): string {
+  let tag = '';
+  let ctorName = '';
+  try {
+    tag = Object.prototype.toString.call(value);
+    const ctor: unknown = proto === null ? undefined : (proto as { constructor?: unknown }).constructor;
+    if (typeof ctor === 'function') ctorName = ctor.name;
+  } catch {
+    // A hostile proxy: fall through to the generic message.
+  }
+  const name = ctorName === '' ? 'an anonymous class' : ctorName;
+  switch (tag) {
+    case '[object Promise]':
+      return 'is a Promise; promises cannot be checkpointed — await it in prepare() or snapshot() and store its result';
+    case '[object WeakMap]':
+    case '[object WeakSet]':
+    case '[object WeakRef]':
+      return `is a ${tag.slice(8, -1)}; weak collections and references cannot be checkpointed — use a Map or Set, or rebuild it in restore()`;
+    case '[object SharedArrayBuffer]':
+      return SHARED_MEMORY_REASON;
+    case '[object Error]':
+      return `is an Error (${name}); errors cannot be checkpointed — store its message (and code) instead`;
+    case '[object Number]':
+    case '[object String]':
+    case '[object Boolean]':
+    case '[object BigInt]':
+    case '[object Symbol]': {
+      const boxed = tag.slice(8, -1);
+      return `is a boxed ${boxed} object (Object(${boxed.toLowerCase()}) or new ${boxed}()); store the primitive value instead`;
+    }
+    default:
+      break;
+  }
+  const binaryBase = describeBinarySubclass(value);
+  if (binaryBase !== undefined) {
+    return `is an instance of ${name}, a subclass of ${binaryBase}; only the built-in class is saved — copy it into a plain ${binaryBase} in snapshot()`;
+  }
+  for (const builtin of [Array, Map, Set, Date, RegExp] as const) {
+    if (value instanceof builtin) {
+      return `is an instance of ${name}, a subclass of ${builtin.name}; only the built-in class is saved — convert it to a plain ${builtin.name} in snapshot()`;
+    }
+  }
+  if (ctorName === '') {
+    return 'is an object with an unsupported prototype; only plain objects, built-ins and registered classes can be checkpointed — convert it to a plain object in snapshot()';
+  }
+  return `is an instance of class ${ctorName}, which is not registered — register it with ckpt.registerClass(${ctorName}) or convert it to a plain object in snapshot()`;
+}
+
+// ---------------------------------------------------------------------------
+// Binary views: overlap tracking (identity mode)
+// ---------------------------------------------------------------------------
+
+/** A non-empty byte range of one ArrayBuffer already written, and who wrote it. */
+interface Span {
+  readonly start: number;
+  readonly end: number;
+  readonly value: object;
+}
+
+/** What was written from one ArrayBuffer so far. */
+interface BufferUse {
+  /** The ArrayBuffer itself, when it was written as a value. */
+  whole: object | undefined;
+  /** Non-empty view ranges, sorted by start, pairwise disjoint. */
+  readonly spans: Span[];
+  /** Any view over it (even empty), to detect "ArrayBuffer + view over it". */
+  anyView: object | undefined;
+}
+
+// ---------------------------------------------------------------------------
+// The encoder
+// ---------------------------------------------------------------------------
+
+class Encoder {
+  buf: FastBuffer;
+  pos = 0;
+  readonly tree: boolean;
+  readonly classes: ClassLookup;
+  readonly blobThreshold: number;
+  readonly maxDepth: number;
+  readonly blobs: Blob[] = [];
+  /** Identity mode: id of every object seen so far. */
+  readonly ids: Map<object, number> | null;
+  nextId = 0;
+  /** Identity mode: byte ranges written per ArrayBuffer. */
+  readonly buffers: Map<ArrayBufferLike, BufferUse> | null;
+  /** Tree mode: the containers being encoded, `ancestors[d]` at depth d. */
+  readonly ancestors: object[] = [];
+
+  constructor(buf: FastBuffer, options: EncodeOptions) {
+    this.buf = buf;
+    this.tree = options.tree;
+    this.classes = options.classes;
+    this.blobThreshold = options.blobThreshold;
+    this.maxDepth = options.maxDepth;
+    this.ids = options.tree ? null : new Map();
+    this.buffers = options.tree ? null : new Map();
+  }
+
+  // --- output buffer ------------------------------------------------------
+
+  ensure(n: number): void {
+    if (this.pos + n > this.buf.length) this.grow(n);
+  }
+
+  grow(n: number): void {
+    const needed = this.pos + n;
+    let size = this.buf.length * 2;
+    while (size < needed) size *= 2;
+    let next: FastBuffer;
+    try {
+      next = allocate(size);
+    } catch (err) {
+      throw new CkptError(
+        ErrorCodes.LIMIT,
+        `the encoded state needs more than ${String(this.buf.length)} bytes and no larger buffer can be allocated — keep large data in typed arrays (saved as blobs) or split the state across providers`,
+        { cause: err },
+      );
+    }
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  byte(b: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = b;
+  }
+
+  u32be(p: number, v: number): void {
+    const buf = this.buf;
+    buf[p] = v >>> 24;
+    buf[p + 1] = v >>> 16;
+    buf[p + 2] = v >>> 8;
+    buf[p + 3] = v;
+  }
+
+  u32le(p: number, v: number): void {
+    const buf = this.buf;
+    buf[p] = v;
+    buf[p + 1] = v >>> 8;
+    buf[p + 2] = v >>> 16;
+    buf[p + 3] = v >>> 24;
+  }
+
+  arrayHeader(n: number): void {
+    this.ensure(5);
+    const buf = this.buf;
+    if (n < 16) {
+      buf[this.pos++] = 0x90 | n;
+    } else if (n < 0x10000) {
+      buf[this.pos] = 0xdc;
+      buf[this.pos + 1] = n >>> 8;
+      buf[this.pos + 2] = n;
+      this.pos += 3;
+    } else {
+      buf[this.pos] = 0xdd;
+      this.u32be(this.pos + 1, n);
+      this.pos += 5;
+    }
+  }
+
+  mapHeader(n: number): void {
+    this.ensure(5);
+    const buf = this.buf;
+    if (n < 16) {
+      buf[this.pos++] = 0x80 | n;
+    } else if (n < 0x10000) {
+      buf[this.pos] = 0xde;
+      buf[this.pos + 1] = n >>> 8;
+      buf[this.pos + 2] = n;
+      this.pos += 3;
+    } else {
+      buf[this.pos] = 0xdf;
+      this.u32be(this.pos + 1, n);
+      this.pos += 5;
+    }
+  }
+
+  /** fixext1 with data byte 0 (UNDEFINED, HOLE). */
+  marker(type: number): void {
+    this.ensure(3);
+    const buf = this.buf;
+    buf[this.pos] = 0xd4;
+    buf[this.pos + 1] = type;
+    buf[this.pos + 2] = 0;
+    this.pos += 3;
+  }
+
+  /** Smallest of ext8/ext16/ext32 for a variable-length payload (never fixext). */
+  extHeader(type: number, len: number): void {
+    this.ensure(6);
+    const buf = this.buf;
+    if (len < 0x100) {
+      buf[this.pos] = 0xc7;
+      buf[this.pos + 1] = len;
+      buf[this.pos + 2] = type;
+      this.pos += 3;
+    } else if (len < 0x10000) {
+      buf[this.pos] = 0xc8;
+      buf[this.pos + 1] = len >>> 8;
+      buf[this.pos + 2] = len;
+      buf[this.pos + 3] = type;
+      this.pos += 4;
+    } else {
+      buf[this.pos] = 0xc9;
+      this.u32be(this.pos + 1, len);
+      buf[this.pos + 5] = type;
+      this.pos += 6;
+    }
+  }
+
+  /**
+   * Start an ext32 container whose length is not known yet; returns the
+   * payload start. Why always ext32: the payload size is only known after its
+   * members are written, and a fixed 4-byte length field can be backpatched
+   * in place, so the stream stays one valid msgpack value without a second
+   * pass or a move.
+   */
+  beginContainer(type: number): number {
+    this.ensure(6);
+    this.buf[this.pos] = 0xc9;
+    this.buf[this.pos + 5] = type;
+    this.pos += 6;
+    return this.pos;
+  }
+
+  endContainer(start: number): void {
+    const len = this.pos - start;
+    if (len > MAX_EXT32) {
+      throw new CkptError(
+        ErrorCodes.LIMIT,
+        'a Map, Set, class instance or null-prototype object encodes to more than 4 GiB — split it, or keep large data in typed arrays',
+      );
+    }
+    this.u32be(start - 5, len);
+  }
+
+  // --- scalars ------------------------------------------------------------
+
+  number(n: number): void {
+    this.ensure(9);
+    const buf = this.buf;
+    const p = this.pos;
+    // `(n | 0) === n` holds for int32 values and also for -0, which must stay a float.
+    if ((n | 0) === n && (n !== 0 || 1 / n > 0)) {
+      if (n >= 0) {
+        if (n < 0x80) {
+          buf[p] = n;
+          this.pos = p + 1;
+        } else if (n < 0x100) {
+          buf[p] = 0xcc;
+          buf[p + 1] = n;
+          this.pos = p + 2;
+        } else if (n < 0x10000) {
+          buf[p] = 0xcd;
+          buf[p + 1] = n >>> 8;
+          buf[p + 2] = n;
+          this.pos = p + 3;
+        } else {
+          buf[p] = 0xce;
+          this.u32be(p + 1, n);
+          this.pos = p + 5;
+        }
+      } else if (n >= -32) {
+        buf[p] = n & 0xff; // negative fixint 0xe0..0xff
+        this.pos = p + 1;
+      } else if (n >= -0x80) {
+        buf[p] = 0xd0;
+        buf[p + 1] = n & 0xff;
+        this.pos = p + 2;
+      } else if (n >= -0x8000) {
+        buf[p] = 0xd1;
+        buf[p + 1] = (n >> 8) & 0xff;
+        buf[p + 2] = n & 0xff;
+        this.pos = p + 3;
+      } else {
+        buf[p] = 0xd2;
+        this.u32be(p + 1, n);
+        this.pos = p + 5;
+      }
+    } else if (n !== 0 && Number.isSafeInteger(n)) {
+      // |n| ≥ 2^31 here (everything smaller took the int32 branch).
+      if (n > 0 && n <= 0xffffffff) {
+        buf[p] = 0xce;
+        this.u32be(p + 1, n);
+        this.pos = p + 5;
+      } else {
+        // Two's complement split without BigInt: hi is floor(n / 2^32), lo the rest.
+        const hi = Math.floor(n / 0x100000000);
+        const lo = n - hi * 0x100000000;
+        buf[p] = n > 0 ? 0xcf : 0xd3;
+        this.u32be(p + 1, hi);
+        this.u32be(p + 5, lo);
+        this.pos = p + 9;
+      }
+    } else {
+      // Fractions, -0, NaN, ±Infinity, unsafe integers: always float64, never float32.
+      buf[p] = 0xcb;
+      buf.writeDoubleBE(n, p + 1);
+      this.pos = p + 9;
+    }
+  }
+
+  string(s: string): void {
+    const len = s.length;
+    if (len < 32) {
+      // Short ASCII fast path: written straight into a fixstr.
+      this.ensure(1 + len);
+      const buf = this.buf;
+      const start = this.pos + 1;
+      let i = 0;
+      for (; i < len; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[start + i] = c;
+      }
+      if (i === len) {
+        buf[this.pos] = 0xa0 | len;
+        this.pos = start + len;
+        return;
+      }
+    }
+    this.slowString(s);
+  }
+
+  slowString(s: string): void {
+    if (!(s as unknown as WellFormedString).isWellFormed()) {
+      this.wtf16(s);
+      return;
+    }
+    const len = s.length;
+    // Reserve the worst case (3 bytes per UTF-16 unit); for long strings ask for
+    // the exact size instead, so a 100 MB string does not reserve 300 MB.
+    const max = len > 0x10000 ? Buffer.byteLength(s, 'utf8') : len * 3;
+    const hdr = max < 32 ? 1 : max < 0x100 ? 2 : max < 0x10000 ? 3 : 5;
+    this.ensure(hdr + max);
+    const start = this.pos + hdr;
+    const n = this.buf.utf8Write(s, start, max);
+    const need = n < 32 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+    // Headers are always minimal (deterministic, canonical bytes): shift the
+    // bytes left when the worst-case estimate chose a longer header.
+    if (need < hdr) this.buf.copyWithin(this.pos + need, start, start + n);
+    const buf = this.buf;
+    const p = this.pos;
+    if (need === 1) {
+      buf[p] = 0xa0 | n;
+    } else if (need === 2) {
+      buf[p] = 0xd9;
+      buf[p + 1] = n;
+    } else if (need === 3) {
+      buf[p] = 0xda;
+      buf[p + 1] = n >>> 8;
+      buf[p + 2] = n;
+    } else {
+      buf[p] = 0xdb;
+      this.u32be(p + 1, n);
+    }
+    this.pos = p + need + n;
+  }
+
+  /** A string with lone surrogates: raw UTF-16LE code units, so it round-trips exactly. */
+  wtf16(s: string): void {
+    const len = s.length * 2;
+    this.extHeader(Ext.WTF16, len);
+    this.ensure(len);
+    this.buf.write(s, this.pos, len, 'utf16le');
+    this.pos += len;
+  }
+
+  bigint(v: bigint): void {
+    const negative = v < 0n;
+    const magnitude = negative ? -v : v;
+    let hex = magnitude === 0n ? '' : magnitude.toString(16);
+    if ((hex.length & 1) === 1) hex = `0${hex}`;
+    const n = hex.length >>> 1;
+    this.extHeader(Ext.BIGINT, 1 + n);
+    this.ensure(1 + n);
+    const buf = this.buf;
+    buf[this.pos++] = negative ? 1 : 0;
+    // Little-endian magnitude: least significant byte (the last hex pair) first.
+    for (let i = 0, j = hex.length - 2; i < n; i++, j -= 2) {
+      buf[this.pos++] = Number.parseInt(hex.slice(j, j + 2), 16);
+    }
+  }
+
+  ref(id: number): void {
+    this.ensure(6);
+    const buf = this.buf;
+    buf[this.pos] = 0xd6;
+    buf[this.pos + 1] = Ext.REF;
+    this.u32le(this.pos + 2, id);
+    this.pos += 6;
+  }
+
+  // --- values ---------------------------------------------------------------
+
+  /** Encode any value. `depth` = number of containers enclosing it. */
+  value(v: unknown, depth: number): void {
+    switch (typeof v) {
+      case 'string':
+        this.string(v);
+        return;
+      case 'number':
+        this.number(v);
+        return;
+      case 'boolean':
+        this.byte(v ? 0xc3 : 0xc2);
+        return;
+      case 'undefined':
+        this.marker(Ext.UNDEFINED);
+        return;
+      case 'object':
+        if (v === null) this.byte(0xc0);
+        else this.object(v, depth);
+        return;
+      case 'bigint':
+        this.bigint(v);
+        return;
+      case 'function':
+        throw leaf(
+          'is a function; functions cannot be checkpointed — remove it from the state returned by snapshot() or rebuild it in restore()',
+        );
+      case 'symbol':
+        throw leaf(
+          'is a symbol; symbols cannot be checkpointed — store a string instead, or rebuild it in restore()',
+        );
+    }
+  }
+
+  object(v: object, depth: number): void {
+    const ids = this.ids;
+    if (ids !== null) {
+      const id = ids.get(v);
+      if (id !== undefined) {
+        this.ref(id);
+        return;
+      }
+      // The id is taken before the children are written (pre-order), which is
+      // what lets a child refer back to this object (cycles).
+      ids.set(v, this.nextId++);
+    }
+    const proto = Object.getPrototypeOf(v) as object | null;
+    if (proto === OBJECT_PROTO) {
+      this.enter(v, depth);
+      this.props(v, depth + 1);
+    } else if (proto === ARRAY_PROTO) {
+      this.enter(v, depth);
+      this.array(v as unknown[], depth + 1);
+    } else if (proto === MAP_PROTO) {
+      this.enter(v, depth);
+      this.map(v as Map<unknown, unknown>, depth + 1);
+    } else if (proto === SET_PROTO) {
+      this.enter(v, depth);
+      this.set(v as Set<unknown>, depth + 1);
+    } else if (proto === DATE_PROTO) {
+      this.date(v as Date);
+    } else if (proto === REGEXP_PROTO) {
+      this.regexp(v as RegExp);
+    } else if (proto === null) {
+      this.enter(v, depth);
+      const start = this.beginContainer(Ext.NULL_PROTO);
+      this.props(v, depth + 1);
+      this.endContainer(start);
+    } else {
+      const kind = binaryKindOfProto(proto);
+      if (kind !== undefined) {
+        this.binary(v as BinaryValue, kind);
+        return;
+      }
+      const name = this.classes.nameOf(proto);
+      if (name === undefined) throw leaf(describeUnsupported(v, proto));
+      this.enter(v, depth);
+      const start = this.beginContainer(Ext.CLASS);
+      this.byte(0x92);
+      this.string(name);
+      this.props(v, depth + 1);
+      this.endContainer(start);
+    }
+  }
+
+  /** Depth limit, and in tree mode the cycle check (a linear scan: depth is small). */
+  enter(v: object, depth: number): void {
+    if (depth >= this.maxDepth) {
+      const max = this.maxDepth;
+      throw leaf(`is nested deeper than maxDepth (${String(max)}) — flatten the state or raise maxDepth`);
+    }
+    if (this.tree) {
+      const ancestors = this.ancestors;
+      for (let d = 0; d < depth; d++) {
+        if (ancestors[d] === v) {
+          throw new PathError(ErrorCodes.UNSERIALIZABLE, (_subject, path, _root, segments) => {
+            // The ancestor's path is the first d segments of this one.
+            const ancestor = renderPath(segments.slice(0, d));
+            return (
+              `cycle at ${path === '' ? 'the state' : path}: it refers back to ${ancestor === '' ? 'the state itself' : ancestor}, ` +
+              'and tree mode cannot save cycles — use identity mode (tree: false) or remove the cycle from the state returned by snapshot()'
+            );
+          });
+        }
+      }
+      ancestors[depth] = v;
+    }
+  }
+
+  /** Own enumerable string-keyed properties as a msgpack map, `Object.keys` order. */
+  props(obj: object, childDepth: number): void {
+    const keys = Object.keys(obj);
+    const n = keys.length;
+    this.mapHeader(n);
+    let key = '';
+    try {
+      for (let i = 0; i < n; i++) {
+        key = keys[i] as string;
+        this.string(key);
+        this.value((obj as Record<string, unknown>)[key], childDepth);
+      }
+    } catch (err) {
+      throw withSegment(err, { kind: 'prop', key });
+    }
+  }
+
+  array(arr: unknown[], childDepth: number): void {
+    const n = arr.length;
+    this.arrayHeader(n);
+    let i = 0;
+    try {
+      for (; i < n; i++) {
+        const el = arr[i];
+        // `in` only when the element reads as undefined: holes are rare.
+        if (el === undefined && !(i in arr)) this.marker(Ext.HOLE);
+        else this.value(el, childDepth);
+      }
+    } catch (err) {
+      throw withSegment(err, { kind: 'index', index: i });
+    }
+  }
+
+  map(m: Map<unknown, unknown>, childDepth: number): void {
+    const start = this.beginContainer(Ext.MAP);
+    const size = m.size;
+    this.arrayHeader(size * 2);
+    let i = 0;
+    let inKey = true;
+    let key: unknown;
+    try {
+      for (const [k, v] of m) {
+        if (i === size) {
+          i = -1; // grew while being read: reported below, outside the try
+          break;
+        }
+        key = k;
+        inKey = true;
+        this.value(k, childDepth);
+        inKey = false;
+        this.value(v, childDepth);
+        i++;
+      }
+    } catch (err) {
+      throw withSegment(err, inKey ? { kind: 'mapKey', index: i } : { kind: 'mapValue', key, index: i });
+    }
+    if (i !== size) throw leaf(MODIFIED_REASON);
+    this.endContainer(start);
+  }
+
+  set(s: Set<unknown>, childDepth: number): void {
+    const start = this.beginContainer(Ext.SET);
+    const size = s.size;
+    this.arrayHeader(size);
+    let i = 0;
+    try {
+      for (const v of s) {
+        if (i === size) {
+          i = -1; // grew while being read: reported below, outside the try
+          break;
+        }
+        this.value(v, childDepth);
+        i++;
+      }
+    } catch (err) {
+      throw withSegment(err, { kind: 'setItem', index: i });
+    }
+    if (i !== size) throw leaf(MODIFIED_REASON);
+    this.endContainer(start);
+  }
+
+  date(d: Date): void {
+    this.ensure(10);
+    this.buf[this.pos] = 0xd7;
+    this.buf[this.pos + 1] = Ext.DATE;
+    // getTime() is NaN for an invalid date; NaN is written as is.
+    this.buf.writeDoubleLE(d.getTime(), this.pos + 2);
+    this.pos += 10;
+  }
+
+  regexp(r: RegExp): void {
+    const start = this.beginContainer(Ext.REGEXP);
+    this.byte(0x92);
+    this.string(r.source);
+    this.string(r.flags);
+    this.endContainer(start);
+  }
+
+  binary(v: BinaryValue, kind: BinaryKindCode): void {
+    if (kind !== BinaryKind.ArrayBuffer && (v as ArrayBufferView).buffer instanceof SharedArrayBuffer) {
+      throw leaf(SHARED_VIEW_REASON);
+    }
+    const bytes = bytesOf(v, kind);
+    if (this.buffers !== null) this.claim(v, kind);
+    const n = bytes.byteLength;
+    if (n >= this.blobThreshold) {
+      const index = this.blobs.length;
+      // No copy: the caller persists or copies blobs before the app runs again.
+      this.blobs.push({ kind, bytes });
+      this.ensure(8);
+      const buf = this.buf;
+      buf[this.pos] = 0xc7;
+      buf[this.pos + 1] = 5;
+      buf[this.pos + 2] = Ext.BLOB;
+      buf[this.pos + 3] = kind;
+      this.u32le(this.pos + 4, index);
+      this.pos += 8;
+    } else {
+      if (n + 1 > MAX_EXT32) {
+        throw new CkptError(ErrorCodes.LIMIT, 'a binary value of 4 GiB or more cannot be stored inline — lower blobThreshold');
+      }
+      this.ensure(7 + n);
+      const buf = this.buf;
+      buf[this.pos] = 0xc9;
+      this.u32be(this.pos + 1, n + 1);
+      buf[this.pos + 5] = Ext.BYTES;
+      buf[this.pos + 6] = kind;
+      buf.set(bytes, this.pos + 7);
+      this.pos += 7 + n;
+    }
+  }
+
+  /**
+   * Identity mode: record the byte range a binary value covers and refuse a
+   * second, *different* value whose bytes overlap it. Why: each binary value
+   * is restored over its own fresh memory, so two aliasing views would come
+   * back independent — a silent change of program behaviour. Disjoint views
+   * of one buffer (e.g. small Buffers from Node's pool) are independent
+   * anyway and are fine.
+   */
+  claim(v: BinaryValue, kind: BinaryKindCode): void {
+    const buffers = this.buffers as Map<ArrayBufferLike, BufferUse>;
+    if (kind === BinaryKind.ArrayBuffer) {
+      const use = buffers.get(v as ArrayBuffer);
+      if (use === undefined) {
+        buffers.set(v as ArrayBuffer, { whole: v, spans: [], anyView: undefined });
+        return;
+      }
+      // The same ArrayBuffer twice is a REF, so `use.whole` is never set here.
+      throw overlapError(use.anyView as object, 'bufferAfterView');
+    }
+    const view = v as ArrayBufferView;
+    const start = view.byteOffset;
+    const end = start + view.byteLength;
+    let use = buffers.get(view.buffer);
+    if (use === undefined) {
+      use = { whole: undefined, spans: [], anyView: v };
+      buffers.set(view.buffer, use);
+    } else if (use.whole !== undefined) {
+      throw overlapError(use.whole, 'viewAfterBuffer');
+    }
+    if (use.anyView === undefined) use.anyView = v;
+    if (end === start) return; // an empty view aliases no bytes
+    const spans = use.spans;
+    // Binary search for the first span starting at or after `start`. Spans are
+    // disjoint and sorted, so only that span and its predecessor can overlap.
+    let lo = 0;
+    let hi = spans.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((spans[mid] as Span).start < start) lo = mid + 1;
+      else hi = mid;
+    }
+    const next = spans[lo];
+    if (next !== undefined && next.start < end) throw overlapError(next.value, 'views');
+    const prev = lo > 0 ? spans[lo - 1] : undefined;
+    if (prev !== undefined && prev.end > start) throw overlapError(prev.value, 'views');
+    spans.splice(lo, 0, { start, end, value: v });
+  }
+}
+
+/** How a conflicting binary value relates to the one written earlier. */
+type Overlap = 'views' | 'bufferAfterView' | 'viewAfterBuffer';
+
+function overlapError(earlier: object, relation: Overlap): PathError {
+  return new PathError(ErrorCodes.UNSERIALIZABLE, (subject, _path, root) => {
+    const other = otherPath(root, earlier);
+    const what =
+      relation === 'bufferAfterView'
+        ? `${subject} is an ArrayBuffer and ${other} is a view over it`
+        : relation === 'viewAfterBuffer'
+          ? `${subject} is a view over the ArrayBuffer ${other}`
+          : `${other} and ${subject} are different views over overlapping bytes of one ArrayBuffer`;
+    return (
+      `${what}; each binary value is restored over its own memory, so the aliasing would silently be lost — ` +
+      'save only one of them and derive the other in restore(), or copy one (e.g. with .slice()) in snapshot()'
+    );
+  });
+}
+
+function checkOptions(options: EncodeOptions): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new CkptError(ErrorCodes.INVALID_ARGUMENT, 'encodeState() needs options');
+  }
+  if (!(options.blobThreshold >= 0)) {
+    throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `blobThreshold must be a number ≥ 0, got ${String(options.blobThreshold)}`);
+  }
+  if (!Number.isInteger(options.maxDepth) || options.maxDepth < 1) {
+    throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `maxDepth must be an integer ≥ 1, got ${String(options.maxDepth)}`);
+  }
+}
+
+/**
+ * Encode one provider's state as a ckpt value stream (exactly one msgpack
+ * value) plus the binary blobs it references.
+ *
+ * - `stream` owns its memory (a fresh, right-sized allocation; nothing is
+ *   shared with a reusable buffer), so callers may keep it as is.
+ * - `blobs[i].bytes` are views over the application's live memory (no copy):
+ *   copy or persist them before the application may change them.
+ *
+ * @param value - the state returned by a provider's `snapshot()`
+ * @param options - mode (identity/tree), registered classes, blob threshold, depth limit
+ * @throws CkptError UNSERIALIZABLE naming the path of the offending value
+ *   (`particles[3].onHit is a function; …`), for functions, symbols, Promises,
+ *   weak collections, shared memory, boxed primitives, Errors, unregistered
+ *   classes, overlapping binary views, cycles in tree mode, nesting beyond
+ *   `maxDepth` or beyond the call stack.
+ * @throws CkptError LIMIT when the output cannot grow, INVALID_ARGUMENT for
+ *   bad options, UNSUPPORTED_FEATURE on a big-endian host.
+ */
+export function encodeState(value: unknown, options: EncodeOptions): EncodedState {
+  assertLittleEndianHost();
+  checkOptions(options);
+  const initial = scratch ?? allocate(INITIAL_CAPACITY);
+  scratch = null;
+  const encoder = new Encoder(initial, options);
+  try {
+    encoder.value(value, 0);
+  } catch (err) {
+    if (encoder.buf.length <= SCRATCH_MAX) scratch = encoder.buf;
+    throw toCkptError(err, value);
+  }
+  const buf = encoder.buf;
+  const n = encoder.pos;
+  let stream: Uint8Array;
+  if (buf.length <= SCRATCH_MAX) {
+    // Copy into a fresh allocation: the scratch buffer is reused, and
+    // Buffer.from() would take small copies from Node's shared pool.
+    stream = allocate(n);
+    buf.copy(stream, 0, 0, n);
+    scratch = buf;
+  } else if (buf.length - n <= buf.length >>> 2) {
+    // Big and mostly full: hand the buffer itself over (at most 25% slack)
+    // rather than copying hundreds of megabytes while the app is paused.
+    stream = buf.subarray(0, n);
+  } else {
+    stream = allocate(n);
+    buf.copy(stream, 0, 0, n);
+  }
+  return { stream, blobs: encoder.blobs };
+}

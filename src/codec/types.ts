@@ -1,0 +1,116 @@
+/**
+ * @module codec/types
+ *
+ * The contract of ckpt's value codec: how one provider's state becomes a byte
+ * stream (standard msgpack plus ckpt extension types) and a list of raw binary
+ * blobs (large typed arrays / buffers kept out of the msgpack stream), and back.
+ * The wire layout is specified in `docs/FORMAT.md`, section "Value encoding".
+ */
+
+/** msgpack extension type codes used by the ckpt value encoding v1. Never renumber. */
+export const Ext = {
+  /** `undefined` (fixext1, data byte 0). */
+  UNDEFINED: 0x01,
+  /** A hole in a sparse array (fixext1, data byte 0). Only valid as an array element. */
+  HOLE: 0x02,
+  /** Back-reference to an earlier object by id (fixext4, u32 LE id). Identity mode only. */
+  REF: 0x03,
+  /** BigInt: sign byte (0 = +, 1 = -) then magnitude, little-endian bytes (ext8/16/32). */
+  BIGINT: 0x04,
+  /** Date: float64 LE milliseconds since epoch, NaN for an invalid date (fixext8). */
+  DATE: 0x05,
+  /** A string that is not well-formed UTF-16 (lone surrogates): raw UTF-16LE code units. */
+  WTF16: 0x06,
+  /** Map: ext32 whose payload is one msgpack array [k1, v1, k2, v2, …]. */
+  MAP: 0x10,
+  /** Set: ext32 whose payload is one msgpack array [v1, v2, …]. */
+  SET: 0x11,
+  /** RegExp: ext32 whose payload is one msgpack array [source, flags]. */
+  REGEXP: 0x12,
+  /** Instance of a registered class: ext32 whose payload is [name, { own enumerable props }]. */
+  CLASS: 0x13,
+  /** Typed array / ArrayBuffer / DataView / Buffer stored inline: ext32, payload = kind byte + bytes (LE). */
+  BYTES: 0x14,
+  /** Same, stored as a raw blob outside the stream: ext8, payload = kind byte + u32 LE blob index. */
+  BLOB: 0x15,
+  /** A plain object whose prototype is null: ext32 whose payload is one msgpack map. */
+  NULL_PROTO: 0x16,
+} as const;
+
+/**
+ * Binary kinds (the first payload byte of {@link Ext.BYTES} / {@link Ext.BLOB}).
+ * Element size is implied by the kind. Never renumber.
+ */
+export const BinaryKind = {
+  ArrayBuffer: 0,
+  Buffer: 1,
+  DataView: 2,
+  Int8Array: 3,
+  Uint8Array: 4,
+  Uint8ClampedArray: 5,
+  Int16Array: 6,
+  Uint16Array: 7,
+  Int32Array: 8,
+  Uint32Array: 9,
+  Float32Array: 10,
+  Float64Array: 11,
+  BigInt64Array: 12,
+  BigUint64Array: 13,
+} as const;
+
+/** A numeric binary kind. */
+export type BinaryKindCode = (typeof BinaryKind)[keyof typeof BinaryKind];
+
+/** Options for encoding one provider's state. */
+export interface EncodeOptions {
+  /**
+   * The state is declared a tree: no object appears twice. Identity is not
+   * tracked (faster); a cycle still fails with `CKPT_ERR_UNSERIALIZABLE`.
+   */
+  readonly tree: boolean;
+  /** Registered classes that may appear in state. */
+  readonly classes: ClassLookup;
+  /** Binary values of at least this many bytes go to blobs instead of inline. */
+  readonly blobThreshold: number;
+  /** Maximum nesting depth; deeper state fails with `CKPT_ERR_UNSERIALIZABLE`. */
+  readonly maxDepth: number;
+}
+
+/** A large binary value kept out of the msgpack stream. */
+export interface Blob {
+  /** The kind recorded in the stream. */
+  readonly kind: BinaryKindCode;
+  /**
+   * The bytes, as a view on the live memory (not copied). The caller copies or
+   * persists them before the application may change them.
+   */
+  readonly bytes: Uint8Array;
+}
+
+/** One provider's state, encoded. */
+export interface EncodedState {
+  /** The msgpack value stream (exactly one value). Owns its memory. */
+  readonly stream: Uint8Array;
+  /** Blobs in the order the stream references them (index = blob index). */
+  readonly blobs: readonly Blob[];
+}
+
+/** Options for decoding one provider's state. */
+export interface DecodeOptions {
+  /** Whether the stream was written in tree mode (REF is then invalid). */
+  readonly tree: boolean;
+  /** Registered classes, by name. */
+  readonly classes: ClassLookup;
+  /** Blob bytes by index; each is exactly the blob's bytes, freshly allocated and 8-byte aligned. */
+  readonly blobs: readonly Uint8Array[];
+  /** Maximum nesting depth accepted. */
+  readonly maxDepth: number;
+}
+
+/** Read-only view of the class registry used by the codec. */
+export interface ClassLookup {
+  /** Registered name of an object's exact prototype, or undefined. */
+  nameOf(proto: object): string | undefined;
+  /** Prototype registered under `name`, or undefined. */
+  protoOf(name: string): object | undefined;
+}

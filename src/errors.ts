@@ -1,0 +1,117 @@
+/**
+ * @module errors
+ *
+ * The one error class ckpt throws, {@link CkptError}, and the closed set of
+ * stable codes it carries. Every code is documented in `docs/errors.md`; code
+ * strings never change meaning once released, so callers may switch on them.
+ */
+
+/** Every error code ckpt can produce. */
+export const ErrorCodes = {
+  /** A caller passed a value ckpt cannot accept (bad option, bad id, bad version). */
+  INVALID_ARGUMENT: 'CKPT_ERR_INVALID_ARGUMENT',
+  /** Two providers or resources were registered under the same id (or alias). */
+  DUPLICATE_ID: 'CKPT_ERR_DUPLICATE_ID',
+  /** Registration or another change was attempted while a checkpoint or restore runs. */
+  BUSY: 'CKPT_ERR_BUSY',
+  /** The Checkpointer (or store, or image reader) was already closed. */
+  CLOSED: 'CKPT_ERR_CLOSED',
+  /** A provider's state holds a value ckpt cannot save (function, symbol, unregistered class…). */
+  UNSERIALIZABLE: 'CKPT_ERR_UNSERIALIZABLE',
+  /** One or more providers or resources failed during a checkpoint; causes are attached. */
+  SNAPSHOT_FAILED: 'CKPT_ERR_SNAPSHOT_FAILED',
+  /** A provider's `restore()` or a resource's `afterRestore` failed. */
+  RESTORE_FAILED: 'CKPT_ERR_RESTORE_FAILED',
+  /** An image (or part of one) is damaged: checksum, truncation, bad structure, forged sizes. */
+  CORRUPT: 'CKPT_ERR_CORRUPT',
+  /** The image was written with a format version newer than this ckpt can read. */
+  FORMAT_NEWER: 'CKPT_ERR_FORMAT_NEWER',
+  /** The image needs a feature (a required flag) this ckpt does not implement. */
+  UNSUPPORTED_FEATURE: 'CKPT_ERR_UNSUPPORTED_FEATURE',
+  /** A provider's state in the image has a schema version newer than the registered provider. */
+  VERSION_NEWER: 'CKPT_ERR_VERSION_NEWER',
+  /** A provider's migration chain has no step for a version it must pass through. */
+  NO_MIGRATION: 'CKPT_ERR_NO_MIGRATION',
+  /** A provider's migration step threw. */
+  MIGRATION_FAILED: 'CKPT_ERR_MIGRATION_FAILED',
+  /** The image holds state for a provider that is not registered. */
+  UNKNOWN_PROVIDER: 'CKPT_ERR_UNKNOWN_PROVIDER',
+  /** A registered provider has no state in the image. */
+  MISSING_PROVIDER: 'CKPT_ERR_MISSING_PROVIDER',
+  /** The named image (or provider inside an image) does not exist. */
+  NOT_FOUND: 'CKPT_ERR_NOT_FOUND',
+  /** Every image in the store failed verification; nothing could be restored. */
+  NO_VALID_IMAGE: 'CKPT_ERR_NO_VALID_IMAGE',
+  /** The store could not read, write, sync, rename or delete; the cause is attached. */
+  STORE_IO: 'CKPT_ERR_STORE_IO',
+  /** Another live process holds the store's writer lock (or this process lost it). */
+  LOCKED: 'CKPT_ERR_LOCKED',
+  /** The image uses a class name that is not registered with this Checkpointer. */
+  UNKNOWN_CLASS: 'CKPT_ERR_UNKNOWN_CLASS',
+  /** A configured size limit was exceeded (state too large for a segment, index too large…). */
+  LIMIT: 'CKPT_ERR_LIMIT',
+} as const;
+
+/** A stable error code string, `CKPT_ERR_*`. */
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** Extra, code-specific facts attached to a {@link CkptError}. */
+export interface CkptErrorDetails {
+  /** For aggregated errors (`CKPT_ERR_SNAPSHOT_FAILED` …): the individual failures. */
+  readonly errors?: readonly Error[];
+  /** The provider the error concerns, when there is one. */
+  readonly provider?: string;
+  /** The image the error concerns, when there is one. */
+  readonly image?: string;
+  /** Where inside an image or a state the problem was found (`segment 3`, `particles[3].onHit`). */
+  readonly where?: string;
+}
+
+/** Options accepted by the {@link CkptError} constructor. */
+export interface CkptErrorOptions extends CkptErrorDetails {
+  /** The underlying error, when there is one. */
+  readonly cause?: unknown;
+}
+
+/**
+ * The single error class of ckpt. `code` is stable and documented in
+ * `docs/errors.md`; `message` says what happened and what to do about it.
+ */
+export class CkptError extends Error {
+  /** The stable `CKPT_ERR_*` code. */
+  readonly code: ErrorCode;
+  /** Individual failures, for aggregated errors. Empty otherwise. */
+  readonly errors: readonly Error[];
+  /** The provider concerned, if any. */
+  readonly provider: string | undefined;
+  /** The image concerned, if any. */
+  readonly image: string | undefined;
+  /** Location inside an image or state, if known. */
+  readonly where: string | undefined;
+
+  /**
+   * @param code - one of {@link ErrorCodes}
+   * @param message - what happened and what the user should do
+   * @param options - cause and code-specific details
+   */
+  constructor(code: ErrorCode, message: string, options: CkptErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'CkptError';
+    this.code = code;
+    this.errors = options.errors ?? [];
+    this.provider = options.provider;
+    this.image = options.image;
+    this.where = options.where;
+  }
+}
+
+/** True when `err` is a {@link CkptError}, optionally with the given code. */
+export function isCkptError(err: unknown, code?: ErrorCode): err is CkptError {
+  return err instanceof CkptError && (code === undefined || err.code === code);
+}
+
+/** Render an unknown thrown value as text for messages. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

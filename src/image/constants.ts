@@ -1,0 +1,60 @@
+/**
+ * @module image/constants
+ *
+ * Fixed numbers of the image format: magic bytes, sizes of the fixed-length
+ * header and trailer, the current format version, flag bits, segment codecs and
+ * default limits. `docs/FORMAT.md` describes every byte; these constants are
+ * the single source of those numbers in code.
+ */
+
+/** First 8 bytes of every image: `89 43 4B 50 54 0D 0A 1A` (PNG-style: detects text-mode mangling). */
+export const MAGIC = Uint8Array.of(0x89, 0x43, 0x4b, 0x50, 0x54, 0x0d, 0x0a, 0x1a);
+/** Last 8 bytes of every image: `"CKPTEND"` + 0x1A. */
+export const END_MAGIC = Uint8Array.of(0x43, 0x4b, 0x50, 0x54, 0x45, 0x4e, 0x44, 0x1a);
+/** Size of the fixed header at offset 0. */
+export const HEADER_SIZE = 32;
+/** Size of the fixed trailer at the end of the image. */
+export const TRAILER_SIZE = 40;
+/** The format version this code writes. */
+export const FORMAT_VERSION = 1;
+/** The newest format version this code can read. */
+export const MAX_READ_FORMAT_VERSION = 1;
+/** Codec id 1: ckpt value encoding v1 in msgpack, segments zstd or raw, index msgpack. */
+export const CODEC_ID = 1;
+
+/**
+ * Required flags: a reader that does not know a set bit must refuse the image.
+ * None are defined in format v1; bits are reserved for encrypted segments (bit 0)
+ * and segments stored by reference (bit 1).
+ */
+export const RequiredFlag = {
+  ENCRYPTED_SEGMENTS: 1 << 0,
+  SEGMENTS_BY_REFERENCE: 1 << 1,
+} as const;
+/** Required flags this code implements (none yet). */
+export const KNOWN_REQUIRED_FLAGS = 0;
+
+/** How a segment's stored bytes relate to its raw bytes. */
+export const SegmentCodec = {
+  /** Stored as is (used when compression would not make it smaller). */
+  RAW: 0,
+  /** One zstd frame with content size and content checksum. */
+  ZSTD: 1,
+} as const;
+/** A segment codec number. */
+export type SegmentCodecId = (typeof SegmentCodec)[keyof typeof SegmentCodec];
+
+/** Default raw size of one segment. */
+export const DEFAULT_SEGMENT_SIZE = 4 * 1024 * 1024;
+/** Binary values this large or larger go into raw blob segments. */
+export const DEFAULT_BLOB_THRESHOLD = 64 * 1024;
+/** Largest raw segment any reader accepts by default (bounds one allocation). */
+export const DEFAULT_MAX_SEGMENT_BYTES = 64 * 1024 * 1024;
+/** Largest index accepted by default. */
+export const DEFAULT_MAX_INDEX_BYTES = 64 * 1024 * 1024;
+/** Largest decoded state of one provider accepted by default (stream + blobs). */
+export const DEFAULT_MAX_STATE_BYTES = 8 * 1024 * 1024 * 1024;
+/** Default zstd level. */
+export const DEFAULT_COMPRESSION_LEVEL = 3;
+/** Default maximum nesting depth of a state. */
+export const DEFAULT_MAX_DEPTH = 2000;

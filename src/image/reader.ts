@@ -1,0 +1,310 @@
+/**
+ * @module image/reader
+ *
+ * Random-access reading of one image: the header and trailer are checked, the
+ * index is loaded and validated, and from then on any single provider can be
+ * read (its segments fetched, checksummed, decompressed into buffers of the
+ * size the index promised, and decoded) without touching the others. `inspect`
+ * needs only the metadata and never reads a segment. `verify()` checks all of
+ * it and collects every problem instead of stopping at the first.
+ */
+import { crc32 } from 'node:zlib';
+import { decodeState } from '../codec/decode.js';
+import type { ClassLookup } from '../codec/types.js';
+import { CkptError, ErrorCodes, isCkptError } from '../errors.js';
+import type { ImageSource } from '../store/store.js';
+import {
+  DEFAULT_MAX_DEPTH,
+  DEFAULT_MAX_INDEX_BYTES,
+  DEFAULT_MAX_SEGMENT_BYTES,
+  DEFAULT_MAX_STATE_BYTES,
+  HEADER_SIZE,
+  SegmentCodec,
+  TRAILER_SIZE,
+} from './constants.js';
+import { decodeHeader, decodeTrailer, type ImageHeader } from './header.js';
+import { decodeIndex, type ImageIndex, type Manifest, type ProviderEntry, type SegmentEntry, type SegmentRun } from './index-section.js';
+import { SegmentDecompressor } from './zstd.js';
+
+/** Limits a reader enforces before allocating. */
+export interface ReadLimits {
+  /** Largest raw segment accepted (default 64 MiB). */
+  readonly maxSegmentBytes?: number;
+  /** Largest index accepted (default 64 MiB). */
+  readonly maxIndexBytes?: number;
+  /** Largest state of one provider accepted, stream + blobs (default 8 GiB). */
+  readonly maxStateBytes?: number;
+  /** Deepest nesting accepted when decoding (default 2000). */
+  readonly maxDepth?: number;
+}
+
+/** What one provider occupies in an image (no data decoded). */
+export interface ProviderSummary {
+  /** Provider id. */
+  readonly id: string;
+  /** Schema version of the saved state. */
+  readonly version: number;
+  /** Whether the state was written in tree mode. */
+  readonly tree: boolean;
+  /** Raw (uncompressed) bytes: value stream + blobs. */
+  readonly rawBytes: number;
+  /** Stored bytes in the image. */
+  readonly storedBytes: number;
+  /** Number of segments. */
+  readonly segments: number;
+  /** Number of blobs (large binary values stored outside the value stream). */
+  readonly blobs: number;
+}
+
+/** One problem found by {@link ImageReader.verify}. */
+export interface VerifyProblem {
+  /** A `CKPT_ERR_*` code. */
+  readonly code: string;
+  /** Where: `header`, `trailer`, `index.segments[3]`, `segment 7`, `provider "grid"`. */
+  readonly where: string;
+  /** What is wrong. */
+  readonly message: string;
+}
+
+/** The result of verifying an image. */
+export interface VerifyReport {
+  /** True when no problem was found. */
+  readonly ok: boolean;
+  /** Every problem found. */
+  readonly problems: readonly VerifyProblem[];
+  /** Segments checked. */
+  readonly segmentsChecked: number;
+  /** Providers fully decoded. */
+  readonly providersDecoded: number;
+}
+
+/** Options for {@link ImageReader.readProvider}. */
+export interface ReadProviderOptions {
+  /** Classes to revive instances with. Without it, registered-class instances decode as null-prototype objects tagged with their class name. */
+  readonly classes?: ClassLookup;
+}
+
+/**
+ * A lookup that accepts every class name: instances come back with a
+ * null-prototype placeholder. Used by tools and verify, which have no app code.
+ */
+export function placeholderClassLookup(): ClassLookup {
+  const protos = new Map<string, object>();
+  return {
+    nameOf: () => undefined,
+    protoOf(name: string): object {
+      let p = protos.get(name);
+      if (p === undefined) {
+        p = Object.create(null, { [Symbol.toStringTag]: { value: name } }) as object;
+        protos.set(name, p);
+      }
+      return p;
+    },
+  };
+}
+
+/** A provider's raw bytes, checked: its value stream and its blobs. */
+export interface RawProviderData {
+  /** The msgpack value stream. */
+  readonly stream: Uint8Array;
+  /** Blob bytes, each in its own 8-byte-aligned buffer. */
+  readonly blobs: readonly Uint8Array[];
+}
+
+/** A reader over one image. Create with {@link ImageReader.open}. */
+export class ImageReader {
+  /** The image header. */
+  readonly header: ImageHeader;
+  /** The validated index. */
+  readonly index: ImageIndex;
+  /** Total size in bytes. */
+  readonly size: number;
+  readonly #source: ImageSource;
+  readonly #limits: Required<ReadLimits>;
+  readonly #decompressor = new SegmentDecompressor();
+  #closed = false;
+
+  private constructor(source: ImageSource, header: ImageHeader, index: ImageIndex, limits: Required<ReadLimits>) {
+    this.#source = source;
+    this.header = header;
+    this.index = index;
+    this.size = source.size;
+    this.#limits = limits;
+  }
+
+  /**
+   * Open an image: reads and checks header, trailer and index only.
+   * Fails with CORRUPT, FORMAT_NEWER or UNSUPPORTED_FEATURE. Does not close
+   * `source` on failure (the caller owns it).
+   */
+  static async open(source: ImageSource, limits: ReadLimits = {}): Promise<ImageReader> {
+    const full: Required<ReadLimits> = {
+      maxSegmentBytes: limits.maxSegmentBytes ?? DEFAULT_MAX_SEGMENT_BYTES,
+      maxIndexBytes: limits.maxIndexBytes ?? DEFAULT_MAX_INDEX_BYTES,
+      maxStateBytes: limits.maxStateBytes ?? DEFAULT_MAX_STATE_BYTES,
+      maxDepth: limits.maxDepth ?? DEFAULT_MAX_DEPTH,
+    };
+    const name = `image ${source.id}`;
+    if (source.size < HEADER_SIZE + TRAILER_SIZE) {
+      const head = await source.read(0, Math.min(source.size, HEADER_SIZE));
+      decodeHeader(head, name); // reports "not an image" vs "truncated" precisely
+      throw new CkptError(ErrorCodes.CORRUPT, `${name} is truncated (${source.size} bytes)`, { where: 'trailer', image: source.id });
+    }
+    const header = decodeHeader(await source.read(0, HEADER_SIZE), name);
+    const trailer = decodeTrailer(await source.read(source.size - TRAILER_SIZE, TRAILER_SIZE), source.size, name);
+    if (trailer.indexLength > full.maxIndexBytes) {
+      throw new CkptError(ErrorCodes.CORRUPT, `${name}: index of ${trailer.indexLength} bytes exceeds the limit of ${full.maxIndexBytes}; the image is damaged (or raise limits.maxIndexBytes)`, { where: 'trailer', image: source.id });
+    }
+    const indexBytes = await source.read(trailer.indexOffset, trailer.indexLength);
+    if (crc32(indexBytes) !== trailer.indexCrc) {
+      throw new CkptError(ErrorCodes.CORRUPT, `${name}: index checksum mismatch; the image is damaged`, { where: 'index', image: source.id });
+    }
+    const index = decodeIndex(indexBytes, trailer.indexOffset, full, name);
+    return new ImageReader(source, header, index, full);
+  }
+
+  /** The image id (as the store names it). */
+  get id(): string {
+    return this.#source.id;
+  }
+
+  /** The manifest. */
+  get manifest(): Manifest {
+    return this.index.manifest;
+  }
+
+  /** Providers in the image, in the order they were written. */
+  get providers(): ProviderSummary[] {
+    return this.index.providers.map((p) => {
+      let stored = 0;
+      let segments = 0;
+      for (const r of [p.stream, ...p.blobs]) {
+        segments += r.count;
+        for (let s = r.first; s < r.first + r.count; s++) stored += this.index.segments[s]!.storedLength;
+      }
+      return {
+        id: p.id,
+        version: p.version,
+        tree: p.tree,
+        rawBytes: p.blobs.reduce((n, b) => n + b.rawLength, p.stream.rawLength),
+        storedBytes: stored,
+        segments,
+        blobs: p.blobs.length,
+      };
+    });
+  }
+
+  /** The index entry of provider `id`, or undefined. */
+  provider(id: string): ProviderEntry | undefined {
+    return this.index.providers.find((p) => p.id === id);
+  }
+
+  #check(): void {
+    if (this.#closed) throw new CkptError(ErrorCodes.CLOSED, `image ${this.id}: reader is closed`);
+  }
+
+  async #readSegmentInto(n: number, seg: SegmentEntry, dst: Uint8Array): Promise<void> {
+    const where = `segment ${n}`;
+    const stored = await this.#source.read(seg.offset, seg.storedLength);
+    if (crc32(stored) !== seg.crc) {
+      throw new CkptError(ErrorCodes.CORRUPT, `image ${this.id}: ${where} checksum mismatch; the image is damaged`, { where, image: this.id });
+    }
+    if (seg.codec === SegmentCodec.RAW) dst.set(stored);
+    else {
+      try {
+        this.#decompressor.decompressInto(stored, dst, `image ${this.id}: ${where}`);
+      } catch (err) {
+        if (isCkptError(err)) throw new CkptError(err.code, err.message, { where, image: this.id, cause: err.cause });
+        throw err;
+      }
+    }
+  }
+
+  async #readRun(run: SegmentRun): Promise<Uint8Array> {
+    // One fresh ArrayBuffer per run: typed arrays can be built over it without a copy.
+    const out = new Uint8Array(new ArrayBuffer(run.rawLength));
+    let pos = 0;
+    for (let s = run.first; s < run.first + run.count; s++) {
+      const seg = this.index.segments[s]!;
+      await this.#readSegmentInto(s, seg, out.subarray(pos, pos + seg.rawLength));
+      pos += seg.rawLength;
+    }
+    return out;
+  }
+
+  /** Read and check one provider's raw bytes without decoding them. */
+  async readRaw(id: string): Promise<RawProviderData> {
+    this.#check();
+    const p = this.provider(id);
+    if (p === undefined) throw new CkptError(ErrorCodes.NOT_FOUND, `image ${this.id} has no provider ${JSON.stringify(id)}; it holds: ${this.index.providers.map((x) => x.id).join(', ') || 'nothing'}`, { image: this.id, provider: id });
+    const stream = await this.#readRun(p.stream);
+    const blobs: Uint8Array[] = [];
+    for (const b of p.blobs) blobs.push(await this.#readRun(b));
+    return { stream, blobs };
+  }
+
+  /** Read, check and decode one provider's state. */
+  async readProvider(id: string, options: ReadProviderOptions = {}): Promise<unknown> {
+    const raw = await this.readRaw(id);
+    const p = this.provider(id)!;
+    try {
+      return decodeState(raw.stream, {
+        tree: p.tree,
+        classes: options.classes ?? placeholderClassLookup(),
+        blobs: raw.blobs,
+        maxDepth: this.#limits.maxDepth,
+      });
+    } catch (err) {
+      if (isCkptError(err)) {
+        throw new CkptError(err.code, `image ${this.id}, provider ${JSON.stringify(id)}: ${err.message}`, { image: this.id, provider: id, where: err.where ?? `provider ${JSON.stringify(id)}`, cause: err });
+      }
+      throw new CkptError(ErrorCodes.CORRUPT, `image ${this.id}, provider ${JSON.stringify(id)}: state could not be decoded (${String(err)})`, { image: this.id, provider: id, cause: err });
+    }
+  }
+
+  /**
+   * Check every segment checksum and decode every provider, collecting all
+   * problems. Never throws for a damaged image (only for a closed reader).
+   */
+  async verify(options: ReadProviderOptions = {}): Promise<VerifyReport> {
+    this.#check();
+    const problems: VerifyProblem[] = [];
+    let segmentsChecked = 0;
+    let providersDecoded = 0;
+    for (const p of this.index.providers) {
+      let ok = true;
+      for (const run of [p.stream, ...p.blobs]) {
+        for (let s = run.first; s < run.first + run.count; s++) {
+          const seg = this.index.segments[s]!;
+          try {
+            await this.#readSegmentInto(s, seg, new Uint8Array(seg.rawLength));
+          } catch (err) {
+            ok = false;
+            problems.push(toProblem(err, `segment ${s}`));
+          }
+          segmentsChecked++;
+        }
+      }
+      if (!ok) continue;
+      try {
+        await this.readProvider(p.id, options);
+        providersDecoded++;
+      } catch (err) {
+        problems.push(toProblem(err, `provider ${JSON.stringify(p.id)}`));
+      }
+    }
+    return { ok: problems.length === 0, problems, segmentsChecked, providersDecoded };
+  }
+
+  /** Close the underlying source. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#source.close();
+  }
+}
+
+function toProblem(err: unknown, where: string): VerifyProblem {
+  if (isCkptError(err)) return { code: err.code, where: err.where ?? where, message: err.message };
+  return { code: ErrorCodes.CORRUPT, where, message: String(err) };
+}

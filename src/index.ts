@@ -1,0 +1,52 @@
+/**
+ * @module ckpt
+ *
+ * Application-level checkpoint/restart for long-running Node.js programs.
+ * The public surface: the {@link Checkpointer} facade, the provider and
+ * resource contracts, stores, retention policies, image reading for tools,
+ * and {@link CkptError}. Everything not exported here is internal.
+ */
+export { Checkpointer } from './checkpointer.js';
+export type { CheckpointerOptions, CheckpointOptions } from './checkpointer.js';
+export type {
+  CheckpointContext,
+  Migration,
+  MigrationContext,
+  Provider,
+  Resource,
+  RestoreContext,
+  ResumeContext,
+} from './provider/provider.js';
+export type {
+  CheckpointInfo,
+  ImageInfo,
+  MigrationRecord,
+  ProviderInfo,
+  RestoreResult,
+  SkippedImage,
+} from './info.js';
+export type { CheckpointerEvents, CheckpointChannelMessage, CkptWarning, RestoreChannelMessage } from './events.js';
+export { CkptError, ErrorCodes, isCkptError } from './errors.js';
+export type { CkptErrorDetails, CkptErrorOptions, ErrorCode } from './errors.js';
+export { FsStore } from './store/fs-store.js';
+export type { FsStoreOptions } from './store/fs-store.js';
+export { MemoryStore } from './store/memory-store.js';
+export type { MemoryStoreOptions } from './store/memory-store.js';
+export type { AcquireOptions, ImageSink, ImageSource, Store, StoreEntry, WriterLock } from './store/store.js';
+export { keepEverySeconds, keepEverySteps, keepLabelled, keepLast } from './retention/policy.js';
+export type { RetentionOptions, RetentionPolicy } from './retention/policy.js';
+export { ImageReader, placeholderClassLookup } from './image/reader.js';
+export type {
+  ProviderSummary,
+  RawProviderData,
+  ReadLimits,
+  ReadProviderOptions,
+  VerifyProblem,
+  VerifyReport,
+} from './image/reader.js';
+export { openImage, openImageFile } from './image/open.js';
+export type { ImageHeader } from './image/header.js';
+export type { CodecSettings, Manifest } from './image/index-section.js';
+export type { ClassLookup } from './codec/types.js';
+export { FORMAT_VERSION } from './image/constants.js';
+export { LIBRARY_VERSION } from './version.js';

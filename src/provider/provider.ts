@@ -1,0 +1,97 @@
+/**
+ * @module provider/provider
+ *
+ * The `Provider` contract: one named piece of application state that ckpt
+ * saves and restores, with its schema version, its migrations and its
+ * lifecycle hooks. The contexts passed to each hook are defined here too.
+ */
+import type { CheckpointInfo, ImageInfo } from '../info.js';
+
+/** Passed to `prepare`, `snapshot` and `resume`. */
+export interface CheckpointContext {
+  /** Step of the checkpoint being taken, or null. */
+  readonly step: number | null;
+  /** Label of the checkpoint being taken, or null. */
+  readonly label: string | null;
+}
+
+/** Passed to `resume` after a checkpoint's capture (successful or not). */
+export interface ResumeContext extends CheckpointContext {
+  /** Whether the checkpoint succeeded so far (capture and, in synchronous mode, persist). */
+  readonly ok: boolean;
+  /** The failure, when `ok` is false. */
+  readonly error?: Error;
+}
+
+/** Passed to `restore`. */
+export interface RestoreContext {
+  /** The image being restored. */
+  readonly image: ImageInfo;
+  /** Version of the state as it was saved (before migrations). */
+  readonly savedVersion: number;
+  /** Id the state was saved under (differs from the provider's id when read through an alias). */
+  readonly savedId: string;
+}
+
+/** Passed to every migration step. */
+export interface MigrationContext {
+  /** Provider id. */
+  readonly id: string;
+  /** Version the state is migrated from. */
+  readonly from: number;
+  /** Version the state is migrated to (`from + 1`). */
+  readonly to: number;
+}
+
+/** A migration step: takes state of version `to - 1`, returns state of version `to`. */
+export type Migration = (state: unknown, ctx: MigrationContext) => unknown;
+
+/**
+ * One named piece of application state.
+ *
+ * @typeParam S - the shape of the state `snapshot` returns and `restore` receives
+ */
+export interface Provider<S = unknown> {
+  /** Unique id: 1–128 characters of `A-Z a-z 0-9 . _ - : /`, starting with a letter or digit. */
+  readonly id: string;
+  /** Schema version of the state this code writes and expects; a positive integer (default 1). */
+  readonly version?: number;
+  /**
+   * Declare the state a tree (no object appears twice, no cycles). Encoding is
+   * then faster; shared references would be saved twice (restored as copies);
+   * cycles still fail with `CKPT_ERR_UNSERIALIZABLE`. Default false.
+   */
+  readonly tree?: boolean;
+  /** Return the state to save. Called at the frozen point; the result is captured before the app runs again. */
+  snapshot(ctx: CheckpointContext): S | Promise<S>;
+  /** Put saved (and migrated) state back into the application. */
+  restore(state: S, ctx: RestoreContext): void | Promise<void>;
+  /**
+   * Migration steps by target version: `migrations[n]` turns version n-1 state
+   * into version n. Image version 1 with code version 3 runs steps 2 then 3.
+   */
+  readonly migrations?: Readonly<Record<number, Migration>>;
+  /** Pre-dump: runs while the app still runs (flush buffers, finish in-flight work). */
+  prepare?(ctx: CheckpointContext): void | Promise<void>;
+  /** Runs after every checkpoint attempt once capture is over (also after a failed one). */
+  resume?(ctx: ResumeContext): void | Promise<void>;
+  /** Runs once the image is durable and committed. Errors here are reported as warnings. */
+  committed?(info: CheckpointInfo): void | Promise<void>;
+  /** Former ids this provider's state may be stored under in older images. */
+  readonly aliases?: readonly string[];
+}
+
+/**
+ * Something that cannot be checkpointed (socket, device, child process, timer):
+ * paused or closed before a checkpoint, re-acquired after it and after restore.
+ */
+export interface Resource {
+  /** Unique id among resources. */
+  readonly id: string;
+  /** Runs at freeze, in reverse registration order. */
+  beforeCheckpoint?(ctx: CheckpointContext): void | Promise<void>;
+  /** Runs after the capture (also after a failed checkpoint), in registration order. */
+  afterCheckpoint?(ctx: ResumeContext): void | Promise<void>;
+  /** Runs after a successful restore, in registration order. */
+  afterRestore?(ctx: { readonly image: ImageInfo }): void | Promise<void>;
+}

@@ -1,0 +1,473 @@
+/**
+ * @module store/fs-lock
+ *
+ * The writer lock of a store directory: the file `<dir>/.ckpt-lock`, created
+ * with O_EXCL (so exactly one creator wins) and holding JSON
+ * `{ pid, hostname, token, startedAt, procStart }`, fsynced. One writer per
+ * directory at a time; readers never look at it.
+ *
+ * **Stale locks.** A process that dies (crash, SIGKILL, power loss) leaves its
+ * lock file behind. A lock is judged stale when its holder is on this host and
+ * either its pid is gone (`kill(pid, 0)` → ESRCH) or the pid now belongs to a
+ * different process: on Linux the lock records field 22 of `/proc/<pid>/stat`
+ * (the process start time), which differs for a reused pid. A lock file that
+ * cannot be parsed (its writer died between create and write) is stale once it
+ * is older than a few seconds ({@link DEFAULT_UNREADABLE_STALE_MS}). A lock
+ * from another hostname is always treated as live: ckpt cannot see processes
+ * there, and says so in the error.
+ *
+ * **Recovery.** A stale lock is never deleted in place (another process may be
+ * recovering it at the same moment and may already have created a fresh lock
+ * at that path). Instead it is renamed to a unique `.ckpt-lock.stale-*` name,
+ * and the renamed file is compared (bytes, inode, size, mtime) with the one
+ * judged stale. If it is the same file it is deleted and creation is retried;
+ * if not, another process just took the lock and we moved *its* file: it is
+ * recreated at the lock path with O_EXCL from the bytes we read (so its token
+ * still matches) and we report `CKPT_ERR_LOCKED`. Symmetrically, a writer
+ * whose fresh lock vanished before it could confirm it remembers the token,
+ * and adopts the lock if it reappears (put back by such a recovering process)
+ * instead of waiting on itself.
+ *
+ * **The race that remains.** There is no compare-and-swap on a path in POSIX,
+ * so between moving a live holder's file away by mistake and putting it back
+ * there is a short window in which a third process can create its own lock.
+ * Both then believe they hold it until the first one's {@link FsWriterLock.assertHeld}
+ * finds a foreign token (stores call it right before every commit rename and
+ * delete). Also, `assertHeld` and the rename after it are two steps, so a lock
+ * stolen in between is not noticed for that one commit. Ids never collide
+ * silently even then: a commit refuses to replace an existing image. The
+ * window needs two processes to recover the same stale lock at the same
+ * instant and a third to start then; on a network filesystem without
+ * reliable O_EXCL (old NFS) the lock is advisory only.
+ */
+
+import { randomBytes } from 'node:crypto';
+import { hostname as osHostname } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CkptError, ErrorCodes } from '../errors.js';
+import type { WriterLock } from './store.js';
+import { errnoCode, nodeFsOps, storeIoError } from './fs-ops.js';
+import type { FsOps, FsStat } from './fs-ops.js';
+
+/** Name of the lock file inside a store directory. */
+export const LOCK_FILE_NAME = '.ckpt-lock';
+
+/** Prefix of lock files moved aside during stale-lock recovery (removed by `cleanup`). */
+export const STALE_LOCK_PREFIX = '.ckpt-lock.stale-';
+
+/** Age after which an unreadable lock file (writer died before writing it) counts as stale, in ms. */
+export const DEFAULT_UNREADABLE_STALE_MS = 5_000;
+
+/** Default interval between attempts while waiting for a busy lock, in ms. */
+export const DEFAULT_LOCK_POLL_MS = 50;
+
+/** Consecutive attempts that saw the lock file change under them before giving up for one poll interval. */
+const MAX_QUICK_RETRIES = 20;
+
+/** What a lock file holds. */
+export interface LockInfo {
+  /** Process id of the holder. */
+  readonly pid: number;
+  /** `os.hostname()` of the holder's machine. */
+  readonly hostname: string;
+  /** Random token identifying this acquisition; proves ownership on assert and release. */
+  readonly token: string;
+  /** When the lock was taken (ISO 8601). */
+  readonly startedAt: string;
+  /** Linux: field 22 of `/proc/<pid>/stat` (start time in clock ticks since boot); `null` elsewhere. */
+  readonly procStart: string | null;
+}
+
+/** Options for {@link FsWriterLock.acquire}. */
+export interface FsLockOptions {
+  /** Filesystem layer (default {@link nodeFsOps}). */
+  readonly fs?: FsOps;
+  /** How long to wait for a busy lock, in ms. 0 (default) fails at once. */
+  readonly waitMs?: number;
+  /** Interval between attempts while waiting, in ms (default {@link DEFAULT_LOCK_POLL_MS}). */
+  readonly pollMs?: number;
+  /** Age after which an unreadable lock file is stale, in ms (default {@link DEFAULT_UNREADABLE_STALE_MS}). */
+  readonly unreadableStaleMs?: number;
+  /** How to name the store in messages (default `fs:<dir>`). */
+  readonly description?: string;
+}
+
+/**
+ * Parse the bytes of a lock file. Returns `undefined` for anything that is not
+ * a complete, well-formed lock record (empty, truncated, foreign content).
+ */
+export function parseLockInfo(bytes: Uint8Array): LockInfo | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  const { pid, hostname, token, startedAt } = v;
+  const procStart = v['procStart'] ?? null;
+  // A pid of 0 or below would make kill(pid, 0) probe a process group: reject it.
+  if (typeof pid !== 'number' || !Number.isSafeInteger(pid) || pid <= 0) return undefined;
+  if (typeof hostname !== 'string' || typeof token !== 'string' || token === '') return undefined;
+  if (typeof startedAt !== 'string') return undefined;
+  if (procStart !== null && typeof procStart !== 'string') return undefined;
+  return { pid, hostname, token, startedAt, procStart };
+}
+
+/**
+ * The start time of process `pid` as recorded in the lock (Linux: field 22 of
+ * `/proc/<pid>/stat`), or `null` when unknown (other platforms, no such process,
+ * unreadable). Never throws.
+ */
+export async function readProcStart(fs: FsOps, pid: number): Promise<string | null> {
+  if (process.platform !== 'linux') return null;
+  try {
+    const text = Buffer.from(await fs.readFile(`/proc/${pid}/stat`)).toString('utf8');
+    // Field 2 (comm) is in parentheses and may itself contain spaces and ')':
+    // count fields from after the last ')'. The text there starts with field 3.
+    const close = text.lastIndexOf(')');
+    if (close < 0) return null;
+    const fields = text.slice(close + 1).trim().split(/\s+/);
+    return fields[22 - 3] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** `kill(pid, 0)`: true unless the process certainly does not exist (ESRCH). EPERM means it exists. */
+function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errnoCode(err) !== 'ESRCH';
+  }
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+/** A lock file as seen at one moment. */
+interface Observed {
+  readonly raw: Uint8Array;
+  readonly stat: FsStat;
+}
+
+/** Stat then read the lock file; `undefined` when it does not exist (any more). */
+async function observe(fs: FsOps, path: string): Promise<Observed | undefined> {
+  try {
+    const stat = await fs.stat(path);
+    const raw = await fs.readFile(path);
+    return { raw, stat };
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined;
+    throw storeIoError('reading the writer lock', path, err);
+  }
+}
+
+/**
+ * Create `path` with O_EXCL holding `bytes`, fsynced. Returns false when the
+ * path already exists. On a failure after creation the half-written file is
+ * removed (best effort) before the error is thrown.
+ */
+async function createExclusive(fs: FsOps, path: string, bytes: Uint8Array): Promise<boolean> {
+  let file;
+  try {
+    file = await fs.open(path, 'wx');
+  } catch (err) {
+    if (errnoCode(err) === 'EEXIST') return false;
+    throw storeIoError('creating the writer lock', path, err);
+  }
+  let step = 'writing the writer lock';
+  try {
+    let done = 0;
+    while (done < bytes.byteLength) {
+      const n = await fs.write(file, bytes, done, bytes.byteLength - done, done);
+      if (n <= 0) throw new Error('write made no progress');
+      done += n;
+    }
+    step = 'fsync of the writer lock';
+    await fs.fsync(file);
+    step = 'closing the writer lock';
+    const f = file;
+    file = undefined;
+    await fs.close(f);
+    return true;
+  } catch (err) {
+    if (file !== undefined) await fs.close(file).catch(() => undefined);
+    await fs.unlink(path).catch(() => undefined);
+    throw storeIoError(step, path, err);
+  }
+}
+
+type Verdict = { readonly stale: true; readonly reason: string } | { readonly stale: false; readonly message: string };
+
+/**
+ * The writer lock on one store directory. Obtain it with
+ * {@link FsWriterLock.acquire} (stores do this in `acquireWriter`).
+ */
+export class FsWriterLock implements WriterLock {
+  /** The directory this lock guards. */
+  readonly dir: string;
+  /** Path of the lock file. */
+  readonly path: string;
+  /** What this acquisition wrote into the lock file. */
+  readonly info: LockInfo;
+  readonly #fs: FsOps;
+  readonly #description: string;
+  #released = false;
+
+  private constructor(dir: string, path: string, info: LockInfo, fs: FsOps, description: string) {
+    this.dir = dir;
+    this.path = path;
+    this.info = info;
+    this.#fs = fs;
+    this.#description = description;
+  }
+
+  /** True once {@link FsWriterLock.release} was called. */
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /**
+   * Take the writer lock of `dir` (which must exist), recovering a stale one.
+   *
+   * @throws CkptError `CKPT_ERR_LOCKED` when a live process holds it (after `waitMs`),
+   *   `CKPT_ERR_STORE_IO` when the lock file cannot be created or read,
+   *   `CKPT_ERR_INVALID_ARGUMENT` for a bad `waitMs`
+   */
+  static async acquire(directory: string, options: FsLockOptions = {}): Promise<FsWriterLock> {
+    const dir = resolve(directory);
+    const fs = options.fs ?? nodeFsOps;
+    const waitMs = options.waitMs ?? 0;
+    if (typeof waitMs !== 'number' || Number.isNaN(waitMs) || waitMs < 0) {
+      throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `Invalid waitMs ${String(waitMs)}: it must be a number ≥ 0 (ms).`);
+    }
+    const pollMs = Math.max(1, options.pollMs ?? DEFAULT_LOCK_POLL_MS);
+    const unreadableStaleMs = options.unreadableStaleMs ?? DEFAULT_UNREADABLE_STALE_MS;
+    const description = options.description ?? `fs:${dir}`;
+    const path = join(dir, LOCK_FILE_NAME);
+    const host = osHostname();
+    const procStart = await readProcStart(fs, process.pid);
+    const started = Date.now();
+    const deadline = started + waitMs;
+    let quickRetries = 0;
+    // Locks we created but could not confirm (moved aside by a recovering
+    // process, which may put them back). If one turns up at the path later it
+    // is ours: adopt it rather than wait forever on our own token.
+    const unconfirmed = new Map<string, LockInfo>();
+
+    for (;;) {
+      let busy: string;
+      if (quickRetries >= MAX_QUICK_RETRIES) {
+        busy = `The writer lock ${path} of ${description} kept changing while ckpt tried to take it (other processes are competing for it).`;
+        quickRetries = 0;
+      } else {
+        const info: LockInfo = {
+          pid: process.pid,
+          hostname: host,
+          token: randomBytes(16).toString('hex'),
+          startedAt: new Date().toISOString(),
+          procStart,
+        };
+        if (await createExclusive(fs, path, Buffer.from(JSON.stringify(info) + '\n', 'utf8'))) {
+          // Confirm the file at the path is ours: a process recovering the
+          // previous (stale) lock could have moved ours aside in the instant
+          // between our create and write. Then it is not ours: just try again.
+          const now = await observe(fs, path);
+          if (now !== undefined && parseLockInfo(now.raw)?.token === info.token) {
+            return new FsWriterLock(dir, path, info, fs, description);
+          }
+          unconfirmed.set(info.token, info);
+          quickRetries++;
+          continue;
+        }
+        const observed = await observe(fs, path);
+        if (observed === undefined) {
+          quickRetries++; // released between our create and our read
+          continue;
+        }
+        const mine = unconfirmed.get(parseLockInfo(observed.raw)?.token ?? '');
+        if (mine !== undefined) return new FsWriterLock(dir, path, mine, fs, description);
+        const verdict = await judge(fs, path, description, observed, host, unreadableStaleMs);
+        if (verdict.stale) {
+          const outcome = await recoverStale(fs, path, observed);
+          if (outcome !== 'raced') {
+            quickRetries++;
+            continue;
+          }
+          busy = `Another process took the writer lock ${path} of ${description} while ckpt was recovering a stale lock (${verdict.reason}).`;
+        } else {
+          busy = verdict.message;
+        }
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) {
+        const waited = waitMs > 0 ? ` (waited ${Date.now() - started} ms)` : '';
+        throw new CkptError(ErrorCodes.LOCKED, busy + waited);
+      }
+      quickRetries = 0;
+      await sleep(Math.min(pollMs, remaining));
+    }
+  }
+
+  /**
+   * Check that the lock file still holds this acquisition's token.
+   *
+   * @throws CkptError `CKPT_ERR_LOCKED` when it was released, removed or taken
+   *   over; `CKPT_ERR_STORE_IO` when the lock file cannot be read
+   */
+  async assertHeld(): Promise<void> {
+    if (this.#released) {
+      throw new CkptError(
+        ErrorCodes.LOCKED,
+        `The writer lock of ${this.#description} was released; acquire it again (store.acquireWriter()) before writing.`,
+      );
+    }
+    let raw: Uint8Array;
+    try {
+      raw = await this.#fs.readFile(this.path);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') {
+        throw new CkptError(
+          ErrorCodes.LOCKED,
+          `The writer lock of ${this.#description} was lost: ${this.path} was removed by someone else. ` +
+            `Stop writing to this store and acquire the lock again.`,
+        );
+      }
+      throw storeIoError('reading the writer lock', this.path, err);
+    }
+    const current = parseLockInfo(raw);
+    if (current?.token !== this.info.token) {
+      const owner =
+        current === undefined
+          ? 'now holds unreadable content'
+          : `now belongs to pid ${current.pid} on host ${current.hostname} (since ${current.startedAt})`;
+      throw new CkptError(
+        ErrorCodes.LOCKED,
+        `The writer lock of ${this.#description} was lost: ${this.path} ${owner}. ` +
+          `Another process judged this lock stale or removed it. Stop writing to this store and acquire the lock again.`,
+      );
+    }
+  }
+
+  /**
+   * Release the lock: delete the lock file if it still holds this
+   * acquisition's token (never someone else's). Idempotent.
+   *
+   * @throws CkptError `CKPT_ERR_STORE_IO` when the lock file cannot be read or
+   *   removed (the lock then stays on disk until this process exits and it turns stale)
+   */
+  async release(): Promise<void> {
+    if (this.#released) return;
+    this.#released = true;
+    let raw: Uint8Array;
+    try {
+      raw = await this.#fs.readFile(this.path);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return;
+      throw storeIoError('reading the writer lock', this.path, err);
+    }
+    if (parseLockInfo(raw)?.token !== this.info.token) return;
+    try {
+      await this.#fs.unlink(this.path);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return;
+      throw storeIoError('removing the writer lock', this.path, err);
+    }
+  }
+}
+
+/** Decide whether an observed lock file is stale, and if not, what to tell the user. */
+async function judge(
+  fs: FsOps,
+  path: string,
+  description: string,
+  observed: Observed,
+  host: string,
+  unreadableStaleMs: number,
+): Promise<Verdict> {
+  const info = parseLockInfo(observed.raw);
+  if (info === undefined) {
+    // Its writer may have died between create and write — or may be between
+    // them right now. Only age tells the two apart.
+    const age = Math.round(Date.now() - observed.stat.mtimeMs);
+    if (age >= unreadableStaleMs) return { stale: true, reason: `unreadable lock file, ${age} ms old` };
+    return {
+      stale: false,
+      message:
+        `The writer lock ${path} of ${description} cannot be read yet (it is ${Math.max(age, 0)} ms old; a writer may be ` +
+        `creating it right now). Retry in a few seconds; if no checkpointer uses this store, delete the file.`,
+    };
+  }
+  const holder = `pid ${info.pid} on host ${info.hostname} (since ${info.startedAt})`;
+  if (info.hostname !== host) {
+    return {
+      stale: false,
+      message:
+        `Store ${description} is locked by ${holder}. ckpt cannot tell whether a process on another host is alive, ` +
+        `so it treats the lock as live. If that process is gone, delete ${path}.`,
+    };
+  }
+  if (!isProcessAlive(info.pid)) return { stale: true, reason: `pid ${info.pid} is not running` };
+  if (info.procStart !== null) {
+    const now = await readProcStart(fs, info.pid);
+    if (now !== null && now !== info.procStart) {
+      return { stale: true, reason: `pid ${info.pid} now belongs to another process` };
+    }
+  }
+  const who = info.pid === process.pid ? `this process (pid ${info.pid}; another store handle or Checkpointer here)` : holder;
+  return {
+    stale: false,
+    message:
+      `Store ${description} is locked by ${who}: another writer is using it. Stop that writer or release its lock, ` +
+      `wait for it (acquireWriter({ waitMs })), or use a different directory.`,
+  };
+}
+
+/**
+ * Move a lock file judged stale out of the way and confirm it was that file.
+ * `recovered`: it was, and it is gone. `gone`: somebody else moved or removed
+ * it first. `raced`: the file at the path had already been replaced by a new
+ * holder's lock; it was put back and the lock is busy.
+ */
+async function recoverStale(fs: FsOps, path: string, judged: Observed): Promise<'recovered' | 'gone' | 'raced'> {
+  const aside = join(dirname(path), `${STALE_LOCK_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
+  try {
+    await fs.rename(path, aside);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return 'gone';
+    throw storeIoError('moving a stale writer lock aside', path, err);
+  }
+  let moved: Observed | undefined;
+  try {
+    moved = await observe(fs, aside);
+  } catch (err) {
+    // We moved a file we cannot read back, so we cannot tell whose it was.
+    // Put it back unless someone already created a new lock (best effort).
+    const pathIsFree = await observe(fs, path).then(
+      (o) => o === undefined,
+      () => false,
+    );
+    if (pathIsFree) await fs.rename(aside, path).catch(() => undefined);
+    throw err;
+  }
+  if (moved === undefined) return 'gone';
+  const same =
+    bytesEqual(moved.raw, judged.raw) &&
+    moved.stat.ino === judged.stat.ino &&
+    moved.stat.size === judged.stat.size &&
+    moved.stat.mtimeMs === judged.stat.mtimeMs;
+  if (!same) {
+    // A new holder's lock: recreate it at the path with O_EXCL from the bytes
+    // we read (its token stays valid). If yet another lock exists there, the
+    // new holder has lost its lock and will find out in assertHeld().
+    await createExclusive(fs, path, moved.raw).catch(() => false);
+  }
+  await fs.unlink(aside).catch(() => undefined); // leftovers are removed by cleanup()
+  return same ? 'recovered' : 'raced';
+}

@@ -1,0 +1,575 @@
+/**
+ * @module store/fs-store
+ *
+ * {@link FsStore}: the default store, one directory of image files.
+ *
+ * Layout of the directory:
+ * - `<id>.ckpt` — a committed image (`000000000007.ckpt`); the only files `list()` shows;
+ * - `.tmp-<id>-<pid>-<rand>.partial` — an image being written (or left by a crashed writer);
+ * - `.ckpt-lock` — the writer lock (see `store/fs-lock`), and `.ckpt-lock.stale-*`
+ *   leftovers of stale-lock recovery.
+ *
+ * The commit rule, by hand because fs-extra never fsyncs: write the temp file
+ * sequentially, fsync it, close it, check the lock is still ours, rename it to
+ * `<id>.ckpt` (refusing to replace an existing image), fsync the directory so
+ * the rename itself survives a power loss. A crash at any point before the
+ * rename leaves only a temp file, which `list()` ignores and `cleanup()`
+ * removes; after the directory fsync the image is durable. If any step fails
+ * the image is removed again, so "commit rejected" always means "no image".
+ *
+ * Every filesystem call goes through an injectable {@link FsOps}, so tests can
+ * fail each step with ENOSPC, EIO, EACCES or short writes.
+ */
+
+import { constants as bufferConstants } from 'node:buffer';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join, resolve } from 'node:path';
+import { CkptError, ErrorCodes } from '../errors.js';
+import type { AcquireOptions, ImageSink, ImageSource, Store, StoreEntry, WriterLock } from './store.js';
+import { errnoCode, nodeFsOps, storeIoError } from './fs-ops.js';
+import type { FsFile, FsOps } from './fs-ops.js';
+import { FsWriterLock, STALE_LOCK_PREFIX } from './fs-lock.js';
+import { isImageId, nextImageId, parseImageId } from './image-ids.js';
+
+/** Options for {@link FsStore}. */
+export interface FsStoreOptions {
+  /** Filesystem layer (default {@link nodeFsOps}); tests inject faults through it. */
+  readonly fs?: FsOps;
+  /**
+   * Create the directory (and parents) when a writer first needs it, and treat
+   * a missing directory as an empty store when listing. Default true. When
+   * false, a missing directory is `CKPT_ERR_NOT_FOUND`.
+   */
+  readonly createDir?: boolean;
+}
+
+/** `<id>.ckpt`: a committed image. */
+const IMAGE_FILE_RE = /^(\d{12})\.ckpt$/;
+const TEMP_PREFIX = '.tmp-';
+const TEMP_SUFFIX = '.partial';
+
+/** File name of the committed image `id` (`000000000001` → `000000000001.ckpt`). */
+export function imageFileName(id: string): string {
+  return `${id}.ckpt`;
+}
+
+/** True for the name of an in-progress (or abandoned) image file, `.tmp-*.partial`. */
+export function isTempFileName(name: string): boolean {
+  return name.startsWith(TEMP_PREFIX) && name.endsWith(TEMP_SUFFIX);
+}
+
+/** The image id in a committed image's file name, or undefined for any other name. */
+function idOfFileName(name: string): string | undefined {
+  const id = IMAGE_FILE_RE.exec(name)?.[1];
+  return id !== undefined && isImageId(id) ? id : undefined;
+}
+
+/**
+ * Open any image file by path (outside a store directory too, e.g. a copy
+ * from another machine) as an {@link ImageSource}; its id is the file name.
+ * Missing file → `CKPT_ERR_NOT_FOUND`; a directory → `CKPT_ERR_INVALID_ARGUMENT`.
+ */
+export async function openImageFileSource(path: string, fs: FsOps = nodeFsOps): Promise<ImageSource> {
+  if (typeof path !== 'string' || path === '') {
+    throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `an image path must be a non-empty string; got ${JSON.stringify(path)}`);
+  }
+  const full = resolve(path);
+  let file: FsFile;
+  try {
+    file = await fs.open(full, 'r');
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      throw new CkptError(ErrorCodes.NOT_FOUND, `no image file at ${full}; check the path`, { cause: err });
+    }
+    throw storeIoError('opening image file', full, err);
+  }
+  try {
+    const st = await fs.stat(full);
+    if (!st.isFile) throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `${full} is not a file; pass the path of one image (a .ckpt file)`);
+    return new FsImageSource(basename(full), st.size, file, fs);
+  } catch (err) {
+    await fs.close(file).catch(() => undefined);
+    if (err instanceof CkptError) throw err;
+    throw storeIoError('opening image file: stat', full, err);
+  }
+}
+
+/**
+ * Ids handed to sinks that have not committed or aborted yet, per lock: the
+ * next id must skip them, or two open sinks of one writer would get the same id.
+ */
+const reservedIds = new WeakMap<FsWriterLock, Set<number>>();
+
+/** Temp files of sinks open in this process; `cleanup()` must not remove them. */
+const openTempPaths = new Set<string>();
+
+/** Random-access reader over one committed image file. */
+class FsImageSource implements ImageSource {
+  #closed = false;
+
+  constructor(
+    readonly id: string,
+    readonly size: number,
+    private readonly file: FsFile,
+    private readonly fs: FsOps,
+  ) {}
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    if (this.#closed) {
+      throw new CkptError(ErrorCodes.CLOSED, `Image ${this.id} was closed; open it again to read it.`, { image: this.id });
+    }
+    if (
+      !Number.isSafeInteger(offset) ||
+      !Number.isSafeInteger(length) ||
+      offset < 0 ||
+      length < 0 ||
+      offset + length > this.size
+    ) {
+      throw new CkptError(
+        ErrorCodes.CORRUPT,
+        `Image ${this.id} is truncated or its index is damaged: a read of ${String(length)} bytes at offset ` +
+          `${String(offset)} is outside the image (${this.size} bytes).`,
+        { image: this.id, where: `bytes ${String(offset)}+${String(length)}` },
+      );
+    }
+    if (length > bufferConstants.MAX_LENGTH) {
+      throw new CkptError(
+        ErrorCodes.LIMIT,
+        `Cannot read ${length} bytes of image ${this.id} at once: the largest buffer Node can allocate is ` +
+          `${bufferConstants.MAX_LENGTH} bytes. Read it in smaller parts.`,
+        { image: this.id },
+      );
+    }
+    // An unpooled buffer of exactly `length` bytes, seen as a plain Uint8Array:
+    // callers may build typed arrays over `.buffer` without surprises, and
+    // `.slice()` copies as it does on any Uint8Array (Buffer's would not).
+    const out = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
+    let done = 0;
+    while (done < length) {
+      let n: number;
+      try {
+        n = await this.fs.read(this.file, out, done, length - done, offset + done);
+      } catch (err) {
+        throw storeIoError(`reading image ${this.id}`, this.file.path, err, this.id);
+      }
+      if (n <= 0) {
+        throw new CkptError(
+          ErrorCodes.CORRUPT,
+          `Image ${this.id} is truncated: its file ${this.file.path} ended at byte ${offset + done}, ` +
+            `before the ${this.size} bytes it had when opened.`,
+          { image: this.id, where: `byte ${offset + done}` },
+        );
+      }
+      done += n;
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      await this.fs.close(this.file);
+    } catch (err) {
+      throw storeIoError(`closing image ${this.id}`, this.file.path, err, this.id);
+    }
+  }
+}
+
+type SinkState = 'open' | 'committing' | 'committed' | 'aborted' | 'failed';
+
+/** Writer of one temp file, committed by rename. */
+class FsImageSink implements ImageSink {
+  #state: SinkState = 'open';
+  #position = 0;
+  /** Writes run one after another even if the caller does not await each. */
+  #chain: Promise<void> = Promise.resolve();
+  #failure: CkptError | undefined;
+  #fileOpen = true;
+  #commit: Promise<void> | undefined;
+
+  constructor(
+    readonly id: string,
+    private readonly seq: number,
+    private readonly dir: string,
+    private readonly tempPath: string,
+    private readonly file: FsFile,
+    private readonly fs: FsOps,
+    private readonly lock: FsWriterLock,
+  ) {}
+
+  write(chunk: Uint8Array): Promise<void> {
+    if (this.#state !== 'open') return Promise.reject(this.#closedError('write to'));
+    if (!(chunk instanceof Uint8Array)) {
+      return Promise.reject(new CkptError(ErrorCodes.INVALID_ARGUMENT, `ImageSink.write() takes a Uint8Array.`));
+    }
+    const done = this.#chain.then(() => this.#writeAll(chunk));
+    this.#chain = done.catch(() => undefined);
+    return done;
+  }
+
+  async #writeAll(chunk: Uint8Array): Promise<void> {
+    if (this.#failure !== undefined) throw this.#failure;
+    let done = 0;
+    // write() may write fewer bytes than asked (signals, quotas, some network
+    // filesystems): loop at explicit positions until the chunk is all out.
+    while (done < chunk.byteLength) {
+      let n: number;
+      try {
+        n = await this.fs.write(this.file, chunk, done, chunk.byteLength - done, this.#position);
+        if (n <= 0) throw new Error(`write returned ${n}: no progress`);
+      } catch (err) {
+        this.#failure = storeIoError(`writing image ${this.id}`, this.tempPath, err, this.id);
+        throw this.#failure;
+      }
+      done += n;
+      this.#position += n;
+    }
+  }
+
+  commit(): Promise<void> {
+    if (this.#state !== 'open') return Promise.reject(this.#closedError('commit'));
+    this.#state = 'committing';
+    this.#commit = this.#doCommit();
+    return this.#commit;
+  }
+
+  async #doCommit(): Promise<void> {
+    await this.#chain;
+    const target = join(this.dir, imageFileName(this.id));
+    let step = 'write';
+    let path = this.tempPath;
+    let renamed = false;
+    try {
+      if (this.#failure !== undefined) throw this.#failure;
+      step = 'fsync';
+      await this.fs.fsync(this.file);
+      step = 'close';
+      this.#fileOpen = false;
+      await this.fs.close(this.file);
+      // As late as possible, so a writer that lost its lock does not publish.
+      await this.lock.assertHeld();
+      step = 'stat';
+      path = target;
+      if (await this.#exists(target)) {
+        throw new CkptError(
+          ErrorCodes.STORE_IO,
+          `Cannot commit image ${this.id}: ${target} already exists and images are never replaced. ` +
+            `Another writer used this store without holding its lock; check for a second process.`,
+          { image: this.id },
+        );
+      }
+      step = 'rename';
+      path = `${this.tempPath} → ${target}`;
+      await this.fs.rename(this.tempPath, target);
+      renamed = true;
+      step = 'directory fsync';
+      path = this.dir;
+      await this.fs.fsyncDir(this.dir);
+      this.#state = 'committed';
+    } catch (err) {
+      this.#state = 'failed';
+      if (this.#fileOpen) {
+        this.#fileOpen = false;
+        await this.fs.close(this.file).catch(() => undefined);
+      }
+      // "Commit rejected" must mean "no image": remove whatever we made,
+      // including the renamed file when only the directory fsync failed.
+      const leftover = renamed ? target : this.tempPath;
+      const removed = await this.fs.unlink(leftover).then(
+        () => true,
+        (e: unknown) => errnoCode(e) === 'ENOENT',
+      );
+      const error = storeIoError(`committing image ${this.id}: ${step}`, path, err, this.id);
+      if (!removed && renamed) {
+        throw new CkptError(
+          ErrorCodes.STORE_IO,
+          `${error.message} The image file could not be removed again, so image ${this.id} may or may not ` +
+            `survive a crash; do not rely on it.`,
+          { cause: err, image: this.id },
+        );
+      }
+      throw error;
+    } finally {
+      this.#settle();
+    }
+  }
+
+  async #exists(path: string): Promise<boolean> {
+    try {
+      await this.fs.stat(path);
+      return true;
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (this.#state === 'committing') {
+      await this.#commit?.catch(() => undefined);
+      return;
+    }
+    if (this.#state !== 'open') return;
+    this.#state = 'aborted';
+    await this.#chain;
+    if (this.#fileOpen) {
+      this.#fileOpen = false;
+      await this.fs.close(this.file).catch(() => undefined);
+    }
+    await this.fs.unlink(this.tempPath).catch(() => undefined);
+    this.#settle();
+  }
+
+  /** Forget the reservation of this sink's id and temp file. */
+  #settle(): void {
+    reservedIds.get(this.lock)?.delete(this.seq);
+    openTempPaths.delete(this.tempPath);
+  }
+
+  #closedError(what: string): CkptError {
+    const was = this.#state === 'open' ? 'open' : this.#state === 'failed' ? 'failed to commit' : `already ${this.#state}`;
+    return new CkptError(
+      ErrorCodes.CLOSED,
+      `Cannot ${what} image ${this.id}: it was ${was}. Start a new image with store.create(lock).`,
+      { image: this.id },
+    );
+  }
+}
+
+/**
+ * The default store: a directory of image files, written with the commit rule
+ * (temp file, fsync, rename, directory fsync) and guarded by a lock file with
+ * stale-lock recovery. See the module comment for the layout.
+ */
+export class FsStore implements Store {
+  /** Absolute path of the store directory. */
+  readonly dir: string;
+  /** `fs:<absolute dir>`. */
+  readonly description: string;
+  readonly #fs: FsOps;
+  readonly #createDir: boolean;
+
+  /**
+   * @param dir - the store directory (resolved against the current directory now)
+   * @param options - filesystem layer and whether to create the directory
+   * @throws CkptError `CKPT_ERR_INVALID_ARGUMENT` for an empty `dir`
+   */
+  constructor(dir: string, options: FsStoreOptions = {}) {
+    if (typeof dir !== 'string' || dir === '') {
+      throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `FsStore needs a directory path; got ${JSON.stringify(dir)}.`);
+    }
+    this.dir = resolve(dir);
+    this.description = `fs:${this.dir}`;
+    this.#fs = options.fs ?? nodeFsOps;
+    this.#createDir = options.createDir ?? true;
+  }
+
+  /** Committed images, newest first. Needs no lock. */
+  async list(): Promise<StoreEntry[]> {
+    const names = await this.#readdir();
+    if (names === undefined) return [];
+    const entries = await Promise.all(
+      names.map(async (name): Promise<StoreEntry | undefined> => {
+        const id = idOfFileName(name);
+        if (id === undefined) return undefined;
+        const path = join(this.dir, name);
+        try {
+          const st = await this.#fs.stat(path);
+          return st.isFile ? { id, size: st.size } : undefined;
+        } catch (err) {
+          if (errnoCode(err) === 'ENOENT') return undefined; // deleted while we listed
+          throw storeIoError('stat', path, err, id);
+        }
+      }),
+    );
+    return entries.filter((e): e is StoreEntry => e !== undefined).sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+  }
+
+  /** Open a committed image. Needs no lock. */
+  async open(id: string): Promise<ImageSource> {
+    parseImageId(id);
+    const path = join(this.dir, imageFileName(id));
+    let file: FsFile;
+    try {
+      file = await this.#fs.open(path, 'r');
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw this.#notFound(id, err);
+      throw storeIoError(`opening image ${id}`, path, err, id);
+    }
+    try {
+      const st = await this.#fs.stat(path);
+      // list() shows regular files only; a directory with an image name is not an image.
+      if (!st.isFile) throw this.#notFound(id, undefined);
+      return new FsImageSource(id, st.size, file, this.#fs);
+    } catch (err) {
+      await this.#fs.close(file).catch(() => undefined);
+      if (errnoCode(err) === 'ENOENT') throw this.#notFound(id, err);
+      throw storeIoError(`opening image ${id}: stat`, path, err, id);
+    }
+  }
+
+  /** Take the directory's writer lock (creating the directory when allowed). */
+  async acquireWriter(options: AcquireOptions = {}): Promise<WriterLock> {
+    await this.#ensureDir();
+    return FsWriterLock.acquire(this.dir, {
+      fs: this.#fs,
+      description: this.description,
+      ...(options.waitMs === undefined ? {} : { waitMs: options.waitMs }),
+    });
+  }
+
+  /** Start the next image in a temp file. Requires the writer lock. */
+  async create(lock: WriterLock): Promise<ImageSink> {
+    const held = await this.#checkLock(lock, 'create');
+    const names = await this.#readdir();
+    let reserved = reservedIds.get(held);
+    if (reserved === undefined) {
+      reserved = new Set();
+      reservedIds.set(held, reserved);
+    }
+    // No await between computing the id and reserving it: two concurrent
+    // create() calls on one lock cannot pick the same id.
+    const taken: number[] = [...reserved];
+    for (const name of names ?? []) {
+      const id = idOfFileName(name);
+      if (id !== undefined) taken.push(parseImageId(id));
+    }
+    const id = nextImageId(taken);
+    const seq = parseImageId(id);
+    reserved.add(seq);
+    const tempPath = join(this.dir, `${TEMP_PREFIX}${id}-${process.pid}-${randomBytes(4).toString('hex')}${TEMP_SUFFIX}`);
+    openTempPaths.add(tempPath);
+    try {
+      const file = await this.#fs.open(tempPath, 'wx');
+      return new FsImageSink(id, seq, this.dir, tempPath, file, this.#fs, held);
+    } catch (err) {
+      reserved.delete(seq);
+      openTempPaths.delete(tempPath);
+      throw storeIoError(`creating image ${id}`, tempPath, err, id);
+    }
+  }
+
+  /** Delete a committed image. Requires the writer lock. */
+  async delete(lock: WriterLock, id: string): Promise<void> {
+    parseImageId(id);
+    await this.#checkLock(lock, 'delete');
+    const path = join(this.dir, imageFileName(id));
+    try {
+      await this.#fs.unlink(path);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') throw this.#notFound(id, err);
+      throw storeIoError(`deleting image ${id}`, path, err, id);
+    }
+    try {
+      await this.#fs.fsyncDir(this.dir);
+    } catch (err) {
+      const e = storeIoError(`deleting image ${id}: fsync of the directory`, this.dir, err, id);
+      throw new CkptError(ErrorCodes.STORE_IO, `${e.message} The image is gone now but may reappear after a crash.`, {
+        cause: err,
+        image: id,
+      });
+    }
+  }
+
+  /**
+   * Remove temp files of crashed writers and stale-lock leftovers. Requires the
+   * writer lock (so no other process can be writing a temp file). Temp files of
+   * sinks still open in this process are kept. Returns the removed file names.
+   */
+  async cleanup(lock: WriterLock): Promise<string[]> {
+    await this.#checkLock(lock, 'cleanup');
+    const names = (await this.#readdir()) ?? [];
+    const removed: string[] = [];
+    for (const name of names) {
+      const path = join(this.dir, name);
+      const leftover = (isTempFileName(name) && !openTempPaths.has(path)) || name.startsWith(STALE_LOCK_PREFIX);
+      if (!leftover) continue;
+      try {
+        await this.#fs.unlink(path);
+        removed.push(name);
+      } catch (err) {
+        if (errnoCode(err) !== 'ENOENT') throw storeIoError('cleanup: removing', path, err);
+      }
+    }
+    return removed;
+  }
+
+  /** Entry names of the directory, or undefined when it does not exist and createDir allows that. */
+  async #readdir(): Promise<string[] | undefined> {
+    try {
+      return await this.#fs.readdir(this.dir);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') {
+        if (this.#createDir) return undefined;
+        throw new CkptError(
+          ErrorCodes.NOT_FOUND,
+          `Store directory ${this.dir} does not exist (createDir is false). Create it or fix the path.`,
+          { cause: err },
+        );
+      }
+      throw storeIoError('listing', this.dir, err);
+    }
+  }
+
+  async #ensureDir(): Promise<void> {
+    if (!this.#createDir) {
+      try {
+        const st = await this.#fs.stat(this.dir);
+        if (st.isDirectory) return;
+        throw new CkptError(ErrorCodes.STORE_IO, `Store path ${this.dir} exists but is not a directory.`);
+      } catch (err) {
+        if (err instanceof CkptError) throw err;
+        if (errnoCode(err) === 'ENOENT') {
+          throw new CkptError(
+            ErrorCodes.NOT_FOUND,
+            `Store directory ${this.dir} does not exist (createDir is false). Create it or fix the path.`,
+            { cause: err },
+          );
+        }
+        throw storeIoError('stat', this.dir, err);
+      }
+    }
+    let created: string | undefined;
+    try {
+      created = await this.#fs.mkdir(this.dir);
+    } catch (err) {
+      throw storeIoError('creating the store directory', this.dir, err);
+    }
+    if (created === undefined) return;
+    // New directory entries are as volatile as renames: fsync the parent of
+    // every directory we created, so the store itself survives a power loss.
+    let p = this.dir;
+    for (;;) {
+      const parent = dirname(p);
+      try {
+        await this.#fs.fsyncDir(parent);
+      } catch (err) {
+        throw storeIoError('fsync of a new directory', parent, err);
+      }
+      if (p === resolve(created) || parent === p) break;
+      p = parent;
+    }
+  }
+
+  async #checkLock(lock: WriterLock, what: string): Promise<FsWriterLock> {
+    if (!(lock instanceof FsWriterLock) || lock.dir !== this.dir) {
+      throw new CkptError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `${what}() needs the writer lock of ${this.description}, as returned by its acquireWriter().`,
+      );
+    }
+    await lock.assertHeld();
+    return lock;
+  }
+
+  #notFound(id: string, cause: unknown): CkptError {
+    return new CkptError(
+      ErrorCodes.NOT_FOUND,
+      `No image ${id} in ${this.description}.`,
+      cause === undefined ? { image: id } : { cause, image: id },
+    );
+  }
+}
