@@ -343,6 +343,9 @@ export class Checkpointer {
           frozen.push(r);
         } catch (err) {
           fail(`resource ${JSON.stringify(r.id)} beforeCheckpoint() failed`, err);
+          // It may have released part of what it holds before throwing: it is
+          // thawed (afterCheckpoint with ok=false) like the resources frozen before it.
+          frozen.push(r);
           break;
         }
       }

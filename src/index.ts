@@ -30,6 +30,8 @@ export { CkptError, ErrorCodes, isCkptError } from './errors.js';
 export type { CkptErrorDetails, CkptErrorOptions, ErrorCode } from './errors.js';
 export { FsStore } from './store/fs-store.js';
 export type { FsStoreOptions } from './store/fs-store.js';
+export { nodeFsOps } from './store/fs-ops.js';
+export type { FsFile, FsOpenMode, FsOps, FsStat } from './store/fs-ops.js';
 export { MemoryStore } from './store/memory-store.js';
 export type { MemoryStoreOptions } from './store/memory-store.js';
 export type { AcquireOptions, ImageSink, ImageSource, Store, StoreEntry, WriterLock } from './store/store.js';
@@ -46,7 +48,17 @@ export type {
 } from './image/reader.js';
 export { openImage, openImageFile } from './image/open.js';
 export type { ImageHeader } from './image/header.js';
-export type { CodecSettings, Manifest } from './image/index-section.js';
+export type {
+  BlobEntry,
+  CodecSettings,
+  ImageIndex,
+  Manifest,
+  ProviderEntry,
+  SegmentEntry,
+  SegmentRun,
+} from './image/index-section.js';
+export type { SegmentCodecId } from './image/constants.js';
+export type { BinaryKindCode } from './codec/types.js';
 export type { ClassLookup } from './codec/types.js';
 export { FORMAT_VERSION } from './image/constants.js';
 export { LIBRARY_VERSION } from './version.js';

@@ -32,10 +32,29 @@ import { Ext, type BinaryKindCode, type ClassLookup, type DecodeOptions } from '
 /** `Buffer` with Node's fast slice decoders (present since Node 0.x, untyped). */
 interface FastBuffer extends Buffer {
   utf8Slice(start: number, end: number): string;
+  latin1Slice(start: number, end: number): string;
   ucs2Slice(start: number, end: number): string;
 }
 
 const TWO_32 = 0x100000000;
+
+/** Arrays up to this many elements are allocated at their declared size up front. */
+const PRESIZE_MAX = 64;
+
+/** Number of slots of the map-key cache (a power of two). */
+const KEY_CACHE_SIZE = 4096;
+
+/** Longest key (in bytes) the key cache holds. */
+const KEY_CACHE_MAX_LEN = 24;
+
+/**
+ * Recently decoded short ASCII map keys, by a hash of their bytes. Records
+ * repeat the same few keys millions of times; returning the same string
+ * avoids allocating it again and lets V8 reuse the internalized key when
+ * storing the property. Strings are immutable, so sharing them across calls
+ * is safe.
+ */
+const keyCache: (string | undefined)[] = new Array<string | undefined>(KEY_CACHE_SIZE).fill(undefined);
 
 /** Strings shorter than this are decoded in JS when they are ASCII (faster than a native call). */
 const SHORT_STRING = 16;
@@ -207,15 +226,12 @@ class Decoder {
   str(len: number): string {
     const p = this.take(len, 'a string');
     if (len < SHORT_STRING) {
+      // Short ASCII (the common case for names, ids, enum-like values): one
+      // check pass, then a latin1 slice, which is exact for ASCII bytes.
       const buf = this.buf;
-      let s = '';
       let i = 0;
-      for (; i < len; i++) {
-        const c = buf[p + i] as number;
-        if (c >= 0x80) break;
-        s += String.fromCharCode(c);
-      }
-      if (i === len) return s;
+      while (i < len && (buf[p + i] as number) < 0x80) i++;
+      if (i === len) return buf.latin1Slice(p, p + len);
     }
     return this.utf8(p, len);
   }
@@ -236,7 +252,10 @@ class Decoder {
     if (at >= this.end) throw this.corrupt('unexpected end of data (expected a string)', at);
     const b = this.u8(at);
     this.pos = at + 1;
-    if (b >= 0xa0 && b < 0xc0) return this.str(b & 0x1f);
+    if (b >= 0xa0 && b < 0xc0) {
+      const len = b & 0x1f;
+      return len <= KEY_CACHE_MAX_LEN ? this.cachedKey(len) : this.str(len);
+    }
     switch (b) {
       case 0xd9:
         return this.str(this.u8(this.take(1, 'a str8 length')));
@@ -260,6 +279,31 @@ class Decoder {
     throw this.corrupt('expected a string (map keys and class names must be strings)', at);
   }
 
+  /** A short fixstr key, through {@link keyCache} when it is ASCII. */
+  cachedKey(len: number): string {
+    const p = this.take(len, 'a string');
+    const buf = this.buf;
+    let h = len;
+    for (let i = 0; i < len; i++) {
+      const c = buf[p + i] as number;
+      if (c >= 0x80) {
+        this.pos = p;
+        return this.str(len);
+      }
+      h = (Math.imul(h, 31) + c) | 0;
+    }
+    const slot = h & (KEY_CACHE_SIZE - 1);
+    const cached = keyCache[slot];
+    if (cached !== undefined && cached.length === len) {
+      let j = 0;
+      while (j < len && cached.charCodeAt(j) === buf[p + j]) j++;
+      if (j === len) return cached;
+    }
+    const s = buf.latin1Slice(p, p + len);
+    keyCache[slot] = s;
+    return s;
+  }
+
   wtf16(len: number): string {
     const p = this.take(len, 'a WTF-16 string');
     if ((len & 1) !== 0) throw this.corrupt('a WTF-16 string has an odd byte length', p);
@@ -268,7 +312,12 @@ class Decoder {
 
   array(n: number, depth: number, at: number): unknown[] {
     this.checkContainer(n, depth, at);
-    const arr: unknown[] = [];
+    // Small arrays are allocated at their exact size. Large ones grow as
+    // elements actually arrive: a forged count (even one that passed the
+    // remaining-bytes check) then cannot make nested headers of a few bytes
+    // each reserve gigabytes.
+    const presize = n <= PRESIZE_MAX;
+    const arr: unknown[] = presize ? new Array<unknown>(n) : [];
     // Registered before the elements are decoded, so they can refer to it.
     this.objects?.push(arr);
     const buf = this.buf;
@@ -278,10 +327,11 @@ class Decoder {
       if (buf[p] === 0xd4 && buf[p + 1] === Ext.HOLE && p + 3 <= this.end) {
         if (buf[p + 2] !== 0) throw this.corrupt('HOLE with a non-zero data byte', p);
         this.pos = p + 3;
-        arr.length = i + 1; // extends the array leaving index i absent
+        if (!presize) arr.length = i + 1; // extends the array leaving index i absent
         continue;
       }
-      arr.push(this.value(depth + 1));
+      if (presize) arr[i] = this.value(depth + 1);
+      else arr.push(this.value(depth + 1));
     }
     return arr;
   }

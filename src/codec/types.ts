@@ -56,10 +56,10 @@ export const BinaryKind = {
   Float64Array: 11,
   BigInt64Array: 12,
   BigUint64Array: 13,
-} as const;
+} as const satisfies Record<string, BinaryKindCode>;
 
 /** A numeric binary kind. */
-export type BinaryKindCode = (typeof BinaryKind)[keyof typeof BinaryKind];
+export type BinaryKindCode = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13;
 
 /** Options for encoding one provider's state. */
 export interface EncodeOptions {

@@ -42,7 +42,7 @@ export const SegmentCodec = {
   ZSTD: 1,
 } as const;
 /** A segment codec number. */
-export type SegmentCodecId = (typeof SegmentCodec)[keyof typeof SegmentCodec];
+export type SegmentCodecId = 0 | 1;
 
 /** Default raw size of one segment. */
 export const DEFAULT_SEGMENT_SIZE = 4 * 1024 * 1024;

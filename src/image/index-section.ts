@@ -93,9 +93,13 @@ export interface ProviderEntry {
 
 /** The whole index. */
 export interface ImageIndex {
+  /** Who wrote the image, when, at which step. */
   readonly manifest: Manifest;
+  /** Codec settings the reader applies. */
   readonly codec: CodecSettings;
+  /** Every segment, in file order. */
   readonly segments: readonly SegmentEntry[];
+  /** Every provider's runs, in the order they were written. */
   readonly providers: readonly ProviderEntry[];
 }
 
