@@ -50,7 +50,7 @@ export function normalizeProvider(input: Provider<unknown>): RegisteredProvider 
   for (const h of ['prepare', 'resume', 'committed']) checkHook(raw, h, id, false);
   const version = raw['version'] ?? 1;
   if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1 || version > 0x7fffffff) {
-    throw invalid(`provider ${JSON.stringify(id)}: version must be a positive integer, got ${String(version)}`);
+    throw invalid(`provider ${JSON.stringify(id)}: version must be a positive integer, got ${typeof version === 'number' ? String(version) : typeof version}`);
   }
   const tree = raw['tree'] ?? false;
   if (typeof tree !== 'boolean') throw invalid(`provider ${JSON.stringify(id)}: tree must be a boolean`);

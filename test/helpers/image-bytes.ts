@@ -39,11 +39,12 @@ export async function imageBytes(
   const chunks: Buffer[] = [];
   const sink: ImageSink = {
     id: manifest.imageId,
-    write: async (c) => {
+    write: (c) => {
       chunks.push(Buffer.from(c));
+      return Promise.resolve();
     },
-    commit: async () => {},
-    abort: async () => {},
+    commit: () => Promise.resolve(),
+    abort: () => Promise.resolve(),
   };
   await writeImage(sink, manifest, providers, {
     level: settings.level ?? 3,
@@ -57,13 +58,13 @@ export function memorySource(bytes: Uint8Array, id = 'mem'): ImageSource {
   return {
     id,
     size: bytes.length,
-    read: async (offset, length) => {
+    read: (offset, length) => {
       if (offset < 0 || length < 0 || offset + length > bytes.length) {
-        throw new CkptError(ErrorCodes.CORRUPT, `read outside image: ${offset}+${length}`);
+        return Promise.reject(new CkptError(ErrorCodes.CORRUPT, `read outside image: ${offset}+${length}`));
       }
-      return bytes.slice(offset, offset + length);
+      return Promise.resolve(bytes.slice(offset, offset + length));
     },
-    close: async () => {},
+    close: () => Promise.resolve(),
   };
 }
 
