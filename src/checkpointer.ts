@@ -125,7 +125,8 @@ export class Checkpointer {
   readonly #missingProviders: 'error' | 'allow';
   #lock: WriterLock | undefined;
   #queue: Promise<unknown> = Promise.resolve();
-  #busy = false;
+  /** Checkpoints and restores called and not yet settled (queued or running). */
+  #pending = 0;
   #closed = false;
 
   /** @param options - see {@link CheckpointerOptions} */
@@ -145,7 +146,9 @@ export class Checkpointer {
     this.#segmentSize = intInRange(options.segmentSize ?? DEFAULT_SEGMENT_SIZE, 'segmentSize', 64 * 1024, DEFAULT_MAX_SEGMENT_BYTES);
     this.#blobThreshold = intInRange(options.blobThreshold ?? DEFAULT_BLOB_THRESHOLD, 'blobThreshold', 1, 2 ** 40);
     this.#maxDepth = intInRange(options.maxDepth ?? DEFAULT_MAX_DEPTH, 'maxDepth', 1, 100_000);
-    this.#limits = options.limits ?? {};
+    // Reads must accept what this Checkpointer writes: with a maxDepth above the
+    // read default, its own images would otherwise be rejected as corrupt.
+    this.#limits = { maxDepth: Math.max(this.#maxDepth, DEFAULT_MAX_DEPTH), ...options.limits };
     if (options.app !== undefined && typeof options.app !== 'string') throw invalid('app must be a string');
     this.#app = options.app ?? null;
     this.#lockWaitMs = intInRange(options.lockWaitMs ?? 0, 'lockWaitMs', 0, 2 ** 31);
@@ -200,17 +203,21 @@ export class Checkpointer {
 
   #checkIdle(what: string): void {
     this.#checkOpen();
-    if (this.#busy) throw new CkptError(ErrorCodes.BUSY, `cannot ${what} while a checkpoint or restore is running; do it before the first checkpoint or between them`);
+    if (this.#pending > 0) throw new CkptError(ErrorCodes.BUSY, `cannot ${what} while a checkpoint or restore is pending or running; do it before the first checkpoint or between them`);
   }
 
   /**
    * Register a state provider. Returns a function that unregisters it.
-   * Fails on an invalid provider, a duplicate id/alias, or while a checkpoint runs.
+   * Fails on an invalid provider, a duplicate id/alias, or while a checkpoint or
+   * restore is pending (called and not yet settled) with `CKPT_ERR_BUSY`.
    */
   register<S>(provider: Provider<S>): () => void {
     this.#checkIdle('register a provider');
-    const p = this.#registry.addProvider(provider as Provider<unknown>);
+    const p = this.#registry.addProvider(provider);
     return () => {
+      // A stale handle (called again after the id was re-registered) must not
+      // remove the newer provider: remove only the registration it was made for.
+      if (this.#registry.lookup(p.id) !== p) return;
       this.#checkIdle('unregister a provider');
       this.#registry.removeProvider(p.id);
     };
@@ -243,13 +250,16 @@ export class Checkpointer {
   // ------------------------------------------------------------- plumbing
 
   #enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    // Busy from the call on, not only while running: a queued checkpoint reads
+    // the registry when it starts, so a registration made in between would
+    // silently change what a checkpoint the caller already asked for contains.
+    this.#pending++;
     const run = this.#queue.then(async () => {
-      this.#checkOpen();
-      this.#busy = true;
       try {
+        this.#checkOpen();
         return await fn();
       } finally {
-        this.#busy = false;
+        this.#pending--;
       }
     });
     this.#queue = run.catch(() => undefined);
@@ -267,6 +277,24 @@ export class Checkpointer {
       this.#warn({ code: ErrorCodes.STORE_IO, message: `could not clean up leftovers in ${this.store.description}: ${asError(err).message}`, error: asError(err) });
     }
     return lock;
+  }
+
+  /**
+   * After a LOCKED failure: if the cached writer lock was lost (its file removed
+   * or taken over), forget it. Otherwise every later checkpoint would fail on
+   * the dead lock forever; the next one now acquires the lock the normal way
+   * (and gets LOCKED only if someone else really holds it).
+   */
+  async #forgetLostLock(): Promise<void> {
+    const lock = this.#lock;
+    if (lock === undefined) return;
+    try {
+      await lock.assertHeld();
+    } catch (err) {
+      if (!isCkptError(err, ErrorCodes.LOCKED)) return;
+      this.#lock = undefined;
+      await lock.release().catch(() => undefined); // never removes a lock file that is not ours
+    }
   }
 
   // ------------------------------------------------------------ checkpoint
@@ -302,6 +330,7 @@ export class Checkpointer {
         return info;
       } catch (err) {
         const e = isCkptError(err) ? err : new CkptError(ErrorCodes.SNAPSHOT_FAILED, `checkpoint failed: ${asError(err).message}`, { cause: err });
+        if (e.code === ErrorCodes.LOCKED) await this.#forgetLostLock();
         publish(checkpointChannel, { phase: 'error', error: e });
         throw e;
       }

@@ -106,6 +106,10 @@ export function toPolicies(input: RetentionOptions | readonly RetentionPolicy[] 
   if (o.keepLast !== undefined) out.push(keepLast(o.keepLast));
   if (o.keepEverySteps !== undefined) out.push(keepEverySteps(o.keepEverySteps));
   if (o.keepEverySeconds !== undefined) out.push(keepEverySeconds(o.keepEverySeconds));
+  // A non-boolean (e.g. the string "false") must not be silently ignored or read as true.
+  if (o.keepLabelled !== undefined && typeof o.keepLabelled !== 'boolean') {
+    throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `retention.keepLabelled must be a boolean, got ${String(o.keepLabelled)}`);
+  }
   if (o.keepLabelled === true) out.push(keepLabelled());
   return out;
 }

@@ -7,8 +7,8 @@ import { expect } from 'vitest';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CkptError, ImageReader, MemoryStore, isCkptError } from '../../src/index.js';
-import type { AcquireOptions, ImageSink, ImageSource, Store, StoreEntry, WriterLock } from '../../src/index.js';
+import { ImageReader, MemoryStore, isCkptError } from '../../src/index.js';
+import type { AcquireOptions, CkptError, ImageSink, ImageSource, Store, StoreEntry, WriterLock } from '../../src/index.js';
 
 /** Await a promise that must reject with a CkptError of `code`; returns the error. */
 export async function expectCode(promise: Promise<unknown>, code: string): Promise<CkptError> {
@@ -110,11 +110,12 @@ export class TestStore implements Store {
     const sink = await this.inner.create(lock);
     let wrote = false;
     const log = this.log;
-    const store = this;
+    const failure = (): Error | undefined => this.failWrites;
     return {
       id: sink.id,
       write(chunk: Uint8Array): Promise<void> {
-        if (store.failWrites !== undefined) return Promise.reject(store.failWrites);
+        const err = failure();
+        if (err !== undefined) return Promise.reject(err);
         if (!wrote) log.push(`write:${sink.id}`);
         wrote = true;
         return sink.write(chunk);
