@@ -20,6 +20,7 @@ import {
   restoreChannel,
   type CheckpointerEvents,
   type CkptWarning,
+  WarningCodes,
 } from './events.js';
 import {
   DEFAULT_BLOB_THRESHOLD,
@@ -187,7 +188,7 @@ export class Checkpointer {
       this.#events.emit(event, payload);
     } catch (err) {
       // A throwing listener must not break a checkpoint that already committed.
-      if (event !== 'warning') this.#warn({ code: ErrorCodes.INVALID_ARGUMENT, message: `a '${event}' listener threw: ${asError(err).message}`, error: asError(err) });
+      if (event !== 'warning') this.#warn({ code: WarningCodes.LISTENER_THREW, message: `a '${event}' listener threw: ${asError(err).message}`, error: asError(err) });
     }
   }
 
@@ -272,9 +273,9 @@ export class Checkpointer {
     this.#lock = lock;
     try {
       const removed = await this.store.cleanup(lock);
-      if (removed.length > 0) this.#warn({ code: ErrorCodes.STORE_IO, message: `removed ${removed.length} leftover temporary file(s) of an interrupted checkpoint from ${this.store.description}` });
+      if (removed.length > 0) this.#warn({ code: WarningCodes.CLEANUP, message: `removed ${removed.length} leftover temporary file(s) of an interrupted checkpoint from ${this.store.description}` });
     } catch (err) {
-      this.#warn({ code: ErrorCodes.STORE_IO, message: `could not clean up leftovers in ${this.store.description}: ${asError(err).message}`, error: asError(err) });
+      this.#warn({ code: WarningCodes.CLEANUP, message: `could not clean up leftovers in ${this.store.description}: ${asError(err).message}`, error: asError(err) });
     }
     return lock;
   }
@@ -451,7 +452,7 @@ export class Checkpointer {
     if (storeError !== undefined || failures.length > 0 || sink === undefined || written === undefined) {
       if (sink !== undefined) await sink.abort().catch(() => undefined);
       if (storeError !== undefined) {
-        for (const f of failures) this.#warn({ code: isCkptError(f) ? f.code : ErrorCodes.SNAPSHOT_FAILED, message: f.message, error: f });
+        for (const f of failures) this.#warn({ code: WarningCodes.HOOK_FAILED, message: f.message, error: f });
         throw storeError;
       }
       throw this.#aggregate(failures);
@@ -469,7 +470,7 @@ export class Checkpointer {
       try {
         await p.provider.committed(info);
       } catch (err) {
-        this.#warn({ code: ErrorCodes.SNAPSHOT_FAILED, message: `provider ${JSON.stringify(p.id)} committed() hook failed (the image is committed): ${asError(err).message}`, error: asError(err) });
+        this.#warn({ code: WarningCodes.HOOK_FAILED, message: `provider ${JSON.stringify(p.id)} committed() hook failed (the image is committed): ${asError(err).message}`, error: asError(err) });
       }
     }
     await this.#applyRetention();
@@ -498,7 +499,7 @@ export class Checkpointer {
         await this.store.delete(this.#lock, id);
       }
     } catch (err) {
-      this.#warn({ code: isCkptError(err) ? err.code : ErrorCodes.STORE_IO, message: `retention could not prune old images (the new image is committed): ${asError(err).message}`, error: asError(err) });
+      this.#warn({ code: WarningCodes.RETENTION_FAILED, message: `retention could not prune old images (the new image is committed): ${asError(err).message}`, error: asError(err) });
     }
   }
 
@@ -516,14 +517,21 @@ export class Checkpointer {
           await source.close();
         }
       } catch (err) {
-        if (!isCkptError(err) || !FALLBACK_CODES.has(err.code)) throw err;
-        // Unreadable images are not listed; restore() and verify report them.
+        if (!isCkptError(err)) throw err;
+        // Not listed (and so never pruned): damaged, newer format, over a limit, or deleted meanwhile.
+        if (err.code !== ErrorCodes.NOT_FOUND) {
+          this.#warn({ code: WarningCodes.IMAGE_UNREADABLE, message: `image ${entry.id} in ${this.store.description} cannot be described and is left alone: ${err.message}`, error: err });
+        }
       }
     }
     return out;
   }
 
-  /** Committed, readable images, newest first. Damaged images are left out (use `verify` to see them). */
+  /**
+   * Committed, readable images, newest first. Images that cannot be described
+   * (damaged, newer format, over a limit) are left out with a
+   * `CKPT_WARN_IMAGE_UNREADABLE` warning; retention never deletes them.
+   */
   async list(): Promise<ImageInfo[]> {
     this.#checkOpen();
     return this.#listInfos();
@@ -571,7 +579,7 @@ export class Checkpointer {
       } catch (err) {
         if (imageId === undefined && isCkptError(err) && FALLBACK_CODES.has(err.code)) {
           skipped.push({ id, code: err.code, message: err.message });
-          this.#warn({ code: err.code, message: `image ${id} is unusable and was skipped; falling back to an older image: ${err.message}`, error: err });
+          this.#warn({ code: WarningCodes.IMAGE_SKIPPED, message: `image ${id} is unusable and was skipped; falling back to an older image: ${err.message}`, error: err });
           continue;
         }
         throw err;
@@ -592,10 +600,14 @@ export class Checkpointer {
       const reader = await ImageReader.open(source, this.#limits);
       const info = imageInfo(reader);
       const byProvider = new Map<RegisteredProvider, { savedId: string; version: number }>();
+      const notes: CkptWarning[] = [];
       for (const entry of reader.index.providers) {
         const p = this.#registry.lookup(entry.id);
         if (p === undefined) {
-          if (this.#unknownProviders === 'ignore') continue;
+          if (this.#unknownProviders === 'ignore') {
+            notes.push({ code: WarningCodes.STATE_DROPPED, message: `image ${id}: state of provider ${JSON.stringify(entry.id)} was dropped because no provider is registered for it (unknownProviders: 'ignore')` });
+            continue;
+          }
           throw new CkptError(
             ErrorCodes.UNKNOWN_PROVIDER,
             `image ${id} holds state for provider ${JSON.stringify(entry.id)}, which is not registered; register it (or add its old id to a provider's aliases), or pass unknownProviders: 'ignore' to drop that state`,
@@ -615,6 +627,7 @@ export class Checkpointer {
           { image: id, provider: missing[0]!.id },
         );
       }
+      for (const p of missing) notes.push({ code: WarningCodes.NOT_RESTORED, message: `image ${id} has no state for provider ${JSON.stringify(p.id)}; its restore() was not called (missingProviders: 'allow')` });
       // Plan every migration before decoding anything: version problems fail closed, fast.
       const plans = new Map<RegisteredProvider, readonly number[]>();
       for (const [p, saved] of byProvider) {
@@ -624,14 +637,15 @@ export class Checkpointer {
       }
       const states = new Map<RegisteredProvider, unknown>();
       for (const [p, saved] of byProvider) states.set(p, await reader.readProvider(saved.savedId, { classes: this.#classes }));
-      return { info, byProvider, plans, states };
+      return { info, byProvider, plans, states, notes };
     } finally {
       await source.close();
     }
   }
 
   async #apply(loaded: Loaded, skipped: SkippedImage[]): Promise<RestoreResult> {
-    const { info, byProvider, plans, states } = loaded;
+    const { info, byProvider, plans, states, notes } = loaded;
+    for (const n of notes) this.#warn(n);
     const migrated: MigrationRecord[] = [];
     const ready = new Map<RegisteredProvider, unknown>();
     for (const [p, saved] of byProvider) {
@@ -689,4 +703,6 @@ interface Loaded {
   readonly byProvider: Map<RegisteredProvider, { savedId: string; version: number }>;
   readonly plans: Map<RegisteredProvider, readonly number[]>;
   readonly states: Map<RegisteredProvider, unknown>;
+  /** Warnings to emit if this image is the one restored. */
+  readonly notes: readonly CkptWarning[];
 }

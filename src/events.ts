@@ -9,10 +9,33 @@ import { channel, type Channel } from 'node:diagnostics_channel';
 import type { CkptError } from './errors.js';
 import type { CheckpointInfo, RestoreResult } from './info.js';
 
+/** Every warning code (`CKPT_WARN_*`), documented in `docs/errors.md`. */
+export const WarningCodes = {
+  /** restore() skipped a damaged or unreadable image and fell back to an older one. `error` says why. */
+  IMAGE_SKIPPED: 'CKPT_WARN_IMAGE_SKIPPED',
+  /** list() or retention could not describe an image (damaged, newer format, over a limit); it was left alone. */
+  IMAGE_UNREADABLE: 'CKPT_WARN_IMAGE_UNREADABLE',
+  /** An event listener threw; the operation went on. */
+  LISTENER_THREW: 'CKPT_WARN_LISTENER_THREW',
+  /** A hook failed after the outcome was already decided (a `committed()` hook, or hooks of a checkpoint that failed in the store). */
+  HOOK_FAILED: 'CKPT_WARN_HOOK_FAILED',
+  /** Retention could not prune old images; the new image is committed. */
+  RETENTION_FAILED: 'CKPT_WARN_RETENTION_FAILED',
+  /** Leftovers of an interrupted checkpoint were removed (or could not be). */
+  CLEANUP: 'CKPT_WARN_CLEANUP',
+  /** State of a provider that is not registered was dropped (`unknownProviders: 'ignore'`). */
+  STATE_DROPPED: 'CKPT_WARN_STATE_DROPPED',
+  /** A registered provider had no state in the image and was not restored (`missingProviders: 'allow'`). */
+  NOT_RESTORED: 'CKPT_WARN_NOT_RESTORED',
+} as const;
+
+/** A `CKPT_WARN_*` code. */
+export type WarningCode = (typeof WarningCodes)[keyof typeof WarningCodes];
+
 /** A warning: something went wrong that did not stop the operation (a fallback, a failed hook). */
 export interface CkptWarning {
-  /** A `CKPT_ERR_*` code. */
-  readonly code: string;
+  /** A `CKPT_WARN_*` code. */
+  readonly code: WarningCode;
   /** What happened. */
   readonly message: string;
   /** The underlying error, if any. */

@@ -25,7 +25,8 @@ export type {
   RestoreResult,
   SkippedImage,
 } from './info.js';
-export type { CheckpointerEvents, CheckpointChannelMessage, CkptWarning, RestoreChannelMessage } from './events.js';
+export { WarningCodes } from './events.js';
+export type { CheckpointerEvents, CheckpointChannelMessage, CkptWarning, RestoreChannelMessage, WarningCode } from './events.js';
 export { CkptError, ErrorCodes, isCkptError } from './errors.js';
 export type { CkptErrorDetails, CkptErrorOptions, ErrorCode } from './errors.js';
 export { FsStore } from './store/fs-store.js';

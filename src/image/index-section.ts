@@ -191,8 +191,6 @@ const KNOWN_KINDS = new Set<number>(Object.values(BinaryKind));
 export interface IndexLimits {
   /** Largest raw segment accepted. */
   readonly maxSegmentBytes: number;
-  /** Largest raw state (stream + blobs) of one provider accepted. */
-  readonly maxStateBytes: number;
 }
 
 /**
@@ -236,8 +234,17 @@ export function decodeIndex(bytes: Uint8Array, indexOffset: number, limits: Inde
     const w = c.arr(segWire[i], `segments[${i}]`);
     if (w.length !== 5) c.fail(`segments[${i}]`, 'expected 5 fields');
     const offset = c.uint(w[0], `segments[${i}].offset`);
-    const storedLength = c.uint(w[1], `segments[${i}].storedLength`, limits.maxSegmentBytes + 1024);
-    const rawLength = c.uint(w[2], `segments[${i}].rawLength`, limits.maxSegmentBytes);
+    const storedLength = c.uint(w[1], `segments[${i}].storedLength`);
+    const rawLength = c.uint(w[2], `segments[${i}].rawLength`);
+    // Over the limit is not proof of damage (the writer may have used larger
+    // segments): fail closed with LIMIT, never fall back past it silently.
+    if (rawLength > limits.maxSegmentBytes || storedLength > limits.maxSegmentBytes + 1024) {
+      throw new CkptError(
+        ErrorCodes.LIMIT,
+        `${image}: segment ${i} holds ${Math.max(rawLength, storedLength)} bytes, above this reader's limit of ${limits.maxSegmentBytes} (limits.maxSegmentBytes); raise the limit if the image is trusted, or it is damaged`,
+        { where: `index.segments[${i}]`, image },
+      );
+    }
     const crc = c.uint(w[3], `segments[${i}].crc`, 0xffffffff);
     const codecId = c.uint(w[4], `segments[${i}].codec`, 255);
     if (codecId !== SegmentCodec.RAW && codecId !== SegmentCodec.ZSTD) c.fail(`segments[${i}].codec`, `unknown segment codec ${codecId}`);
@@ -284,7 +291,6 @@ export function decodeIndex(bytes: Uint8Array, indexOffset: number, limits: Inde
     const tree = c.bool(pw['tree'], `${where}.tree`);
     const stream = run(pw['stream'], `${where}.stream`);
     if (stream.count === 0) c.fail(`${where}.stream`, 'a value stream needs at least one segment');
-    let total = stream.rawLength;
     const blobWire = c.arr(pw['blobs'], `${where}.blobs`);
     const blobs: BlobEntry[] = [];
     for (let j = 0; j < blobWire.length; j++) {
@@ -292,11 +298,7 @@ export function decodeIndex(bytes: Uint8Array, indexOffset: number, limits: Inde
       const kind = c.uint(bw[0], `${where}.blobs[${j}].kind`, 255);
       if (!KNOWN_KINDS.has(kind)) c.fail(`${where}.blobs[${j}].kind`, `unknown binary kind ${kind}`);
       const r = run(bw, `${where}.blobs[${j}]`, 1);
-      total += r.rawLength;
       blobs.push({ kind: kind as BinaryKindCode, ...r });
-    }
-    if (total > limits.maxStateBytes) {
-      throw new CkptError(ErrorCodes.LIMIT, `${image}: provider ${JSON.stringify(id)} holds ${total} bytes of state, above the configured limit of ${limits.maxStateBytes}; raise limits.maxStateBytes if this is expected`, { image, provider: id, where: `index.${where}` });
     }
     providers.push({ id, version, tree, stream, blobs });
   }

@@ -153,7 +153,7 @@ export class ImageReader {
     const header = decodeHeader(await source.read(0, HEADER_SIZE), name);
     const trailer = decodeTrailer(await source.read(source.size - TRAILER_SIZE, TRAILER_SIZE), source.size, name);
     if (trailer.indexLength > full.maxIndexBytes) {
-      throw new CkptError(ErrorCodes.CORRUPT, `${name}: index of ${trailer.indexLength} bytes exceeds the limit of ${full.maxIndexBytes}; the image is damaged (or raise limits.maxIndexBytes)`, { where: 'trailer', image: source.id });
+      throw new CkptError(ErrorCodes.LIMIT, `${name}: index of ${trailer.indexLength} bytes is above this reader's limit of ${full.maxIndexBytes} (limits.maxIndexBytes); raise the limit if the image is trusted, or it is damaged`, { where: 'trailer', image: source.id });
     }
     const indexBytes = await source.read(trailer.indexOffset, trailer.indexLength);
     if (crc32(indexBytes) !== trailer.indexCrc) {
@@ -237,6 +237,14 @@ export class ImageReader {
     this.#check();
     const p = this.provider(id);
     if (p === undefined) throw new CkptError(ErrorCodes.NOT_FOUND, `image ${this.id} has no provider ${JSON.stringify(id)}; it holds: ${this.index.providers.map((x) => x.id).join(', ') || 'nothing'}`, { image: this.id, provider: id });
+    const total = p.blobs.reduce((n, b) => n + b.rawLength, p.stream.rawLength);
+    if (total > this.#limits.maxStateBytes) {
+      throw new CkptError(
+        ErrorCodes.LIMIT,
+        `image ${this.id}: provider ${JSON.stringify(id)} holds ${total} bytes of state, above the limit of ${this.#limits.maxStateBytes} (limits.maxStateBytes); raise it if this size is expected`,
+        { image: this.id, provider: id, where: `provider ${JSON.stringify(id)}` },
+      );
+    }
     const stream = await this.#readRun(p.stream);
     const blobs: Uint8Array[] = [];
     for (const b of p.blobs) blobs.push(await this.#readRun(b));

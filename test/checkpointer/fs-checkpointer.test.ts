@@ -1,8 +1,8 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Checkpointer, ErrorCodes, FsStore, LIBRARY_VERSION, openImageFile } from '../../src/index.js';
-import type { CkptWarning, ResumeContext } from '../../src/index.js';
+import { Checkpointer, ErrorCodes, FsStore, LIBRARY_VERSION, WarningCodes, openImageFile } from '../../src/index.js';
+import type { CkptError, CkptWarning, ResumeContext } from '../../src/index.js';
 import { expectCode, flipFileByte, removeTempDirs, tempDir } from './helpers.js';
 
 afterEach(removeTempDirs);
@@ -194,7 +194,8 @@ describe('Checkpointer on an FsStore', () => {
     expect(result?.fellBack).toBe(true);
     expect(result?.skipped.map((s) => [s.id, s.code])).toEqual([[two.id, ErrorCodes.CORRUPT]]);
     expect(box.state.meta.tick).toBe(1);
-    expect(warnings.map((w) => w.code)).toEqual([ErrorCodes.CORRUPT]);
+    expect(warnings.map((w) => w.code)).toEqual([WarningCodes.IMAGE_SKIPPED]);
+    expect((warnings[0]!.error as CkptError).code).toBe(ErrorCodes.CORRUPT);
   });
 
   it('retention deletes the files', async () => {

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { Checkpointer, ErrorCodes, MemoryStore, isCkptError } from '../../src/index.js';
+import { Checkpointer, ErrorCodes, MemoryStore, WarningCodes, isCkptError } from '../../src/index.js';
 import type { CheckpointContext, CheckpointInfo, CkptWarning, Provider, Resource, ResumeContext } from '../../src/index.js';
 import { TestStore, expectCode } from './helpers.js';
 
@@ -340,7 +340,7 @@ describe('checkpoint failures', () => {
     const info = await ckpt.checkpoint();
     expect(log).toContain(`committed:B:${info.id}`);
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]!.code).toBe(ErrorCodes.SNAPSHOT_FAILED);
+    expect(warnings[0]!.code).toBe(WarningCodes.HOOK_FAILED);
     expect(warnings[0]!.message).toContain('provider "A" committed() hook failed (the image is committed): upload hook failed');
     expect((await ckpt.list()).map((i) => i.id)).toEqual([info.id]);
   });

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { Checkpointer, ErrorCodes, MemoryStore } from '../../src/index.js';
-import type { CkptWarning, RestoreContext, Store } from '../../src/index.js';
+import { Checkpointer, ErrorCodes, MemoryStore, WarningCodes } from '../../src/index.js';
+import type { CkptError, CkptWarning, RestoreContext, Store } from '../../src/index.js';
 import { TestStore, expectCode, imageLayout } from './helpers.js';
 
 const TYPED_ARRAY_CLASSES = [
@@ -245,7 +245,8 @@ describe('restore selection and failures', () => {
       expect(result?.skipped).toHaveLength(1);
       expect(result?.skipped[0]).toEqual({ id: two.id, code: ErrorCodes.CORRUPT, message: expect.any(String) as string });
       expect(warnings).toHaveLength(1);
-      expect(warnings[0]!.code).toBe(ErrorCodes.CORRUPT);
+      expect(warnings[0]!.code).toBe(WarningCodes.IMAGE_SKIPPED);
+      expect((warnings[0]!.error as CkptError).code).toBe(ErrorCodes.CORRUPT);
       expect(warnings[0]!.message).toContain(two.id);
       expect(warnings[0]!.message).toContain('falling back');
 

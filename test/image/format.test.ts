@@ -27,7 +27,7 @@ function withHeader(img: Buffer, patch: (h: Buffer) => void): Buffer {
   return out;
 }
 
-const limits = { maxSegmentBytes: 64 * 1024 * 1024, maxStateBytes: 8 * 1024 ** 3 };
+const limits = { maxSegmentBytes: 64 * 1024 * 1024 };
 
 /** Rewrite the index (with valid checksums) to forge an image. */
 function withIndex(img: Buffer, patch: (index: ImageIndex) => ImageIndex): Buffer {
@@ -75,11 +75,11 @@ describe('header', () => {
 });
 
 describe('index validation', () => {
-  it('a forged raw length larger than the segment limit is refused before decompressing', async () => {
+  it('a forged raw length larger than the segment limit is refused before decompressing (fail closed: LIMIT)', async () => {
     const img = await imageBytes([captured('a', { s: 'x'.repeat(1000) })]);
     const forged = withIndex(img, (ix) => ({ ...ix, segments: ix.segments.map((s) => ({ ...s, rawLength: 2 ** 40 })) }));
     const err = await ImageReader.open(memorySource(forged)).catch((e: unknown) => e);
-    expect((err as CkptError).code).toBe(ErrorCodes.CORRUPT);
+    expect((err as CkptError).code).toBe(ErrorCodes.LIMIT);
     expect((err as CkptError).where).toMatch(/segments\[0\]/);
   });
 
@@ -109,9 +109,9 @@ describe('index validation', () => {
     expect(await codeOf(readAll(img))).toBe('ok');
   });
 
-  it('an index above limits.maxIndexBytes is refused', async () => {
+  it('an index above limits.maxIndexBytes is refused with LIMIT', async () => {
     const img = await imageBytes([captured('a', 1)]);
-    expect(await codeOf(readAll(img, { maxIndexBytes: 16 }))).toBe(ErrorCodes.CORRUPT);
+    expect(await codeOf(readAll(img, { maxIndexBytes: 16 }))).toBe(ErrorCodes.LIMIT);
   });
 });
 
