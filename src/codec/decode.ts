@@ -41,6 +41,9 @@ const TWO_32 = 0x100000000;
 /** Arrays up to this many elements are allocated at their declared size up front. */
 const PRESIZE_MAX = 64;
 
+/** Largest BIGINT magnitude accepted, in bytes (V8's BigInt limit is 2^30 bits). */
+const MAX_BIGINT_BYTES = 1 << 27;
+
 /** Number of slots of the map-key cache (a power of two). */
 const KEY_CACHE_SIZE = 4096;
 
@@ -56,7 +59,7 @@ const KEY_CACHE_MAX_LEN = 24;
  */
 const keyCache: (string | undefined)[] = new Array<string | undefined>(KEY_CACHE_SIZE).fill(undefined);
 
-/** Strings shorter than this are decoded in JS when they are ASCII (faster than a native call). */
+/** Strings shorter than this get an ASCII check in JS and then a latin1 slice (cheaper than UTF-8 decoding). */
 const SHORT_STRING = 16;
 
 /** Define an own, enumerable, writable data property — never triggers a setter or `__proto__`. */
@@ -264,15 +267,19 @@ class Decoder {
       case 0xdb:
         return this.str(this.u32(this.take(4, 'a str32 length')));
       case 0xc7:
+        return this.wtf16Key(this.u8(this.take(1, 'an ext8 length')), at);
       case 0xc8:
-      case 0xc9: {
-        const lenBytes = b === 0xc7 ? 1 : b === 0xc8 ? 2 : 4;
-        const lp = this.take(lenBytes, 'an ext length');
-        const len = lenBytes === 1 ? this.u8(lp) : lenBytes === 2 ? this.u16(lp) : this.u32(lp);
-        const tp = this.take(1, 'an ext type');
-        if (this.u8(tp) !== Ext.WTF16) break;
-        return this.wtf16(len);
-      }
+        return this.wtf16Key(this.u16(this.take(2, 'an ext16 length')), at);
+      case 0xc9:
+        return this.wtf16Key(this.u32(this.take(4, 'an ext32 length')), at);
+      case 0xd5:
+        return this.wtf16Key(2, at);
+      case 0xd6:
+        return this.wtf16Key(4, at);
+      case 0xd7:
+        return this.wtf16Key(8, at);
+      case 0xd8:
+        return this.wtf16Key(16, at);
       default:
         break;
     }
@@ -302,6 +309,14 @@ class Decoder {
     const s = buf.latin1Slice(p, p + len);
     keyCache[slot] = s;
     return s;
+  }
+
+  /** The rest of an ext header that must be a WTF16 string, then the string. */
+  wtf16Key(len: number, at: number): string {
+    if (this.u8(this.take(1, 'an ext type')) !== Ext.WTF16) {
+      throw this.corrupt('expected a string (map keys and class names must be strings)', at);
+    }
+    return this.wtf16(len);
   }
 
   wtf16(len: number): string {
@@ -532,12 +547,11 @@ class Decoder {
     const sign = this.u8(start);
     if (sign > 1) throw this.corrupt('BIGINT sign byte must be 0 or 1', at);
     if (len === 1) return 0n;
-    // Little-endian magnitude → big-endian hex digits.
-    let hex = '';
-    for (let p = start + len - 1; p > start; p--) {
-      const byte = this.u8(p);
-      hex += (byte < 16 ? '0' : '') + byte.toString(16);
-    }
+    // V8 caps BigInts at 2^30 bits; refuse larger magnitudes before building strings.
+    if (len - 1 > MAX_BIGINT_BYTES) throw this.corrupt(`BIGINT of ${String(len - 1)} bytes exceeds the largest BigInt`, at);
+    // Little-endian magnitude → big-endian bytes → hex digits (linear, no per-byte strings).
+    const be = Buffer.from(this.buf.subarray(start + 1, start + len)).reverse();
+    const hex = be.toString('hex');
     const magnitude = BigInt(`0x${hex}`);
     return sign === 1 ? -magnitude : magnitude;
   }
@@ -589,6 +603,9 @@ function checkOptions(options: DecodeOptions): void {
   if (typeof options !== 'object' || options === null || !Array.isArray(options.blobs)) {
     throw new CkptError(ErrorCodes.INVALID_ARGUMENT, 'decodeState() needs options with a blobs array');
   }
+  if (typeof options.classes?.protoOf !== 'function') {
+    throw new CkptError(ErrorCodes.INVALID_ARGUMENT, 'decodeState() needs options.classes (a ClassLookup)');
+  }
   if (!Number.isInteger(options.maxDepth) || options.maxDepth < 1) {
     throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `maxDepth must be an integer ≥ 1, got ${String(options.maxDepth)}`);
   }
@@ -628,9 +645,18 @@ export function decodeState(stream: Uint8Array, options: DecodeOptions): unknown
     return value;
   } catch (err) {
     if (err instanceof CkptError) throw err;
-    // Anything else (a stack overflow from absurd nesting, an allocation
-    // failure, a throwing class lookup) is still reported as corrupt input.
     const at = decoder.pos;
+    // Running out of stack or memory on a stream that passed every bound is a
+    // limit of this process, not proof of damage: fail closed with LIMIT so
+    // restore does not fall back past a good image.
+    if (err instanceof RangeError && /call stack|allocation failed/i.test(err.message)) {
+      throw new CkptError(
+        ErrorCodes.LIMIT,
+        `value stream could not be decoded near byte ${String(at)}: ${err.message} — the state is nested too deeply or is too large for this process; raise node's --stack-size / memory, or lower maxDepth when writing`,
+        { where: `byte ${String(at)}`, cause: err },
+      );
+    }
+    // Anything else (e.g. a throwing class lookup) is reported as corrupt input.
     throw new CkptError(ErrorCodes.CORRUPT, `value stream could not be decoded near byte ${String(at)}: ${describeError(err)}`, {
       where: `byte ${String(at)}`,
       cause: err,

@@ -55,7 +55,7 @@ function mapKeyLiteral(key: unknown): string | undefined {
 export function renderSegment(segment: PathSegment): string {
   switch (segment.kind) {
     case 'prop':
-      return IDENTIFIER.test(segment.key) ? `.${segment.key}` : `[${quote(segment.key)}]`;
+      return segment.key.length <= MAX_KEY_CHARS && IDENTIFIER.test(segment.key) ? `.${segment.key}` : `[${quote(segment.key)}]`;
     case 'index':
       return `[${String(segment.index)}]`;
     case 'mapKey':
