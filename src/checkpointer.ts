@@ -41,14 +41,20 @@ import { FsStore } from './store/fs-store.js';
 import type { ImageSink, Store, WriterLock } from './store/store.js';
 import { LIBRARY_NAME } from './version.js';
 
+/** Compression settings. */
+export interface CompressionOptions {
+  /** zstd level, 1 (fastest) to 19 (smallest); default 3. */
+  readonly level?: number;
+}
+
 /** Options of a {@link Checkpointer}. */
 export interface CheckpointerOptions {
   /** Where images live: a directory path (an {@link FsStore}) or any {@link Store}. */
   readonly store: string | Store;
   /** Which images to keep after each commit. Default: keep all. */
   readonly retention?: RetentionOptions | readonly RetentionPolicy[];
-  /** zstd settings. `level` 1..19, default 3. */
-  readonly compression?: { readonly level?: number };
+  /** zstd settings. */
+  readonly compression?: CompressionOptions;
   /** Application name recorded in each image's manifest. */
   readonly app?: string;
   /** Raw bytes per segment (default 4 MiB; 64 KiB .. 64 MiB). */
@@ -75,7 +81,8 @@ export interface CheckpointOptions {
   readonly label?: string;
 }
 
-type Listener<E extends keyof CheckpointerEvents> = (payload: CheckpointerEvents[E]) => void;
+/** A listener for the Checkpointer event `E`. */
+export type CheckpointerListener<E extends keyof CheckpointerEvents> = (payload: CheckpointerEvents[E]) => void;
 
 function invalid(message: string): CkptError {
   return new CkptError(ErrorCodes.INVALID_ARGUMENT, message);
@@ -164,19 +171,19 @@ export class Checkpointer {
   // ---------------------------------------------------------------- events
 
   /** Listen to an event. */
-  on<E extends keyof CheckpointerEvents>(event: E, listener: Listener<E>): this {
+  on<E extends keyof CheckpointerEvents>(event: E, listener: CheckpointerListener<E>): this {
     this.#events.on(event, listener);
     return this;
   }
 
   /** Listen to an event once. */
-  once<E extends keyof CheckpointerEvents>(event: E, listener: Listener<E>): this {
+  once<E extends keyof CheckpointerEvents>(event: E, listener: CheckpointerListener<E>): this {
     this.#events.once(event, listener);
     return this;
   }
 
   /** Stop listening. */
-  off<E extends keyof CheckpointerEvents>(event: E, listener: Listener<E>): this {
+  off<E extends keyof CheckpointerEvents>(event: E, listener: CheckpointerListener<E>): this {
     this.#events.off(event, listener);
     return this;
   }

@@ -54,17 +54,53 @@ export interface CheckpointerEvents {
   error: CkptError;
 }
 
+/** Published on `ckpt:checkpoint` when a checkpoint starts. */
+export interface CheckpointStartMessage {
+  /** Always `'start'`. */
+  readonly phase: 'start';
+  /** Step passed to `checkpoint()`, or null. */
+  readonly step: number | null;
+  /** Label passed to `checkpoint()`, or null. */
+  readonly label: string | null;
+}
+
+/** Published on `ckpt:checkpoint` when a checkpoint is committed. */
+export interface CheckpointEndMessage {
+  /** Always `'end'`. */
+  readonly phase: 'end';
+  /** The committed checkpoint. */
+  readonly info: CheckpointInfo;
+}
+
+/** Published on `ckpt:checkpoint` or `ckpt:restore` when the operation failed. */
+export interface ErrorMessage {
+  /** Always `'error'`. */
+  readonly phase: 'error';
+  /** The failure. */
+  readonly error: CkptError;
+}
+
+/** Published on `ckpt:restore` when a restore starts. */
+export interface RestoreStartMessage {
+  /** Always `'start'`. */
+  readonly phase: 'start';
+  /** The image asked for, or null for "newest valid". */
+  readonly imageId: string | null;
+}
+
+/** Published on `ckpt:restore` when a restore finished. */
+export interface RestoreEndMessage {
+  /** Always `'end'`. */
+  readonly phase: 'end';
+  /** The result, or undefined when the store was empty. */
+  readonly result: RestoreResult | undefined;
+}
+
 /** Messages published on the `ckpt:checkpoint` channel. */
-export type CheckpointChannelMessage =
-  | { readonly phase: 'start'; readonly step: number | null; readonly label: string | null }
-  | { readonly phase: 'end'; readonly info: CheckpointInfo }
-  | { readonly phase: 'error'; readonly error: CkptError };
+export type CheckpointChannelMessage = CheckpointStartMessage | CheckpointEndMessage | ErrorMessage;
 
 /** Messages published on the `ckpt:restore` channel. */
-export type RestoreChannelMessage =
-  | { readonly phase: 'start'; readonly imageId: string | null }
-  | { readonly phase: 'end'; readonly result: RestoreResult | undefined }
-  | { readonly phase: 'error'; readonly error: CkptError };
+export type RestoreChannelMessage = RestoreStartMessage | RestoreEndMessage | ErrorMessage;
 
 /** The `ckpt:checkpoint` diagnostics channel. */
 export const checkpointChannel = channel('ckpt:checkpoint');

@@ -7,7 +7,7 @@
  * and {@link CkptError}. Everything not exported here is internal.
  */
 export { Checkpointer } from './checkpointer.js';
-export type { CheckpointerOptions, CheckpointOptions } from './checkpointer.js';
+export type { CheckpointerListener, CheckpointerOptions, CheckpointOptions, CompressionOptions } from './checkpointer.js';
 export type {
   CheckpointContext,
   Migration,
@@ -26,7 +26,18 @@ export type {
   SkippedImage,
 } from './info.js';
 export { WarningCodes } from './events.js';
-export type { CheckpointerEvents, CheckpointChannelMessage, CkptWarning, RestoreChannelMessage, WarningCode } from './events.js';
+export type {
+  CheckpointEndMessage,
+  CheckpointerEvents,
+  CheckpointChannelMessage,
+  CheckpointStartMessage,
+  CkptWarning,
+  ErrorMessage,
+  RestoreChannelMessage,
+  RestoreEndMessage,
+  RestoreStartMessage,
+  WarningCode,
+} from './events.js';
 export { CkptError, ErrorCodes, isCkptError } from './errors.js';
 export type { CkptErrorDetails, CkptErrorOptions, ErrorCode } from './errors.js';
 export { FsStore } from './store/fs-store.js';
