@@ -137,9 +137,9 @@ describe('forged lengths and nesting', () => {
     expect(outcome(Buffer.concat([Buffer.alloc(201, 0x91), Buffer.from([0x01])]), [])).toBe(ErrorCodes.CORRUPT);
   });
 
-  it('nesting beyond the call stack (with a huge maxDepth) is CORRUPT, not a RangeError', () => {
+  it('nesting beyond the call stack (with a huge maxDepth) is LIMIT (a process limit, fail closed), not a RangeError', () => {
     const stream = Buffer.concat([Buffer.alloc(500_000, 0x91), Buffer.from([0x01])]);
-    expectCkptError(() => decodeState(stream, decOptions([], { maxDepth: 10_000_000 })), ErrorCodes.CORRUPT);
+    expectCkptError(() => decodeState(stream, decOptions([], { maxDepth: 10_000_000 })), ErrorCodes.LIMIT);
   });
 });
 
