@@ -41,24 +41,25 @@ export function keepLast(n: number): RetentionPolicy {
   return { name: `keepLast(${count})`, keep: (images) => images.slice(0, count).map((i) => i.id) };
 }
 
+/** The newest image of each bucket (images come newest first); `undefined` bucket = not kept. */
+function newestPerBucket(images: readonly ImageInfo[], bucketOf: (i: ImageInfo) => number | undefined): string[] {
+  const seen = new Set<number>();
+  const out: string[] = [];
+  for (const i of images) {
+    const bucket = bucketOf(i);
+    if (bucket === undefined || seen.has(bucket)) continue;
+    seen.add(bucket);
+    out.push(i.id);
+  }
+  return out;
+}
+
 /** Keep, for every block of `n` steps, the newest image in it. Images without a step are not kept by this policy. */
 export function keepEverySteps(n: number): RetentionPolicy {
   const every = positiveInt(n, 'keepEverySteps');
   return {
     name: `keepEverySteps(${every})`,
-    keep(images) {
-      const seen = new Set<number>();
-      const out: string[] = [];
-      for (const i of images) {
-        if (i.step === null) continue;
-        const bucket = Math.floor(i.step / every);
-        if (!seen.has(bucket)) {
-          seen.add(bucket);
-          out.push(i.id);
-        }
-      }
-      return out;
-    },
+    keep: (images) => newestPerBucket(images, (i) => (i.step === null ? undefined : Math.floor(i.step / every))),
   };
 }
 
@@ -67,18 +68,7 @@ export function keepEverySeconds(seconds: number): RetentionPolicy {
   const s = positiveInt(seconds, 'keepEverySeconds');
   return {
     name: `keepEverySeconds(${s})`,
-    keep(images) {
-      const seen = new Set<number>();
-      const out: string[] = [];
-      for (const i of images) {
-        const bucket = Math.floor(i.createdAt.getTime() / (s * 1000));
-        if (!seen.has(bucket)) {
-          seen.add(bucket);
-          out.push(i.id);
-        }
-      }
-      return out;
-    },
+    keep: (images) => newestPerBucket(images, (i) => Math.floor(i.createdAt.getTime() / (s * 1000))),
   };
 }
 
