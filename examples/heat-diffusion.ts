@@ -1,17 +1,17 @@
 /**
  * A 2-D heat-diffusion simulation that survives being killed.
  *
- * State: the temperature grid (a Float64Array), a Map of run metadata and the
- * step counter. Every `--every` steps it checkpoints into `--dir`; on start it
- * restores the newest valid checkpoint and continues from there. The final
- * line is a JSON summary with a SHA-256 of the grid, so an interrupted run can
- * be compared with an uninterrupted one.
+ * State: the temperature grid (a Float64Array) and a Map of run metadata.
+ * `ckpt.loop()` restores the newest valid checkpoint, counts the steps, and
+ * checkpoints every `--every` steps; SIGTERM or Ctrl-C checkpoint and stop
+ * cleanly. The final line is a JSON summary with a SHA-256 of the grid, so an
+ * interrupted run can be compared with an uninterrupted one.
  *
  * Run: npx tsx examples/heat-diffusion.ts --dir ./checkpoints --steps 400 --every 25
  */
 import { createHash } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { Checkpointer } from 'ckpt';
+import { Checkpointer, type CkptWarning } from 'ckpt';
 
 const { values } = parseArgs({
   options: {
@@ -30,7 +30,6 @@ const DELAY = Number(values['delay-ms']);
 // ---- the simulation's state -------------------------------------------------
 let grid: Float64Array = new Float64Array(N * N);
 let next: Float64Array = new Float64Array(N * N);
-let step = 0;
 let meta = new Map<string, number | string>([
   ['alpha', 0.2],
   ['source', 'hot square in the centre'],
@@ -62,34 +61,26 @@ const ckpt = new Checkpointer({ store: values.dir, retention: { keepLast: 3 }, a
 ckpt.register({
   id: 'simulation',
   version: 1,
-  snapshot: () => ({ grid, meta, step }),
-  restore: (s: { grid: Float64Array; meta: Map<string, number | string>; step: number }) => {
+  snapshot: () => ({ grid, meta }),
+  restore: (s: { grid: Float64Array; meta: Map<string, number | string> }) => {
     grid = s.grid;
     next = new Float64Array(N * N);
     meta = s.meta;
-    step = s.step;
   },
 });
-ckpt.on('warning', (w) => console.error(`warning: ${w.message}`));
+ckpt.on('warning', (w: CkptWarning) => console.error(`warning: ${w.message}`));
+ckpt.on('restore', (r) => console.log(JSON.stringify({ event: 'resumed', step: r.image.step, image: r.image.id, fellBack: r.fellBack })));
+ckpt.on('checkpoint', (info) => console.log(JSON.stringify({ event: 'checkpoint', step: info.step, image: info.id, bytes: info.bytes, ms: Math.round(info.totalMs) })));
 
-const restored = await ckpt.restore();
-if (restored === undefined) {
-  heatSource();
-  console.log(JSON.stringify({ event: 'start', step }));
-} else {
-  console.log(JSON.stringify({ event: 'resumed', step, image: restored.image.id, fellBack: restored.fellBack }));
-}
-
-while (step < STEPS) {
+heatSource();
+let last = 0;
+for await (const step of ckpt.loop({ until: STEPS, every: { steps: EVERY } })) {
+  if (step === 0) console.log(JSON.stringify({ event: 'start', step }));
   simulate();
-  step++;
-  if (step % EVERY === 0) {
-    const info = await ckpt.checkpoint({ step });
-    console.log(JSON.stringify({ event: 'checkpoint', step, image: info.id, bytes: info.bytes, ms: Math.round(info.totalMs) }));
-  }
+  last = step + 1;
   if (DELAY > 0) await new Promise((r) => setTimeout(r, DELAY));
 }
 await ckpt.close();
 
 const hash = createHash('sha256').update(new Uint8Array(grid.buffer, grid.byteOffset, grid.byteLength)).digest('hex');
-console.log(JSON.stringify({ event: 'done', step, peak: meta.get('peak'), sha256: hash }));
+console.log(JSON.stringify({ event: 'done', step: ckpt.stopping ? last : STEPS, stopped: ckpt.stopping, peak: meta.get('peak'), sha256: hash }));

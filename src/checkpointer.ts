@@ -10,8 +10,6 @@
  */
 import { EventEmitter } from 'node:events';
 import { ClassRegistry } from './codec/class-registry.js';
-import { encodeState } from './codec/encode.js';
-import type { EncodedState } from './codec/types.js';
 import { planMigration, runMigration } from './convert/migrate.js';
 import { CkptError, ErrorCodes, isCkptError } from './errors.js';
 import {
@@ -28,18 +26,20 @@ import {
   DEFAULT_MAX_DEPTH,
   DEFAULT_MAX_SEGMENT_BYTES,
   DEFAULT_SEGMENT_SIZE,
-  FORMAT_VERSION,
 } from './image/constants.js';
-import { imageInfo, infoFromIndex } from './image/image-info.js';
+import { imageInfo } from './image/image-info.js';
 import { ImageReader, type ReadLimits } from './image/reader.js';
-import { writeImage, type CapturedProvider } from './image/writer.js';
+import { runCheckpoint, type CheckpointEnv, type PersistMode } from './lifecycle/checkpoint-run.js';
+import { toTriggerPolicies, type EveryOptions, type TriggerPolicy } from './lifecycle/policies.js';
+import { SignalHandlers, signalSettings, type SignalOptions, type SignalSettings } from './lifecycle/signals.js';
+import { Triggers } from './lifecycle/triggers.js';
+import { Yielder } from './lifecycle/yielder.js';
 import type { CheckpointInfo, ImageInfo, MigrationRecord, RestoreResult, SkippedImage } from './info.js';
-import type { CheckpointContext, Provider, Resource, ResumeContext } from './provider/provider.js';
+import type { CheckpointContext, Provider, Resource } from './provider/provider.js';
 import { Registry, type RegisteredProvider } from './provider/registry.js';
 import { selectForDeletion, toPolicies, type RetentionOptions, type RetentionPolicy } from './retention/policy.js';
 import { FsStore } from './store/fs-store.js';
-import type { ImageSink, Store, WriterLock } from './store/store.js';
-import { LIBRARY_NAME } from './version.js';
+import type { Store, WriterLock } from './store/store.js';
 
 /** Compression settings. */
 export interface CompressionOptions {
@@ -71,6 +71,45 @@ export interface CheckpointerOptions {
   readonly unknownProviders?: 'error' | 'ignore';
   /** A registered provider missing from the image: `'error'` (default) or `'allow'` (its restore is not called). */
   readonly missingProviders?: 'error' | 'allow';
+  /**
+   * When image bytes are written relative to the application. `'sync'`
+   * (default): the app is held until the image is written (no copy of large
+   * arrays). `'async'`: the app runs again right after capture (large arrays
+   * are copied once); compression and writing continue in the background.
+   */
+  readonly persist?: PersistMode;
+  /** When `safepoint()` and `loop()` checkpoint by default (`loop({ every })` overrides). */
+  readonly every?: EveryOptions | readonly TriggerPolicy[];
+  /**
+   * Signal handling, installed while `loop()` runs and from the first
+   * `safepoint()` until `close()`. Default: SIGTERM/SIGINT stop, SIGUSR2
+   * checkpoints. `false`: install nothing.
+   */
+  readonly signals?: SignalOptions | false;
+  /** Longest the checkpoint taken on a stop may take, in ms; past it the stop fails with `CKPT_ERR_DEADLINE` (default: no limit). */
+  readonly stopDeadlineMs?: number;
+  /** A loop of synchronous iterations gives the event loop a turn at least this often, in ms (default 10). */
+  readonly yieldEveryMs?: number;
+}
+
+/** Options of {@link Checkpointer.loop}. */
+export interface LoopOptions {
+  /** Run until this many steps have completed (default: forever). */
+  readonly until?: number;
+  /** When to checkpoint during this loop (default: the Checkpointer's `every`). */
+  readonly every?: EveryOptions | readonly TriggerPolicy[];
+  /** Restore the latest image before the first iteration and continue from its step (default true). */
+  readonly restore?: boolean;
+  /** Checkpoint once more when `until` is reached (default true), so a restart does not redo work. */
+  readonly checkpointAtEnd?: boolean;
+}
+
+/** What {@link Checkpointer.safepoint} did. */
+export interface SafepointResult {
+  /** The checkpoint taken here, if any (in async persist mode: its capture; the commit may still be running). */
+  readonly checkpointed: boolean;
+  /** True when a stop was requested (signal or `requestStop`): a checkpoint was taken and the loop should end. */
+  readonly stop: boolean;
 }
 
 /** Options of one {@link Checkpointer.checkpoint} call. */
@@ -131,7 +170,27 @@ export class Checkpointer {
   readonly #lockWaitMs: number;
   readonly #unknownProviders: 'error' | 'ignore';
   readonly #missingProviders: 'error' | 'allow';
+  readonly #persist: PersistMode;
+  readonly #signalSettings: SignalSettings | undefined;
+  readonly #stopDeadlineMs: number | undefined;
+  readonly #yieldEveryMs: number;
+  readonly #defaultTriggers: Triggers;
+  #signalHandlers: SignalHandlers | undefined;
+  #stopSignal: string | undefined;
+  #requestLabel: string | null = null;
+  #looping = false;
+  #lastCheckpointStep: number | null = null;
+  #yielder: Yielder | undefined;
+  #pendingError: CkptError | undefined;
   #lock: WriterLock | undefined;
+
+  /**
+   * True when a checkpoint is due: a time policy fired, a signal arrived, or
+   * `requestCheckpoint()`/`requestStop()` was called. A plain field, so
+   * `if (ckpt.due) await ckpt.safepoint()` costs one property read. Read-only
+   * for applications. Step policies are checked by `safepoint(step)` and `loop()`.
+   */
+  readonly due: boolean = false;
   #queue: Promise<unknown> = Promise.resolve();
   /** Checkpoints and restores called and not yet settled (queued or running). */
   #pending = 0;
@@ -166,6 +225,13 @@ export class Checkpointer {
     const mp = options.missingProviders ?? 'error';
     if (mp !== 'error' && mp !== 'allow') throw invalid(`missingProviders must be 'error' or 'allow', got ${String(mp)}`);
     this.#missingProviders = mp;
+    const persist = options.persist ?? 'sync';
+    if (persist !== 'sync' && persist !== 'async') throw invalid(`persist must be 'sync' or 'async', got ${String(persist)}`);
+    this.#persist = persist;
+    this.#signalSettings = signalSettings(options.signals);
+    this.#stopDeadlineMs = options.stopDeadlineMs === undefined ? undefined : intInRange(options.stopDeadlineMs, 'stopDeadlineMs', 1, 2 ** 31 - 1);
+    this.#yieldEveryMs = intInRange(options.yieldEveryMs ?? 10, 'yieldEveryMs', 1, 60_000);
+    this.#defaultTriggers = new Triggers(toTriggerPolicies(options.every), () => this.#setDue(true));
   }
 
   // ---------------------------------------------------------------- events
@@ -313,26 +379,53 @@ export class Checkpointer {
    * durable and committed. On failure, rejects with `CKPT_ERR_SNAPSHOT_FAILED`
    * (provider/resource errors in `errors`), `CKPT_ERR_STORE_IO` or
    * `CKPT_ERR_LOCKED`; earlier images are untouched and every provider and
-   * resource is still resumed.
+   * resource is still resumed. If a previous background persist failed and
+   * nobody has been told yet, rejects with that failure first.
    *
-   * Until the promise resolves, state returned by `snapshot()` must not be
-   * mutated by other code: large binary values are written from the live
-   * memory (the `loop()` helpers guarantee this).
+   * With `persist: 'sync'` (default), state returned by `snapshot()` must not
+   * be mutated by other code until the promise resolves: large binary values
+   * are written from the live memory. `loop()` and `safepoint()` guarantee this.
    */
   checkpoint(options: CheckpointOptions = {}): Promise<CheckpointInfo> {
+    let ctx: CheckpointContext;
     try {
-      this.#checkOpen();
-      if (typeof options !== 'object' || options === null) throw invalid('checkpoint() options must be an object');
-      if (options.step !== undefined && (typeof options.step !== 'number' || !Number.isFinite(options.step))) throw invalid(`checkpoint(): step must be a finite number, got ${String(options.step)}`);
-      if (options.label !== undefined && (typeof options.label !== 'string' || options.label.length > 256)) throw invalid('checkpoint(): label must be a string of at most 256 characters');
+      ctx = this.#checkpointContext(options);
+      this.#throwPendingError();
     } catch (err) {
       return Promise.reject(asError(err));
     }
-    const ctx: CheckpointContext = { step: options.step ?? null, label: options.label ?? null };
-    return this.#enqueue(async () => {
+    return this.#startCheckpoint(ctx, this.#persist).committed;
+  }
+
+  #checkpointContext(options: CheckpointOptions): CheckpointContext {
+    this.#checkOpen();
+    if (typeof options !== 'object' || options === null) throw invalid('checkpoint() options must be an object');
+    if (options.step !== undefined && (typeof options.step !== 'number' || !Number.isFinite(options.step))) throw invalid(`checkpoint(): step must be a finite number, got ${String(options.step)}`);
+    if (options.label !== undefined && (typeof options.label !== 'string' || options.label.length > 256)) throw invalid('checkpoint(): label must be a string of at most 256 characters');
+    return { step: options.step ?? null, label: options.label ?? null };
+  }
+
+  /** A background failure nobody has seen yet is thrown (once) by the next checkpoint() or close(). */
+  #throwPendingError(): void {
+    const e = this.#pendingError;
+    if (e === undefined) return;
+    this.#pendingError = undefined;
+    throw e;
+  }
+
+  /**
+   * Queue one checkpoint. `captured` resolves when the app may run again,
+   * `committed` with the outcome. Runs are serialized with restores.
+   */
+  #startCheckpoint(ctx: CheckpointContext, mode: PersistMode, signal?: AbortSignal): { captured: Promise<number>; committed: Promise<CheckpointInfo> } {
+    let release!: (pauseMs: number) => void;
+    const captured = new Promise<number>((resolve) => (release = resolve));
+    const committed = this.#enqueue(async () => {
       publish(checkpointChannel, { phase: 'start', step: ctx.step, label: ctx.label });
+      const run = runCheckpoint(this.#env, ctx, mode, signal);
+      void run.captured.then(release);
       try {
-        const info = await this.#checkpoint(ctx);
+        const info = await run.committed;
         publish(checkpointChannel, { phase: 'end', info });
         this.#emit('checkpoint', info);
         return info;
@@ -343,159 +436,30 @@ export class Checkpointer {
         throw e;
       }
     });
-  }
-
-  async #checkpoint(ctx: CheckpointContext): Promise<CheckpointInfo> {
-    const t0 = performance.now();
-    const providers = [...this.#registry.providers];
-    const resources = [...this.#registry.resources];
-    const failures: Error[] = [];
-    const fail = (what: string, err: unknown, provider?: string): void => {
-      const cause = asError(err);
-      const msg = `${what}: ${cause.message}`;
-      failures.push(
-        isCkptError(cause)
-          ? new CkptError(cause.code, provider !== undefined && !cause.message.includes(JSON.stringify(provider)) ? `provider ${JSON.stringify(provider)}: ${cause.message}` : cause.message, { ...(provider === undefined ? {} : { provider }), cause: cause.cause, ...(cause.where === undefined ? {} : { where: cause.where }) })
-          : new CkptError(ErrorCodes.SNAPSHOT_FAILED, msg, { cause, ...(provider === undefined ? {} : { provider }) }),
-      );
-    };
-
-    // 1. pre-dump: the app still runs.
-    for (const p of providers) {
-      if (p.provider.prepare === undefined) continue;
-      try {
-        await p.provider.prepare(ctx);
-      } catch (err) {
-        fail(`provider ${JSON.stringify(p.id)} prepare() failed`, err, p.id);
-      }
-    }
-
-    // 2. freeze: resources in reverse registration order; stop at the first failure.
-    const tPause = performance.now();
-    const frozen: Resource[] = [];
-    if (failures.length === 0) {
-      for (const r of [...resources].reverse()) {
-        try {
-          await r.beforeCheckpoint?.(ctx);
-          frozen.push(r);
-        } catch (err) {
-          fail(`resource ${JSON.stringify(r.id)} beforeCheckpoint() failed`, err);
-          // It may have released part of what it holds before throwing: it is
-          // thawed (afterCheckpoint with ok=false) like the resources frozen before it.
-          frozen.push(r);
-          break;
-        }
-      }
-    }
-
-    // 3. dump: snapshot and capture each provider at the frozen point.
-    const captured: CapturedProvider[] = [];
-    if (failures.length === 0) {
-      for (const p of providers) {
-        try {
-          const state = await p.provider.snapshot(ctx);
-          const encoded: EncodedState = encodeState(state, {
-            tree: p.tree,
-            classes: this.#classes,
-            blobThreshold: this.#blobThreshold,
-            maxDepth: this.#maxDepth,
-          });
-          captured.push({ id: p.id, version: p.version, tree: p.tree, encoded });
-        } catch (err) {
-          fail(`provider ${JSON.stringify(p.id)} snapshot failed`, err, p.id);
-        }
-      }
-    }
-
-    // Write the image bytes (synchronous mode: blobs are read from live memory, so before resume).
-    let storeError: CkptError | undefined;
-    let sink: ImageSink | undefined;
-    let written: ImageInfo | undefined;
-    if (failures.length === 0) {
-      try {
-        const lock = await this.#writerLock();
-        sink = await this.store.create(lock);
-        const res = await writeImage(
-          sink,
-          {
-            imageId: sink.id,
-            app: this.#app,
-            createdAt: new Date().toISOString(),
-            step: ctx.step,
-            label: ctx.label,
-            library: LIBRARY_NAME,
-            node: process.version,
-            platform: `${process.platform}-${process.arch}`,
-          },
-          captured,
-          { level: this.#level, segmentSize: this.#segmentSize, blobThreshold: this.#blobThreshold },
-        );
-        written = infoFromIndex(res.index, res.bytes, FORMAT_VERSION);
-      } catch (err) {
-        storeError = this.#storeError(err, 'writing the image');
-      }
-    }
-
-    // 4. resume: providers and resources are told, whatever happened.
-    const firstError = storeError ?? failures[0];
-    const rctx: ResumeContext = firstError === undefined ? { ...ctx, ok: true } : { ...ctx, ok: false, error: firstError };
-    for (const r of frozen.reverse()) {
-      try {
-        await r.afterCheckpoint?.(rctx);
-      } catch (err) {
-        fail(`resource ${JSON.stringify(r.id)} afterCheckpoint() failed`, err);
-      }
-    }
-    for (const p of providers) {
-      try {
-        await p.provider.resume?.(rctx);
-      } catch (err) {
-        fail(`provider ${JSON.stringify(p.id)} resume() failed`, err, p.id);
-      }
-    }
-    const pauseMs = performance.now() - tPause;
-
-    // 5. post-dump: commit, or abort and report.
-    if (storeError !== undefined || failures.length > 0 || sink === undefined || written === undefined) {
-      if (sink !== undefined) await sink.abort().catch(() => undefined);
-      if (storeError !== undefined) {
-        for (const f of failures) this.#warn({ code: WarningCodes.HOOK_FAILED, message: f.message, error: f });
-        throw storeError;
-      }
-      throw this.#aggregate(failures);
-    }
-    try {
-      await sink.commit();
-    } catch (err) {
-      await sink.abort().catch(() => undefined);
-      throw this.#storeError(err, 'committing the image');
-    }
-
-    const info: CheckpointInfo = { ...written, pauseMs, totalMs: performance.now() - t0 };
-    for (const p of providers) {
-      if (p.provider.committed === undefined) continue;
-      try {
-        await p.provider.committed(info);
-      } catch (err) {
-        this.#warn({ code: WarningCodes.HOOK_FAILED, message: `provider ${JSON.stringify(p.id)} committed() hook failed (the image is committed): ${asError(err).message}`, error: asError(err) });
-      }
-    }
-    await this.#applyRetention();
-    return { ...info, totalMs: performance.now() - t0 };
-  }
-
-  #aggregate(failures: readonly Error[]): CkptError {
-    const lines = failures.map((f) => `  - ${isCkptError(f) ? `[${f.code}] ` : ''}${f.message}`);
-    return new CkptError(
-      ErrorCodes.SNAPSHOT_FAILED,
-      `checkpoint failed (${failures.length} error${failures.length === 1 ? '' : 's'}); no image was written, earlier images are untouched:\n${lines.join('\n')}`,
-      { errors: failures, cause: failures[0] },
+    // A run that never started (closed meanwhile) must still let the caller go.
+    committed.then(
+      () => undefined,
+      () => release(0),
     );
+    return { captured, committed };
   }
 
-  #storeError(err: unknown, doing: string): CkptError {
-    if (isCkptError(err)) return err;
-    return new CkptError(ErrorCodes.STORE_IO, `${doing} in ${this.store.description} failed: ${asError(err).message}`, { cause: err });
+  /** The view of this Checkpointer a checkpoint run works with. */
+  get #env(): CheckpointEnv {
+    return {
+      store: this.store,
+      providers: this.#registry.providers,
+      resources: this.#registry.resources,
+      classes: this.#classes,
+      level: this.#level,
+      segmentSize: this.#segmentSize,
+      blobThreshold: this.#blobThreshold,
+      maxDepth: this.#maxDepth,
+      app: this.#app,
+      writerLock: () => this.#writerLock(),
+      warn: (w) => this.#warn(w),
+      afterCommit: () => this.#applyRetention(),
+    };
   }
 
   async #applyRetention(): Promise<void> {
@@ -689,19 +653,232 @@ export class Checkpointer {
     return { image: info, migrated, skipped, fellBack: skipped.length > 0 };
   }
 
+  // -------------------------------------------------------------- runtime
+
+  #setDue(value: boolean): void {
+    (this as { due: boolean }).due = value;
+  }
+
+  /** Ask for a checkpoint at the next safepoint (`label` is recorded in the image). */
+  requestCheckpoint(label?: string): void {
+    this.#checkOpen();
+    if (label !== undefined && typeof label !== 'string') throw invalid('requestCheckpoint(label): label must be a string');
+    this.#requestLabel = label === undefined ? this.#requestLabel : label.slice(0, 256);
+    this.#setDue(true);
+  }
+
+  /** Ask for a checkpoint at the next safepoint and then the end of the loop (what a stop signal does). */
+  requestStop(reason = 'requested'): void {
+    this.#checkOpen();
+    this.#stopSignal ??= String(reason).slice(0, 200);
+    this.#setDue(true);
+  }
+
+  /** True once a stop was requested (by a signal or `requestStop()`). */
+  get stopping(): boolean {
+    return this.#stopSignal !== undefined;
+  }
+
+  #installSignals(): boolean {
+    if (this.#signalSettings === undefined || this.#signalHandlers !== undefined) return false;
+    const isStopping = (): boolean => this.stopping;
+    this.#signalHandlers = new SignalHandlers(this.#signalSettings, {
+      onStop: (sig) => {
+        this.#stopSignal ??= sig;
+        this.#setDue(true);
+      },
+      onCheckpointSignal: (sig) => {
+        this.#requestLabel = `signal:${sig}`;
+        this.#setDue(true);
+      },
+      get stopping(): boolean {
+        return isStopping();
+      },
+    });
+    return true;
+  }
+
+  #removeSignals(): void {
+    this.#signalHandlers?.dispose();
+    this.#signalHandlers = undefined;
+  }
+
+  /**
+   * A safe point in an application-written loop: takes a checkpoint if one is
+   * due (time policy, signal, request, or a step policy when `step` is given),
+   * and otherwise gives the event loop a turn every `yieldEveryMs` so signals
+   * and timers are seen. Installs the signal handlers on first use (removed by
+   * `close()`). In async persist mode it returns once the checkpoint is
+   * captured. Returns `{ stop: true }` after the checkpoint for a stop request:
+   * end the loop then.
+   *
+   * ```ts
+   * for (let step = 0; step < n; step++) {
+   *   work(step);
+   *   if ((await ckpt.safepoint(step + 1)).stop) break;
+   * }
+   * ```
+   */
+  async safepoint(step?: number): Promise<SafepointResult> {
+    this.#checkOpen();
+    if (step !== undefined && (typeof step !== 'number' || !Number.isFinite(step))) throw invalid(`safepoint(step): step must be a finite number, got ${String(step)}`);
+    if (this.#signalHandlers === undefined && this.#signalSettings !== undefined) {
+      this.#installSignals();
+      this.#defaultTriggers.restart(step ?? 0);
+    }
+    if (!this.due && (step === undefined || step < this.#defaultTriggers.nextStep)) {
+      this.#yielder ??= new Yielder(this.#yieldEveryMs);
+      const turn = this.#yielder.tick();
+      if (turn !== undefined) await turn;
+      if (!this.due) return { checkpointed: false, stop: false };
+    }
+    return this.#checkpointHere(step ?? null, this.#defaultTriggers);
+  }
+
+  /**
+   * Take the checkpoint that is due at a safepoint. For a stop: wait until it
+   * is committed (within the stop deadline) and report failure by throwing.
+   * Otherwise: wait for capture only in async mode, and report a failure
+   * through the `error` event (or, with no listener, the next checkpoint()/close()).
+   */
+  async #checkpointHere(step: number | null, triggers: Triggers): Promise<SafepointResult> {
+    const stop = this.#stopSignal;
+    const label = stop !== undefined ? `stop:${stop}` : this.#requestLabel;
+    this.#setDue(false);
+    this.#requestLabel = null;
+    const ctx: CheckpointContext = { step, label };
+    if (stop !== undefined) {
+      await this.#stopCheckpoint(ctx);
+      return { checkpointed: true, stop: true };
+    }
+    const run = this.#startCheckpoint(ctx, this.#persist);
+    run.committed.then(
+      () => undefined,
+      (err: unknown) => this.#reportBackground(err),
+    );
+    await (this.#persist === 'async' ? run.captured : run.committed.catch(() => undefined));
+    this.#lastCheckpointStep = step;
+    triggers.restart(step ?? 0);
+    return { checkpointed: true, stop: false };
+  }
+
+  async #stopCheckpoint(ctx: CheckpointContext): Promise<void> {
+    const deadline = this.#stopDeadlineMs;
+    const abort = new AbortController();
+    const run = this.#startCheckpoint(ctx, 'sync', abort.signal).committed;
+    if (deadline === undefined) {
+      await run;
+    } else {
+      let timer: NodeJS.Timeout | undefined;
+      const expired = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          const err = new CkptError(ErrorCodes.DEADLINE, `the stop checkpoint did not finish within stopDeadlineMs (${deadline} ms); it was abandoned and the previous image is intact — raise stopDeadlineMs or make snapshot()/persist faster`);
+          abort.abort(err);
+          reject(err);
+        }, deadline);
+      });
+      run.catch(() => undefined);
+      try {
+        await Promise.race([run, expired]);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    this.#lastCheckpointStep = ctx.step;
+    const code = this.#signalSettings?.exitCode;
+    if (code !== undefined) process.exitCode = code;
+  }
+
+  /** A failure no caller awaits: to `error` listeners, else kept for the next checkpoint()/close() and printed as a process warning. */
+  #reportBackground(err: unknown): void {
+    const e = isCkptError(err) ? err : new CkptError(ErrorCodes.SNAPSHOT_FAILED, `background checkpoint failed: ${asError(err).message}`, { cause: err });
+    if (this.#events.listenerCount('error') > 0) {
+      this.#emit('error', e);
+      return;
+    }
+    this.#pendingError ??= e;
+    process.emitWarning(e.message, { code: e.code });
+  }
+
+  /**
+   * Run a loop whose every iteration boundary is a safepoint.
+   *
+   * ```ts
+   * for await (const step of ckpt.loop({ until: 1_000_000, every: { steps: 1000, seconds: 60 } })) {
+   *   simulate(step);
+   * }
+   * ```
+   *
+   * Restores the latest image first (unless `restore: false`) and continues
+   * from its step: the step recorded in each image is the number of completed
+   * iterations. Checkpoints when a policy, a signal or a request says so, never
+   * mid-iteration; a stop signal checkpoints and ends the loop normally.
+   * Iterations may be synchronous: the loop gives the event loop a turn every
+   * `yieldEveryMs` so signals and timers are seen within that delay plus one iteration.
+   * Only one loop runs at a time per Checkpointer.
+   */
+  async *loop(options: LoopOptions = {}): AsyncGenerator<number, void, undefined> {
+    this.#checkOpen();
+    if (typeof options !== 'object' || options === null) throw invalid('loop() options must be an object');
+    const until = options.until ?? Infinity;
+    if (typeof until !== 'number' || Number.isNaN(until) || until < 0 || (Number.isFinite(until) && !Number.isSafeInteger(until))) {
+      throw invalid(`loop(): until must be a non-negative integer or Infinity, got ${String(until)}`);
+    }
+    if (this.#looping) throw new CkptError(ErrorCodes.BUSY, 'a loop() is already running on this Checkpointer; run one loop at a time');
+    const triggers = options.every === undefined ? this.#defaultTriggers : new Triggers(toTriggerPolicies(options.every), () => this.#setDue(true));
+    this.#looping = true;
+    const installed = this.#installSignals();
+    try {
+      let step = 0;
+      if (options.restore !== false) {
+        const r = await this.restore();
+        if (r !== undefined) step = r.image.step ?? 0;
+      }
+      this.#lastCheckpointStep = step;
+      triggers.restart(step);
+      const yielder = new Yielder(this.#yieldEveryMs);
+      while (step < until) {
+        if (this.#stopSignal !== undefined) {
+          await this.#checkpointHere(step, triggers);
+          return;
+        }
+        yield step;
+        step++;
+        if (step >= triggers.nextStep || this.due) {
+          if ((await this.#checkpointHere(step, triggers)).stop) return;
+        } else {
+          const turn = yielder.tick();
+          if (turn !== undefined) await turn;
+        }
+      }
+      if (options.checkpointAtEnd !== false && this.#lastCheckpointStep !== step) {
+        await this.#startCheckpoint({ step, label: 'end' }, 'sync').committed;
+      }
+    } finally {
+      this.#looping = false;
+      if (triggers !== this.#defaultTriggers) triggers.dispose();
+      if (installed) this.#removeSignals();
+    }
+  }
+
   // ---------------------------------------------------------------- close
 
   /**
-   * Wait for running work, release the store's writer lock, and refuse further
-   * calls with `CKPT_ERR_CLOSED`. Idempotent.
+   * Wait for running work (including a background persist), remove signal
+   * handlers and timers, release the store's writer lock, and refuse further
+   * calls with `CKPT_ERR_CLOSED`. Rejects with a background failure that no
+   * `error` listener and no later `checkpoint()` has reported. Idempotent.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
     await this.#queue;
     this.#closed = true;
+    this.#removeSignals();
+    this.#defaultTriggers.dispose();
     const lock = this.#lock;
     this.#lock = undefined;
     if (lock !== undefined) await lock.release();
+    this.#throwPendingError();
   }
 }
 

@@ -48,6 +48,8 @@ export const ErrorCodes = {
   LOCKED: 'CKPT_ERR_LOCKED',
   /** The image uses a class name that is not registered with this Checkpointer. */
   UNKNOWN_CLASS: 'CKPT_ERR_UNKNOWN_CLASS',
+  /** A checkpoint did not finish before its deadline (e.g. the stop deadline after SIGTERM); the previous image is intact. */
+  DEADLINE: 'CKPT_ERR_DEADLINE',
   /** A configured size limit was exceeded (state too large for a segment, index too large…). */
   LIMIT: 'CKPT_ERR_LIMIT',
 } as const;

@@ -7,7 +7,18 @@
  * and {@link CkptError}. Everything not exported here is internal.
  */
 export { Checkpointer } from './checkpointer.js';
-export type { CheckpointerListener, CheckpointerOptions, CheckpointOptions, CompressionOptions } from './checkpointer.js';
+export type {
+  CheckpointerListener,
+  CheckpointerOptions,
+  CheckpointOptions,
+  CompressionOptions,
+  LoopOptions,
+  SafepointResult,
+} from './checkpointer.js';
+export type { PersistMode } from './lifecycle/checkpoint-run.js';
+export { everySeconds, everySteps } from './lifecycle/policies.js';
+export type { EveryOptions, TriggerPolicy } from './lifecycle/policies.js';
+export type { SignalOptions } from './lifecycle/signals.js';
 export type {
   CheckpointContext,
   Migration,

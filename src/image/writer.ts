@@ -43,6 +43,8 @@ export interface WriteSettings {
   readonly segmentSize: number;
   /** Blob threshold used at capture (recorded in the index). */
   readonly blobThreshold: number;
+  /** Stop between segments when aborted (a stop deadline); the reason is thrown. */
+  readonly signal?: AbortSignal;
 }
 
 /** What was written. */
@@ -88,6 +90,7 @@ class ImageStreamWriter {
     // An empty stream still gets one (empty) segment so every run has a place.
     const count = data.length === 0 ? 1 : Math.ceil(data.length / size);
     for (let i = 0; i < count; i++) {
+      if (this.settings.signal?.aborted === true) throw this.settings.signal.reason;
       const raw = data.subarray(i * size, Math.min(data.length, (i + 1) * size));
       const packed = raw.length === 0 ? raw : this.#compressor.compress(raw);
       const useRaw = packed.length >= raw.length;

@@ -1,0 +1,241 @@
+/**
+ * @module lifecycle/checkpoint-run
+ *
+ * One checkpoint, phase by phase (DESIGN.md's five steps): prepare → freeze →
+ * snapshot/capture → (write) → resume → commit → committed → retention.
+ *
+ * Two persist modes decide when the application may run again:
+ * - `sync`: large binary values are written straight from live memory, so
+ *   the app stays held until the image bytes are written; resume hooks run
+ *   after the write, before the commit.
+ * - `async`: capture copies large binary values, resume hooks run right after
+ *   capture, and compression, writing and commit continue in the background.
+ *
+ * `captured` resolves when the app may run again (it never rejects);
+ * `committed` settles with the outcome.
+ */
+import { encodeState } from '../codec/encode.js';
+import type { ClassLookup, EncodedState } from '../codec/types.js';
+import { CkptError, ErrorCodes, isCkptError } from '../errors.js';
+import { WarningCodes, type CkptWarning } from '../events.js';
+import { FORMAT_VERSION } from '../image/constants.js';
+import { infoFromIndex } from '../image/image-info.js';
+import { writeImage, type CapturedProvider } from '../image/writer.js';
+import type { CheckpointInfo, ImageInfo } from '../info.js';
+import type { CheckpointContext, Resource, ResumeContext } from '../provider/provider.js';
+import type { RegisteredProvider } from '../provider/registry.js';
+import type { ImageSink, Store, WriterLock } from '../store/store.js';
+import { LIBRARY_NAME } from '../version.js';
+
+/** How a checkpoint's bytes reach the store relative to the application. */
+export type PersistMode = 'sync' | 'async';
+
+/** What a checkpoint run needs from its Checkpointer. */
+export interface CheckpointEnv {
+  readonly store: Store;
+  readonly providers: readonly RegisteredProvider[];
+  readonly resources: readonly Resource[];
+  readonly classes: ClassLookup;
+  readonly level: number;
+  readonly segmentSize: number;
+  readonly blobThreshold: number;
+  readonly maxDepth: number;
+  readonly app: string | null;
+  writerLock(): Promise<WriterLock>;
+  warn(w: CkptWarning): void;
+  /** Runs after a commit (retention). Must not throw. */
+  afterCommit(): Promise<void>;
+}
+
+/** A running checkpoint. */
+export interface CheckpointRun {
+  /** Resolves with the pause (ms) once the application may run again. Never rejects. */
+  readonly captured: Promise<number>;
+  /** Settles with the committed image, or the failure. */
+  readonly committed: Promise<CheckpointInfo>;
+}
+
+function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
+}
+
+/** Wrap a hook failure so it names the provider, keeping a CkptError's code. */
+function hookFailure(what: string, err: unknown, provider?: string): CkptError {
+  const cause = asError(err);
+  const p = provider === undefined ? {} : { provider };
+  if (isCkptError(cause)) {
+    const named = provider !== undefined && !cause.message.includes(JSON.stringify(provider));
+    return new CkptError(cause.code, named ? `provider ${JSON.stringify(provider)}: ${cause.message}` : cause.message, {
+      ...p,
+      cause: cause.cause,
+      ...(cause.where === undefined ? {} : { where: cause.where }),
+    });
+  }
+  return new CkptError(ErrorCodes.SNAPSHOT_FAILED, `${what}: ${cause.message}`, { cause, ...p });
+}
+
+function aggregate(failures: readonly Error[]): CkptError {
+  const lines = failures.map((f) => `  - ${isCkptError(f) ? `[${f.code}] ` : ''}${f.message}`);
+  return new CkptError(
+    ErrorCodes.SNAPSHOT_FAILED,
+    `checkpoint failed (${failures.length} error${failures.length === 1 ? '' : 's'}); no image was written, earlier images are untouched:\n${lines.join('\n')}`,
+    { errors: failures, cause: failures[0] },
+  );
+}
+
+function storeError(env: CheckpointEnv, err: unknown, doing: string): CkptError {
+  if (isCkptError(err)) return err;
+  return new CkptError(ErrorCodes.STORE_IO, `${doing} in ${env.store.description} failed: ${asError(err).message}`, { cause: err });
+}
+
+/** Copy captured blobs so the app may change its arrays while the write goes on. */
+function detach(encoded: EncodedState): EncodedState {
+  return { stream: encoded.stream, blobs: encoded.blobs.map((b) => ({ kind: b.kind, bytes: b.bytes.slice() })) };
+}
+
+/** Start one checkpoint. The caller serializes runs (one at a time per store writer). */
+export function runCheckpoint(env: CheckpointEnv, ctx: CheckpointContext, mode: PersistMode, signal?: AbortSignal): CheckpointRun {
+  let release!: (pauseMs: number) => void;
+  const captured = new Promise<number>((resolve) => (release = resolve));
+  const committed = execute(env, ctx, mode, signal, release);
+  // If execute fails before releasing, the app must still be let go.
+  committed.then(
+    () => undefined,
+    () => release(0),
+  );
+  return { captured, committed };
+}
+
+async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: PersistMode, signal: AbortSignal | undefined, release: (pauseMs: number) => void): Promise<CheckpointInfo> {
+  const t0 = performance.now();
+  const providers = [...env.providers];
+  const resources = [...env.resources];
+  const failures: Error[] = [];
+  const fail = (what: string, err: unknown, provider?: string): void => void failures.push(hookFailure(what, err, provider));
+
+  // 1. pre-dump: the app still runs.
+  for (const p of providers) {
+    if (p.provider.prepare === undefined) continue;
+    try {
+      await p.provider.prepare(ctx);
+    } catch (err) {
+      fail(`provider ${JSON.stringify(p.id)} prepare() failed`, err, p.id);
+    }
+  }
+
+  // 2. freeze: resources in reverse registration order; stop at the first failure.
+  const tPause = performance.now();
+  const frozen: Resource[] = [];
+  if (failures.length === 0) {
+    for (const r of [...resources].reverse()) {
+      try {
+        await r.beforeCheckpoint?.(ctx);
+        frozen.push(r);
+      } catch (err) {
+        fail(`resource ${JSON.stringify(r.id)} beforeCheckpoint() failed`, err);
+        // It may have released part of what it holds before throwing: it is
+        // thawed (afterCheckpoint with ok=false) like the resources frozen before it.
+        frozen.push(r);
+        break;
+      }
+    }
+  }
+
+  // 3. dump: snapshot and capture each provider at the frozen point.
+  const capturedProviders: CapturedProvider[] = [];
+  if (failures.length === 0) {
+    for (const p of providers) {
+      try {
+        const state = await p.provider.snapshot(ctx);
+        const encoded = encodeState(state, { tree: p.tree, classes: env.classes, blobThreshold: env.blobThreshold, maxDepth: env.maxDepth });
+        capturedProviders.push({ id: p.id, version: p.version, tree: p.tree, encoded: mode === 'async' ? detach(encoded) : encoded });
+      } catch (err) {
+        fail(`provider ${JSON.stringify(p.id)} snapshot failed`, err, p.id);
+      }
+    }
+  }
+
+  let sink: ImageSink | undefined;
+  let written: ImageInfo | undefined;
+  let writeError: CkptError | undefined;
+  const write = async (): Promise<void> => {
+    try {
+      const lock = await env.writerLock();
+      sink = await env.store.create(lock);
+      const res = await writeImage(
+        sink,
+        {
+          imageId: sink.id,
+          app: env.app,
+          createdAt: new Date().toISOString(),
+          step: ctx.step,
+          label: ctx.label,
+          library: LIBRARY_NAME,
+          node: process.version,
+          platform: `${process.platform}-${process.arch}`,
+        },
+        capturedProviders,
+        { level: env.level, segmentSize: env.segmentSize, blobThreshold: env.blobThreshold, ...(signal === undefined ? {} : { signal }) },
+      );
+      written = infoFromIndex(res.index, res.bytes, FORMAT_VERSION);
+    } catch (err) {
+      writeError = storeError(env, err, 'writing the image');
+    }
+  };
+
+  // Synchronous mode: blobs are views on live memory, so write before resuming.
+  if (mode === 'sync' && failures.length === 0) await write();
+
+  // 4. resume: providers and resources are told, whatever happened so far.
+  const firstError = writeError ?? failures[0];
+  const rctx: ResumeContext = firstError === undefined ? { ...ctx, ok: true } : { ...ctx, ok: false, error: firstError };
+  for (const r of frozen.reverse()) {
+    try {
+      await r.afterCheckpoint?.(rctx);
+    } catch (err) {
+      fail(`resource ${JSON.stringify(r.id)} afterCheckpoint() failed`, err);
+    }
+  }
+  for (const p of providers) {
+    try {
+      await p.provider.resume?.(rctx);
+    } catch (err) {
+      fail(`provider ${JSON.stringify(p.id)} resume() failed`, err, p.id);
+    }
+  }
+  const pauseMs = performance.now() - tPause;
+  release(pauseMs);
+
+  // Asynchronous mode: the app runs again; compress and write in the background.
+  if (mode === 'async' && failures.length === 0) await write();
+
+  // 5. post-dump: commit, or abort and report.
+  if (writeError !== undefined || failures.length > 0 || sink === undefined || written === undefined) {
+    if (sink !== undefined) await sink.abort().catch(() => undefined);
+    if (writeError !== undefined) {
+      for (const f of failures) env.warn({ code: WarningCodes.HOOK_FAILED, message: f.message, error: f });
+      throw writeError;
+    }
+    throw aggregate(failures);
+  }
+  const done: ImageSink = sink;
+  try {
+    if (signal?.aborted === true) throw signal.reason;
+    await done.commit();
+  } catch (err) {
+    await done.abort().catch(() => undefined);
+    throw storeError(env, err, 'committing the image');
+  }
+
+  const info: CheckpointInfo = { ...written, pauseMs, totalMs: performance.now() - t0 };
+  for (const p of providers) {
+    if (p.provider.committed === undefined) continue;
+    try {
+      await p.provider.committed(info);
+    } catch (err) {
+      env.warn({ code: WarningCodes.HOOK_FAILED, message: `provider ${JSON.stringify(p.id)} committed() hook failed (the image is committed): ${asError(err).message}`, error: asError(err) });
+    }
+  }
+  await env.afterCommit();
+  return { ...info, totalMs: performance.now() - t0 };
+}
