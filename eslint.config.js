@@ -5,7 +5,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'docs/api/', 'node_modules/', 'coverage/', 'test/fixtures/', 'examples/.state/'] },
+  { ignores: ['dist/', 'docs/api/', 'node_modules/', 'coverage/', 'examples/.state/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

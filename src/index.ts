@@ -71,15 +71,8 @@ export type {
 } from './image/reader.js';
 export { openImage, openImageFile } from './image/open.js';
 export type { ImageHeader } from './image/header.js';
-export type {
-  BlobEntry,
-  CodecSettings,
-  ImageIndex,
-  Manifest,
-  ProviderEntry,
-  SegmentEntry,
-  SegmentRun,
-} from './image/index-section.js';
+export type { BlobEntry, CodecSettings, ProviderEntry, SegmentBase, SegmentRun } from './image/index-common.js';
+export type { ImageIndex, Manifest, MetaValue, SegmentEntry } from './image/index-model.js';
 export type { SegmentCodecId } from './image/constants.js';
 export type { BinaryKindCode } from './codec/types.js';
 export type { ClassLookup } from './codec/types.js';

@@ -38,6 +38,10 @@ export interface ImageInfo {
   readonly library: string;
   /** Node version that wrote it (informational). */
   readonly node: string;
+  /** Host that wrote it, or null (images of format 1 do not record it). */
+  readonly hostname: string | null;
+  /** User metadata given to `checkpoint({ meta })` (empty for format 1 images). */
+  readonly meta: Readonly<Record<string, string | number | boolean | null>>;
   /** Providers in the image, in the order they were written. */
   readonly providers: readonly ProviderInfo[];
 }

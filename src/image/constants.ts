@@ -16,10 +16,10 @@ export const HEADER_SIZE = 32;
 /** Size of the fixed trailer at the end of the image. */
 export const TRAILER_SIZE = 40;
 /** The format version this code writes. */
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 /** The newest format version this code can read. */
-export const MAX_READ_FORMAT_VERSION = 1;
-/** Codec id 1: ckpt value encoding v1 in msgpack, segments zstd or raw, index msgpack. */
+export const MAX_READ_FORMAT_VERSION = 2;
+/** Codec id 1: ckpt value encoding v1 in msgpack, segments zstd or raw, index msgpack (formats 1 and 2). */
 export const CODEC_ID = 1;
 
 /**

@@ -5,7 +5,7 @@
  * index, so `checkpoint()`, `list()` and `restore()` describe images the same way.
  */
 import type { ImageInfo, ProviderInfo } from '../info.js';
-import type { ImageIndex } from './index-section.js';
+import type { ImageIndex } from './index-model.js';
 import type { ImageReader } from './reader.js';
 
 /** Describe an image from its index and size. */
@@ -30,6 +30,8 @@ export function infoFromIndex(index: ImageIndex, bytes: number, formatVersion: n
     formatVersion,
     library: m.library,
     node: m.node,
+    hostname: m.hostname,
+    meta: m.meta,
     providers,
   };
 }

@@ -23,7 +23,9 @@ import {
   TRAILER_SIZE,
 } from './constants.js';
 import { decodeHeader, decodeTrailer, type ImageHeader } from './header.js';
-import { decodeIndex, type ImageIndex, type Manifest, type ProviderEntry, type SegmentEntry, type SegmentRun } from './index-section.js';
+import { decodeIndexOfVersion } from '../convert/index-chain.js';
+import type { ProviderEntry, SegmentRun } from './index-common.js';
+import type { ImageIndex, Manifest, SegmentEntry } from './index-model.js';
 import { SegmentDecompressor } from './zstd.js';
 
 /** Limits a reader enforces before allocating. */
@@ -159,7 +161,13 @@ export class ImageReader {
     if (crc32(indexBytes) !== trailer.indexCrc) {
       throw new CkptError(ErrorCodes.CORRUPT, `${name}: index checksum mismatch; the image is damaged`, { where: 'index', image: source.id });
     }
-    const index = decodeIndex(indexBytes, trailer.indexOffset, full, name);
+    const index = decodeIndexOfVersion(header.formatVersion, indexBytes, trailer.indexOffset, full, name);
+    // Segment flags are reserved: a set flag would need a required header flag
+    // this code implements (none yet), so an image that sets one is damaged.
+    const flagged = index.segments.findIndex((s) => s.flags !== 0);
+    if (flagged !== -1) {
+      throw new CkptError(ErrorCodes.CORRUPT, `${name}: segment ${flagged} has flags 0x${index.segments[flagged]!.flags.toString(16)} without the matching required header flag; the image is damaged`, { where: `index.segments[${flagged}]`, image: source.id });
+    }
     return new ImageReader(source, header, index, full);
   }
 

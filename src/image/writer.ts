@@ -10,17 +10,12 @@
 import { crc32 } from 'node:zlib';
 import type { EncodedState } from '../codec/types.js';
 import type { ImageSink } from '../store/store.js';
+import { hostname } from 'node:os';
+import { encodeIndexOfVersion } from '../convert/index-chain.js';
 import { CODEC_ID, FORMAT_VERSION, HEADER_SIZE, SegmentCodec, TRAILER_SIZE } from './constants.js';
 import { encodeHeader, encodeTrailer } from './header.js';
-import {
-  encodeIndex,
-  type BlobEntry,
-  type ImageIndex,
-  type Manifest,
-  type ProviderEntry,
-  type SegmentEntry,
-  type SegmentRun,
-} from './index-section.js';
+import type { BlobEntry, ProviderEntry, SegmentRun } from './index-common.js';
+import type { ImageIndex, Manifest, SegmentEntry } from './index-model.js';
 import { SegmentCompressor } from './zstd.js';
 
 /** One provider's captured state, ready to persist. */
@@ -45,14 +40,21 @@ export interface WriteSettings {
   readonly blobThreshold: number;
   /** Stop between segments when aborted (a stop deadline); the reason is thrown. */
   readonly signal?: AbortSignal;
+  /** Format version to write (default: the current one; older ones for tests and conversion). */
+  readonly formatVersion?: number;
 }
+
+/** The manifest as the writer takes it: format-2 fields default to this host, no parent, no meta. */
+export type ManifestInput = Omit<Manifest, 'hostname' | 'parent' | 'meta'> & Partial<Pick<Manifest, 'hostname' | 'parent' | 'meta'>>;
 
 /** What was written. */
 export interface WriteResult {
   /** Total image size in bytes. */
   readonly bytes: number;
-  /** The index that was written. */
+  /** The index that was written (in the current model, whatever version was written). */
   readonly index: ImageIndex;
+  /** The format version written. */
+  readonly formatVersion: number;
 }
 
 /** Compressor cache: zstd contexts are reused across images of the same level. */
@@ -101,6 +103,7 @@ class ImageStreamWriter {
         rawLength: raw.length,
         crc: crc32(stored),
         codec: useRaw ? SegmentCodec.RAW : SegmentCodec.ZSTD,
+        flags: 0,
       });
       await this.write(stored);
     }
@@ -114,12 +117,13 @@ class ImageStreamWriter {
  */
 export async function writeImage(
   sink: ImageSink,
-  manifest: Manifest,
+  manifest: ManifestInput,
   providers: readonly CapturedProvider[],
   settings: WriteSettings,
 ): Promise<WriteResult> {
+  const formatVersion = settings.formatVersion ?? FORMAT_VERSION;
   const w = new ImageStreamWriter(sink, settings);
-  await w.write(encodeHeader({ formatVersion: FORMAT_VERSION, codecId: CODEC_ID, requiredFlags: 0, optionalFlags: 0 }));
+  await w.write(encodeHeader({ formatVersion, codecId: CODEC_ID, requiredFlags: 0, optionalFlags: 0 }));
   const entries: ProviderEntry[] = [];
   for (const p of providers) {
     const stream = await w.writeRun(p.encoded.stream);
@@ -131,16 +135,16 @@ export async function writeImage(
     entries.push({ id: p.id, version: p.version, tree: p.tree, stream, blobs });
   }
   const index: ImageIndex = {
-    manifest,
+    manifest: { ...manifest, hostname: manifest.hostname ?? hostname(), parent: manifest.parent ?? null, meta: manifest.meta ?? {} },
     codec: { values: 1, level: settings.level, segmentSize: settings.segmentSize, blobThreshold: settings.blobThreshold },
     segments: w.segments,
     providers: entries,
   };
-  const indexBytes = encodeIndex(index);
+  const indexBytes = encodeIndexOfVersion(index, formatVersion);
   const indexOffset = w.offset;
   await w.write(indexBytes);
   await w.write(encodeTrailer({ indexOffset, indexLength: indexBytes.length, indexCrc: crc32(indexBytes) }));
-  return { bytes: w.offset, index };
+  return { bytes: w.offset, index, formatVersion };
 }
 
 /** Smallest possible image size: header + trailer (used by readers for quick rejects). */

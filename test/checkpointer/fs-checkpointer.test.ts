@@ -1,7 +1,7 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Checkpointer, ErrorCodes, FsStore, LIBRARY_VERSION, WarningCodes, openImageFile } from '../../src/index.js';
+import { Checkpointer, ErrorCodes, FORMAT_VERSION, FsStore, LIBRARY_VERSION, WarningCodes, openImageFile } from '../../src/index.js';
 import type { CkptError, CkptWarning, ResumeContext } from '../../src/index.js';
 import { expectCode, flipFileByte, removeTempDirs, tempDir } from './helpers.js';
 
@@ -53,7 +53,7 @@ describe('Checkpointer on an FsStore', () => {
     expect(info.step).toBe(1200);
     expect(info.label).toBe('hourly');
     expect(info.app).toBe('heat-sim');
-    expect(info.formatVersion).toBe(1);
+    expect(info.formatVersion).toBe(FORMAT_VERSION);
     expect(info.library).toContain(LIBRARY_VERSION);
     expect(info.node).toBe(process.version);
     expect(info.createdAt).toBeInstanceOf(Date);

@@ -160,6 +160,8 @@ describe('policies on synthetic images', () => {
       formatVersion: 1,
       library: 'ckpt test',
       node: process.version,
+      hostname: null,
+      meta: {},
       providers: [],
     };
   }

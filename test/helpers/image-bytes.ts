@@ -5,12 +5,11 @@
 import { ClassRegistry } from '../../src/codec/class-registry.js';
 import { encodeState } from '../../src/codec/encode.js';
 import { ImageReader, type ReadLimits } from '../../src/image/reader.js';
-import type { Manifest } from '../../src/image/index-section.js';
-import { writeImage, type CapturedProvider } from '../../src/image/writer.js';
+import { writeImage, type CapturedProvider, type ManifestInput } from '../../src/image/writer.js';
 import type { ImageSink, ImageSource } from '../../src/store/store.js';
 import { CkptError, ErrorCodes } from '../../src/errors.js';
 
-export const FIXED_MANIFEST: Manifest = {
+export const FIXED_MANIFEST: ManifestInput = {
   imageId: '000000000001',
   app: 'vector',
   createdAt: '2026-01-01T00:00:00.000Z',
@@ -19,6 +18,7 @@ export const FIXED_MANIFEST: Manifest = {
   library: 'ckpt test-vector',
   node: 'v0.0.0',
   platform: 'test',
+  hostname: 'vector-host',
 };
 
 export function captured(id: string, state: unknown, opts: { version?: number; tree?: boolean; blobThreshold?: number } = {}): CapturedProvider {
@@ -33,8 +33,8 @@ export function captured(id: string, state: unknown, opts: { version?: number; t
 
 export async function imageBytes(
   providers: CapturedProvider[],
-  settings: { level?: number; segmentSize?: number; blobThreshold?: number } = {},
-  manifest: Manifest = FIXED_MANIFEST,
+  settings: { level?: number; segmentSize?: number; blobThreshold?: number; formatVersion?: number } = {},
+  manifest: ManifestInput = FIXED_MANIFEST,
 ): Promise<Buffer> {
   const chunks: Buffer[] = [];
   const sink: ImageSink = {
@@ -50,6 +50,7 @@ export async function imageBytes(
     level: settings.level ?? 3,
     segmentSize: settings.segmentSize ?? 4 * 1024 * 1024,
     blobThreshold: settings.blobThreshold ?? 64 * 1024,
+    ...(settings.formatVersion === undefined ? {} : { formatVersion: settings.formatVersion }),
   });
   return Buffer.concat(chunks);
 }

@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { CkptError, ErrorCodes } from '../../src/errors.js';
 import { HEADER_SIZE, TRAILER_SIZE } from '../../src/image/constants.js';
 import { decodeHeader, decodeTrailer, encodeHeader, encodeTrailer } from '../../src/image/header.js';
-import { decodeIndex, encodeIndex, type ImageIndex } from '../../src/image/index-section.js';
+import { decodeIndexV2 as decodeIndex, encodeIndexV2 as encodeIndex } from '../../src/image/index-v2.js';
+import type { ImageIndex } from '../../src/image/index-model.js';
 import { ImageReader } from '../../src/image/reader.js';
 import { captured, imageBytes, memorySource, readAll } from '../helpers/image-bytes.js';
 
@@ -44,11 +45,11 @@ describe('header', () => {
   });
 
   it('a newer format version is CKPT_ERR_FORMAT_NEWER naming both versions', async () => {
-    const img = withHeader(await imageBytes([captured('a', 1)]), (h) => h.writeUInt16LE(2, 8));
+    const img = withHeader(await imageBytes([captured('a', 1)]), (h) => h.writeUInt16LE(3, 8));
     const err = await ImageReader.open(memorySource(img)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CkptError);
     expect((err as CkptError).code).toBe(ErrorCodes.FORMAT_NEWER);
-    expect((err as CkptError).message).toMatch(/format version 2.*up to 1/);
+    expect((err as CkptError).message).toMatch(/format version 3.*up to 2/);
   });
 
   it('an unknown required flag is CKPT_ERR_UNSUPPORTED_FEATURE; an unknown optional flag is ignored', async () => {
