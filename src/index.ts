@@ -77,4 +77,8 @@ export type { SegmentCodecId } from './image/constants.js';
 export type { BinaryKindCode } from './codec/types.js';
 export type { ClassLookup } from './codec/types.js';
 export { FORMAT_VERSION } from './image/constants.js';
+export { convertImageFile } from './convert/convert-image.js';
+export type { ConvertOptions, ConvertReport } from './convert/convert-image.js';
+export { READABLE_FORMAT_VERSIONS, WRITABLE_FORMAT_VERSIONS } from './convert/index-chain.js';
+export type { PlanOptions, ProviderPlan, RestorePlan } from './convert/plan.js';
 export { LIBRARY_VERSION } from './version.js';

@@ -11,6 +11,13 @@ import { CkptError, ErrorCodes } from '../errors.js';
 import type { ImageIndexV1 } from '../image/index-v1.js';
 import type { ImageIndex } from '../image/index-model.js';
 
+/** What converting a v1 image to v2 changes, for dry runs. */
+export const V1_TO_V2_CHANGES: readonly string[] = [
+  'header: format version 1 → 2',
+  'manifest: adds hostname (nil), parent (nil) and meta ({})',
+  'segments: each entry gains a flags field (0); segment bytes are copied unchanged',
+];
+
 /** Upgrade a v1 index to the v2 model. */
 export function upgradeV1ToV2(index: ImageIndexV1): ImageIndex {
   return {

@@ -211,12 +211,29 @@ export class ImageReader {
     if (this.#closed) throw new CkptError(ErrorCodes.CLOSED, `image ${this.id}: reader is closed`);
   }
 
-  async #readSegmentInto(n: number, seg: SegmentEntry, dst: Uint8Array): Promise<void> {
+  /**
+   * The stored bytes of segment `n` (compressed or raw, as in the file),
+   * checked against their CRC-32. Used to copy segments without recompressing.
+   */
+  async readStoredSegment(n: number): Promise<Uint8Array> {
+    this.#check();
+    const seg = this.index.segments[n];
+    if (seg === undefined) throw new CkptError(ErrorCodes.NOT_FOUND, `image ${this.id} has no segment ${n}`, { image: this.id });
+    return this.#readStored(n, seg);
+  }
+
+  async #readStored(n: number, seg: SegmentEntry): Promise<Uint8Array> {
     const where = `segment ${n}`;
     const stored = await this.#source.read(seg.offset, seg.storedLength);
     if (crc32(stored) !== seg.crc) {
       throw new CkptError(ErrorCodes.CORRUPT, `image ${this.id}: ${where} checksum mismatch; the image is damaged`, { where, image: this.id });
     }
+    return stored;
+  }
+
+  async #readSegmentInto(n: number, seg: SegmentEntry, dst: Uint8Array): Promise<void> {
+    const where = `segment ${n}`;
+    const stored = await this.#readStored(n, seg);
     if (seg.codec === SegmentCodec.RAW) dst.set(stored);
     else {
       try {

@@ -2,7 +2,8 @@
  * @module ckpt/testing
  *
  * Helpers for testing code that uses ckpt, and for authors of third-party
- * stores: the store conformance suite every `Store` must pass.
+ * stores: the store conformance suite every `Store` must pass, and
+ * helpers that run a provider's migration chain on a state or a fixture image.
  */
 export { runStoreConformance, storeConformanceCases } from './store-conformance.js';
 export type {
@@ -12,3 +13,5 @@ export type {
   StoreFactory,
   StoreHarness,
 } from './store-conformance.js';
+export { migrateFixture, runMigrationChain } from './migrations.js';
+export type { MigrateFixtureOptions, MigrationRun } from './migrations.js';
