@@ -49,7 +49,9 @@ export interface RestorePlan {
 
 /** How provider-set mismatches are treated. */
 export interface PlanOptions {
+  /** A provider in the image that is not registered: an error, or dropped. */
   readonly unknownProviders: 'error' | 'ignore';
+  /** A registered provider missing from the image: an error, or skipped. */
   readonly missingProviders: 'error' | 'allow';
 }
 

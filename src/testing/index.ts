@@ -15,3 +15,4 @@ export type {
 } from './store-conformance.js';
 export { migrateFixture, runMigrationChain } from './migrations.js';
 export type { MigrateFixtureOptions, MigrationRun } from './migrations.js';
+export type { ClassConstructor } from '../codec/class-registry.js';
