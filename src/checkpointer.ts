@@ -179,7 +179,12 @@ export class Checkpointer {
   #stopSignal: string | undefined;
   #requestLabel: string | null = null;
   #looping = false;
+  /** Step of the last checkpoint taken at a safepoint, or of the image restored last: step policies count from it. */
   #lastCheckpointStep: number | null = null;
+  /** Outcome of the last checkpoint taken at a safepoint (its commit may still run in async mode). */
+  #lastRun: Promise<CheckpointInfo> | undefined;
+  /** Whether the first safepoint() has started the default policies (and installed signal handlers). */
+  #safepointsStarted = false;
   #yielder: Yielder | undefined;
   #pendingError: CkptError | undefined;
   #lock: WriterLock | undefined;
@@ -528,6 +533,8 @@ export class Checkpointer {
       publish(restoreChannel, { phase: 'start', imageId: imageId ?? null });
       try {
         const result = await this.#restore(imageId);
+        // Step policies of app-written loops (safepoint(step)) count from the restored step.
+        if (result !== undefined) this.#lastCheckpointStep = result.image.step;
         publish(restoreChannel, { phase: 'end', result });
         if (result !== undefined) this.#emit('restore', result);
         return result;
@@ -722,9 +729,14 @@ export class Checkpointer {
   async safepoint(step?: number): Promise<SafepointResult> {
     this.#checkOpen();
     if (step !== undefined && (typeof step !== 'number' || !Number.isFinite(step))) throw invalid(`safepoint(step): step must be a finite number, got ${String(step)}`);
-    if (this.#signalHandlers === undefined && this.#signalSettings !== undefined) {
+    if (!this.#safepointsStarted) {
+      // Start the default policies here whatever the signal settings (with
+      // `signals: false` they were never armed), counting from the start or the
+      // restored image like loop() does — not from this first safepoint's step,
+      // which would shift every step checkpoint by one iteration.
+      this.#safepointsStarted = true;
       this.#installSignals();
-      this.#defaultTriggers.restart(step ?? 0);
+      this.#defaultTriggers.restart(this.#lastCheckpointStep ?? 0);
     }
     if (!this.due && (step === undefined || step < this.#defaultTriggers.nextStep)) {
       this.#yielder ??= new Yielder(this.#yieldEveryMs);
@@ -752,13 +764,16 @@ export class Checkpointer {
       return { checkpointed: true, stop: true };
     }
     const run = this.#startCheckpoint(ctx, this.#persist);
+    this.#lastRun = run.committed;
     run.committed.then(
       () => undefined,
       (err: unknown) => this.#reportBackground(err),
     );
     await (this.#persist === 'async' ? run.captured : run.committed.catch(() => undefined));
-    this.#lastCheckpointStep = step;
-    triggers.restart(step ?? 0);
+    // A checkpoint without a step (safepoint()) restarts time policies but
+    // leaves step policies counting from the last known step, not from 0.
+    if (step !== null) this.#lastCheckpointStep = step;
+    triggers.restart(step ?? this.#lastCheckpointStep ?? 0);
     return { checkpointed: true, stop: false };
   }
 
@@ -835,6 +850,7 @@ export class Checkpointer {
         if (r !== undefined) step = r.image.step ?? 0;
       }
       this.#lastCheckpointStep = step;
+      this.#lastRun = undefined;
       triggers.restart(step);
       const yielder = new Yielder(this.#yieldEveryMs);
       while (step < until) {
@@ -851,8 +867,16 @@ export class Checkpointer {
           if (turn !== undefined) await turn;
         }
       }
-      if (options.checkpointAtEnd !== false && this.#lastCheckpointStep !== step) {
-        await this.#startCheckpoint({ step, label: 'end' }, 'sync').committed;
+      if (options.checkpointAtEnd !== false) {
+        // A policy checkpoint at this very step counts as the final one only
+        // once it is committed: in async mode it may still be persisting (the
+        // loop must not end before the final image is durable), and if it
+        // failed the end checkpoint is taken after all.
+        let covered = this.#lastCheckpointStep === step;
+        // (#checkpointHere sets #lastRun during the loop; the cast undoes TS's narrowing to the reset above.)
+        const last = this.#lastRun as Promise<CheckpointInfo> | undefined;
+        if (covered && last !== undefined) covered = await last.then(() => true, () => false);
+        if (!covered) await this.#startCheckpoint({ step, label: 'end' }, 'sync').committed;
       }
     } finally {
       this.#looping = false;
