@@ -10,7 +10,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { ClassRegistry } from './codec/class-registry.js';
-import { planMigration, runMigration } from './convert/migrate.js';
+import { runMigration } from './convert/migrate.js';
+import { planRestore, type RestorePlan } from './convert/plan.js';
 import { CkptError, ErrorCodes, isCkptError } from './errors.js';
 import {
   checkpointChannel,
@@ -29,7 +30,9 @@ import {
 } from './image/constants.js';
 import { imageInfo } from './image/image-info.js';
 import { ImageReader, type ReadLimits } from './image/reader.js';
-import { runCheckpoint, type CheckpointEnv, type PersistMode } from './lifecycle/checkpoint-run.js';
+import { runCheckpoint, type CheckpointEnv, type PersistMode, type RunOptions } from './lifecycle/checkpoint-run.js';
+import { checkMeta } from './lifecycle/meta.js';
+import type { MetaValue } from './image/index-model.js';
 import { toTriggerPolicies, type EveryOptions, type TriggerPolicy } from './lifecycle/policies.js';
 import { SignalHandlers, signalSettings, type SignalOptions, type SignalSettings } from './lifecycle/signals.js';
 import { Triggers } from './lifecycle/triggers.js';
@@ -118,6 +121,12 @@ export interface CheckpointOptions {
   readonly step?: number;
   /** A label (e.g. `"before-deploy"`); recorded in the image, and retention can keep labelled images. */
   readonly label?: string;
+  /**
+   * User metadata recorded in the image's manifest (`ImageInfo.meta`), e.g.
+   * `{ gitSha: 'abc123', epoch: 3 }`: at most 64 keys; values are strings (≤ 1024
+   * characters), finite numbers, booleans or null.
+   */
+  readonly meta?: Readonly<Record<string, MetaValue>>;
 }
 
 /** A listener for the Checkpointer event `E`. */
@@ -137,6 +146,9 @@ function intInRange(v: unknown, name: string, min: number, max: number): number 
 function asError(e: unknown): Error {
   return e instanceof Error ? e : new Error(String(e));
 }
+
+/** How long close() waits for a stop checkpoint abandoned at its deadline. */
+const ABANDONED_WAIT_MS = 2000;
 
 /** Errors that mean "this image is damaged or unreadable" — restore falls back past them. */
 const FALLBACK_CODES = new Set<string>([ErrorCodes.CORRUPT, ErrorCodes.NOT_FOUND, ErrorCodes.STORE_IO]);
@@ -187,6 +199,8 @@ export class Checkpointer {
   #safepointsStarted = false;
   #yielder: Yielder | undefined;
   #pendingError: CkptError | undefined;
+  /** A stop checkpoint missed its deadline and was abandoned. */
+  #abandoned = false;
   #lock: WriterLock | undefined;
 
   /**
@@ -237,6 +251,9 @@ export class Checkpointer {
     this.#stopDeadlineMs = options.stopDeadlineMs === undefined ? undefined : intInRange(options.stopDeadlineMs, 'stopDeadlineMs', 1, 2 ** 31 - 1);
     this.#yieldEveryMs = intInRange(options.yieldEveryMs ?? 10, 'yieldEveryMs', 1, 60_000);
     this.#defaultTriggers = new Triggers(toTriggerPolicies(options.every), () => this.#setDue(true));
+    // Arm time policies now (an unref'd timer that only flips `due`), so the
+    // `if (ckpt.due) await ckpt.safepoint()` pattern works from the first iteration.
+    this.#defaultTriggers.restart(0);
   }
 
   // ---------------------------------------------------------------- events
@@ -393,13 +410,15 @@ export class Checkpointer {
    */
   checkpoint(options: CheckpointOptions = {}): Promise<CheckpointInfo> {
     let ctx: CheckpointContext;
+    let meta: Readonly<Record<string, MetaValue>> | undefined;
     try {
       ctx = this.#checkpointContext(options);
+      meta = checkMeta(options.meta);
       this.#throwPendingError();
     } catch (err) {
       return Promise.reject(asError(err));
     }
-    return this.#startCheckpoint(ctx, this.#persist).committed;
+    return this.#startCheckpoint(ctx, this.#persist, meta === undefined ? {} : { meta }).committed;
   }
 
   #checkpointContext(options: CheckpointOptions): CheckpointContext {
@@ -422,12 +441,12 @@ export class Checkpointer {
    * Queue one checkpoint. `captured` resolves when the app may run again,
    * `committed` with the outcome. Runs are serialized with restores.
    */
-  #startCheckpoint(ctx: CheckpointContext, mode: PersistMode, signal?: AbortSignal): { captured: Promise<number>; committed: Promise<CheckpointInfo> } {
+  #startCheckpoint(ctx: CheckpointContext, mode: PersistMode, runOptions: RunOptions = {}): { captured: Promise<number>; committed: Promise<CheckpointInfo> } {
     let release!: (pauseMs: number) => void;
     const captured = new Promise<number>((resolve) => (release = resolve));
     const committed = this.#enqueue(async () => {
       publish(checkpointChannel, { phase: 'start', step: ctx.step, label: ctx.label });
-      const run = runCheckpoint(this.#env, ctx, mode, signal);
+      const run = runCheckpoint(this.#env, ctx, mode, runOptions);
       void run.captured.then(release);
       try {
         const info = await run.committed;
@@ -571,47 +590,68 @@ export class Checkpointer {
     );
   }
 
+  /**
+   * The dry run of a restore: what restoring the image `imageId` (default: the
+   * newest image whose metadata can be read) would do with the providers
+   * registered now — per provider the saved id and version, the code's
+   * version and the migration steps, and every blocking problem (the first of
+   * `errors` is what `restore()` would throw). Reads only the image's index:
+   * no state is decoded, no hook is called. Resolves `undefined` for an empty store.
+   */
+  plan(imageId?: string): Promise<RestorePlan | undefined> {
+    try {
+      this.#checkOpen();
+      if (imageId !== undefined && typeof imageId !== 'string') throw invalid('plan(imageId): imageId must be a string');
+    } catch (err) {
+      return Promise.reject(asError(err));
+    }
+    return this.#planOf(imageId);
+  }
+
+  async #planOf(imageId: string | undefined): Promise<RestorePlan | undefined> {
+    const ids = imageId !== undefined ? [imageId] : (await this.store.list()).map((e) => e.id);
+    let lastError: CkptError | undefined;
+    for (const id of ids) {
+      try {
+        const source = await this.store.open(id);
+        try {
+          const reader = await ImageReader.open(source, this.#limits);
+          return planRestore(id, reader.index, this.#registry, { unknownProviders: this.#unknownProviders, missingProviders: this.#missingProviders });
+        } finally {
+          await source.close();
+        }
+      } catch (err) {
+        // Like restore(): past a damaged newest image to the previous one.
+        if (imageId !== undefined || !isCkptError(err) || !FALLBACK_CODES.has(err.code)) throw err;
+        lastError = err;
+      }
+    }
+    if (lastError !== undefined) throw lastError;
+    return undefined;
+  }
+
   /** Read, check and decode everything needed from one image, without touching the app. */
   async #load(id: string): Promise<Loaded> {
     const source = await this.store.open(id);
     try {
       const reader = await ImageReader.open(source, this.#limits);
       const info = imageInfo(reader);
+      // Plan before decoding anything: provider-set and version problems fail closed, fast.
+      const plan = planRestore(id, reader.index, this.#registry, { unknownProviders: this.#unknownProviders, missingProviders: this.#missingProviders });
+      if (!plan.ok) throw plan.errors[0]!;
       const byProvider = new Map<RegisteredProvider, { savedId: string; version: number }>();
-      const notes: CkptWarning[] = [];
-      for (const entry of reader.index.providers) {
-        const p = this.#registry.lookup(entry.id);
-        if (p === undefined) {
-          if (this.#unknownProviders === 'ignore') {
-            notes.push({ code: WarningCodes.STATE_DROPPED, message: `image ${id}: state of provider ${JSON.stringify(entry.id)} was dropped because no provider is registered for it (unknownProviders: 'ignore')` });
-            continue;
-          }
-          throw new CkptError(
-            ErrorCodes.UNKNOWN_PROVIDER,
-            `image ${id} holds state for provider ${JSON.stringify(entry.id)}, which is not registered; register it (or add its old id to a provider's aliases), or pass unknownProviders: 'ignore' to drop that state`,
-            { image: id, provider: entry.id },
-          );
-        }
-        const prev = byProvider.get(p);
-        // Both the current id and an alias are in the image: the current id wins.
-        if (prev !== undefined && prev.savedId === p.id) continue;
-        byProvider.set(p, { savedId: entry.id, version: entry.version });
-      }
-      const missing = this.#registry.providers.filter((p) => !byProvider.has(p));
-      if (missing.length > 0 && this.#missingProviders === 'error') {
-        throw new CkptError(
-          ErrorCodes.MISSING_PROVIDER,
-          `image ${id} has no state for provider(s) ${missing.map((p) => JSON.stringify(p.id)).join(', ')}; if the provider is new, pass missingProviders: 'allow' (its restore() is then not called); if it was renamed, list the old id in its aliases`,
-          { image: id, provider: missing[0]!.id },
-        );
-      }
-      for (const p of missing) notes.push({ code: WarningCodes.NOT_RESTORED, message: `image ${id} has no state for provider ${JSON.stringify(p.id)}; its restore() was not called (missingProviders: 'allow')` });
-      // Plan every migration before decoding anything: version problems fail closed, fast.
       const plans = new Map<RegisteredProvider, readonly number[]>();
-      for (const [p, saved] of byProvider) {
-        const plan = planMigration(p, saved.version, id);
-        if (!plan.ok) throw plan.error;
-        plans.set(p, plan.steps);
+      const notes: CkptWarning[] = [];
+      for (const pp of plan.providers) {
+        if (pp.action === 'drop') {
+          notes.push({ code: WarningCodes.STATE_DROPPED, message: `image ${id}: state of provider ${JSON.stringify(pp.id)} was dropped because no provider is registered for it (unknownProviders: 'ignore')` });
+        } else if (pp.action === 'skip') {
+          notes.push({ code: WarningCodes.NOT_RESTORED, message: `image ${id} has no state for provider ${JSON.stringify(pp.id)}; its restore() was not called (missingProviders: 'allow')` });
+        } else {
+          const p = this.#registry.lookup(pp.id)!;
+          byProvider.set(p, { savedId: pp.savedId!, version: pp.from! });
+          plans.set(p, pp.steps);
+        }
       }
       const states = new Map<RegisteredProvider, unknown>();
       for (const [p, saved] of byProvider) states.set(p, await reader.readProvider(saved.savedId, { classes: this.#classes }));
@@ -705,6 +745,16 @@ export class Checkpointer {
     return true;
   }
 
+  /**
+   * Install the signal handlers now (they are otherwise installed by the first
+   * `loop()` or `safepoint()`), e.g. for a loop that checks `ckpt.due` before
+   * calling `safepoint()`. They stay until `close()`. No-op with `signals: false`.
+   */
+  handleSignals(): void {
+    this.#checkOpen();
+    this.#installSignals();
+  }
+
   #removeSignals(): void {
     this.#signalHandlers?.dispose();
     this.#signalHandlers = undefined;
@@ -780,7 +830,7 @@ export class Checkpointer {
   async #stopCheckpoint(ctx: CheckpointContext): Promise<void> {
     const deadline = this.#stopDeadlineMs;
     const abort = new AbortController();
-    const run = this.#startCheckpoint(ctx, 'sync', abort.signal).committed;
+    const run = this.#startCheckpoint(ctx, 'sync', { signal: abort.signal }).committed;
     if (deadline === undefined) {
       await run;
     } else {
@@ -789,6 +839,8 @@ export class Checkpointer {
         timer = setTimeout(() => {
           const err = new CkptError(ErrorCodes.DEADLINE, `the stop checkpoint did not finish within stopDeadlineMs (${deadline} ms); it was abandoned and the previous image is intact — raise stopDeadlineMs or make snapshot()/persist faster`);
           abort.abort(err);
+          // close() must not wait for a run that may hang in a hook forever.
+          this.#abandoned = true;
           reject(err);
         }, deadline);
       });
@@ -895,7 +947,14 @@ export class Checkpointer {
    */
   async close(): Promise<void> {
     if (this.#closed) return;
-    await this.#queue;
+    // After a stop deadline the abandoned run may never settle (a hung hook):
+    // give its aborted write a moment to remove its temporary image, no more.
+    if (!this.#abandoned) await this.#queue;
+    else {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.#queue, new Promise((resolve) => (timer = setTimeout(resolve, ABANDONED_WAIT_MS)))]);
+      clearTimeout(timer);
+    }
     this.#closed = true;
     this.#removeSignals();
     this.#defaultTriggers.dispose();

@@ -48,7 +48,10 @@ export interface ImageInfo {
 
 /** A checkpoint just taken. */
 export interface CheckpointInfo extends ImageInfo {
-  /** How long the application was held (prepare excluded, capture included), in ms. */
+  /**
+   * How long the application was held, in ms: from freeze through capture and
+   * resume with `persist: 'async'`; from freeze to the commit with `persist: 'sync'`.
+   */
   readonly pauseMs: number;
   /** Total time of the checkpoint including persist and commit, in ms. */
   readonly totalMs: number;

@@ -21,6 +21,7 @@ import { WarningCodes, type CkptWarning } from '../events.js';
 import { FORMAT_VERSION } from '../image/constants.js';
 import { infoFromIndex } from '../image/image-info.js';
 import { writeImage, type CapturedProvider } from '../image/writer.js';
+import type { MetaValue } from '../image/index-model.js';
 import type { CheckpointInfo, ImageInfo } from '../info.js';
 import type { CheckpointContext, Resource, ResumeContext } from '../provider/provider.js';
 import type { RegisteredProvider } from '../provider/registry.js';
@@ -93,11 +94,19 @@ function detach(encoded: EncodedState): EncodedState {
   return { stream: encoded.stream, blobs: encoded.blobs.map((b) => ({ kind: b.kind, bytes: b.bytes.slice() })) };
 }
 
+/** Extra settings of one run. */
+export interface RunOptions {
+  /** Aborts the write between segments and before the commit (stop deadline). */
+  readonly signal?: AbortSignal;
+  /** User metadata recorded in the manifest. */
+  readonly meta?: Readonly<Record<string, MetaValue>>;
+}
+
 /** Start one checkpoint. The caller serializes runs (one at a time per store writer). */
-export function runCheckpoint(env: CheckpointEnv, ctx: CheckpointContext, mode: PersistMode, signal?: AbortSignal): CheckpointRun {
+export function runCheckpoint(env: CheckpointEnv, ctx: CheckpointContext, mode: PersistMode, options: RunOptions = {}): CheckpointRun {
   let release!: (pauseMs: number) => void;
   const captured = new Promise<number>((resolve) => (release = resolve));
-  const committed = execute(env, ctx, mode, signal, release);
+  const committed = execute(env, ctx, mode, options, release);
   // If execute fails before releasing, the app must still be let go.
   committed.then(
     () => undefined,
@@ -106,7 +115,8 @@ export function runCheckpoint(env: CheckpointEnv, ctx: CheckpointContext, mode: 
   return { captured, committed };
 }
 
-async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: PersistMode, signal: AbortSignal | undefined, release: (pauseMs: number) => void): Promise<CheckpointInfo> {
+async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: PersistMode, options: RunOptions, release: (pauseMs: number) => void): Promise<CheckpointInfo> {
+  const signal = options.signal;
   const t0 = performance.now();
   const providers = [...env.providers];
   const resources = [...env.resources];
@@ -173,6 +183,7 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
           library: LIBRARY_NAME,
           node: process.version,
           platform: `${process.platform}-${process.arch}`,
+          ...(options.meta === undefined ? {} : { meta: options.meta }),
         },
         capturedProviders,
         { level: env.level, segmentSize: env.segmentSize, blobThreshold: env.blobThreshold, ...(signal === undefined ? {} : { signal }) },
@@ -227,7 +238,9 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
     throw storeError(env, err, 'committing the image');
   }
 
-  const info: CheckpointInfo = { ...written, pauseMs, totalMs: performance.now() - t0 };
+  // Synchronous mode holds the application until the commit: that is its pause.
+  const held = mode === 'sync' ? performance.now() - tPause : pauseMs;
+  const info: CheckpointInfo = { ...written, pauseMs: held, totalMs: performance.now() - t0 };
   for (const p of providers) {
     if (p.provider.committed === undefined) continue;
     try {
