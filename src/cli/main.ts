@@ -2,36 +2,15 @@
 /**
  * @module cli/main
  *
- * Entry point of the `ckpt` command. The subcommands (ls, inspect, verify,
- * diff, convert, export, prune) are not implemented yet; for now it prints
- * usage and exits 1 for anything but `--help`/`--version`.
+ * Entry point of the `ckpt` command (package.json `bin`). Runs the program
+ * with the process's streams and sets the exit code; a closed stdout (e.g.
+ * `ckpt export … | head`) ends the process quietly.
  */
-import { LIBRARY_VERSION } from '../version.js';
+import { run } from './program.js';
 
-const USAGE = `ckpt ${LIBRARY_VERSION} — tools for ckpt checkpoint images
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
 
-Usage: ckpt <command> [options]
-
-Commands (planned, see docs/support.md):
-  ls DIR            list committed images
-  inspect IMAGE     show header, manifest, providers and segments
-  verify IMAGE|DIR  check every checksum and decode everything
-  diff A B          compare two images
-  convert IN OUT    convert an image to another format version
-  export IMAGE      export one provider's state
-  prune DIR         apply retention from the shell
-
-Options:
-  -h, --help        show this help
-  -v, --version     show the version
-`;
-
-const args = process.argv.slice(2);
-if (args.includes('--version') || args.includes('-v')) {
-  process.stdout.write(`${LIBRARY_VERSION}\n`);
-} else if (args.length === 0 || args.includes('--help') || args.includes('-h')) {
-  process.stdout.write(USAGE);
-} else {
-  process.stderr.write(`ckpt: '${args[0] ?? ''}' is not available in this version; the command-line tools are planned (see docs/support.md)\n\n${USAGE}`);
-  process.exitCode = 1;
-}
+process.exitCode = await run(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() });

@@ -1,0 +1,191 @@
+/**
+ * @module cli/check
+ *
+ * Checking images, shared by `ls`, `verify` and `prune`: the quick check
+ * (header, trailer and index checksums and structure — what `list()` does)
+ * and the full check (every segment checksum, every provider decoded — what
+ * `restore()` needs), and which image `restore()` would pick in a store:
+ * the newest one that passes, skipping damaged ones exactly as `restore()`
+ * falls back past them, and stopping where `restore()` would fail instead
+ * (an image newer than this ckpt, or over a reader limit).
+ */
+import { imageInfo } from '../image/image-info.js';
+import {
+  ErrorCodes,
+  isCkptError,
+  openImage,
+  type ClassLookup,
+  type ImageHeader,
+  type ImageInfo,
+  type ImageSource,
+  type VerifyProblem,
+} from '../index.js';
+import { exitCodeForProblems, ExitCode } from './exit-codes.js';
+import { countingSource, storeImagePath, type StoreDir } from './inputs.js';
+import { NO_PROGRESS, type Progress } from './progress.js';
+
+/** The status of one image after its check. */
+export type ImageStatus = 'ok' | 'damaged' | 'newer' | 'unreadable' | 'app';
+
+/** What checking one image found. */
+export interface ImageCheck {
+  /** Image id (the store's id, or the file name for a loose file). */
+  readonly id: string;
+  /** File path. */
+  readonly path: string;
+  /** Size in bytes. */
+  readonly bytes: number;
+  /** The header, when it could be read. */
+  readonly header: ImageHeader | null;
+  /** The description, when the quick check passed. */
+  readonly info: ImageInfo | null;
+  /** True when the full check ran (every segment and provider). */
+  readonly verified: boolean;
+  /** Every problem found (empty when ok). */
+  readonly problems: readonly VerifyProblem[];
+  /** Segments checked by the full check. */
+  readonly segmentsChecked: number;
+  /** Providers decoded by the full check. */
+  readonly providersDecoded: number;
+  /** The resulting status. */
+  readonly status: ImageStatus;
+}
+
+/** Options of {@link checkImage}. */
+export interface CheckOptions {
+  /** Run the full check (else only the quick one). */
+  readonly full: boolean;
+  /** Classes to decode with (default: placeholders for every class). */
+  readonly classes?: ClassLookup;
+  /** Progress of bytes read. */
+  readonly progress?: Progress;
+}
+
+/** Status for a set of problems. */
+export function statusOf(problems: readonly VerifyProblem[]): ImageStatus {
+  switch (exitCodeForProblems(problems.map((p) => p.code))) {
+    case ExitCode.OK:
+      return 'ok';
+    case ExitCode.NEWER:
+      return 'newer';
+    case ExitCode.IO:
+      return 'unreadable';
+    case ExitCode.APP:
+      return 'app';
+    default:
+      return 'damaged';
+  }
+}
+
+/** A problem from an error thrown while opening or reading. */
+export function problemOf(err: unknown, where: string): VerifyProblem {
+  if (isCkptError(err)) return { code: err.code, where: err.where ?? where, message: err.message };
+  return { code: ErrorCodes.STORE_IO, where, message: err instanceof Error ? err.message : String(err) };
+}
+
+/**
+ * Check one image. Never throws for a bad image: problems are collected.
+ * `open` gives the image's source (from a store or a file).
+ */
+export async function checkImage(open: () => Promise<ImageSource>, id: string, path: string, bytes: number, options: CheckOptions): Promise<ImageCheck> {
+  const progress = options.progress ?? NO_PROGRESS;
+  const base = { id, path, bytes };
+  let source: ImageSource;
+  try {
+    source = await open();
+  } catch (err) {
+    const problems = [problemOf(err, 'file')];
+    return { ...base, header: null, info: null, verified: false, problems, segmentsChecked: 0, providersDecoded: 0, status: statusOf(problems) };
+  }
+  let reader;
+  try {
+    reader = await openImage(countingSource(source, (n) => progress.add(n)));
+  } catch (err) {
+    const problems = [problemOf(err, 'header')];
+    return { ...base, header: null, info: null, verified: false, problems, segmentsChecked: 0, providersDecoded: 0, status: statusOf(problems) };
+  }
+  try {
+    const info = { ...imageInfo(reader), id };
+    if (!options.full) return { ...base, header: reader.header, info, verified: false, problems: [], segmentsChecked: 0, providersDecoded: 0, status: 'ok' };
+    const report = await reader.verify(options.classes === undefined ? {} : { classes: options.classes });
+    return {
+      ...base,
+      header: reader.header,
+      info,
+      verified: true,
+      problems: report.problems,
+      segmentsChecked: report.segmentsChecked,
+      providersDecoded: report.providersDecoded,
+      status: statusOf(report.problems),
+    };
+  } finally {
+    await reader.close().catch(() => undefined);
+  }
+}
+
+/** Codes `restore()` falls back past (the image is skipped); any other code makes it fail. */
+const FALLBACK_CODES: ReadonlySet<string> = new Set<string>([ErrorCodes.CORRUPT, ErrorCodes.NOT_FOUND, ErrorCodes.STORE_IO]);
+
+/** Whether `restore()` would skip an image with these problems (rather than fail on it). */
+export function restoreSkips(problems: readonly VerifyProblem[]): boolean {
+  return problems.every((p) => FALLBACK_CODES.has(p.code));
+}
+
+/** Options of {@link scanStore}. */
+export interface ScanOptions {
+  /**
+   * `none`: quick check only; `until-valid`: full check from the newest image
+   * down to the one `restore()` would pick; `all`: full check of every image.
+   */
+  readonly verify: 'none' | 'until-valid' | 'all';
+  /** Classes to decode with. */
+  readonly classes?: ClassLookup;
+  /** Progress of bytes read. */
+  readonly progress?: Progress;
+}
+
+/** What scanning a store found. */
+export interface StoreScan {
+  /** Every committed image, newest first. */
+  readonly images: readonly ImageCheck[];
+  /** The image `restore()` would pick, or null. */
+  readonly pick: string | null;
+  /** Whether the pick passed the full check (false: only the quick check ran). */
+  readonly pickVerified: boolean;
+  /** The image `restore()` would fail on (newer, over a limit), if it stops before finding a valid one. */
+  readonly blockedBy: ImageCheck | null;
+}
+
+/** Check the images of a store and find the one `restore()` would pick. */
+export async function scanStore(store: StoreDir, options: ScanOptions): Promise<StoreScan> {
+  const entries = await store.store.list();
+  const progress = options.progress ?? NO_PROGRESS;
+  const checkOne = async (id: string, bytes: number, full: boolean): Promise<ImageCheck> =>
+    checkImage(() => store.store.open(id), id, storeImagePath(store.dir, id), bytes, {
+      full,
+      progress,
+      ...(options.classes === undefined ? {} : { classes: options.classes }),
+    });
+  const fullAll = options.verify === 'all';
+  progress.setTotal(entries.reduce((n, e) => n + (fullAll ? 2 * e.size : 0), 0));
+  const images: ImageCheck[] = [];
+  let pick: string | null = null;
+  let pickVerified = false;
+  let blockedBy: ImageCheck | null = null;
+  let searching = true;
+  for (const e of entries) {
+    const full = fullAll || (searching && options.verify === 'until-valid');
+    const check = await checkOne(e.id, e.size, full);
+    images.push(check);
+    if (!searching) continue;
+    if (check.problems.length === 0) {
+      pick = e.id;
+      pickVerified = check.verified;
+      searching = false;
+    } else if (!restoreSkips(check.problems)) {
+      blockedBy = check;
+      searching = false;
+    }
+  }
+  return { images, pick, pickVerified, blockedBy };
+}

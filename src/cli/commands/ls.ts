@@ -1,0 +1,116 @@
+/**
+ * @module cli/commands/ls
+ *
+ * `ckpt ls DIR`: the committed images of a store, newest first — id, step,
+ * label, creation time, size, providers — with the one `restore()` would
+ * pick marked `*` and those failing their check marked `!` (damaged or
+ * unreadable) or `?` (newer than this ckpt). Every image gets the quick check
+ * (header, trailer and index); the images from the newest down to the pick
+ * also get the full check `restore()` relies on (`--quick` skips that).
+ */
+import type { Command } from 'commander';
+import { addCommonOptions, examples, type CommandContext } from '../command.js';
+import { scanStore, type ImageCheck } from '../check.js';
+import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
+import { requireStoreDir } from '../inputs.js';
+import { formatBytes, formatDate, Output, plural, table, type CommonOptions } from '../output.js';
+import { createProgress } from '../progress.js';
+import { imageJson, problemLine } from './shared.js';
+
+/** Options of `ckpt ls`. */
+export interface LsOptions extends CommonOptions {
+  /** Quick check only. */
+  readonly quick?: boolean;
+}
+
+/** Register `ckpt ls`. */
+export function registerLs(program: Command, ctx: CommandContext): void {
+  const cmd = program
+    .command('ls')
+    .description('list the committed images of a store, newest first; mark the one restore() would pick (*) and any that fail a check (! damaged, ? newer)')
+    .argument('<dir>', 'store directory (the one given to new Checkpointer({ store }))')
+    .option('--quick', 'quick check only (header, trailer, index); do not read the data of the newest images');
+  addCommonOptions(cmd, true);
+  cmd.addHelpText(
+    'after',
+    `
+Marks: *  the image restore() would pick (the newest that passes the full check)
+       !  fails its check (damaged or unreadable): 'ckpt verify DIR' lists every problem
+       ?  written by a newer ckpt (format or required feature): restore() fails on it
+${examples(['ckpt ls ./checkpoints', 'ckpt ls ./checkpoints --json | jq \'.images[] | select(.status != "ok") | .id\''])}`,
+  );
+  cmd.action(async (dir: string, options: LsOptions) => ctx.setExit(await runLs(dir, options, ctx)));
+}
+
+function mark(check: ImageCheck, pick: string | null): string {
+  if (check.id === pick) return '*';
+  if (check.status === 'newer') return '?';
+  if (check.status !== 'ok') return '!';
+  return ' ';
+}
+
+async function runLs(dir: string, options: LsOptions, ctx: CommandContext): Promise<ExitCodeValue> {
+  const out = new Output(ctx.io, options);
+  const store = await requireStoreDir(dir, 'ls');
+  const progress = createProgress(ctx.io.stderr, { enabled: out.progress, label: 'checking' });
+  let scan;
+  try {
+    scan = await scanStore(store, { verify: options.quick === true ? 'none' : 'until-valid', progress });
+  } finally {
+    progress.done();
+  }
+  const restoreError = scan.blockedBy !== null ? scan.blockedBy.problems[0] ?? null : null;
+  if (out.json) {
+    out.data({
+      store: store.dir,
+      images: scan.images.map((c) => ({ ...imageJson(c), restorePick: c.id === scan.pick })),
+      restore: {
+        pick: scan.pick,
+        verified: scan.pickVerified,
+        error: restoreError,
+      },
+      leftovers: store.leftovers,
+    });
+    return ExitCode.OK;
+  }
+  const bad = scan.images.filter((c) => c.status !== 'ok').length;
+  out.print(out.c.bold(`store ${store.dir}`) + ` — ${plural(scan.images.length, 'image')}${bad > 0 ? `, ${out.c.red(`${bad} failing`)}` : ''}`);
+  if (scan.images.length === 0) {
+    out.print('no committed images; restore() would start fresh (it resolves undefined)');
+    return ExitCode.OK;
+  }
+  const rows: string[][] = [['', 'ID', 'STEP', 'LABEL', 'CREATED', 'SIZE', 'PROVIDERS']];
+  const notes = new Map<number, string>();
+  for (const c of scan.images) {
+    const m = mark(c, scan.pick);
+    const colored = m === '*' ? out.c.green(m) : m === '!' ? out.c.red(m) : m === '?' ? out.c.yellow(m) : m;
+    const i = c.info;
+    rows.push([
+      colored,
+      c.id,
+      i === null ? '?' : i.step === null ? '-' : String(i.step),
+      i === null ? '?' : (i.label ?? '-'),
+      i === null ? '?' : formatDate(i.createdAt),
+      formatBytes(c.bytes),
+      i === null ? '?' : i.providers.map((p) => `${p.id}@${p.version}`).join(' ') || '(none)',
+    ]);
+    if (c.problems.length > 0) notes.set(rows.length - 1, problemLine(c.problems[0]!, c.problems.length));
+  }
+  const lines = table(rows);
+  lines.forEach((l, n) => {
+    out.print(n === 0 ? out.c.dim(l) : l);
+    const note = notes.get(n);
+    if (note !== undefined) out.print(out.c.dim(`     └ ${note}`));
+  });
+  out.print('');
+  if (scan.pick !== null) {
+    out.print(`* restore() would pick ${scan.pick}${scan.pickVerified ? ' (fully checked)' : ' (quick check only; its data was not read)'}`);
+  } else if (restoreError !== null && scan.blockedBy !== null) {
+    out.print(out.c.red(`restore() would fail on ${scan.blockedBy.id}: ${restoreError.code}`) + ` — ${restoreError.message}`);
+  } else {
+    out.print(out.c.red('restore() would fail: no valid image (CKPT_ERR_NO_VALID_IMAGE)') + `; move the damaged images away to start fresh`);
+  }
+  if (bad > 0) out.print(`${bad === 1 ? 'one image fails' : `${bad} images fail`} a check; 'ckpt verify ${dir}' lists every problem`);
+  if (store.leftovers.length > 0) out.print(out.c.dim(`${plural(store.leftovers.length, 'leftover temporary file')} of interrupted checkpoints (removed by the next writer or 'ckpt prune')`));
+  return ExitCode.OK;
+}

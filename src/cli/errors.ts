@@ -1,0 +1,124 @@
+/**
+ * @module cli/errors
+ *
+ * Turning failures into what the user sees: one line on stderr saying what
+ * is wrong and what to do, the matching exit code, a JSON error object on
+ * stdout under `--json`, and a stack trace only under `--debug`.
+ */
+import { CkptError, ErrorCodes, isCkptError } from '../index.js';
+import { ExitCode, exitCodeForErrorCode, type ExitCodeValue } from './exit-codes.js';
+
+/** Options of a {@link CliError}. */
+export interface CliErrorOptions {
+  /** A `CKPT_ERR_*` code, or a CLI code (`USAGE`, `NOT_A_STORE` …) for JSON output. */
+  readonly code?: string;
+  /** The underlying error. */
+  readonly cause?: unknown;
+}
+
+/** A failure the CLI itself detected (bad input), with its exit code. */
+export class CliError extends Error {
+  /** Exit code to leave with. */
+  readonly exitCode: ExitCodeValue;
+  /** Machine-readable code for `--json` output. */
+  readonly code: string;
+
+  /**
+   * @param message - one line: what is wrong and what to do
+   * @param exitCode - see {@link ExitCode}
+   * @param options - code and cause
+   */
+  constructor(message: string, exitCode: ExitCodeValue, options: CliErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'CliError';
+    this.exitCode = exitCode;
+    this.code = options.code ?? defaultCode(exitCode);
+  }
+}
+
+function defaultCode(exitCode: ExitCodeValue): string {
+  switch (exitCode) {
+    case ExitCode.USAGE:
+      return 'USAGE';
+    case ExitCode.IO:
+      return 'NOT_FOUND';
+    case ExitCode.APP:
+      return 'APP_MODULE';
+    default:
+      return 'ERROR';
+  }
+}
+
+/** A usage error (exit 1). */
+export function usageError(message: string): CliError {
+  return new CliError(message, ExitCode.USAGE, { code: 'USAGE' });
+}
+
+/** What the CLI reports for one failure. */
+export interface FailureReport {
+  /** Exit code. */
+  readonly exitCode: ExitCodeValue;
+  /** Machine-readable code. */
+  readonly code: string;
+  /** The one line for stderr (without the `ckpt: ` prefix). */
+  readonly message: string;
+}
+
+/** Hints appended when a library message does not already say what to do. */
+const HINTS: Partial<Record<string, string>> = {
+  [ErrorCodes.CORRUPT]: "restore() skips damaged images; 'ckpt verify' lists every problem — move it out of the store, or copy it again if it came from elsewhere",
+  [ErrorCodes.LIMIT]: 'the image may be damaged, or written with larger limits',
+  [ErrorCodes.FORMAT_NEWER]: 'upgrade ckpt to read it',
+  [ErrorCodes.UNSUPPORTED_FEATURE]: 'upgrade ckpt to read it',
+  [ErrorCodes.STORE_IO]: 'check the path, its permissions and the disk',
+};
+
+const NOT_AN_IMAGE_HINT = 'pass an image file written by ckpt (a store keeps them as 000000000001.ckpt, …)';
+
+/** True when `message` already tells the user what to do. */
+function hasAdvice(message: string): boolean {
+  return /\b(check|run|use|pass|upgrade|raise|register|deploy|fix|move|stop|choose|create|retry|copy it)\b/i.test(message);
+}
+
+/** Shorten the library's long "image <id>" prefix style where it helps, and keep one line. */
+function oneLine(message: string): string {
+  return message.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+/** Describe any thrown value as a {@link FailureReport}. */
+export function describeFailure(err: unknown): FailureReport {
+  if (err instanceof CliError) return { exitCode: err.exitCode, code: err.code, message: oneLine(err.message) };
+  if (isCkptError(err)) {
+    let message = oneLine(err.message);
+    const notImage = err.code === ErrorCodes.CORRUPT && /is not a ckpt image|too short to be a ckpt image/.test(message);
+    const hint = notImage ? NOT_AN_IMAGE_HINT : HINTS[err.code];
+    if (hint !== undefined && !hasAdvice(message)) message = `${message}; ${hint}`;
+    return { exitCode: exitCodeForErrorCode(err.code), code: err.code, message };
+  }
+  const e = err instanceof Error ? err : new Error(String(err));
+  return { exitCode: ExitCode.INTERNAL, code: 'INTERNAL', message: `internal error: ${oneLine(e.message)} (this is a bug in ckpt; rerun with --debug and report the output)` };
+}
+
+/** The stack of `err` and its causes, for `--debug`. */
+export function debugText(err: unknown): string {
+  const lines: string[] = [];
+  let e: unknown = err;
+  let depth = 0;
+  while (e !== undefined && depth < 8) {
+    if (depth > 0) lines.push('caused by:');
+    if (e instanceof Error) {
+      lines.push(e.stack ?? `${e.name}: ${e.message}`);
+      if (e instanceof CkptError) {
+        const facts = [e.where && `where: ${e.where}`, e.image && `image: ${e.image}`, e.provider && `provider: ${e.provider}`].filter(Boolean);
+        if (facts.length > 0) lines.push(`  (${facts.join(', ')})`);
+        for (const sub of e.errors) lines.push(`  - ${sub.message}`);
+      }
+      e = e.cause;
+    } else {
+      lines.push(typeof e === 'string' ? e : JSON.stringify(e) ?? typeof e);
+      e = undefined;
+    }
+    depth++;
+  }
+  return lines.join('\n');
+}

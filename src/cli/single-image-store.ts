@@ -1,0 +1,63 @@
+/**
+ * @module cli/single-image-store
+ *
+ * A read-only {@link Store} holding one image file, so a loose image (copied
+ * from a server) can be planned against the app's providers with
+ * `Checkpointer.plan()` like an image in a store directory.
+ */
+import { basename, resolve } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { CkptError, ErrorCodes, type ImageSink, type ImageSource, type Store, type StoreEntry, type WriterLock } from '../index.js';
+import { openImageFileSource } from '../store/fs-store.js';
+
+/** A read-only store of exactly one image file; its id is the file name. */
+export class SingleImageStore implements Store {
+  /** `file:<absolute path>`. */
+  readonly description: string;
+  /** The one image's id (its file name). */
+  readonly id: string;
+  readonly #path: string;
+
+  /** @param path - the image file */
+  constructor(path: string) {
+    this.#path = resolve(path);
+    this.id = basename(this.#path);
+    this.description = `file:${this.#path}`;
+  }
+
+  /** The one image. */
+  async list(): Promise<StoreEntry[]> {
+    const st = await stat(this.#path);
+    return [{ id: this.id, size: st.size }];
+  }
+
+  /** Open the image (any other id: `CKPT_ERR_NOT_FOUND`). */
+  async open(id: string): Promise<ImageSource> {
+    if (id !== this.id) throw new CkptError(ErrorCodes.NOT_FOUND, `${this.description} holds only image ${this.id}, not ${id}`);
+    return openImageFileSource(this.#path);
+  }
+
+  #readOnly(): Promise<never> {
+    return Promise.reject(new CkptError(ErrorCodes.INVALID_ARGUMENT, `${this.description} is read-only (the ckpt command never writes to an image it checks)`));
+  }
+
+  /** Always fails: read-only. */
+  acquireWriter(): Promise<WriterLock> {
+    return this.#readOnly();
+  }
+
+  /** Always fails: read-only. */
+  create(): Promise<ImageSink> {
+    return this.#readOnly();
+  }
+
+  /** Always fails: read-only. */
+  delete(): Promise<void> {
+    return this.#readOnly();
+  }
+
+  /** Always fails: read-only. */
+  cleanup(): Promise<string[]> {
+    return this.#readOnly();
+  }
+}
