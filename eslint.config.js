@@ -31,6 +31,8 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-member-access': 'off',
       '@typescript-eslint/no-unsafe-argument': 'off',
       '@typescript-eslint/no-non-null-assertion': 'off',
+      // Tests pass methods of spies and stores around on purpose.
+      '@typescript-eslint/unbound-method': 'off',
     },
   },
 );

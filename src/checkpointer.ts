@@ -9,6 +9,7 @@
  * `checkpoint()` call takes its own image.
  */
 import { EventEmitter } from 'node:events';
+import { availableParallelism } from 'node:os';
 import { ClassRegistry } from './codec/class-registry.js';
 import { runMigration } from './convert/migrate.js';
 import { planRestore, type RestorePlan } from './convert/plan.js';
@@ -29,7 +30,10 @@ import {
   DEFAULT_SEGMENT_SIZE,
 } from './image/constants.js';
 import { imageInfo } from './image/image-info.js';
-import { ImageReader, type ReadLimits } from './image/reader.js';
+import { CaptureArena } from './image/capture.js';
+import { ZstdPool } from './image/pool.js';
+import { ImageReader, useReaderPool, type ReadLimits } from './image/reader.js';
+import { releaseEncoderMemory } from './codec/encode.js';
 import { runCheckpoint, type CheckpointEnv, type PersistMode, type RunOptions } from './lifecycle/checkpoint-run.js';
 import { checkMeta } from './lifecycle/meta.js';
 import type { MetaValue } from './image/index-model.js';
@@ -48,6 +52,14 @@ import type { Store, WriterLock } from './store/store.js';
 export interface CompressionOptions {
   /** zstd level, 1 (fastest) to 19 (smallest); default 3. */
   readonly level?: number;
+  /**
+   * Worker threads that compress and decompress the segments of large images
+   * (256 KiB and more), in parallel with writing; default
+   * `os.availableParallelism()`. `0`: everything on the calling thread.
+   * Threads start at the first large image, never keep the process alive
+   * while idle, and end with `close()`.
+   */
+  readonly threads?: number;
 }
 
 /** Options of a {@link Checkpointer}. */
@@ -150,6 +162,9 @@ function asError(e: unknown): Error {
 /** How long close() waits for a stop checkpoint abandoned at its deadline. */
 const ABANDONED_WAIT_MS = 2000;
 
+/** How often restore() lists the store again when listed images vanish under it (pruned by another writer). */
+const MAX_RELISTS = 10;
+
 /** Errors that mean "this image is damaged or unreadable" — restore falls back past them. */
 const FALLBACK_CODES = new Set<string>([ErrorCodes.CORRUPT, ErrorCodes.NOT_FOUND, ErrorCodes.STORE_IO]);
 
@@ -174,6 +189,8 @@ export class Checkpointer {
   readonly #events = new EventEmitter();
   readonly #policies: RetentionPolicy[];
   readonly #level: number;
+  readonly #pool: ZstdPool | undefined;
+  readonly #arena = new CaptureArena();
   readonly #segmentSize: number;
   readonly #blobThreshold: number;
   readonly #maxDepth: number;
@@ -202,6 +219,12 @@ export class Checkpointer {
   /** A stop checkpoint missed its deadline and was abandoned. */
   #abandoned = false;
   #lock: WriterLock | undefined;
+  /**
+   * Leftovers may be in the store: set when the writer lock is taken and after
+   * a failed checkpoint (whose temporary image may not have been removable
+   * while the disk failed), cleared by a successful `store.cleanup()`.
+   */
+  #cleanupPending = false;
 
   /**
    * True when a checkpoint is due: a time policy fired, a signal arrived, or
@@ -229,6 +252,8 @@ export class Checkpointer {
     }
     this.#policies = toPolicies(options.retention);
     this.#level = intInRange(options.compression?.level ?? DEFAULT_COMPRESSION_LEVEL, 'compression.level', 1, 19);
+    const threads = intInRange(options.compression?.threads ?? availableParallelism(), 'compression.threads', 0, 1024);
+    this.#pool = threads === 0 ? undefined : new ZstdPool(threads);
     this.#segmentSize = intInRange(options.segmentSize ?? DEFAULT_SEGMENT_SIZE, 'segmentSize', 64 * 1024, DEFAULT_MAX_SEGMENT_BYTES);
     this.#blobThreshold = intInRange(options.blobThreshold ?? DEFAULT_BLOB_THRESHOLD, 'blobThreshold', 1, 2 ** 40);
     this.#maxDepth = intInRange(options.maxDepth ?? DEFAULT_MAX_DEPTH, 'maxDepth', 1, 100_000);
@@ -363,14 +388,23 @@ export class Checkpointer {
   }
 
   async #writerLock(): Promise<WriterLock> {
-    if (this.#lock !== undefined) return this.#lock;
-    const lock = await this.store.acquireWriter({ waitMs: this.#lockWaitMs });
-    this.#lock = lock;
-    try {
-      const removed = await this.store.cleanup(lock);
-      if (removed.length > 0) this.#warn({ code: WarningCodes.CLEANUP, message: `removed ${removed.length} leftover temporary file(s) of an interrupted checkpoint from ${this.store.description}` });
-    } catch (err) {
-      this.#warn({ code: WarningCodes.CLEANUP, message: `could not clean up leftovers in ${this.store.description}: ${asError(err).message}`, error: asError(err) });
+    let lock = this.#lock;
+    if (lock === undefined) {
+      lock = await this.store.acquireWriter({ waitMs: this.#lockWaitMs });
+      this.#lock = lock;
+      this.#cleanupPending = true;
+    }
+    // At the first checkpoint, and again after a failed one or a failed
+    // cleanup: a temp file the store could not remove while the disk failed
+    // must not stay until the process exits.
+    if (this.#cleanupPending) {
+      try {
+        const removed = await this.store.cleanup(lock);
+        this.#cleanupPending = false;
+        if (removed.length > 0) this.#warn({ code: WarningCodes.CLEANUP, message: `removed ${removed.length} leftover temporary file(s) of an interrupted checkpoint from ${this.store.description}` });
+      } catch (err) {
+        this.#warn({ code: WarningCodes.CLEANUP, message: `could not clean up leftovers in ${this.store.description} (retried at the next checkpoint): ${asError(err).message}`, error: asError(err) });
+      }
     }
     return lock;
   }
@@ -455,6 +489,8 @@ export class Checkpointer {
         return info;
       } catch (err) {
         const e = isCkptError(err) ? err : new CkptError(ErrorCodes.SNAPSHOT_FAILED, `checkpoint failed: ${asError(err).message}`, { cause: err });
+        // Its temporary image may be left over (removal can fail like the write did).
+        this.#cleanupPending = true;
         if (e.code === ErrorCodes.LOCKED) await this.#forgetLostLock();
         publish(checkpointChannel, { phase: 'error', error: e });
         throw e;
@@ -480,6 +516,8 @@ export class Checkpointer {
       blobThreshold: this.#blobThreshold,
       maxDepth: this.#maxDepth,
       app: this.#app,
+      ...(this.#pool === undefined ? {} : { pool: this.#pool }),
+      arena: this.#arena,
       writerLock: () => this.#writerLock(),
       warn: (w) => this.#warn(w),
       afterCommit: () => this.#applyRetention(),
@@ -566,15 +604,31 @@ export class Checkpointer {
   }
 
   async #restore(imageId: string | undefined): Promise<RestoreResult | undefined> {
-    const ids = imageId !== undefined ? [imageId] : (await this.store.list()).map((e) => e.id);
-    if (ids.length === 0) return undefined;
+    if (imageId !== undefined) return this.#apply(await this.#load(imageId), []);
+    let listing = (await this.store.list()).map((e) => e.id);
+    if (listing.length === 0) return undefined;
     const skipped: SkippedImage[] = [];
-    for (const id of ids) {
+    const tried = new Set<string>();
+    let relists = 0;
+    for (;;) {
+      const id = listing.find((x) => !tried.has(x)); // newest not tried yet
+      if (id === undefined) break;
+      tried.add(id);
       let loaded: Loaded;
       try {
         loaded = await this.#load(id);
       } catch (err) {
-        if (imageId === undefined && isCkptError(err) && FALLBACK_CODES.has(err.code)) {
+        if (isCkptError(err, ErrorCodes.NOT_FOUND) && relists < MAX_RELISTS) {
+          // Listed a moment ago and gone now: a writer in another process
+          // pruned it (retention never deletes the newest image, so a newer
+          // one exists). That is not damage: list again and go on from there.
+          relists++;
+          tried.delete(id);
+          listing = (await this.store.list()).map((e) => e.id).filter((x) => x !== id);
+          if (listing.length === 0 && skipped.length === 0) return undefined;
+          continue;
+        }
+        if (isCkptError(err) && FALLBACK_CODES.has(err.code)) {
           skipped.push({ id, code: err.code, message: err.message });
           this.#warn({ code: WarningCodes.IMAGE_SKIPPED, message: `image ${id} is unusable and was skipped; falling back to an older image: ${err.message}`, error: err });
           continue;
@@ -635,6 +689,7 @@ export class Checkpointer {
     const source = await this.store.open(id);
     try {
       const reader = await ImageReader.open(source, this.#limits);
+      useReaderPool(reader, this.#pool);
       const info = imageInfo(reader);
       // Plan before decoding anything: provider-set and version problems fail closed, fast.
       const plan = planRestore(id, reader.index, this.#registry, { unknownProviders: this.#unknownProviders, missingProviders: this.#missingProviders });
@@ -958,6 +1013,10 @@ export class Checkpointer {
     this.#closed = true;
     this.#removeSignals();
     this.#defaultTriggers.dispose();
+    // No thread and no kept memory outlives the Checkpointer.
+    await this.#pool?.close();
+    this.#arena.clear();
+    releaseEncoderMemory();
     const lock = this.#lock;
     this.#lock = undefined;
     if (lock !== undefined) await lock.release();

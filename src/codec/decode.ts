@@ -59,6 +59,12 @@ const KEY_CACHE_MAX_LEN = 24;
  */
 const keyCache: (string | undefined)[] = new Array<string | undefined>(KEY_CACHE_SIZE).fill(undefined);
 
+/** Number of slots of the short-string cache (a power of two). */
+const VALUE_CACHE_SIZE = 4096;
+
+/** Recently decoded short ASCII strings (values), like {@link keyCache}. */
+const valueCache: (string | undefined)[] = new Array<string | undefined>(VALUE_CACHE_SIZE).fill(undefined);
+
 /** Strings shorter than this get an ASCII check in JS and then a latin1 slice (cheaper than UTF-8 decoding). */
 const SHORT_STRING = 16;
 
@@ -67,8 +73,147 @@ function defineOwn(obj: object, key: string, value: unknown): void {
   Object.defineProperty(obj, key, { value, writable: true, enumerable: true, configurable: true });
 }
 
+// ---------------------------------------------------------------------------
+// Fast paths: containers built as one literal
+// ---------------------------------------------------------------------------
+//
+// Why: restoring an object graph is mostly allocation. An object grown key by
+// key (`obj[k] = v`) goes through a map transition per key, and every object
+// the decoder makes survives, so the young-generation GC copies it twice. A
+// literal `{ id: v0, name: v1, … }` or `[v0, v1, v2]` is allocated at its
+// final shape in one step, from an allocation site V8 learns to place
+// directly in the old generation. The values are decoded first, so in
+// identity mode the container's id is reserved (PENDING) before its children
+// are read (ids stay in pre-order); a back-reference to a container still
+// PENDING — a cycle through a fast path — restarts the whole decoding on the
+// generic path (Restart), which builds containers before their children.
+
+/** Learn (or count) the key sequence of a generically decoded plain object. */
+function learnShape(k0: string, n: number, obj: object, slot: (Shape | undefined)[] | undefined, shape: Shape | undefined): void {
+  if (shape !== undefined) {
+    if (shape.read !== undefined || shape.misses >= SHAPE_MAX_MISSES) return;
+    const keys = Object.keys(obj);
+    let same = keys.length === n;
+    for (let i = 0; same && i < n; i++) same = keys[i] === shape.keys[i];
+    if (!same) {
+      shape.misses++;
+      return;
+    }
+    if (++shape.hits >= SHAPE_COMPILE_AFTER) {
+      shape.read = compileShape(shape);
+      if (shape.read === undefined) shape.misses = SHAPE_MAX_MISSES;
+    }
+    return;
+  }
+  if (shapeCount >= MAX_SHAPES) return;
+  const keys = Object.keys(obj);
+  const ok = keys.length === n && keys[0] === k0 && keys.every(plainKey);
+  const encoded = ok ? keys.map((k) => Uint8Array.from([0xa0 | k.length, ...Array.from(k, (c) => c.charCodeAt(0))])) : [];
+  const entry: Shape = { keys, encoded, hits: 1, misses: ok ? 0 : SHAPE_MAX_MISSES, read: undefined };
+  let byCount = slot;
+  if (byCount === undefined) {
+    byCount = [];
+    shapesByFirstKey.set(k0, byCount);
+  }
+  byCount[n] = entry;
+  shapeCount++;
+}
+
+/** Marks the id of a container still being read on a fast path (identity mode). */
+const PENDING: unknown = Symbol('ckpt.pending');
+/** Returned by {@link Decoder.elem} for a HOLE. */
+const HOLE_MARK: unknown = Symbol('ckpt.hole');
+
+/** Thrown when a back-reference meets a PENDING container; decodeState starts over without fast paths. */
+class Restart extends Error {}
+
+/** Reads `n` values as array elements (HOLEs as {@link HOLE_MARK}) into one literal. */
+type ArrayReader = (d: Decoder, depth: number) => unknown[];
+
+/** Array fast paths by length (1..8); longer arrays take the generic path. */
+const ARRAY_READERS: readonly (ArrayReader | undefined)[] = [
+  undefined,
+  (d, depth) => [d.elem(depth)],
+  (d, depth) => [d.elem(depth), d.elem(depth)],
+  (d, depth) => [d.elem(depth), d.elem(depth), d.elem(depth)],
+  (d, depth) => [d.elem(depth), d.elem(depth), d.elem(depth), d.elem(depth)],
+  (d, depth) => [d.elem(depth), d.elem(depth), d.elem(depth), d.elem(depth), d.elem(depth)],
+  (d, depth) => [d.elem(depth), d.elem(depth), d.elem(depth), d.elem(depth), d.elem(depth), d.elem(depth)],
+  (d, depth) => [d.elem(depth), d.elem(depth), d.elem(depth), d.elem(depth), d.elem(depth), d.elem(depth), d.elem(depth)],
+  (d, depth) => [d.elem(depth), d.elem(depth), d.elem(depth), d.elem(depth), d.elem(depth), d.elem(depth), d.elem(depth), d.elem(depth)],
+];
+
+/** Turn HOLE marks back into holes (rare: sparse arrays). */
+function punchHoles(arr: unknown[]): void {
+  for (let i = 0; i < arr.length; i++) if (arr[i] === HOLE_MARK) Reflect.deleteProperty(arr, i);
+}
+
+/** Builds one object of a known shape; the first key has been read. Returns the object. */
+type ShapeReader = (d: Decoder, depth: number, id: number) => object;
+
+/**
+ * A key sequence seen in plain objects: learned on the generic path, and
+ * once seen {@link SHAPE_COMPILE_AFTER} times compiled into a reader that
+ * checks each further key byte for byte (falling back to the generic path
+ * at the first difference) and builds the object as one literal.
+ */
+interface Shape {
+  readonly keys: readonly string[];
+  /** Encoded bytes of each key (fixstr header + ASCII bytes). */
+  readonly encoded: readonly Uint8Array[];
+  hits: number;
+  /** Objects with this first key and count but other keys; many of them and the slot is given up. */
+  misses: number;
+  read: ShapeReader | undefined;
+}
+
+/** A slot of this many misses stops learning (its objects vary too much). */
+const SHAPE_MAX_MISSES = 64;
+
+/** Objects of more keys than this are never compiled. */
+const SHAPE_MAX_KEYS = 24;
+/** A shape is compiled after this many objects had it. */
+const SHAPE_COMPILE_AFTER = 8;
+/** Shapes learned per process at most (compiled readers are small, but unbounded input must not make unbounded code). */
+const MAX_SHAPES = 512;
+/** Shapes by first key, then by key count. */
+const shapesByFirstKey = new Map<string, (Shape | undefined)[]>();
+let shapeCount = 0;
+/** False when this process cannot compile code (`--disallow-code-generation-from-strings`). */
+let canCompile = true;
+
+/** A key the compiled readers handle: short ASCII, not `__proto__`, not an array index (those order differently). */
+function plainKey(k: string): boolean {
+  if (k.length === 0 || k.length >= 32 || k === '__proto__') return false;
+  for (let i = 0; i < k.length; i++) if (k.charCodeAt(i) >= 0x80) return false;
+  return !/^(0|[1-9][0-9]*)$/.test(k);
+}
+
+function compileShape(shape: Shape): ShapeReader | undefined {
+  if (!canCompile) return undefined;
+  const keys = shape.keys;
+  const n = keys.length;
+  let body = 'const v0 = d.value(depth);\n';
+  for (let i = 1; i < n; i++) {
+    body += `if (!d.matchKey(s, ${i})) return d.shapeMiss(s, ${i}, [${Array.from({ length: i }, (_, j) => `v${j}`).join(', ')}], depth, id);\n`;
+    body += `const v${i} = d.value(depth);\n`;
+  }
+  body += `return { ${keys.map((k, i) => `${JSON.stringify(k)}: v${i}`).join(', ')} };`;
+  try {
+    // Keys are embedded with JSON.stringify: a valid JS string literal whatever they hold.
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval -- the point: one literal per shape (see above)
+    const make = new Function('s', `return function read(d, depth, id) {\n${body}\n};`) as (s: Shape) => ShapeReader;
+    return make(shape);
+  } catch {
+    canCompile = false;
+    return undefined;
+  }
+}
+
 class Decoder {
   readonly buf: FastBuffer;
+  /** The same bytes as a DataView: its float reads compile to plain loads. */
+  readonly view: DataView;
   pos = 0;
   /**
    * End of the innermost ext container being decoded (initially the end of
@@ -82,8 +227,12 @@ class Decoder {
   readonly maxDepth: number;
   /** Identity mode: every object decoded so far, by id. `null` in tree mode. */
   readonly objects: unknown[] | null;
+  /** Whether the literal fast paths are used (off after a {@link Restart}). */
+  readonly fast: boolean;
 
-  constructor(buf: FastBuffer, options: DecodeOptions) {
+  constructor(buf: FastBuffer, options: DecodeOptions, fast = true) {
+    this.fast = fast;
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     this.buf = buf;
     this.end = buf.length;
     this.classes = options.classes;
@@ -161,9 +310,9 @@ class Decoder {
       case 0xc3:
         return true;
       case 0xca:
-        return this.buf.readFloatBE(this.take(4, 'a float32'));
+        return this.view.getFloat32(this.take(4, 'a float32'));
       case 0xcb:
-        return this.buf.readDoubleBE(this.take(8, 'a float64'));
+        return this.view.getFloat64(this.take(8, 'a float64'));
       case 0xcc:
         return this.u8(this.take(1, 'a uint8'));
       case 0xcd:
@@ -230,11 +379,29 @@ class Decoder {
     const p = this.take(len, 'a string');
     if (len < SHORT_STRING) {
       // Short ASCII (the common case for names, ids, enum-like values): one
-      // check pass, then a latin1 slice, which is exact for ASCII bytes.
+      // pass checks and hashes, and a string seen recently is returned again
+      // (enum-like values repeat: no new string, less for the GC); else a
+      // latin1 slice, which is exact for ASCII bytes.
       const buf = this.buf;
+      let h = len;
       let i = 0;
-      while (i < len && (buf[p + i] as number) < 0x80) i++;
-      if (i === len) return buf.latin1Slice(p, p + len);
+      for (; i < len; i++) {
+        const c = buf[p + i] as number;
+        if (c >= 0x80) break;
+        h = (Math.imul(h, 31) + c) | 0;
+      }
+      if (i === len) {
+        const slot = h & (VALUE_CACHE_SIZE - 1);
+        const cached = valueCache[slot];
+        if (cached !== undefined && cached.length === len) {
+          let j = 0;
+          while (j < len && cached.charCodeAt(j) === buf[p + j]) j++;
+          if (j === len) return cached;
+        }
+        const str = buf.latin1Slice(p, p + len);
+        valueCache[slot] = str;
+        return str;
+      }
     }
     return this.utf8(p, len);
   }
@@ -325,8 +492,33 @@ class Decoder {
     return this.buf.ucs2Slice(p, p + len);
   }
 
+  /** An array element: a value, or {@link HOLE_MARK} for a HOLE. */
+  elem(depth: number): unknown {
+    const p = this.pos;
+    const buf = this.buf;
+    if (buf[p] === 0xd4 && buf[p + 1] === Ext.HOLE && p + 3 <= this.end) {
+      if (buf[p + 2] !== 0) throw this.corrupt('HOLE with a non-zero data byte', p);
+      this.pos = p + 3;
+      return HOLE_MARK;
+    }
+    return this.value(depth);
+  }
+
   array(n: number, depth: number, at: number): unknown[] {
     this.checkContainer(n, depth, at);
+    if (this.fast && n <= 8 && n > 0) {
+      const objects = this.objects;
+      const id = objects === null ? -1 : objects.push(PENDING) - 1;
+      const arr = ARRAY_READERS[n]!(this, depth + 1);
+      if (objects !== null) objects[id] = arr;
+      for (let i = 0; i < n; i++) {
+        if (arr[i] === HOLE_MARK) {
+          punchHoles(arr);
+          break;
+        }
+      }
+      return arr;
+    }
     // Small arrays are allocated at their exact size. Large ones grow as
     // elements actually arrive: a forged count (even one that passed the
     // remaining-bytes check) then cannot make nested headers of a few bytes
@@ -353,9 +545,50 @@ class Decoder {
 
   plainObject(n: number, depth: number, at: number): Record<string, unknown> {
     this.checkContainer(n * 2, depth, at);
+    if (!this.fast || n === 0 || n > SHAPE_MAX_KEYS) {
+      const obj: Record<string, unknown> = {};
+      this.objects?.push(obj);
+      this.props(obj, n, depth + 1, false);
+      return obj;
+    }
+    const objects = this.objects;
+    const id = objects === null ? -1 : objects.push(PENDING) - 1;
+    const k0 = this.key();
+    const slot = shapesByFirstKey.get(k0);
+    const shape = slot?.[n];
+    if (shape?.read !== undefined) {
+      const obj = shape.read(this, depth + 1, id) as Record<string, unknown>;
+      if (objects !== null) objects[id] = obj;
+      return obj;
+    }
     const obj: Record<string, unknown> = {};
-    this.objects?.push(obj);
-    this.props(obj, n, depth + 1, false);
+    if (objects !== null) objects[id] = obj;
+    const v0 = this.value(depth + 1);
+    if (k0 === '__proto__') defineOwn(obj, k0, v0);
+    else obj[k0] = v0;
+    this.props(obj, n - 1, depth + 1, false);
+    learnShape(k0, n, obj, slot, shape);
+    return obj;
+  }
+
+  /** Whether key `i` of `s` comes next (byte for byte); consumes it if so. */
+  matchKey(s: Shape, i: number): boolean {
+    const e = s.encoded[i]!;
+    const p = this.pos;
+    const len = e.length;
+    if (len > this.end - p) return false;
+    const buf = this.buf;
+    for (let j = 0; j < len; j++) if (buf[p + j] !== e[j]) return false;
+    this.pos = p + len;
+    return true;
+  }
+
+  /** A compiled shape reader met another key at `i`: finish this object on the generic path. */
+  shapeMiss(s: Shape, i: number, values: readonly unknown[], depth: number, id: number): object {
+    const obj: Record<string, unknown> = {};
+    if (id >= 0) this.objects![id] = obj;
+    for (let j = 0; j < i; j++) obj[s.keys[j]!] = values[j];
+    this.props(obj, s.keys.length - i, depth, false);
     return obj;
   }
 
@@ -418,7 +651,9 @@ class Decoder {
         if (len !== 4) throw this.corrupt('REF must have a 4-byte payload', at);
         const id = this.u32le(start);
         if (id >= objects.length) throw this.corrupt(`back-reference to object ${String(id)}, which does not exist yet`, at);
-        return objects[id];
+        const target = objects[id];
+        if (target === PENDING) throw new Restart();
+        return target;
       }
       case Ext.BIGINT:
         return this.bigint(start, len, at);
@@ -634,7 +869,17 @@ export function decodeState(stream: Uint8Array, options: DecodeOptions): unknown
     throw new CkptError(ErrorCodes.INVALID_ARGUMENT, 'decodeState() needs the stream as a Uint8Array');
   }
   const buf = Buffer.from(stream.buffer, stream.byteOffset, stream.byteLength) as FastBuffer;
-  const decoder = new Decoder(buf, options);
+  try {
+    return decodeAll(new Decoder(buf, options, true));
+  } catch (err) {
+    // A cycle through a literal-built container: start over on the generic path.
+    if (err instanceof Restart) return decodeAll(new Decoder(buf, options, false));
+    throw err;
+  }
+}
+
+function decodeAll(decoder: Decoder): unknown {
+  const buf = decoder.buf;
   try {
     const value = decoder.value(0);
     if (decoder.pos !== buf.length) {
@@ -644,7 +889,7 @@ export function decodeState(stream: Uint8Array, options: DecodeOptions): unknown
     if (unused !== -1) throw decoder.corrupt(`blob ${String(unused)} is not referenced by the stream`, decoder.pos);
     return value;
   } catch (err) {
-    if (err instanceof CkptError) throw err;
+    if (err instanceof CkptError || err instanceof Restart) throw err;
     const at = decoder.pos;
     // Running out of stack or memory on a stream that passed every bound is a
     // limit of this process, not proof of damage: fail closed with LIMIT so

@@ -42,6 +42,15 @@ const INITIAL_CAPACITY = 64 * 1024;
 const SCRATCH_MAX = 16 * 1024 * 1024;
 /** Output buffers at least this large grow 4× instead of 2×. */
 const GROW_FAST_FROM = 1024 * 1024;
+/**
+ * Streams longer than this are handed out in the encoder's own (shared)
+ * buffer with a `release()`, instead of being copied into a right-sized one.
+ * Buffers this large are SharedArrayBuffers, so the writer's worker threads
+ * compress them where they lie.
+ */
+const LEASE_MIN = 1024 * 1024;
+/** A released buffer up to this size is kept for the next large state. */
+const SPARE_MAX = 2 ** 30;
 /** Largest payload an ext32 can declare. */
 const MAX_EXT32 = 0xffffffff;
 
@@ -69,10 +78,90 @@ interface WellFormedString {
  */
 let scratch: FastBuffer | null = null;
 
+/**
+ * A large shared output buffer whose stream was released: the next large
+ * state is encoded into it. Why keep it: a large state's stream is hundreds
+ * of megabytes, and new memory costs page faults (and a full GC for the
+ * external memory it announces) on every checkpoint; re-using the pages of
+ * the last one costs neither. Taken while in use, like {@link scratch}.
+ */
+let spare: FastBuffer | null = null;
+
+/** A growable SharedArrayBuffer (ES2024; Node ≥ 20) — the project's lib is ES2023. */
+interface GrowableShared {
+  readonly growable: boolean;
+  readonly maxByteLength: number;
+  grow(byteLength: number): void;
+}
+
+/** Largest stream: ext32 lengths cap containers at 4 GiB, and this is only address space. */
+const MAX_STREAM_BYTES = 2 ** 32;
+
+const GrowableSharedArrayBuffer = SharedArrayBuffer as unknown as new (byteLength: number, options: { maxByteLength: number }) => SharedArrayBuffer;
+
 function allocate(size: number): FastBuffer {
-  // allocUnsafeSlow: never a slice of Node's shared pool, so the memory we
-  // hand out (or keep as scratch) is ours alone.
+  // Large buffers are growable shared memory (see LEASE_MIN): they grow in
+  // place and worker threads read them. Small ones come from allocUnsafeSlow:
+  // never a slice of Node's shared pool, so the memory we hand out (or keep
+  // as scratch) is ours alone.
+  if (size >= LEASE_MIN && size <= MAX_STREAM_BYTES) return Buffer.from(new GrowableSharedArrayBuffer(size, { maxByteLength: MAX_STREAM_BYTES }), 0, size) as FastBuffer;
   return Buffer.allocUnsafeSlow(size) as FastBuffer;
+}
+
+/** Keep `buf` for a later call, if it is worth keeping. */
+function giveBack(buf: FastBuffer): void {
+  if (buf.buffer instanceof SharedArrayBuffer) {
+    if (buf.length <= SPARE_MAX && (spare === null || spare.length < buf.length)) spare = buf;
+  } else if (buf.length <= SCRATCH_MAX) {
+    scratch = buf;
+  }
+}
+
+/** Generations one {@link IdTable} serves before it is replaced (a power of two). */
+const GENERATIONS = 32;
+const GEN_MASK = GENERATIONS - 1;
+
+/**
+ * Identity mode's "seen" table: object → `id × 32 + generation`, where the
+ * generation (1..31) is that of the encoding that wrote the entry. Why a
+ * WeakMap kept across calls instead of a fresh Map per call: a checkpoint
+ * of a million objects fills a hash table of a million entries, and a fresh
+ * one grows (rehashing into new memory) every time — here that was most of
+ * identity mode's cost. Kept, the table already holds the state's objects
+ * from the last checkpoint: setting them again updates entries in place.
+ * Entries of older generations read as "not seen"; after 31 encodings the
+ * table is replaced, so a generation number never repeats within one table.
+ * Weak, so objects the app drops are not kept alive. Values stay small
+ * integers (no allocation) below 2^26 ids per encoding; above, they are
+ * doubles, still exact.
+ */
+interface IdTable {
+  readonly map: WeakMap<object, number>;
+  readonly gen: number;
+}
+
+/** The table between encodings; taken (null) while one runs, so a nested encoding gets its own. */
+let idTable: IdTable | null = null;
+
+function takeIdTable(): IdTable {
+  const t = idTable;
+  idTable = null;
+  if (t === null || t.gen >= GEN_MASK) return { map: new WeakMap(), gen: 1 };
+  return { map: t.map, gen: t.gen + 1 };
+}
+
+function giveIdTable(t: IdTable | null): void {
+  if (t !== null) idTable = t;
+}
+
+/**
+ * Drop the buffers kept for later calls (the Checkpointer does this on
+ * close, so an app that stops checkpointing does not hold the memory).
+ */
+export function releaseEncoderMemory(): void {
+  scratch = null;
+  spare = null;
+  idTable = null;
 }
 
 // ---------------------------------------------------------------------------
@@ -233,14 +322,16 @@ interface BufferUse {
 
 class Encoder {
   buf: FastBuffer;
+  /** The output as a DataView (float64 writes compile to plain stores); renewed with `buf`. */
+  view: DataView;
   pos = 0;
   readonly tree: boolean;
   readonly classes: ClassLookup;
   readonly blobThreshold: number;
   readonly maxDepth: number;
   readonly blobs: Blob[] = [];
-  /** Identity mode: id of every object seen so far. */
-  readonly ids: Map<object, number> | null;
+  /** Identity mode: the object ids of this encoding (see {@link IdTable}). */
+  readonly ids: IdTable | null;
   nextId = 0;
   /** Identity mode: byte ranges written per ArrayBuffer. */
   readonly buffers: Map<ArrayBufferLike, BufferUse> | null;
@@ -249,11 +340,12 @@ class Encoder {
 
   constructor(buf: FastBuffer, options: EncodeOptions) {
     this.buf = buf;
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     this.tree = options.tree;
     this.classes = options.classes;
     this.blobThreshold = options.blobThreshold;
     this.maxDepth = options.maxDepth;
-    this.ids = options.tree ? null : new Map();
+    this.ids = options.tree ? null : takeIdTable();
     this.buffers = options.tree ? null : new Map();
   }
 
@@ -265,13 +357,31 @@ class Encoder {
 
   grow(n: number): void {
     const needed = this.pos + n;
-    // Double while small; quadruple past 1 MiB. Every grown buffer is fresh
-    // external memory that V8 counts towards its next full GC (which costs a
-    // mark of the whole heap, i.e. of the application's state): fewer, larger
-    // steps allocate ~1.3× the final size instead of ~2×. Untouched pages of
-    // the slack are never committed.
+    const shared = this.buf.buffer as unknown as Partial<GrowableShared>;
+    if (shared.growable === true && needed <= shared.maxByteLength!) {
+      // Large buffers grow in place (no copy, no second buffer), so steps can
+      // be small: slack stays under a quarter of the stream.
+      const size = Math.min(shared.maxByteLength!, Math.max(needed + (needed >>> 3), Math.floor(this.buf.length * 1.25)));
+      try {
+        shared.grow!(size);
+      } catch (err) {
+        throw new CkptError(
+          ErrorCodes.LIMIT,
+          `the encoded state needs more than ${String(this.buf.length)} bytes and the buffer cannot grow — keep large data in typed arrays (saved as blobs) or split the state across providers`,
+          { cause: err },
+        );
+      }
+      this.buf = Buffer.from(this.buf.buffer, 0, size) as FastBuffer;
+      this.view = new DataView(this.buf.buffer, 0, size);
+      return;
+    }
+    // Double while small; quadruple past 1 MiB (where the next buffer is a
+    // growable one). Every new buffer is fresh external memory that V8
+    // counts towards its next full GC, which marks the whole heap.
     let size = this.buf.length * (this.buf.length >= GROW_FAST_FROM ? 4 : 2);
     while (size < needed) size *= 2;
+    // Growable from here on: start at what is needed plus an eighth.
+    if (size >= LEASE_MIN) size = Math.max(LEASE_MIN, needed + (needed >>> 3));
     let next: FastBuffer;
     try {
       next = allocate(size);
@@ -284,6 +394,7 @@ class Encoder {
     }
     this.buf.copy(next, 0, 0, this.pos);
     this.buf = next;
+    this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
   }
 
   byte(b: number): void {
@@ -461,7 +572,7 @@ class Encoder {
     } else {
       // Fractions, -0, NaN, ±Infinity, unsafe integers: always float64, never float32.
       buf[p] = 0xcb;
-      buf.writeDoubleBE(n, p + 1);
+      this.view.setFloat64(p + 1, n);
       this.pos = p + 9;
     }
   }
@@ -595,14 +706,17 @@ class Encoder {
   object(v: object, depth: number): void {
     const ids = this.ids;
     if (ids !== null) {
-      const id = ids.get(v);
-      if (id !== undefined) {
-        this.ref(id);
+      const gen = ids.gen;
+      const tag = ids.map.get(v);
+      // Exact for every integer below 2^53: `& GEN_MASK` reads the low bits
+      // of doubles too (ToInt32 keeps the value modulo 2^32).
+      if (tag !== undefined && (tag & GEN_MASK) === gen) {
+        this.ref((tag - gen) / GENERATIONS);
         return;
       }
       // The id is taken before the children are written (pre-order), which is
       // what lets a child refer back to this object (cycles).
-      ids.set(v, this.nextId++);
+      ids.map.set(v, this.nextId++ * GENERATIONS + gen);
     }
     const proto = Object.getPrototypeOf(v) as object | null;
     if (proto === OBJECT_PROTO) {
@@ -886,8 +1000,11 @@ function checkOptions(options: EncodeOptions): void {
  * Encode one provider's state as a ckpt value stream (exactly one msgpack
  * value) plus the binary blobs it references.
  *
- * - `stream` owns its memory (a fresh, right-sized allocation; nothing is
- *   shared with a reusable buffer), so callers may keep it as is.
+ * - `stream` belongs to the caller. Up to 1 MiB it is a fresh, right-sized
+ *   allocation. A longer one lies in the encoder's own buffer (a
+ *   SharedArrayBuffer, possibly with slack after the stream) and the result
+ *   has a `release()`: calling it after the last use of `stream` lets the
+ *   next call reuse that memory; not calling it is safe.
  * - `blobs[i].bytes` are views over the application's live memory (no copy):
  *   copy or persist them before the application may change them.
  *
@@ -904,31 +1021,43 @@ function checkOptions(options: EncodeOptions): void {
 export function encodeState(value: unknown, options: EncodeOptions): EncodedState {
   assertLittleEndianHost();
   checkOptions(options);
-  const initial = scratch ?? allocate(INITIAL_CAPACITY);
-  scratch = null;
+  // The large spare first: a state that was large last time likely still is.
+  let initial = spare ?? scratch;
+  if (initial === spare) spare = null;
+  else scratch = null;
+  initial ??= allocate(INITIAL_CAPACITY);
   const encoder = new Encoder(initial, options);
   try {
     encoder.value(value, 0);
   } catch (err) {
-    if (encoder.buf.length <= SCRATCH_MAX) scratch = encoder.buf;
+    giveBack(encoder.buf);
+    // Grown in place, `initial` is a shorter view of the same memory: not a second buffer.
+    if (initial.buffer !== encoder.buf.buffer) giveBack(initial);
+    giveIdTable(encoder.ids);
     throw toCkptError(err, value);
   }
+  giveIdTable(encoder.ids);
   const buf = encoder.buf;
   const n = encoder.pos;
-  let stream: Uint8Array;
-  if (buf.length <= SCRATCH_MAX) {
-    // Copy into a fresh allocation: the scratch buffer is reused, and
-    // Buffer.from() would take small copies from Node's shared pool.
-    stream = allocate(n);
+  if (initial.buffer !== buf.buffer) giveBack(initial);
+  if (n <= LEASE_MIN || !(buf.buffer instanceof SharedArrayBuffer)) {
+    // Copy into a fresh allocation: the buffer is reused, and Buffer.from()
+    // would take small copies from Node's shared pool.
+    const stream = Buffer.allocUnsafeSlow(n);
     buf.copy(stream, 0, 0, n);
-    scratch = buf;
-  } else if (buf.length - n <= buf.length >>> 2) {
-    // Big and mostly full: hand the buffer itself over (at most 25% slack)
-    // rather than copying hundreds of megabytes while the app is paused.
-    stream = buf.subarray(0, n);
-  } else {
-    stream = allocate(n);
-    buf.copy(stream, 0, 0, n);
+    giveBack(buf);
+    return { stream, blobs: encoder.blobs };
   }
-  return { stream, blobs: encoder.blobs };
+  // Large: lend the buffer itself rather than copying hundreds of megabytes
+  // while the app is paused; it comes back for reuse on release().
+  let released = false;
+  return {
+    stream: buf.subarray(0, n),
+    blobs: encoder.blobs,
+    release: () => {
+      if (released) return;
+      released = true;
+      giveBack(buf);
+    },
+  };
 }

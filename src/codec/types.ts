@@ -93,6 +93,13 @@ export interface EncodedState {
   readonly stream: Uint8Array;
   /** Blobs in the order the stream references them (index = blob index). */
   readonly blobs: readonly Blob[];
+  /**
+   * Present when `stream` (or, after an async capture, the blobs) lie in
+   * memory lent by ckpt for reuse: call once after the last use of them, and
+   * the next checkpoint reuses that memory instead of faulting in new pages.
+   * Never calling it is safe (the memory is then simply garbage-collected).
+   */
+  readonly release?: () => void;
 }
 
 /** Options for decoding one provider's state. */

@@ -26,7 +26,21 @@ import { decodeHeader, decodeTrailer, type ImageHeader } from './header.js';
 import { decodeIndexOfVersion } from '../convert/index-chain.js';
 import type { ProviderEntry, SegmentRun } from './index-common.js';
 import type { ImageIndex, Manifest, SegmentEntry } from './index-model.js';
-import { SegmentDecompressor } from './zstd.js';
+import { POOL_MIN_BYTES, type RunBuffer, type ZstdPool } from './pool.js';
+import { frameError, SegmentDecompressor, type FrameFailure } from './zstd.js';
+
+/** Worker pools readers decompress on (set by their owner, e.g. a Checkpointer); internal, not on the public class. */
+const pools = new WeakMap<ImageReader, ZstdPool>();
+
+/**
+ * Let `reader` decompress providers of at least {@link POOL_MIN_BYTES} on
+ * `pool` (in parallel, segments in flight bounded by the pool's slots).
+ * Without it a reader decompresses on the calling thread. Internal.
+ */
+export function useReaderPool(reader: ImageReader, pool: ZstdPool | undefined): void {
+  if (pool === undefined) pools.delete(reader);
+  else pools.set(reader, pool);
+}
 
 /** Limits a reader enforces before allocating. */
 export interface ReadLimits {
@@ -245,20 +259,115 @@ export class ImageReader {
     }
   }
 
-  async #readRun(run: SegmentRun): Promise<Uint8Array> {
-    // One fresh ArrayBuffer per run: typed arrays can be built over it without a copy.
-    const out = new Uint8Array(new ArrayBuffer(run.rawLength));
-    let pos = 0;
-    for (let s = run.first; s < run.first + run.count; s++) {
-      const seg = this.index.segments[s]!;
-      await this.#readSegmentInto(s, seg, out.subarray(pos, pos + seg.rawLength));
-      pos += seg.rawLength;
+  /**
+   * Read runs into fresh ArrayBuffers (one per run: typed arrays are built
+   * over them without a copy). Small runs, or without a pool: one segment
+   * after another on this thread, decompressed straight into the run. With a
+   * pool, each large run is assembled in a buffer a pool thread allocates
+   * (its owner) and hands over at the end; stored segments are read ahead
+   * and the threads check and decompress them — this thread only reads and
+   * copies stored bytes into shared slots. In flight at most the pool's slots.
+   */
+  async #readRuns(runs: readonly SegmentRun[], transient?: { first: Uint8Array }): Promise<Uint8Array[]> {
+    const pool = pools.get(this);
+    const outs: Uint8Array[] = new Array<Uint8Array>(runs.length);
+    const pooled = pool === undefined ? [] : runs.map((r, i) => (r.rawLength >= POOL_MIN_BYTES ? i : -1)).filter((i) => i !== -1);
+    if (pool !== undefined && pooled.length > 0) await this.#readPooled(pool, runs, pooled, outs, transient);
+    for (let i = 0; i < runs.length; i++) {
+      if (outs[i] !== undefined) continue;
+      const run = runs[i]!;
+      const out = new Uint8Array(new ArrayBuffer(run.rawLength));
+      let pos = 0;
+      for (let s = run.first; s < run.first + run.count; s++) {
+        const seg = this.index.segments[s]!;
+        await this.#readSegmentInto(s, seg, out.subarray(pos, pos + seg.rawLength));
+        pos += seg.rawLength;
+      }
+      outs[i] = out;
     }
-    return out;
+    return outs;
+  }
+
+  async #readPooled(pool: ZstdPool, runs: readonly SegmentRun[], which: readonly number[], outs: Uint8Array[], transient?: { first: Uint8Array }): Promise<void> {
+    const buffers = new Map<number, RunBuffer>();
+    // Run 0 into `transient.first` (shared memory): threads decompress straight into it.
+    const intoShared = transient !== undefined && which[0] === 0 ? transient.first.subarray(0, runs[0]!.rawLength) : undefined;
+    const tasks: Promise<void>[] = [];
+    let failure: { n: number; err: unknown } | undefined;
+    const fail = (n: number, err: unknown): void => {
+      if (failure === undefined || n < failure.n) failure = { n, err };
+    };
+    try {
+      for (const i of which) if (i !== 0 || intoShared === undefined) buffers.set(i, await pool.openRun(runs[i]!.rawLength));
+      for (const i of which) {
+        const run = runs[i]!;
+        const buffer = buffers.get(i);
+        let pos = 0;
+        for (let s = run.first; s < run.first + run.count && failure === undefined; s++) {
+          const seg = this.index.segments[s]!;
+          const offset = pos;
+          pos += seg.rawLength;
+          // Backpressure: one slot per segment in flight.
+          const slot = await pool.acquire(seg.storedLength, seg.rawLength);
+          const job =
+            buffer === undefined
+              ? this.#fillShared(pool, intoShared!.subarray(offset, offset + seg.rawLength), s, seg, slot.input)
+              : this.#fillSegment(pool, buffer, offset, s, seg, slot.input, slot.output);
+          tasks.push(job.catch((err: unknown) => fail(s, err)).finally(() => slot.release()));
+        }
+      }
+      await Promise.all(tasks);
+      if (failure !== undefined) throw failure.err;
+      if (intoShared !== undefined) outs[0] = intoShared;
+      for (const i of which) {
+        const buffer = buffers.get(i);
+        if (buffer === undefined) continue;
+        buffers.delete(i);
+        outs[i] = new Uint8Array(await pool.takeRun(buffer));
+      }
+    } finally {
+      await Promise.all(tasks);
+      for (const b of buffers.values()) pool.dropRun(b);
+    }
+  }
+
+  async #fillShared(pool: ZstdPool, dst: Uint8Array, n: number, seg: SegmentEntry, input: Uint8Array): Promise<void> {
+    const stored = await this.#source.read(seg.offset, seg.storedLength);
+    let failed: FrameFailure | undefined;
+    if (seg.codec === SegmentCodec.RAW) {
+      if (crc32(stored) !== seg.crc) failed = { kind: 'crc' };
+      else dst.set(stored);
+    } else {
+      input.set(stored);
+      failed = await pool.decompress(input.subarray(0, seg.storedLength), dst, seg.crc);
+    }
+    if (failed !== undefined) {
+      const where = `segment ${n}`;
+      const err = frameError(failed, `image ${this.id}: ${where}`, seg.rawLength);
+      throw new CkptError(err.code, err.message, { where, image: this.id });
+    }
+  }
+
+  async #fillSegment(pool: ZstdPool, run: RunBuffer, offset: number, n: number, seg: SegmentEntry, input: Uint8Array, scratch: Uint8Array): Promise<void> {
+    const stored = await this.#source.read(seg.offset, seg.storedLength);
+    input.set(stored);
+    const failed: FrameFailure | undefined = await pool.fillRun(run, offset, input.subarray(0, seg.storedLength), seg.crc, seg.codec, seg.rawLength, scratch);
+    if (failed !== undefined) {
+      const where = `segment ${n}`;
+      const err = frameError(failed, `image ${this.id}: ${where}`, seg.rawLength);
+      throw new CkptError(err.code, err.message, { where, image: this.id });
+    }
   }
 
   /** Read and check one provider's raw bytes without decoding them. */
   async readRaw(id: string): Promise<RawProviderData> {
+    const p = this.#checkedProvider(id);
+    const [stream, ...blobs] = await this.#readRuns([p.stream, ...p.blobs]);
+    return { stream: stream!, blobs };
+  }
+
+  /** The index entry of provider `id`, checked against the state-size limit. */
+  #checkedProvider(id: string): ProviderEntry {
     this.#check();
     const p = this.provider(id);
     if (p === undefined) throw new CkptError(ErrorCodes.NOT_FOUND, `image ${this.id} has no provider ${JSON.stringify(id)}; it holds: ${this.index.providers.map((x) => x.id).join(', ') || 'nothing'}`, { image: this.id, provider: id });
@@ -270,16 +379,25 @@ export class ImageReader {
         { image: this.id, provider: id, where: `provider ${JSON.stringify(id)}` },
       );
     }
-    const stream = await this.#readRun(p.stream);
-    const blobs: Uint8Array[] = [];
-    for (const b of p.blobs) blobs.push(await this.#readRun(b));
-    return { stream, blobs };
+    return p;
   }
 
   /** Read, check and decode one provider's state. */
   async readProvider(id: string, options: ReadProviderOptions = {}): Promise<unknown> {
-    const raw = await this.readRaw(id);
-    const p = this.provider(id)!;
+    const p = this.#checkedProvider(id);
+    // With a pool, a large value stream is decompressed into the pool's
+    // reused scratch memory: it only lives while it is decoded.
+    const pool = pools.get(this);
+    const scratch = pool !== undefined && p.stream.rawLength >= POOL_MIN_BYTES ? pool.takeScratch(p.stream.rawLength) : undefined;
+    try {
+      const [stream, ...blobs] = await this.#readRuns([p.stream, ...p.blobs], scratch === undefined ? undefined : { first: scratch.memory });
+      return this.#decode(id, p, { stream: stream!, blobs }, options);
+    } finally {
+      scratch?.release();
+    }
+  }
+
+  #decode(id: string, p: ProviderEntry, raw: RawProviderData, options: ReadProviderOptions): unknown {
     try {
       return decodeState(raw.stream, {
         tree: p.tree,

@@ -4,8 +4,19 @@
  * Streams one image into a store sink: header, then every provider's value
  * stream and blobs cut into segments (each compressed on its own, kept raw when
  * compression does not help, and checksummed), then the index and trailer.
- * Memory held here is one segment and its compressed copy at a time; blob
- * bytes are read straight from the captured views.
+ *
+ * Two ways to compress, same bytes either way:
+ * - pooled (an image of at least {@link POOL_MIN_BYTES} and a pool given):
+ *   segments are handed to the worker pool as they are cut and written in
+ *   order as they come back, so compression runs on every core while earlier
+ *   segments are written. In flight at most the pool's slot count.
+ * - inline (small images, or no pool): compressed on the calling thread into
+ *   one reused buffer, written one after another.
+ *
+ * Memory held here is a few segments whatever the state's size: bytes in
+ * app memory are copied segment by segment into the pool's shared slots;
+ * bytes already in shared memory (a leased encoder output, async-captured
+ * blobs) are compressed where they lie.
  */
 import { crc32 } from 'node:zlib';
 import type { EncodedState } from '../codec/types.js';
@@ -16,7 +27,8 @@ import { CODEC_ID, FORMAT_VERSION, HEADER_SIZE, SegmentCodec, TRAILER_SIZE } fro
 import { encodeHeader, encodeTrailer } from './header.js';
 import type { BlobEntry, ProviderEntry, SegmentRun } from './index-common.js';
 import type { ImageIndex, Manifest, SegmentEntry } from './index-model.js';
-import { SegmentCompressor } from './zstd.js';
+import { POOL_MIN_BYTES, type Slot, type ZstdPool } from './pool.js';
+import { compressBound, SegmentCompressor } from './zstd.js';
 
 /** One provider's captured state, ready to persist. */
 export interface CapturedProvider {
@@ -42,6 +54,8 @@ export interface WriteSettings {
   readonly signal?: AbortSignal;
   /** Format version to write (default: the current one; older ones for tests and conversion). */
   readonly formatVersion?: number;
+  /** Worker pool to compress on (images of at least {@link POOL_MIN_BYTES}); without it, the calling thread compresses. */
+  readonly pool?: ZstdPool;
 }
 
 /** The manifest as the writer takes it: format-2 fields default to this host, no parent, no meta. */
@@ -68,52 +82,151 @@ function compressorFor(level: number): SegmentCompressor {
   return c;
 }
 
+/**
+ * Output buffers of the inline path, kept for the next image (fresh memory
+ * costs page faults on every segment otherwise). A list, not one buffer:
+ * two images may be written at once (two Checkpointers in one process).
+ */
+const spareOutputs: Uint8Array[] = [];
+function takeOutput(size: number): Uint8Array {
+  const i = spareOutputs.findIndex((b) => b.length >= size);
+  return i === -1 ? new Uint8Array(size) : spareOutputs.splice(i, 1)[0]!;
+}
+function giveOutput(b: Uint8Array): void {
+  if (spareOutputs.length < 2) spareOutputs.push(b);
+}
+
 class ImageStreamWriter {
   readonly segments: SegmentEntry[] = [];
+  /** Bytes written so far (in file order). */
   offset = 0;
+  /** Segments started (their index entries may still be pending). */
+  #started = 0;
+  /** The pooled pipeline: one step per segment, in file order. */
+  #chain: Promise<void> = Promise.resolve();
+  #failed = false;
+  #failure: unknown;
   readonly #compressor: SegmentCompressor;
+  readonly #pool: ZstdPool | undefined;
+  #output: Uint8Array | undefined;
 
   constructor(
     readonly sink: ImageSink,
     readonly settings: WriteSettings,
+    pooled: boolean,
   ) {
     this.#compressor = compressorFor(settings.level);
+    this.#pool = pooled ? settings.pool : undefined;
   }
 
+  /** Append bytes after everything started so far. */
   async write(bytes: Uint8Array): Promise<void> {
+    await this.drain();
     await this.sink.write(bytes);
     this.offset += bytes.length;
   }
 
+  /** Wait for every started segment; throws the pipeline's first failure. */
+  async drain(): Promise<void> {
+    await this.#chain;
+    if (this.#failed) throw this.#failure;
+  }
+
+  /** Wait for every started segment and give buffers back, ignoring failures (cleanup). */
+  async settle(): Promise<void> {
+    await this.#chain;
+    if (this.#output !== undefined) giveOutput(this.#output);
+    this.#output = undefined;
+  }
+
+  #fail(err: unknown): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    this.#failure = err;
+  }
+
   /** Write `data` as a run of segments of at most segmentSize raw bytes. */
   async writeRun(data: Uint8Array): Promise<SegmentRun> {
-    const first = this.segments.length;
+    const first = this.#started;
     const size = this.settings.segmentSize;
     // An empty stream still gets one (empty) segment so every run has a place.
     const count = data.length === 0 ? 1 : Math.ceil(data.length / size);
     for (let i = 0; i < count; i++) {
+      if (this.#failed) throw this.#failure;
       if (this.settings.signal?.aborted === true) throw this.settings.signal.reason;
       const raw = data.subarray(i * size, Math.min(data.length, (i + 1) * size));
-      const packed = raw.length === 0 ? raw : this.#compressor.compress(raw);
-      const useRaw = packed.length >= raw.length;
-      const stored = useRaw ? raw : packed;
-      this.segments.push({
-        offset: this.offset,
-        storedLength: stored.length,
-        rawLength: raw.length,
-        crc: crc32(stored),
-        codec: useRaw ? SegmentCodec.RAW : SegmentCodec.ZSTD,
-        flags: 0,
-      });
-      await this.write(stored);
+      const index = this.#started++;
+      if (this.#pool !== undefined && raw.length > 0) await this.#pooled(this.#pool, index, raw);
+      else await this.#inline(index, raw);
     }
     return { first, count, rawLength: data.length };
   }
+
+  #entry(index: number, stored: Uint8Array, rawLength: number, crc: number, codec: 0 | 1): void {
+    this.segments[index] = { offset: this.offset, storedLength: stored.length, rawLength, crc, codec, flags: 0 };
+  }
+
+  async #inline(index: number, raw: Uint8Array): Promise<void> {
+    await this.drain();
+    let stored = raw;
+    if (raw.length > 0) {
+      const bound = compressBound(raw.length);
+      if (this.#output === undefined || this.#output.length < bound) {
+        if (this.#output !== undefined) giveOutput(this.#output);
+        this.#output = takeOutput(bound);
+      }
+      const n = this.#compressor.compressInto(raw, this.#output);
+      if (n < raw.length) stored = this.#output.subarray(0, n);
+    }
+    this.#entry(index, stored, raw.length, crc32(stored), stored === raw ? SegmentCodec.RAW : SegmentCodec.ZSTD);
+    // Awaited before the output buffer is reused: the sink may hold it until then.
+    await this.sink.write(stored);
+    this.offset += stored.length;
+  }
+
+  async #pooled(pool: ZstdPool, index: number, raw: Uint8Array): Promise<void> {
+    // Backpressure: wait for a free slot (segments in flight are bounded).
+    const slot: Slot = await pool.acquire(raw.length, compressBound(raw.length));
+    let src = raw;
+    if (!(raw.buffer instanceof SharedArrayBuffer)) {
+      slot.input.set(raw);
+      src = slot.input.subarray(0, raw.length);
+    }
+    const job = pool.compress(src, slot.output, this.settings.level).then(
+      (r) => ({ ok: true as const, r }),
+      (err: unknown) => ({ ok: false as const, err }),
+    );
+    const step = async (): Promise<void> => {
+      // The job is awaited even after a failure: the slot is busy until it ends.
+      const done = await job;
+      if (this.#failed) return;
+      if (!done.ok) return this.#fail(done.err);
+      const stored = done.r.length < 0 ? src : slot.output.subarray(0, done.r.length);
+      this.#entry(index, stored, raw.length, done.r.crc, done.r.length < 0 ? SegmentCodec.RAW : SegmentCodec.ZSTD);
+      await this.sink.write(stored);
+      this.offset += stored.length;
+    };
+    this.#chain = this.#chain
+      .then(step)
+      .catch((err: unknown) => this.#fail(err))
+      .finally(() => slot.release());
+  }
+}
+
+function rawBytesOf(providers: readonly CapturedProvider[]): number {
+  let n = 0;
+  for (const p of providers) {
+    n += p.encoded.stream.length;
+    for (const b of p.encoded.blobs) n += b.bytes.length;
+  }
+  return n;
 }
 
 /**
  * Write a complete image into `sink` (without committing it). The caller
- * commits on success and aborts on failure.
+ * commits on success and aborts on failure. Memory the captured states
+ * lease (their `release()`) is given back once the image is written or has
+ * failed.
  */
 export async function writeImage(
   sink: ImageSink,
@@ -122,29 +235,36 @@ export async function writeImage(
   settings: WriteSettings,
 ): Promise<WriteResult> {
   const formatVersion = settings.formatVersion ?? FORMAT_VERSION;
-  const w = new ImageStreamWriter(sink, settings);
-  await w.write(encodeHeader({ formatVersion, codecId: CODEC_ID, requiredFlags: 0, optionalFlags: 0 }));
-  const entries: ProviderEntry[] = [];
-  for (const p of providers) {
-    const stream = await w.writeRun(p.encoded.stream);
-    const blobs: BlobEntry[] = [];
-    for (const blob of p.encoded.blobs) {
-      const r = await w.writeRun(blob.bytes);
-      blobs.push({ kind: blob.kind, ...r });
+  const w = new ImageStreamWriter(sink, settings, settings.pool !== undefined && rawBytesOf(providers) >= POOL_MIN_BYTES);
+  try {
+    await w.write(encodeHeader({ formatVersion, codecId: CODEC_ID, requiredFlags: 0, optionalFlags: 0 }));
+    const entries: ProviderEntry[] = [];
+    for (const p of providers) {
+      const stream = await w.writeRun(p.encoded.stream);
+      const blobs: BlobEntry[] = [];
+      for (const blob of p.encoded.blobs) {
+        const r = await w.writeRun(blob.bytes);
+        blobs.push({ kind: blob.kind, ...r });
+      }
+      entries.push({ id: p.id, version: p.version, tree: p.tree, stream, blobs });
     }
-    entries.push({ id: p.id, version: p.version, tree: p.tree, stream, blobs });
+    await w.drain();
+    const index: ImageIndex = {
+      manifest: { ...manifest, hostname: manifest.hostname ?? hostname(), parent: manifest.parent ?? null, meta: manifest.meta ?? {} },
+      codec: { values: 1, level: settings.level, segmentSize: settings.segmentSize, blobThreshold: settings.blobThreshold },
+      segments: w.segments,
+      providers: entries,
+    };
+    const indexBytes = encodeIndexOfVersion(index, formatVersion);
+    const indexOffset = w.offset;
+    await w.write(indexBytes);
+    await w.write(encodeTrailer({ indexOffset, indexLength: indexBytes.length, indexCrc: crc32(indexBytes) }));
+    return { bytes: w.offset, index, formatVersion };
+  } finally {
+    // Segments still in flight read the captured memory: only then give it back.
+    await w.settle();
+    for (const p of providers) p.encoded.release?.();
   }
-  const index: ImageIndex = {
-    manifest: { ...manifest, hostname: manifest.hostname ?? hostname(), parent: manifest.parent ?? null, meta: manifest.meta ?? {} },
-    codec: { values: 1, level: settings.level, segmentSize: settings.segmentSize, blobThreshold: settings.blobThreshold },
-    segments: w.segments,
-    providers: entries,
-  };
-  const indexBytes = encodeIndexOfVersion(index, formatVersion);
-  const indexOffset = w.offset;
-  await w.write(indexBytes);
-  await w.write(encodeTrailer({ indexOffset, indexLength: indexBytes.length, indexCrc: crc32(indexBytes) }));
-  return { bytes: w.offset, index, formatVersion };
 }
 
 /** Smallest possible image size: header + trailer (used by readers for quick rejects). */

@@ -15,18 +15,21 @@
  * `committed` settles with the outcome.
  */
 import { encodeState } from '../codec/encode.js';
-import type { ClassLookup, EncodedState } from '../codec/types.js';
+import type { ClassLookup } from '../codec/types.js';
 import { CkptError, ErrorCodes, isCkptError } from '../errors.js';
 import { WarningCodes, type CkptWarning } from '../events.js';
+import { detachBlobs, type CaptureArena } from '../image/capture.js';
 import { FORMAT_VERSION } from '../image/constants.js';
 import { infoFromIndex } from '../image/image-info.js';
 import { writeImage, type CapturedProvider } from '../image/writer.js';
 import type { MetaValue } from '../image/index-model.js';
+import type { ZstdPool } from '../image/pool.js';
 import type { CheckpointInfo, ImageInfo } from '../info.js';
 import type { CheckpointContext, Resource, ResumeContext } from '../provider/provider.js';
 import type { RegisteredProvider } from '../provider/registry.js';
 import type { ImageSink, Store, WriterLock } from '../store/store.js';
 import { LIBRARY_NAME } from '../version.js';
+import { faultPoint } from './fault-points.js';
 
 /** How a checkpoint's bytes reach the store relative to the application. */
 export type PersistMode = 'sync' | 'async';
@@ -42,6 +45,10 @@ export interface CheckpointEnv {
   readonly blobThreshold: number;
   readonly maxDepth: number;
   readonly app: string | null;
+  /** Worker threads that compress large images (none: the main thread compresses). */
+  readonly pool?: ZstdPool;
+  /** Reusable memory for the copies async persist makes at capture. */
+  readonly arena?: CaptureArena;
   writerLock(): Promise<WriterLock>;
   warn(w: CkptWarning): void;
   /** Runs after a commit (retention). Must not throw. */
@@ -89,11 +96,6 @@ function storeError(env: CheckpointEnv, err: unknown, doing: string): CkptError 
   return new CkptError(ErrorCodes.STORE_IO, `${doing} in ${env.store.description} failed: ${asError(err).message}`, { cause: err });
 }
 
-/** Copy captured blobs so the app may change its arrays while the write goes on. */
-function detach(encoded: EncodedState): EncodedState {
-  return { stream: encoded.stream, blobs: encoded.blobs.map((b) => ({ kind: b.kind, bytes: b.bytes.slice() })) };
-}
-
 /** Extra settings of one run. */
 export interface RunOptions {
   /** Aborts the write between segments and before the commit (stop deadline). */
@@ -133,6 +135,8 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
     }
   }
 
+  faultPoint('after-prepare');
+
   // 2. freeze: resources in reverse registration order; stop at the first failure.
   const tPause = performance.now();
   const frozen: Resource[] = [];
@@ -158,12 +162,14 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
       try {
         const state = await p.provider.snapshot(ctx);
         const encoded = encodeState(state, { tree: p.tree, classes: env.classes, blobThreshold: env.blobThreshold, maxDepth: env.maxDepth });
-        capturedProviders.push({ id: p.id, version: p.version, tree: p.tree, encoded: mode === 'async' ? detach(encoded) : encoded });
+        capturedProviders.push({ id: p.id, version: p.version, tree: p.tree, encoded: mode === 'async' ? detachBlobs(encoded, env.arena) : encoded });
       } catch (err) {
         fail(`provider ${JSON.stringify(p.id)} snapshot failed`, err, p.id);
       }
     }
   }
+
+  faultPoint('after-capture');
 
   let sink: ImageSink | undefined;
   let written: ImageInfo | undefined;
@@ -186,9 +192,10 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
           ...(options.meta === undefined ? {} : { meta: options.meta }),
         },
         capturedProviders,
-        { level: env.level, segmentSize: env.segmentSize, blobThreshold: env.blobThreshold, ...(signal === undefined ? {} : { signal }) },
+        { level: env.level, segmentSize: env.segmentSize, blobThreshold: env.blobThreshold, ...(signal === undefined ? {} : { signal }), ...(env.pool === undefined ? {} : { pool: env.pool }) },
       );
       written = infoFromIndex(res.index, res.bytes, FORMAT_VERSION);
+      faultPoint('after-write');
     } catch (err) {
       writeError = storeError(env, err, 'writing the image');
     }
@@ -230,6 +237,7 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
     throw aggregate(failures);
   }
   const done: ImageSink = sink;
+  faultPoint('before-commit');
   try {
     if (signal?.aborted === true) throw signal.reason;
     await done.commit();
@@ -237,6 +245,8 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
     await done.abort().catch(() => undefined);
     throw storeError(env, err, 'committing the image');
   }
+
+  faultPoint('after-commit');
 
   // Synchronous mode holds the application until the commit: that is its pause.
   const held = mode === 'sync' ? performance.now() - tPause : pauseMs;
@@ -249,6 +259,8 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
       env.warn({ code: WarningCodes.HOOK_FAILED, message: `provider ${JSON.stringify(p.id)} committed() hook failed (the image is committed): ${asError(err).message}`, error: asError(err) });
     }
   }
+  faultPoint('before-retention');
   await env.afterCommit();
+  faultPoint('after-retention');
   return { ...info, totalMs: performance.now() - t0 };
 }

@@ -49,6 +49,7 @@ import { CkptError, ErrorCodes } from '../errors.js';
 import type { WriterLock } from './store.js';
 import { errnoCode, nodeFsOps, storeIoError } from './fs-ops.js';
 import type { FsOps, FsStat } from './fs-ops.js';
+import { faultPoint } from '../lifecycle/fault-points.js';
 
 /** Name of the lock file inside a store directory. */
 export const LOCK_FILE_NAME = '.ckpt-lock';
@@ -169,9 +170,31 @@ async function observe(fs: FsOps, path: string): Promise<Observed | undefined> {
 }
 
 /**
+ * Errors of {@link createExclusive} after which the file it created could not
+ * be removed again: it may still be at the path, holding `bytes` or a prefix.
+ */
+const leftBehind = new WeakSet<object>();
+
+/**
+ * Lock files this process created but neither confirmed nor removed, because
+ * the filesystem failed right then (EIO on the read-back, a failed write and
+ * a failed unlink…). By path. Without this memory the file would look like a
+ * live lock of this very process (same pid, same start time) — or, when
+ * incomplete, like a lock being created right now — and this process could
+ * never take the lock again. `acquire` adopts such a file when it holds
+ * exactly these bytes, and treats it as stale when it holds a prefix of them.
+ */
+const orphans = new Map<string, { readonly info: LockInfo; readonly bytes: Uint8Array }>();
+
+function isPrefixOf(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength <= b.byteLength && bytesEqual(a, b.subarray(0, a.byteLength));
+}
+
+/**
  * Create `path` with O_EXCL holding `bytes`, fsynced. Returns false when the
  * path already exists. On a failure after creation the half-written file is
- * removed (best effort) before the error is thrown.
+ * removed (best effort) before the error is thrown; if that fails too, the
+ * error is marked (see {@link leftBehind}).
  */
 async function createExclusive(fs: FsOps, path: string, bytes: Uint8Array): Promise<boolean> {
   let file;
@@ -181,6 +204,7 @@ async function createExclusive(fs: FsOps, path: string, bytes: Uint8Array): Prom
     if (errnoCode(err) === 'EEXIST') return false;
     throw storeIoError('creating the writer lock', path, err);
   }
+  faultPoint('lock-created');
   let step = 'writing the writer lock';
   try {
     let done = 0;
@@ -195,11 +219,17 @@ async function createExclusive(fs: FsOps, path: string, bytes: Uint8Array): Prom
     const f = file;
     file = undefined;
     await fs.close(f);
+    faultPoint('lock-written');
     return true;
   } catch (err) {
     if (file !== undefined) await fs.close(file).catch(() => undefined);
-    await fs.unlink(path).catch(() => undefined);
-    throw storeIoError(step, path, err);
+    const removed = await fs.unlink(path).then(
+      () => true,
+      (e: unknown) => errnoCode(e) === 'ENOENT',
+    );
+    const error = storeIoError(step, path, err);
+    if (!removed) leftBehind.add(error);
+    throw error;
   }
 }
 
@@ -274,11 +304,27 @@ export class FsWriterLock implements WriterLock {
           startedAt: new Date().toISOString(),
           procStart,
         };
-        if (await createExclusive(fs, path, Buffer.from(JSON.stringify(info) + '\n', 'utf8'))) {
+        const bytes = Buffer.from(JSON.stringify(info) + '\n', 'utf8');
+        let created: boolean;
+        try {
+          created = await createExclusive(fs, path, bytes);
+        } catch (err) {
+          if (leftBehind.has(err as object)) orphans.set(path, { info, bytes });
+          throw err;
+        }
+        if (created) {
           // Confirm the file at the path is ours: a process recovering the
           // previous (stale) lock could have moved ours aside in the instant
           // between our create and write. Then it is not ours: just try again.
-          const now = await observe(fs, path);
+          let now: Observed | undefined;
+          try {
+            now = await observe(fs, path);
+          } catch (err) {
+            // Our lock file exists but cannot be read back: remember it, so a
+            // later attempt (once the disk works again) adopts it.
+            orphans.set(path, { info, bytes });
+            throw err;
+          }
           if (now !== undefined && parseLockInfo(now.raw)?.token === info.token) {
             return new FsWriterLock(dir, path, info, fs, description);
           }
@@ -293,9 +339,18 @@ export class FsWriterLock implements WriterLock {
         }
         const mine = unconfirmed.get(parseLockInfo(observed.raw)?.token ?? '');
         if (mine !== undefined) return new FsWriterLock(dir, path, mine, fs, description);
-        const verdict = await judge(fs, path, description, observed, host, unreadableStaleMs);
+        const orphan = orphans.get(path);
+        if (orphan !== undefined && bytesEqual(observed.raw, orphan.bytes)) {
+          orphans.delete(path);
+          return new FsWriterLock(dir, path, orphan.info, fs, description);
+        }
+        const incomplete = orphan !== undefined && isPrefixOf(observed.raw, orphan.bytes);
+        const verdict: Verdict = incomplete
+          ? { stale: true, reason: 'an incomplete lock file this process created when the filesystem failed' }
+          : await judge(fs, path, description, observed, host, unreadableStaleMs);
         if (verdict.stale) {
           const outcome = await recoverStale(fs, path, observed);
+          if (incomplete) orphans.delete(path);
           if (outcome !== 'raced') {
             quickRetries++;
             continue;

@@ -90,6 +90,17 @@ export interface FsOps {
    * stable storage. Without this a committed rename can vanish after a power loss.
    */
   fsyncDir(path: string): Promise<void>;
+  /**
+   * Facts about an open file (`fstat`). Optional: without it stores fall back
+   * to {@link FsOps.stat} of the path, which can race with a deletion (another
+   * process pruning the image between open and stat).
+   */
+  fstat?(file: FsFile): Promise<FsStat>;
+}
+
+/** Facts about the open `file`: fstat when the layer has it, else stat of its path. */
+export async function statOpenFile(fs: FsOps, file: FsFile): Promise<FsStat> {
+  return fs.fstat !== undefined ? fs.fstat(file) : fs.stat(file.path);
 }
 
 /** The FsFile of {@link nodeFsOps}: a path plus the Node file handle. */
@@ -149,6 +160,10 @@ export const nodeFsOps: FsOps = Object.freeze({
   },
   async readFile(path: string): Promise<Uint8Array> {
     return readFile(path);
+  },
+  async fstat(file: FsFile): Promise<FsStat> {
+    const s = await handleOf(file).stat();
+    return { size: s.size, mtimeMs: s.mtimeMs, ino: s.ino, isFile: s.isFile(), isDirectory: s.isDirectory() };
   },
   async fsyncDir(path: string): Promise<void> {
     if (process.platform === 'win32') return;

@@ -26,10 +26,11 @@ import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CkptError, ErrorCodes } from '../errors.js';
 import type { AcquireOptions, ImageSink, ImageSource, Store, StoreEntry, WriterLock } from './store.js';
-import { errnoCode, nodeFsOps, storeIoError } from './fs-ops.js';
+import { errnoCode, nodeFsOps, statOpenFile, storeIoError } from './fs-ops.js';
 import type { FsFile, FsOps } from './fs-ops.js';
 import { FsWriterLock, STALE_LOCK_PREFIX } from './fs-lock.js';
 import { isImageId, nextImageId, parseImageId } from './image-ids.js';
+import { faultPoint } from '../lifecycle/fault-points.js';
 
 /** Options for {@link FsStore}. */
 export interface FsStoreOptions {
@@ -85,12 +86,15 @@ export async function openImageFileSource(path: string, fs: FsOps = nodeFsOps): 
     throw storeIoError('opening image file', full, err);
   }
   try {
-    const st = await fs.stat(full);
+    // fstat of the open file: the path may be gone already (pruned by a writer
+    // in another process), but what we opened is still readable.
+    const st = await statOpenFile(fs, file);
     if (!st.isFile) throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `${full} is not a file; pass the path of one image (a .ckpt file)`);
     return new FsImageSource(basename(full), st.size, file, fs);
   } catch (err) {
     await fs.close(file).catch(() => undefined);
     if (err instanceof CkptError) throw err;
+    if (errnoCode(err) === 'ENOENT') throw new CkptError(ErrorCodes.NOT_FOUND, `no image file at ${full} (it was removed while being opened)`, { cause: err });
     throw storeIoError('opening image file: stat', full, err);
   }
 }
@@ -103,6 +107,13 @@ const reservedIds = new WeakMap<FsWriterLock, Set<number>>();
 
 /** Temp files of sinks open in this process; `cleanup()` must not remove them. */
 const openTempPaths = new Set<string>();
+
+/**
+ * Image files whose commit failed after the rename (the directory fsync
+ * failed) and which could not be removed again then. The commit rejected, so
+ * the image must not exist: `cleanup()` removes them once the disk works.
+ */
+const failedCommits = new Set<string>();
 
 /** Random-access reader over one committed image file. */
 class FsImageSource implements ImageSource {
@@ -225,6 +236,7 @@ class FsImageSink implements ImageSink {
       }
       done += n;
       this.#position += n;
+      faultPoint('segment-write');
     }
   }
 
@@ -245,6 +257,7 @@ class FsImageSink implements ImageSink {
       if (this.#failure !== undefined) throw this.#failure;
       step = 'fsync';
       await this.fs.fsync(this.file);
+      faultPoint('after-fsync');
       step = 'close';
       this.#fileOpen = false;
       await this.fs.close(this.file);
@@ -262,12 +275,15 @@ class FsImageSink implements ImageSink {
       }
       step = 'rename';
       path = `${this.tempPath} → ${target}`;
+      faultPoint('before-rename');
       await this.fs.rename(this.tempPath, target);
       renamed = true;
+      faultPoint('after-rename');
       step = 'directory fsync';
       path = this.dir;
       await this.fs.fsyncDir(this.dir);
       this.#state = 'committed';
+      faultPoint('after-dir-fsync');
     } catch (err) {
       this.#state = 'failed';
       if (this.#fileOpen) {
@@ -283,10 +299,11 @@ class FsImageSink implements ImageSink {
       );
       const error = storeIoError(`committing image ${this.id}: ${step}`, path, err, this.id);
       if (!removed && renamed) {
+        failedCommits.add(target);
         throw new CkptError(
           ErrorCodes.STORE_IO,
           `${error.message} The image file could not be removed again, so image ${this.id} may or may not ` +
-            `survive a crash; do not rely on it.`,
+            `survive a crash; do not rely on it (the next cleanup() in this process removes it).`,
           { cause: err, image: this.id },
         );
       }
@@ -400,7 +417,7 @@ export class FsStore implements Store {
       throw storeIoError(`opening image ${id}`, path, err, id);
     }
     try {
-      const st = await this.#fs.stat(path);
+      const st = await statOpenFile(this.#fs, file);
       // list() shows regular files only; a directory with an image name is not an image.
       if (!st.isFile) throw this.#notFound(id, undefined);
       return new FsImageSource(id, st.size, file, this.#fs);
@@ -444,6 +461,7 @@ export class FsStore implements Store {
     openTempPaths.add(tempPath);
     try {
       const file = await this.#fs.open(tempPath, 'wx');
+      faultPoint('temp-created');
       return new FsImageSink(id, seq, this.dir, tempPath, file, this.#fs, held);
     } catch (err) {
       reserved.delete(seq);
@@ -457,12 +475,14 @@ export class FsStore implements Store {
     parseImageId(id);
     await this.#checkLock(lock, 'delete');
     const path = join(this.dir, imageFileName(id));
+    faultPoint('retention-delete');
     try {
       await this.#fs.unlink(path);
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') throw this.#notFound(id, err);
       throw storeIoError(`deleting image ${id}`, path, err, id);
     }
+    faultPoint('after-unlink');
     try {
       await this.#fs.fsyncDir(this.dir);
     } catch (err) {
@@ -475,14 +495,30 @@ export class FsStore implements Store {
   }
 
   /**
-   * Remove temp files of crashed writers and stale-lock leftovers. Requires the
-   * writer lock (so no other process can be writing a temp file). Temp files of
-   * sinks still open in this process are kept. Returns the removed file names.
+   * Remove temp files of crashed writers and stale-lock leftovers, and image
+   * files of commits that failed in this process after their rename and could
+   * not be removed then. Requires the writer lock (so no other process can be
+   * writing a temp file). Temp files of sinks still open in this process are
+   * kept. Returns the removed file names.
    */
   async cleanup(lock: WriterLock): Promise<string[]> {
     await this.#checkLock(lock, 'cleanup');
     const names = (await this.#readdir()) ?? [];
     const removed: string[] = [];
+    let images = 0;
+    for (const path of failedCommits) {
+      if (dirname(path) !== this.dir) continue;
+      try {
+        await this.#fs.unlink(path);
+        removed.push(basename(path));
+        images++;
+      } catch (err) {
+        if (errnoCode(err) !== 'ENOENT') throw storeIoError('cleanup: removing the image of a failed commit', path, err);
+      }
+      failedCommits.delete(path);
+    }
+    // Like delete(): make the removal of an image durable.
+    if (images > 0) await this.#fs.fsyncDir(this.dir).catch(() => undefined);
     for (const name of names) {
       const path = join(this.dir, name);
       const leftover = (isTempFileName(name) && !openTempPaths.has(path)) || name.startsWith(STALE_LOCK_PREFIX);
@@ -490,6 +526,7 @@ export class FsStore implements Store {
       try {
         await this.#fs.unlink(path);
         removed.push(name);
+        faultPoint('cleanup-unlink');
       } catch (err) {
         if (errnoCode(err) !== 'ENOENT') throw storeIoError('cleanup: removing', path, err);
       }

@@ -1,0 +1,345 @@
+/**
+ * @module image/pool
+ *
+ * A pool of worker threads that compress and decompress segments with zstd,
+ * so a large image uses every core while the main thread only cuts, copies
+ * and writes. Buffers travel as views over SharedArrayBuffers: the pool owns
+ * a fixed set of segment {@link Slot}s (input + output), reused from one image
+ * to the next, so nothing is copied by `postMessage` and no fresh memory is
+ * faulted in per segment. The number of slots bounds the segments in flight
+ * (threads + 2), which bounds the memory a write or read holds to
+ * (segment size × slots), whatever the state's size.
+ *
+ * Threads start lazily at the first task, are `unref`'d while idle (the pool
+ * never keeps a process alive), and are terminated by {@link ZstdPool.close}.
+ * A thread that dies fails its tasks with a `CkptError` naming what happened;
+ * the next task starts a new thread.
+ */
+import { Worker } from 'node:worker_threads';
+import { CkptError, ErrorCodes, type ErrorCode } from '../errors.js';
+import { WORKER_SOURCE } from './pool-worker.js';
+import { BINDING_PATH, type FrameFailure } from './zstd.js';
+
+/** Images or provider runs smaller than this are (de)compressed on the main thread: a thread round trip costs more. */
+export const POOL_MIN_BYTES = 8 * 1024 * 1024;
+
+/** Largest value-stream scratch a pool keeps between restores. */
+const SCRATCH_KEEP_MAX = 512 * 1024 * 1024;
+
+/** Result of compressing one segment in the pool. */
+export interface CompressResult {
+  /** Frame size in `dst`, or -1 when compression did not help (store `src` raw). */
+  readonly length: number;
+  /** CRC-32 of the stored bytes (the frame, or `src` when raw). */
+  readonly crc: number;
+}
+
+/** A segment's worth of shared memory, lent by {@link ZstdPool.acquire}; give it back with `release()`. */
+export interface Slot {
+  /** Input buffer (raw bytes to compress, or stored bytes to decompress). */
+  readonly input: Uint8Array;
+  /** Output buffer. */
+  readonly output: Uint8Array;
+  /** Return the slot to the pool. Idempotent. */
+  release(): void;
+}
+
+interface Pending {
+  resolve(reply: Reply): void;
+  reject(err: Error): void;
+  readonly code: ErrorCode;
+  readonly what: string;
+}
+
+interface Reply {
+  readonly id: number;
+  readonly n?: number;
+  readonly crc?: number;
+  readonly fail?: FrameFailure;
+  readonly error?: string;
+  readonly buffer?: ArrayBuffer;
+}
+
+interface Thread {
+  readonly worker: Worker;
+  readonly pending: Map<number, Pending>;
+  dead: boolean;
+  /** Bytes of run buffers this thread holds. */
+  owned: number;
+}
+
+/**
+ * A run (value stream or blob) being read into an ArrayBuffer that one pool
+ * thread, its owner, allocated and will transfer; see {@link ZstdPool.openRun}.
+ */
+export interface RunBuffer {
+  /** Raw bytes of the run. */
+  readonly bytes: number;
+}
+
+interface OwnedRun extends RunBuffer {
+  readonly owner: Thread;
+  readonly key: number;
+}
+
+interface SlotMemory {
+  input: Uint8Array;
+  output: Uint8Array;
+}
+
+function shared(bytes: number): Uint8Array {
+  return new Uint8Array(new SharedArrayBuffer(Math.max(1, bytes)));
+}
+
+/** zstd worker threads plus the shared segment slots they work on. */
+export class ZstdPool {
+  /** Number of threads. */
+  readonly size: number;
+  readonly #threads: Thread[] = [];
+  readonly #free: SlotMemory[] = [];
+  readonly #waiters: { in: number; out: number; resolve(s: Slot): void; reject(e: Error): void }[] = [];
+  #slotCount = 0;
+  readonly #maxSlots: number;
+  /** Shared memory kept for value streams being decoded (see {@link takeScratch}). */
+  #scratch: Uint8Array | undefined;
+  #nextId = 1;
+  #closed = false;
+
+  /** @param size - number of worker threads (≥ 1) */
+  constructor(size: number) {
+    if (!Number.isSafeInteger(size) || size < 1) throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `a worker pool needs at least one thread, got ${String(size)}`);
+    this.size = size;
+    this.#maxSlots = size + 2;
+  }
+
+  /** Slots the pool lends at most at once (threads + 2): the segments in flight. */
+  get slots(): number {
+    return this.#maxSlots;
+  }
+
+  /** Threads running now (started lazily). */
+  get running(): number {
+    return this.#threads.length;
+  }
+
+  /**
+   * Borrow a slot whose input holds at least `inBytes` and output at least
+   * `outBytes`. Waits while all slots are lent: this is the backpressure
+   * that bounds memory in flight.
+   */
+  acquire(inBytes: number, outBytes: number): Promise<Slot> {
+    if (this.#closed) return Promise.reject(this.#closedError());
+    const mem = this.#free.pop() ?? (this.#slotCount < this.#maxSlots ? this.#newSlot() : undefined);
+    if (mem !== undefined) return Promise.resolve(this.#lend(mem, inBytes, outBytes));
+    return new Promise((resolve, reject) => this.#waiters.push({ in: inBytes, out: outBytes, resolve, reject }));
+  }
+
+  #newSlot(): SlotMemory {
+    this.#slotCount++;
+    return { input: shared(0), output: shared(0) };
+  }
+
+  #lend(mem: SlotMemory, inBytes: number, outBytes: number): Slot {
+    // Grown on demand (a larger segment size); kept at that size for reuse.
+    if (mem.input.length < inBytes) mem.input = shared(inBytes);
+    if (mem.output.length < outBytes) mem.output = shared(outBytes);
+    let released = false;
+    return {
+      input: mem.input,
+      output: mem.output,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.#giveBack(mem);
+      },
+    };
+  }
+
+  #giveBack(mem: SlotMemory): void {
+    if (this.#closed) return;
+    const w = this.#waiters.shift();
+    if (w !== undefined) w.resolve(this.#lend(mem, w.in, w.out));
+    else this.#free.push(mem);
+  }
+
+  /**
+   * Shared memory of at least `bytes` for a value stream that is decoded
+   * and then dropped (its bytes are copied out by the decoder): threads
+   * decompress straight into it, and it is reused by the next restore
+   * instead of faulting in new pages. One at a time; a second caller while
+   * it is lent gets memory of its own. Kept up to {@link SCRATCH_KEEP_MAX}.
+   */
+  takeScratch(bytes: number): { memory: Uint8Array; release: () => void } {
+    const kept = this.#scratch;
+    this.#scratch = undefined;
+    const memory = kept !== undefined && kept.length >= bytes ? kept : shared(bytes);
+    let released = false;
+    return {
+      memory,
+      release: () => {
+        if (released || this.#closed) return;
+        released = true;
+        if (memory.length <= SCRATCH_KEEP_MAX && (this.#scratch === undefined || this.#scratch.length < memory.length)) this.#scratch = memory;
+      },
+    };
+  }
+
+  /** Compress `src` into `dst` (views over SharedArrayBuffers; `dst` ≥ compressBound). */
+  async compress(src: Uint8Array, dst: Uint8Array, level: number): Promise<CompressResult> {
+    const r = await this.#post(this.#pick(), { op: 1, level, src, dst }, ErrorCodes.SNAPSHOT_FAILED, 'compressing a segment');
+    return { length: r.n ?? -1, crc: r.crc ?? 0 };
+  }
+
+  /**
+   * Check `src` against `crc` and the zstd frame against `dst.length`, then
+   * decompress into `dst` (views over SharedArrayBuffers). Resolves with the
+   * failed check, or undefined when the segment is sound.
+   */
+  async decompress(src: Uint8Array, dst: Uint8Array, crc: number): Promise<FrameFailure | undefined> {
+    const r = await this.#post(this.#pick(), { op: 2, src, dst, crc }, ErrorCodes.RESTORE_FAILED, 'decompressing a segment');
+    return r.fail;
+  }
+
+  /**
+   * Start reading a run of `bytes` raw bytes: the thread holding the fewest
+   * run bytes allocates its buffer (so several runs fill, and fault in their
+   * pages, on several threads at once). Fill it with {@link fillRun}, then
+   * {@link takeRun} or {@link dropRun}.
+   */
+  async openRun(bytes: number): Promise<RunBuffer> {
+    if (this.#closed) throw this.#closedError();
+    while (this.#threads.length < this.size) this.#spawn();
+    let owner = this.#threads[0]!;
+    for (const t of this.#threads) if (t.owned < owner.owned) owner = t;
+    const key = this.#nextId++;
+    owner.owned += bytes;
+    const run: OwnedRun = { bytes, owner, key };
+    await this.#post(owner, { op: 3, run: key, bytes }, ErrorCodes.RESTORE_FAILED, 'allocating a run buffer');
+    return run;
+  }
+
+  /**
+   * Check one stored segment (`src`: CRC-32 `crc`, codec 0 raw or 1 zstd)
+   * and put its `raw` bytes into `run` at `offset`. A zstd segment is
+   * decompressed by the least busy thread: the owner writes straight into
+   * the run; another thread decompresses into `scratch` (≥ `raw` bytes,
+   * shared) and the owner copies it in. Resolves with the failed check, or
+   * undefined. `src` and `scratch` are busy until it settles.
+   */
+  async fillRun(runBuffer: RunBuffer, offset: number, src: Uint8Array, crc: number, codec: number, raw: number, scratch: Uint8Array): Promise<FrameFailure | undefined> {
+    const run = runBuffer as OwnedRun;
+    const what = 'reading a segment';
+    const code = ErrorCodes.RESTORE_FAILED;
+    const t = codec === 1 ? this.#pick() : run.owner;
+    if (t === run.owner) {
+      const r = await this.#post(t, { op: 4, run: run.key, offset, src, crc, codec, raw }, code, what);
+      return r.fail;
+    }
+    const out = scratch.subarray(0, raw);
+    const r = await this.#post(t, { op: 2, src, dst: out, crc }, code, what);
+    if (r.fail !== undefined) return r.fail;
+    await this.#post(run.owner, { op: 7, run: run.key, offset, src: out }, code, what);
+    return undefined;
+  }
+
+  /** The filled run's buffer, transferred from its owner thread (no copy). */
+  async takeRun(runBuffer: RunBuffer): Promise<ArrayBuffer> {
+    const run = runBuffer as OwnedRun;
+    try {
+      const r = await this.#post(run.owner, { op: 5, run: run.key }, ErrorCodes.RESTORE_FAILED, 'handing over a run buffer');
+      return r.buffer!;
+    } finally {
+      run.owner.owned -= run.bytes;
+    }
+  }
+
+  /** Forget a run that will not be completed (a failed read). Never throws. */
+  dropRun(runBuffer: RunBuffer): void {
+    const run = runBuffer as OwnedRun;
+    run.owner.owned -= run.bytes;
+    if (run.owner.dead || this.#closed) return;
+    this.#post(run.owner, { op: 6, run: run.key }, ErrorCodes.RESTORE_FAILED, 'dropping a run buffer').catch(() => undefined);
+  }
+
+  #post(t: Thread, message: Record<string, unknown>, code: ErrorCode, what: string): Promise<Reply> {
+    if (this.#closed) return Promise.reject(this.#closedError());
+    if (t.dead) return Promise.reject(new CkptError(code, `a zstd worker thread of ckpt exited while ${what}; the operation failed, the pool starts a new thread for the next one`));
+    const id = this.#nextId++;
+    return new Promise<Reply>((resolve, reject) => {
+      if (t.pending.size === 0) t.worker.ref();
+      t.pending.set(id, { resolve, reject, code, what });
+      t.worker.postMessage({ id, ...message });
+    }).then((r) => {
+      if (r.error !== undefined) throw new CkptError(code, `ckpt's zstd worker failed ${what}: ${r.error}`);
+      return r;
+    });
+  }
+
+  /** The least busy live thread; a new one while fewer than `size` run and all are busy. */
+  #pick(): Thread {
+    let best: Thread | undefined;
+    for (const t of this.#threads) if (best === undefined || t.pending.size < best.pending.size) best = t;
+    if ((best === undefined || best.pending.size > 0) && this.#threads.length < this.size) best = this.#spawn();
+    return best!;
+  }
+
+  #spawn(): Thread {
+    // execArgv: [] — the app's flags (loaders, inspectors) are not for this thread.
+    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { binding: BINDING_PATH }, stdout: false, stderr: false });
+    worker.unref();
+    const t: Thread = { worker, pending: new Map(), dead: false, owned: 0 };
+    worker.on('message', (r: Reply) => {
+      const p = t.pending.get(r.id);
+      if (p === undefined) return;
+      t.pending.delete(r.id);
+      if (t.pending.size === 0) worker.unref();
+      p.resolve(r);
+    });
+    worker.on('error', (err) => this.#lost(t, `threw ${err.message}`, err));
+    worker.on('exit', (exitCode) => this.#lost(t, `exited with code ${exitCode}`));
+    this.#threads.push(t);
+    return t;
+  }
+
+  /** A thread died: fail its tasks, forget it (the next task starts a new one). */
+  #lost(t: Thread, how: string, cause?: Error): void {
+    if (!t.dead) {
+      t.dead = true;
+      const i = this.#threads.indexOf(t);
+      if (i !== -1) this.#threads.splice(i, 1);
+    }
+    for (const [id, p] of t.pending) {
+      t.pending.delete(id);
+      const msg = this.#closed
+        ? `the worker pool was closed while ${p.what}`
+        : `a zstd worker thread of ckpt ${how} while ${p.what}; the operation failed, the pool starts a new thread for the next one`;
+      p.reject(new CkptError(this.#closed ? ErrorCodes.CLOSED : p.code, msg, cause === undefined ? {} : { cause }));
+    }
+  }
+
+  #closedError(): CkptError {
+    return new CkptError(ErrorCodes.CLOSED, 'the worker pool is closed (its Checkpointer was closed)');
+  }
+
+  /**
+   * Terminate one running thread as if it had crashed (tests of crash
+   * handling). Resolves when it is gone. @internal
+   */
+  async crashOneThreadForTesting(): Promise<boolean> {
+    const t = this.#threads[0];
+    if (t === undefined) return false;
+    await t.worker.terminate();
+    return true;
+  }
+
+  /** Terminate every thread, fail waiting and running tasks with `CKPT_ERR_CLOSED`, drop the slots. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const w of this.#waiters.splice(0)) w.reject(this.#closedError());
+    this.#free.length = 0;
+    this.#scratch = undefined;
+    const threads = this.#threads.splice(0);
+    await Promise.all(threads.map((t) => t.worker.terminate()));
+  }
+}
