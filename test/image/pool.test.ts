@@ -20,7 +20,7 @@ afterAll(() => pool.close());
 
 /** A state of several blobs and a multi-segment value stream: compressible, incompressible and raw segments. */
 function state(): unknown {
-  const smooth = new Float64Array(96 * KiB);
+  const smooth = new Float64Array(1100 * KiB); // above POOL_MIN_BYTES (8 MiB)
   for (let i = 0; i < smooth.length; i++) smooth[i] = Math.sin(i / 100) * 50;
   const noise = new Uint8Array(300 * KiB);
   let x = 12345;
