@@ -107,6 +107,8 @@ if (scenarios.has('objects')) {
   print(`### Object graph: ${nRecords.toLocaleString('en-US')} records, ckpt at its default zstd level 3, gzip at its default level`);
   print('');
   table(r.rows);
+  print('');
+  print(r.sizeNote);
   results['objects'] = r;
 }
 

@@ -45,7 +45,7 @@ function same(a: Rec[], b: Rec[] | undefined): boolean {
   return true;
 }
 
-export async function runObjects(o: ObjectOptions): Promise<{ rows: Row[]; summary: Record<string, number>; samples: Record<string, Record<string, number>[]> }> {
+export async function runObjects(o: ObjectOptions): Promise<{ rows: Row[]; summary: Record<string, number>; samples: Record<string, Record<string, number>[]>; sizeNote: string }> {
   const log = o.log;
   log(`object graph: generating ${o.records} records…`);
   const state = records(o.records);
@@ -106,6 +106,14 @@ export async function runObjects(o: ObjectOptions): Promise<{ rows: Row[]; summa
   const samples = await interleave(variants, o.reps, log);
   const jsonBytes = (await stat(jsonPath)).size;
   const v8Bytes = (await stat(v8Path)).size;
+  // Image size by zstd level (one untimed checkpoint each): what a level buys against gzip.
+  const bySize: Record<string, number> = {};
+  for (const level of [1, 3, 6, 9]) {
+    const ck = new Checkpointer({ store: join(o.dir, `level-${level}`), compression: { level }, signals: false });
+    ck.register({ id: 'records', tree: true, snapshot: () => state, restore: () => undefined });
+    bySize[`level${level}`] = (await ck.checkpoint()).bytes;
+    await ck.close();
+  }
   await identity.close();
   await tree.close();
   await rm(o.dir, { recursive: true, force: true });
@@ -116,7 +124,7 @@ export async function runObjects(o: ObjectOptions): Promise<{ rows: Row[]; summa
   const treeBytes = sizes.get('tree')!;
   const vs = (x: number): string => `${fmt(json / x, 1)}× faster than JSON, ${fmt(v8 / x, 1)}× than v8`;
   const vsR = (x: number): string => `${fmt(rJson / x, 1)}× faster than JSON, ${fmt(rV8 / x, 1)}× than v8`;
-  const mb = (b: number): string => `${fmt(b / MiB, 1)} MiB`;
+  const mb = (b: number): string => `${fmt(b / MiB, 2)} MiB`;
   const rows: Row[] = [
     { name: variants[0]!.name, ms: ckI, note: `**${vs(ckI)}**; image ${mb(idBytes)}; pause ${fmt(m(variants[0]!.name, 'pauseMs'))} ms` },
     { name: variants[1]!.name, ms: ckT, note: `**${vs(ckT)}**; image ${mb(treeBytes)}; pause ${fmt(m(variants[1]!.name, 'pauseMs'))} ms` },
@@ -149,6 +157,8 @@ export async function runObjects(o: ObjectOptions): Promise<{ rows: Row[]; summa
     treeImageBytes: treeBytes,
     jsonGzBytes: jsonBytes,
     v8GzBytes: v8Bytes,
+    ...Object.fromEntries(Object.entries(bySize).map(([k, v]) => [`imageBytes_${k}`, v])),
   };
-  return { rows, summary, samples: Object.fromEntries(samples) };
+  const sizeNote = `image size by zstd level (tree mode): ${Object.entries(bySize).map(([k, v]) => `${k.replace('level', 'L')} ${mb(v)}`).join(', ')}; JSON+gzip ${mb(jsonBytes)}, v8+gzip ${mb(v8Bytes)}`;
+  return { rows, summary, samples: Object.fromEntries(samples), sizeNote };
 }

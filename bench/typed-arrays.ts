@@ -87,9 +87,15 @@ export async function runTyped(o: TypedOptions): Promise<{ rows: Row[]; summary:
   asyncCk.register(provider);
 
   // Warm-up (untimed): starts worker threads, fills page caches, tells us the image size.
+  // The first checkpoints also start the worker threads and allocate the
+  // pool's slots (and, async, the capture arena): their memory is reported too.
   log('typed arrays: warm-up checkpoints…');
+  let rss = new RssSampler();
   const first = await syncCk.checkpoint({ step: 0 });
-  await asyncCk.checkpoint({ step: 0 });
+  const firstSync = { ...rss.stopAll(), ms: first.totalMs };
+  rss = new RssSampler();
+  const firstAsyncInfo = await asyncCk.checkpoint({ step: 0 });
+  const firstAsync = { ...rss.stopAll(), ms: firstAsyncInfo.totalMs, pauseMs: firstAsyncInfo.pauseMs };
   // A copy of the image: retention removes the store's own file at the next checkpoint.
   const imageBytes = new Uint8Array(await readFile(join(o.dir, 'sync', `${first.id}.ckpt`)));
   const imagePath = join(o.dir, 'image-copy.ckpt');
@@ -130,31 +136,33 @@ export async function runTyped(o: TypedOptions): Promise<{ rows: Row[]; summary:
     {
       name: 'ckpt checkpoint, sync persist',
       run: async () => {
-        const rss = new RssSampler();
+        const sampler = new RssSampler();
         const t0 = performance.now();
         const info = await syncCk.checkpoint({ step: step++ });
         const ms = performance.now() - t0;
-        return { ms, pauseMs: info.pauseMs, extraRss: rss.stop(), imageBytes: info.bytes };
+        const peak = sampler.stopAll();
+        return { ms, pauseMs: info.pauseMs, extraRss: peak.rss, extraArrayBuffers: peak.arrayBuffers, imageBytes: info.bytes };
       },
     },
     {
       name: 'ckpt checkpoint, async persist',
       run: async () => {
-        const rss = new RssSampler();
+        const sampler = new RssSampler();
         const t0 = performance.now();
         const info = await asyncCk.checkpoint({ step: step++ });
         const ms = performance.now() - t0;
-        return { ms, pauseMs: info.pauseMs, extraRss: rss.stop(), imageBytes: info.bytes };
+        const peak = sampler.stopAll();
+        return { ms, pauseMs: info.pauseMs, extraRss: peak.rss, extraArrayBuffers: peak.arrayBuffers, imageBytes: info.bytes };
       },
     },
     {
       name: 'ckpt restore',
       run: async () => {
-        const rss = new RssSampler();
+        const sampler = new RssSampler();
         const t0 = performance.now();
         await syncCk.restore();
         const ms = performance.now() - t0;
-        const extra = rss.stop();
+        const extra = sampler.stop();
         restored = undefined;
         return { ms, extraRss: extra };
       },
@@ -194,7 +202,9 @@ export async function runTyped(o: TypedOptions): Promise<{ rows: Row[]; summary:
     { name: 'ckpt checkpoint, sync persist (durable)', ms: sync, note: `${rate(stateBytes, sync)}; **${fmt(sync / limit, 2)}× the machine limit**; peak extra RSS ${fmt(syncRss / MiB)} MiB` },
     { name: 'ckpt checkpoint, async persist: pause', ms: asyncPause, note: `**${fmt(asyncPause / memcpy, 2)}× memcpy**, ${fmt(asyncPause / fresh, 2)}× fresh copy` },
     { name: 'ckpt checkpoint, async persist: until durable', ms: asyncTotal, note: `${fmt(asyncTotal / limit, 2)}× the machine limit; peak extra RSS ${fmt(asyncRss / MiB)} MiB` },
-    { name: 'ckpt restore', ms: restore, note: `**${rate(stateBytes, restore)} of state**; peak extra RSS ${fmt(restoreRss / MiB)} MiB (the restored arrays are ${fmt(stateBytes / MiB)} MiB)` },
+    { name: 'ckpt restore', ms: restore, note: `**${rate(stateBytes, restore)} of state**, ${fmt(restore / fresh, 2)}× the fresh-memory copy; peak extra RSS ${fmt(restoreRss / MiB)} MiB (the restored arrays are ${fmt(stateBytes / MiB)} MiB)` },
+    { name: 'first checkpoint, sync (starts threads, allocates slots)', ms: firstSync.ms, note: `peak extra RSS ${fmt(firstSync.rss / MiB)} MiB, ArrayBuffers (main thread) ${fmt(firstSync.arrayBuffers / MiB)} MiB` },
+    { name: 'first checkpoint, async (also allocates the capture arena)', ms: firstAsync.ms, note: `pause ${fmt(firstAsync.pauseMs)} ms; peak extra RSS ${fmt(firstAsync.rss / MiB)} MiB, ArrayBuffers ${fmt(firstAsync.arrayBuffers / MiB)} MiB` },
   ];
   const summary = {
     stateBytes,
@@ -210,6 +220,15 @@ export async function runTyped(o: TypedOptions): Promise<{ rows: Row[]; summary:
     restoreMs: restore,
     restoreMBps: stateBytes / 1e3 / restore,
     restoreExtraRss: restoreRss,
+    firstSyncMs: firstSync.ms,
+    firstSyncExtraRss: firstSync.rss,
+    firstSyncExtraArrayBuffers: firstSync.arrayBuffers,
+    firstAsyncMs: firstAsync.ms,
+    firstAsyncPauseMs: firstAsync.pauseMs,
+    firstAsyncExtraRss: firstAsync.rss,
+    firstAsyncExtraArrayBuffers: firstAsync.arrayBuffers,
+    syncExtraArrayBuffers: m('ckpt checkpoint, sync persist', 'extraArrayBuffers'),
+    asyncExtraArrayBuffers: m('ckpt checkpoint, async persist', 'extraArrayBuffers'),
   };
   return { rows, summary, samples: Object.fromEntries(samples) };
 }

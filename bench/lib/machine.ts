@@ -109,8 +109,11 @@ export class ZstdCrew {
       this.#workers.map(
         (w, i) =>
           new Promise<number>((resolve, reject) => {
-            w.once('message', (m: number) => resolve(m));
             w.once('error', reject);
+            w.once('message', (m: number) => {
+              w.off('error', reject);
+              resolve(m);
+            });
             w.postMessage({ op, data, ranges: shares[i] });
           }),
       ),
@@ -140,10 +143,16 @@ export function sharedCopy(arrays: readonly Uint8Array[], segmentSize: number): 
   return { data, ranges };
 }
 
-/** Samples the resident set size every few ms; `stop()` returns the peak above the start. */
+/**
+ * Samples the resident set size (every thread's memory: worker threads are
+ * part of the process) and the main isolate's ArrayBuffer memory every few
+ * ms; `stop()` returns the peaks above their values at construction.
+ */
 export class RssSampler {
-  readonly #base = process.memoryUsage.rss();
-  #peak = this.#base;
+  readonly #base = process.memoryUsage();
+  #peakRss = this.#base.rss;
+  #peakAb = this.#base.arrayBuffers;
+  #n = 0;
   readonly #timer: NodeJS.Timeout;
 
   constructor(everyMs = 2) {
@@ -152,13 +161,25 @@ export class RssSampler {
 
   sample(): void {
     const r = process.memoryUsage.rss();
-    if (r > this.#peak) this.#peak = r;
+    if (r > this.#peakRss) this.#peakRss = r;
+    // The full figures cost more (heap statistics): every fifth sample.
+    if (this.#n++ % 5 === 0) {
+      const ab = process.memoryUsage().arrayBuffers;
+      if (ab > this.#peakAb) this.#peakAb = ab;
+    }
   }
 
   /** Peak RSS above the RSS at construction, in bytes. */
   stop(): number {
+    return this.stopAll().rss;
+  }
+
+  /** Peaks above the start: RSS, and ArrayBuffer memory of the main isolate. */
+  stopAll(): { rss: number; arrayBuffers: number } {
     this.sample();
+    const ab = process.memoryUsage().arrayBuffers;
+    if (ab > this.#peakAb) this.#peakAb = ab;
     clearInterval(this.#timer);
-    return this.#peak - this.#base;
+    return { rss: this.#peakRss - this.#base.rss, arrayBuffers: this.#peakAb - this.#base.arrayBuffers };
   }
 }

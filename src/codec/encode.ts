@@ -40,8 +40,6 @@ import {
 const INITIAL_CAPACITY = 64 * 1024;
 /** Output buffers up to this size are kept for the next call instead of being dropped. */
 const SCRATCH_MAX = 16 * 1024 * 1024;
-/** Output buffers at least this large grow 4× instead of 2×. */
-const GROW_FAST_FROM = 1024 * 1024;
 /**
  * Streams longer than this are handed out in the encoder's own (shared)
  * buffer with a `release()`, instead of being copied into a right-sized one.
@@ -120,38 +118,57 @@ function giveBack(buf: FastBuffer): void {
 /** Generations one {@link IdTable} serves before it is replaced (a power of two). */
 const GENERATIONS = 32;
 const GEN_MASK = GENERATIONS - 1;
+/** States of at most this many objects use the kept WeakMap; larger ones a fresh Map. */
+const WEAK_MAX_OBJECTS = 256 * 1024;
+/** A kept-WeakMap encoding that meets more objects than this starts over with a fresh Map. */
+const WEAK_ABORT_OBJECTS = 1024 * 1024;
 
 /**
  * Identity mode's "seen" table: object → `id × 32 + generation`, where the
- * generation (1..31) is that of the encoding that wrote the entry. Why a
- * WeakMap kept across calls instead of a fresh Map per call: a checkpoint
- * of a million objects fills a hash table of a million entries, and a fresh
- * one grows (rehashing into new memory) every time — here that was most of
- * identity mode's cost. Kept, the table already holds the state's objects
- * from the last checkpoint: setting them again updates entries in place.
+ * generation (1..31) is that of the encoding that wrote the entry.
+ *
+ * Why a WeakMap kept across calls: a checkpoint fills a hash table with an
+ * entry per object, and a fresh one grows (rehashing into new memory) every
+ * time — for mid-sized states that was most of identity mode's cost. Kept,
+ * the table already holds the state's objects from the last checkpoint, and
+ * setting them again updates entries in place (about 5× faster here).
  * Entries of older generations read as "not seen"; after 31 encodings the
- * table is replaced, so a generation number never repeats within one table.
- * Weak, so objects the app drops are not kept alive. Values stay small
- * integers (no allocation) below 2^26 ids per encoding; above, they are
- * doubles, still exact.
+ * table is replaced, so a generation never repeats within one table. Weak,
+ * so objects the app drops are not kept alive.
+ *
+ * Why only for states of up to {@link WEAK_MAX_OBJECTS} objects: V8's
+ * garbage collector handles WeakMaps of a few million entries very badly
+ * (marking them gets quadratic: a 4M-entry WeakMap took 80 s to fill here,
+ * a Map 2 s). Larger states use a fresh Map per encoding (the same tags,
+ * generation 1), and an encoding that outgrows the WeakMap starts over.
  */
 interface IdTable {
-  readonly map: WeakMap<object, number>;
+  readonly map: WeakMap<object, number> | Map<object, number>;
   readonly gen: number;
+  /** The kept WeakMap (false: a fresh Map for this encoding only). */
+  readonly kept: boolean;
 }
 
-/** The table between encodings; taken (null) while one runs, so a nested encoding gets its own. */
+/** The kept table between encodings; taken (null) while one runs, so a nested encoding gets its own. */
 let idTable: IdTable | null = null;
+/** Objects met by the last identity-mode encoding (Infinity: unknown, or too many for the WeakMap). */
+let lastIdentityObjects = Infinity;
+
+/** Thrown by an encoding on the kept WeakMap that meets too many objects; encodeState starts over. */
+class OutgrewWeakMap extends Error {}
 
 function takeIdTable(): IdTable {
+  if (lastIdentityObjects > WEAK_MAX_OBJECTS) return { map: new Map(), gen: 1, kept: false };
   const t = idTable;
   idTable = null;
-  if (t === null || t.gen >= GEN_MASK) return { map: new WeakMap(), gen: 1 };
-  return { map: t.map, gen: t.gen + 1 };
+  if (t === null || t.gen >= GEN_MASK) return { map: new WeakMap(), gen: 1, kept: true };
+  return { map: t.map, gen: t.gen + 1, kept: true };
 }
 
-function giveIdTable(t: IdTable | null): void {
-  if (t !== null) idTable = t;
+function giveIdTable(t: IdTable | null, objects: number): void {
+  if (t === null) return;
+  lastIdentityObjects = objects;
+  if (t.kept) idTable = t;
 }
 
 /**
@@ -162,6 +179,7 @@ export function releaseEncoderMemory(): void {
   scratch = null;
   spare = null;
   idTable = null;
+  lastIdentityObjects = Infinity;
 }
 
 // ---------------------------------------------------------------------------
@@ -204,7 +222,7 @@ function withSegment(err: unknown, segment: PathSegment): Error {
     err.segments.push(segment);
     return err;
   }
-  if (err instanceof CkptError) return err;
+  if (err instanceof CkptError || err instanceof OutgrewWeakMap) return err;
   const wrapped = foreignError(err);
   wrapped.segments.push(segment);
   return wrapped;
@@ -337,6 +355,13 @@ class Encoder {
   readonly buffers: Map<ArrayBufferLike, BufferUse> | null;
   /** Tree mode: the containers being encoded, `ancestors[d]` at depth d. */
   readonly ancestors: object[] = [];
+  /** Streaming hook (see EncodeOptions.onSealed), or undefined. */
+  readonly onSealed: ((buffer: Uint8Array, end: number, final: boolean) => void) | undefined;
+  readonly sealStep: number;
+  /** Position at which {@link seal} is tried next (Infinity: never). */
+  sealAt = Infinity;
+  /** Header positions of the ext32 containers still open (their lengths are back-patched). */
+  readonly open: number[] = [];
 
   constructor(buf: FastBuffer, options: EncodeOptions) {
     this.buf = buf;
@@ -347,11 +372,32 @@ class Encoder {
     this.maxDepth = options.maxDepth;
     this.ids = options.tree ? null : takeIdTable();
     this.buffers = options.tree ? null : new Map();
+    this.sealStep = options.sealStep ?? 0;
+    // Not with the kept WeakMap: such an encoding may start over (OutgrewWeakMap).
+    this.onSealed = this.sealStep > 0 && this.ids?.kept !== true ? options.onSealed : undefined;
+    if (this.onSealed !== undefined) this.sealAt = this.sealStep;
+  }
+
+  /** Report the final prefix of the stream to the streaming hook (see EncodeOptions.onSealed). */
+  seal(): void {
+    const step = this.sealStep;
+    const end = this.open.length > 0 ? Math.min(this.pos, this.open[0]!) : this.pos;
+    // Only past LEASE_MIN: the stream is then certainly lent in this very
+    // buffer (never copied out and the buffer reused while the hook's
+    // readers still read it).
+    if (end >= this.sealAt && this.pos > LEASE_MIN && this.buf.buffer instanceof SharedArrayBuffer) {
+      this.onSealed!(this.buf, end, false);
+      this.sealAt = (Math.floor(end / step) + 1) * step;
+    } else {
+      // Held back by an open container, or not yet in shared memory: look again later.
+      this.sealAt = this.pos + step;
+    }
   }
 
   // --- output buffer ------------------------------------------------------
 
   ensure(n: number): void {
+    if (this.pos >= this.sealAt) this.seal();
     if (this.pos + n > this.buf.length) this.grow(n);
   }
 
@@ -375,12 +421,11 @@ class Encoder {
       this.view = new DataView(this.buf.buffer, 0, size);
       return;
     }
-    // Double while small; quadruple past 1 MiB (where the next buffer is a
-    // growable one). Every new buffer is fresh external memory that V8
-    // counts towards its next full GC, which marks the whole heap.
-    let size = this.buf.length * (this.buf.length >= GROW_FAST_FROM ? 4 : 2);
+    // Small buffers double (each is a copy). From LEASE_MIN on the buffer is
+    // a growable one: it starts at what is needed plus an eighth and then
+    // grows in place (above).
+    let size = this.buf.length * 2;
     while (size < needed) size *= 2;
-    // Growable from here on: start at what is needed plus an eighth.
     if (size >= LEASE_MIN) size = Math.max(LEASE_MIN, needed + (needed >>> 3));
     let next: FastBuffer;
     try {
@@ -494,6 +539,7 @@ class Encoder {
    */
   beginContainer(type: number): number {
     this.ensure(6);
+    if (this.onSealed !== undefined) this.open.push(this.pos);
     this.buf[this.pos] = 0xc9;
     this.buf[this.pos + 5] = type;
     this.pos += 6;
@@ -509,6 +555,7 @@ class Encoder {
       );
     }
     this.u32be(start - 5, len);
+    if (this.onSealed !== undefined) this.open.pop();
   }
 
   // --- scalars ------------------------------------------------------------
@@ -716,6 +763,7 @@ class Encoder {
       }
       // The id is taken before the children are written (pre-order), which is
       // what lets a child refer back to this object (cycles).
+      if (ids.kept && this.nextId >= WEAK_ABORT_OBJECTS) throw new OutgrewWeakMap();
       ids.map.set(v, this.nextId++ * GENERATIONS + gen);
     }
     const proto = Object.getPrototypeOf(v) as object | null;
@@ -1026,17 +1074,28 @@ export function encodeState(value: unknown, options: EncodeOptions): EncodedStat
   if (initial === spare) spare = null;
   else scratch = null;
   initial ??= allocate(INITIAL_CAPACITY);
-  const encoder = new Encoder(initial, options);
+  let encoder = new Encoder(initial, options);
   try {
-    encoder.value(value, 0);
+    try {
+      encoder.value(value, 0);
+    } catch (err) {
+      if (!(err instanceof OutgrewWeakMap)) throw err;
+      // Too many objects for the kept WeakMap: start over with a fresh Map.
+      lastIdentityObjects = Infinity;
+      const grown = encoder.buf;
+      if (initial.buffer !== grown.buffer) giveBack(initial);
+      initial = grown;
+      encoder = new Encoder(grown, options);
+      encoder.value(value, 0);
+    }
   } catch (err) {
     giveBack(encoder.buf);
     // Grown in place, `initial` is a shorter view of the same memory: not a second buffer.
     if (initial.buffer !== encoder.buf.buffer) giveBack(initial);
-    giveIdTable(encoder.ids);
+    giveIdTable(encoder.ids, encoder.nextId);
     throw toCkptError(err, value);
   }
-  giveIdTable(encoder.ids);
+  giveIdTable(encoder.ids, encoder.nextId);
   const buf = encoder.buf;
   const n = encoder.pos;
   if (initial.buffer !== buf.buffer) giveBack(initial);
@@ -1050,6 +1109,7 @@ export function encodeState(value: unknown, options: EncodeOptions): EncodedStat
   }
   // Large: lend the buffer itself rather than copying hundreds of megabytes
   // while the app is paused; it comes back for reuse on release().
+  encoder.onSealed?.(buf, n, true);
   let released = false;
   return {
     stream: buf.subarray(0, n),

@@ -74,6 +74,18 @@ export interface EncodeOptions {
   readonly blobThreshold: number;
   /** Maximum nesting depth; deeper state fails with `CKPT_ERR_UNSERIALIZABLE`. */
   readonly maxDepth: number;
+  /**
+   * Streaming hook, for compressing a large stream while the rest of it is
+   * still being encoded: called whenever at least {@link sealStep} more bytes
+   * at the start of the stream are final (no later back-patch can change
+   * them), with the output buffer and the end of those bytes — only while the
+   * buffer is shared memory (a SharedArrayBuffer that grows in place, so the
+   * bytes stay where they are). Called once more at the end with `final`
+   * true when the stream is lent in that buffer. The hook must not throw.
+   */
+  readonly onSealed?: (buffer: Uint8Array, end: number, final: boolean) => void;
+  /** Granularity of {@link onSealed} (the segment size), in bytes. */
+  readonly sealStep?: number;
 }
 
 /** A large binary value kept out of the msgpack stream. */

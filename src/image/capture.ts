@@ -1,16 +1,24 @@
 /**
  * @module image/capture
  *
- * The copy an asynchronous persist makes of a captured state's large binary
- * values, so the application may change its arrays while the image is being
- * written. This copy is all the app waits for, so it goes into a
- * {@link CaptureArena}: one SharedArrayBuffer kept from one checkpoint to the
- * next. Why: a copy into new memory pays a page fault per 4 KiB (on some VMs
- * that is ten times the copy itself), a copy into the pages of the previous
- * checkpoint is a plain memcpy; and shared memory is what the worker pool
- * compresses from, with no further copy.
+ * Capturing one provider's state at the frozen point: encoding it, and
+ * - compressing its value stream ahead: while a large stream is still being
+ *   encoded, its finished segments are already compressed on the worker
+ *   pool, so by the time the write starts most of them are done
+ *   ({@link captureState}; the writer picks them up);
+ * - for an asynchronous persist, copying its large binary values so the
+ *   application may change its arrays while the image is being written.
+ *   This copy is all the app waits for, so it goes into a
+ *   {@link CaptureArena}: shared memory kept from one checkpoint to the next.
+ *   Why: a copy into new memory pays a page fault per 4 KiB (on some VMs
+ *   that is ten times the copy itself), a copy into the pages of the
+ *   previous checkpoint is a plain memcpy; and shared memory is what the
+ *   worker pool compresses from, with no further copy.
  */
-import type { Blob, EncodedState } from '../codec/types.js';
+import { encodeState } from '../codec/encode.js';
+import type { Blob, EncodedState, EncodeOptions } from '../codec/types.js';
+import type { CompressResult, ZstdPool } from './pool.js';
+import { compressBound } from './zstd.js';
 
 /** Captures smaller than this are copied into ordinary memory (the arena is for the large ones). */
 const ARENA_MIN_BYTES = 256 * 1024;
@@ -94,4 +102,107 @@ export function detachBlobs(encoded: EncodedState, arena?: CaptureArena): Encode
       lease.release();
     },
   };
+}
+
+/** A segment of a value stream compressed during capture. */
+export interface AheadSegment {
+  /** Raw bytes of the segment. */
+  readonly rawLength: number;
+  /** The compression, on the pool. */
+  readonly job: Promise<CompressResult>;
+  /** Where the frame is (busy until `job` settles). */
+  readonly output: Uint8Array;
+}
+
+/** The segments of a stream compressed during capture, and with which settings. */
+export interface AheadStream {
+  readonly segmentSize: number;
+  readonly level: number;
+  /** By segment index; undefined where the write has to compress. */
+  readonly segments: readonly (AheadSegment | undefined)[];
+}
+
+/** Streams compressed ahead, by the captured state that carries them (internal plumbing capture → writer). */
+const aheadByState = new WeakMap<EncodedState, AheadStream>();
+
+/** The segments of `encoded`'s stream compressed during capture, if any. */
+export function aheadOf(encoded: EncodedState): AheadStream | undefined {
+  return aheadByState.get(encoded);
+}
+
+/** Dispatches a stream's finished segments to the pool while it is being encoded. */
+class AheadCompressor {
+  readonly segments: (AheadSegment | undefined)[] = [];
+  /** Each job, settled once its output is given back (never rejects). */
+  readonly #jobs: Promise<void>[] = [];
+  #next = 0;
+  /** Jobs finished, counted by the threads. */
+  readonly #done = new Int32Array(new SharedArrayBuffer(4));
+
+  constructor(
+    readonly pool: ZstdPool,
+    readonly segmentSize: number,
+    readonly level: number,
+  ) {}
+
+  /** EncodeOptions.onSealed: never throws, never waits (no free buffer: the write compresses the rest). */
+  readonly onSealed = (buffer: Uint8Array, end: number, final: boolean): void => {
+    // Only a stream the writer will give to the pool (see writeImage).
+    if (end < this.pool.minBytes) return;
+    const size = this.segmentSize;
+    for (;;) {
+      const start = this.#next * size;
+      const stop = Math.min(start + size, end);
+      if (stop <= start || (stop - start < size && !final)) return;
+      // While the main thread still encodes, leave it a core: at most
+      // threads − 1 jobs at once (the rest go when it reports again). The
+      // threads count finished jobs in shared memory: replies cannot be read
+      // before the encoder returns.
+      if (!final && this.#next - Atomics.load(this.#done, 0) >= Math.max(1, this.pool.size - 1)) return;
+      const out = this.pool.aheadOutput(compressBound(stop - start));
+      const job = this.pool.compress(buffer.subarray(start, stop), out.memory, this.level, this.#done);
+      this.#jobs.push(job.then(out.release, out.release));
+      this.segments[this.#next++] = { rawLength: stop - start, job, output: out.memory };
+    }
+  };
+
+  /** Once every job is over (they read the stream, and write their outputs): give the outputs back, then call `after`. */
+  release(after: () => void): void {
+    void Promise.all(this.#jobs.splice(0)).then(after);
+  }
+}
+
+/** What {@link captureState} needs besides the encoding options. */
+export interface CaptureSettings {
+  /** `async`: large binary values are copied (into `arena`). */
+  readonly mode: 'sync' | 'async';
+  /** Pool to compress the stream on while it is encoded (none: the write compresses). */
+  readonly pool: ZstdPool | undefined;
+  /** Reusable memory for async copies. */
+  readonly arena: CaptureArena | undefined;
+  /** Segment size and level of the image to be written. */
+  readonly segmentSize: number;
+  readonly level: number;
+}
+
+/**
+ * Encode one provider's state for a checkpoint: with a pool, segments of a
+ * large value stream are compressed while the rest is encoded; in async mode
+ * large binary values are copied. The result's `release()` gives back
+ * everything it holds (the writer calls it once the image is written).
+ */
+export function captureState(state: unknown, options: EncodeOptions, settings: CaptureSettings): EncodedState {
+  const ahead = settings.pool === undefined ? undefined : new AheadCompressor(settings.pool, settings.segmentSize, settings.level);
+  let encoded = encodeState(state, ahead === undefined ? options : { ...options, onSealed: ahead.onSealed, sealStep: settings.segmentSize });
+  if (ahead !== undefined && ahead.segments.length > 0) {
+    const inner = encoded;
+    encoded = {
+      stream: inner.stream,
+      blobs: inner.blobs,
+      release: () => ahead.release(() => inner.release?.()),
+    };
+  }
+  if (settings.mode === 'async') encoded = detachBlobs(encoded, settings.arena);
+  if (ahead !== undefined && ahead.segments.length > 0) aheadByState.set(encoded, { segmentSize: settings.segmentSize, level: settings.level, segments: ahead.segments });
+  return encoded;
 }

@@ -10,9 +10,11 @@
  *
  * Protocol (all buffers are views over SharedArrayBuffers, so nothing is
  * copied by `postMessage`):
- * - `{ id, op: 1, level, src, dst }` compress `src` into `dst`; replies
+ * - `{ id, op: 1, level, src, dst, done? }` compress `src` into `dst`; replies
  *   `{ id, n, crc }` with the frame size, or `n: -1` when the frame would not
- *   be smaller than `src` (stored raw) — `crc` is then of `src`.
+ *   be smaller than `src` (stored raw) — `crc` is then of `src`. With `done`
+ *   (an Int32Array over shared memory), `done[0]` is incremented first
+ *   (Atomics), for a main thread that is too busy to read replies.
  * - `{ id, op: 2, src, dst, crc }` check `src`'s CRC-32 and zstd frame
  *   against `dst.length`, then decompress into `dst`; replies `{ id }`, or
  *   `{ id, fail: { kind, value?, message? } }` (see `image/zstd` FrameFailure).
@@ -82,8 +84,9 @@ parentPort.on('message', (m) => {
   try {
     if (m.op === 1) {
       const n = m.src.length === 0 ? 0 : cctx(m.level).compress2(m.dst, m.src);
-      if (n >= m.src.length) parentPort.postMessage({ id: m.id, n: -1, crc: crc32(m.src) });
-      else parentPort.postMessage({ id: m.id, n, crc: crc32(m.dst.subarray(0, n)) });
+      const reply = n >= m.src.length ? { id: m.id, n: -1, crc: crc32(m.src) } : { id: m.id, n, crc: crc32(m.dst.subarray(0, n)) };
+      if (m.done !== undefined) Atomics.add(m.done, 0, 1);
+      parentPort.postMessage(reply);
     } else if (m.op === 2) {
       const fail = decompress(m.src, m.dst, m.crc);
       parentPort.postMessage(fail === undefined ? { id: m.id } : { id: m.id, fail });

@@ -20,8 +20,15 @@ import { CkptError, ErrorCodes, type ErrorCode } from '../errors.js';
 import { WORKER_SOURCE } from './pool-worker.js';
 import { BINDING_PATH, type FrameFailure } from './zstd.js';
 
-/** Images or provider runs smaller than this are (de)compressed on the main thread: a thread round trip costs more. */
+/**
+ * Default {@link ZstdPool.minBytes}: images (and runs read) smaller than this
+ * are (de)compressed on the main thread — a thread round trip costs more, and
+ * starting the threads would eat a short-lived process's first checkpoint.
+ */
 export const POOL_MIN_BYTES = 8 * 1024 * 1024;
+
+/** Output buffers of segments compressed ahead that a pool keeps for reuse. */
+const OUTPUTS_KEEP_MAX = 64;
 
 /** Largest value-stream scratch a pool keeps between restores. */
 const SCRATCH_KEEP_MAX = 512 * 1024 * 1024;
@@ -102,13 +109,23 @@ export class ZstdPool {
   readonly #maxSlots: number;
   /** Shared memory kept for value streams being decoded (see {@link takeScratch}). */
   #scratch: Uint8Array | undefined;
+  /** Output buffers for segments compressed ahead, kept for reuse (see {@link aheadOutput}). */
+  readonly #outputs: Uint8Array[] = [];
   #nextId = 1;
   #closed = false;
 
   /** @param size - number of worker threads (≥ 1) */
-  constructor(size: number) {
+  /** Work smaller than this (an image's raw bytes, a run to read) stays on the calling thread. */
+  readonly minBytes: number;
+
+  /**
+   * @param size - number of worker threads (≥ 1)
+   * @param minBytes - see {@link minBytes} (default {@link POOL_MIN_BYTES})
+   */
+  constructor(size: number, minBytes = POOL_MIN_BYTES) {
     if (!Number.isSafeInteger(size) || size < 1) throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `a worker pool needs at least one thread, got ${String(size)}`);
     this.size = size;
+    this.minBytes = minBytes;
     this.#maxSlots = size + 2;
   }
 
@@ -184,9 +201,37 @@ export class ZstdPool {
     };
   }
 
-  /** Compress `src` into `dst` (views over SharedArrayBuffers; `dst` ≥ compressBound). */
-  async compress(src: Uint8Array, dst: Uint8Array, level: number): Promise<CompressResult> {
-    const r = await this.#post(this.#pick(), { op: 1, level, src, dst }, ErrorCodes.SNAPSHOT_FAILED, 'compressing a segment');
+  /**
+   * An output buffer of at least `bytes` for a segment compressed ahead of
+   * the write (while the rest of a stream is still being encoded). Never
+   * waits (the encoder that asks cannot: it runs synchronously), and kept
+   * apart from the slots: one never given back (a checkpoint that failed
+   * before its write) can stall nothing; it is simply garbage-collected.
+   * Given back ones are kept for the next checkpoint (at most
+   * {@link OUTPUTS_KEEP_MAX}), so their pages are not faulted in again.
+   */
+  aheadOutput(bytes: number): { memory: Uint8Array; release: () => void } {
+    const i = this.#outputs.findIndex((b) => b.length >= bytes);
+    const memory = i === -1 ? shared(bytes) : this.#outputs.splice(i, 1)[0]!;
+    let released = false;
+    return {
+      memory,
+      release: (): void => {
+        if (released) return;
+        released = true;
+        if (!this.#closed && this.#outputs.length < OUTPUTS_KEEP_MAX) this.#outputs.push(memory);
+      },
+    };
+  }
+
+  /**
+   * Compress `src` into `dst` (views over SharedArrayBuffers; `dst` ≥
+   * compressBound). With `done` (an Int32Array over shared memory), the
+   * thread also adds 1 to `done[0]` when it has finished: a caller that
+   * cannot wait for the reply (the encoder, mid-stream) can still see it.
+   */
+  async compress(src: Uint8Array, dst: Uint8Array, level: number, done?: Int32Array): Promise<CompressResult> {
+    const r = await this.#post(this.#pick(), { op: 1, level, src, dst, done }, ErrorCodes.SNAPSHOT_FAILED, 'compressing a segment');
     return { length: r.n ?? -1, crc: r.crc ?? 0 };
   }
 
@@ -339,6 +384,7 @@ export class ZstdPool {
     for (const w of this.#waiters.splice(0)) w.reject(this.#closedError());
     this.#free.length = 0;
     this.#scratch = undefined;
+    this.#outputs.length = 0;
     const threads = this.#threads.splice(0);
     await Promise.all(threads.map((t) => t.worker.terminate()));
   }

@@ -26,14 +26,14 @@ import { decodeHeader, decodeTrailer, type ImageHeader } from './header.js';
 import { decodeIndexOfVersion } from '../convert/index-chain.js';
 import type { ProviderEntry, SegmentRun } from './index-common.js';
 import type { ImageIndex, Manifest, SegmentEntry } from './index-model.js';
-import { POOL_MIN_BYTES, type RunBuffer, type ZstdPool } from './pool.js';
+import type { RunBuffer, ZstdPool } from './pool.js';
 import { frameError, SegmentDecompressor, type FrameFailure } from './zstd.js';
 
 /** Worker pools readers decompress on (set by their owner, e.g. a Checkpointer); internal, not on the public class. */
 const pools = new WeakMap<ImageReader, ZstdPool>();
 
 /**
- * Let `reader` decompress providers of at least {@link POOL_MIN_BYTES} on
+ * Let `reader` decompress runs of at least the pool's `minBytes` on
  * `pool` (in parallel, segments in flight bounded by the pool's slots).
  * Without it a reader decompresses on the calling thread. Internal.
  */
@@ -271,7 +271,7 @@ export class ImageReader {
   async #readRuns(runs: readonly SegmentRun[], transient?: { first: Uint8Array }): Promise<Uint8Array[]> {
     const pool = pools.get(this);
     const outs: Uint8Array[] = new Array<Uint8Array>(runs.length);
-    const pooled = pool === undefined ? [] : runs.map((r, i) => (r.rawLength >= POOL_MIN_BYTES ? i : -1)).filter((i) => i !== -1);
+    const pooled = pool === undefined ? [] : runs.map((r, i) => (r.rawLength >= pool.minBytes ? i : -1)).filter((i) => i !== -1);
     if (pool !== undefined && pooled.length > 0) await this.#readPooled(pool, runs, pooled, outs, transient);
     for (let i = 0; i < runs.length; i++) {
       if (outs[i] !== undefined) continue;
@@ -388,7 +388,7 @@ export class ImageReader {
     // With a pool, a large value stream is decompressed into the pool's
     // reused scratch memory: it only lives while it is decoded.
     const pool = pools.get(this);
-    const scratch = pool !== undefined && p.stream.rawLength >= POOL_MIN_BYTES ? pool.takeScratch(p.stream.rawLength) : undefined;
+    const scratch = pool !== undefined && p.stream.rawLength >= pool.minBytes ? pool.takeScratch(p.stream.rawLength) : undefined;
     try {
       const [stream, ...blobs] = await this.#readRuns([p.stream, ...p.blobs], scratch === undefined ? undefined : { first: scratch.memory });
       return this.#decode(id, p, { stream: stream!, blobs }, options);

@@ -6,7 +6,7 @@
  * compression does not help, and checksummed), then the index and trailer.
  *
  * Two ways to compress, same bytes either way:
- * - pooled (an image of at least {@link POOL_MIN_BYTES} and a pool given):
+ * - pooled (a pool given, and an image of at least its `minBytes`):
  *   segments are handed to the worker pool as they are cut and written in
  *   order as they come back, so compression runs on every core while earlier
  *   segments are written. In flight at most the pool's slot count.
@@ -25,9 +25,10 @@ import { hostname } from 'node:os';
 import { encodeIndexOfVersion } from '../convert/index-chain.js';
 import { CODEC_ID, FORMAT_VERSION, HEADER_SIZE, SegmentCodec, TRAILER_SIZE } from './constants.js';
 import { encodeHeader, encodeTrailer } from './header.js';
+import { aheadOf, type AheadSegment, type AheadStream } from './capture.js';
 import type { BlobEntry, ProviderEntry, SegmentRun } from './index-common.js';
 import type { ImageIndex, Manifest, SegmentEntry } from './index-model.js';
-import { POOL_MIN_BYTES, type Slot, type ZstdPool } from './pool.js';
+import type { Slot, ZstdPool } from './pool.js';
 import { compressBound, SegmentCompressor } from './zstd.js';
 
 /** One provider's captured state, ready to persist. */
@@ -54,7 +55,7 @@ export interface WriteSettings {
   readonly signal?: AbortSignal;
   /** Format version to write (default: the current one; older ones for tests and conversion). */
   readonly formatVersion?: number;
-  /** Worker pool to compress on (images of at least {@link POOL_MIN_BYTES}); without it, the calling thread compresses. */
+  /** Worker pool to compress on (images of at least its `minBytes`); without it, the calling thread compresses. */
   readonly pool?: ZstdPool;
 }
 
@@ -145,8 +146,12 @@ class ImageStreamWriter {
     this.#failure = err;
   }
 
-  /** Write `data` as a run of segments of at most segmentSize raw bytes. */
-  async writeRun(data: Uint8Array): Promise<SegmentRun> {
+  /**
+   * Write `data` as a run of segments of at most segmentSize raw bytes.
+   * Segments `ahead` compressed during capture (same segment size and
+   * level) are written as they come back, without compressing again.
+   */
+  async writeRun(data: Uint8Array, ahead?: AheadStream): Promise<SegmentRun> {
     const first = this.#started;
     const size = this.settings.segmentSize;
     // An empty stream still gets one (empty) segment so every run has a place.
@@ -156,7 +161,9 @@ class ImageStreamWriter {
       if (this.settings.signal?.aborted === true) throw this.settings.signal.reason;
       const raw = data.subarray(i * size, Math.min(data.length, (i + 1) * size));
       const index = this.#started++;
-      if (this.#pool !== undefined && raw.length > 0) await this.#pooled(this.#pool, index, raw);
+      const pre = ahead?.segmentSize === size && ahead.level === this.settings.level ? ahead.segments[i] : undefined;
+      if (this.#pool !== undefined && pre !== undefined && pre.rawLength === raw.length) this.#ahead(index, raw, pre);
+      else if (this.#pool !== undefined && raw.length > 0) await this.#pooled(this.#pool, index, raw);
       else await this.#inline(index, raw);
     }
     return { first, count, rawLength: data.length };
@@ -182,6 +189,19 @@ class ImageStreamWriter {
     // Awaited before the output buffer is reused: the sink may hold it until then.
     await this.sink.write(stored);
     this.offset += stored.length;
+  }
+
+  /** A segment compressed during capture: write it in turn (its buffer is given back by the capture's release()). */
+  #ahead(index: number, raw: Uint8Array, pre: AheadSegment): void {
+    const step = async (): Promise<void> => {
+      const r = await pre.job;
+      if (this.#failed) return;
+      const stored = r.length < 0 ? raw : pre.output.subarray(0, r.length);
+      this.#entry(index, stored, raw.length, r.crc, r.length < 0 ? SegmentCodec.RAW : SegmentCodec.ZSTD);
+      await this.sink.write(stored);
+      this.offset += stored.length;
+    };
+    this.#chain = this.#chain.then(step).catch((err: unknown) => this.#fail(err));
   }
 
   async #pooled(pool: ZstdPool, index: number, raw: Uint8Array): Promise<void> {
@@ -235,12 +255,12 @@ export async function writeImage(
   settings: WriteSettings,
 ): Promise<WriteResult> {
   const formatVersion = settings.formatVersion ?? FORMAT_VERSION;
-  const w = new ImageStreamWriter(sink, settings, settings.pool !== undefined && rawBytesOf(providers) >= POOL_MIN_BYTES);
+  const w = new ImageStreamWriter(sink, settings, settings.pool !== undefined && rawBytesOf(providers) >= settings.pool.minBytes);
   try {
     await w.write(encodeHeader({ formatVersion, codecId: CODEC_ID, requiredFlags: 0, optionalFlags: 0 }));
     const entries: ProviderEntry[] = [];
     for (const p of providers) {
-      const stream = await w.writeRun(p.encoded.stream);
+      const stream = await w.writeRun(p.encoded.stream, aheadOf(p.encoded));
       const blobs: BlobEntry[] = [];
       for (const blob of p.encoded.blobs) {
         const r = await w.writeRun(blob.bytes);

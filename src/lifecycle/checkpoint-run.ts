@@ -14,11 +14,10 @@
  * `captured` resolves when the app may run again (it never rejects);
  * `committed` settles with the outcome.
  */
-import { encodeState } from '../codec/encode.js';
 import type { ClassLookup } from '../codec/types.js';
 import { CkptError, ErrorCodes, isCkptError } from '../errors.js';
 import { WarningCodes, type CkptWarning } from '../events.js';
-import { detachBlobs, type CaptureArena } from '../image/capture.js';
+import { captureState, type CaptureArena } from '../image/capture.js';
 import { FORMAT_VERSION } from '../image/constants.js';
 import { infoFromIndex } from '../image/image-info.js';
 import { writeImage, type CapturedProvider } from '../image/writer.js';
@@ -161,8 +160,12 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
     for (const p of providers) {
       try {
         const state = await p.provider.snapshot(ctx);
-        const encoded = encodeState(state, { tree: p.tree, classes: env.classes, blobThreshold: env.blobThreshold, maxDepth: env.maxDepth });
-        capturedProviders.push({ id: p.id, version: p.version, tree: p.tree, encoded: mode === 'async' ? detachBlobs(encoded, env.arena) : encoded });
+        const encoded = captureState(
+          state,
+          { tree: p.tree, classes: env.classes, blobThreshold: env.blobThreshold, maxDepth: env.maxDepth },
+          { mode, pool: env.pool, arena: env.arena, segmentSize: env.segmentSize, level: env.level },
+        );
+        capturedProviders.push({ id: p.id, version: p.version, tree: p.tree, encoded });
       } catch (err) {
         fail(`provider ${JSON.stringify(p.id)} snapshot failed`, err, p.id);
       }

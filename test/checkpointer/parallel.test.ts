@@ -36,7 +36,7 @@ describe('worker pool of a Checkpointer', () => {
     });
     const store = new MemoryStore();
     const ckpt = new Checkpointer({ store, signals: false, compression: { threads: 0 } });
-    let s = { f: field((9 * MiB) / 8) };
+    let s = { f: field(MiB / 8) };
     ckpt.register({ id: 'f', snapshot: () => s, restore: (v: typeof s) => void (s = v) });
     await ckpt.checkpoint();
     const before = s.f;
@@ -65,12 +65,12 @@ describe('worker pool of a Checkpointer', () => {
     });
     const dir = await tempDir();
     const ckpt = new Checkpointer({ store: dir, signals: false, compression: { threads: 2, level: 1 } });
-    let s = { f: field((9 * MiB) / 8), step: 1 };
+    let s = { f: field((10 * MiB) / 8), step: 1 };
     ckpt.register({ id: 'f', snapshot: () => s, restore: (v: typeof s) => void (s = v) });
     const err = await expectCode(ckpt.checkpoint({ step: 1 }), ErrorCodes.SNAPSHOT_FAILED);
     expect(err.message).toMatch(/zstd worker thread of ckpt (exited|threw)/);
     expect(await ckpt.list()).toHaveLength(0);
-    s = { f: field((9 * MiB) / 8, 7), step: 2 };
+    s = { f: field((10 * MiB) / 8, 7), step: 2 };
     const info = await ckpt.checkpoint({ step: 2 });
     expect(info.step).toBe(2);
     const saved = s.f;
@@ -92,7 +92,7 @@ describe('worker pool of a Checkpointer', () => {
       return lease;
     });
     const ckpt = new Checkpointer({ store: new MemoryStore(), signals: false, persist: 'async' });
-    const live = { f: field((9 * MiB) / 8), n: 0 };
+    const live = { f: field(MiB / 8), n: 0 };
     let restored: typeof live | undefined;
     ckpt.register<typeof live>({
       id: 'f',
@@ -101,9 +101,9 @@ describe('worker pool of a Checkpointer', () => {
       resume: () => void live.f.fill(-1),
       restore: (v) => void (restored = v),
     });
-    const expected = Buffer.from(field((9 * MiB) / 8).buffer);
+    const expected = Buffer.from(field(MiB / 8).buffer);
     await ckpt.checkpoint();
-    live.f.set(field((9 * MiB) / 8));
+    live.f.set(field(MiB / 8));
     await ckpt.checkpoint();
     await ckpt.restore();
     expect(Buffer.from(restored!.f.buffer).equals(expected)).toBe(true);
@@ -121,7 +121,7 @@ describe('worker pool of a Checkpointer', () => {
       script,
       `import { Checkpointer } from ${JSON.stringify(entry)};
 const ckpt = new Checkpointer({ store: ${JSON.stringify(join(dir, 'store'))}, signals: false, compression: { threads: 2 } });
-const f = new Float64Array(${(4 * MiB) / 8}).map((_, i) => Math.sin(i / 100));
+const f = new Float64Array(${(12 * MiB) / 8}).map((_, i) => Math.sin(i / 100));
 let back;
 ckpt.register({ id: 'f', snapshot: () => ({ f }), restore: (s) => { back = s.f; } });
 await ckpt.checkpoint();

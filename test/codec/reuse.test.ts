@@ -36,6 +36,18 @@ describe('encoder memory reused across calls', () => {
     }
   });
 
+  it('a state that outgrows the kept table mid-encoding is encoded again, identically, with a fresh one', () => {
+    const shared = { s: 1 };
+    const big: unknown[] = Array.from({ length: 1_100_000 }, (_, i) => (i % 100_000 === 0 ? shared : [i]));
+    releaseEncoderMemory();
+    const first = hex(encodeState(big, opts()).stream); // a fresh Map (size unknown)
+    encodeState({ n: 0 }, opts()); // small: the next encoding takes the kept WeakMap, and outgrows it
+    expect(hex(encodeState(big, opts()).stream)).toBe(first);
+    const back = decode(Buffer.from(first, 'hex')) as unknown[];
+    expect(back[100_000]).toBe(back[0]);
+    expect(back[1]).toEqual([1]);
+  }, 60_000);
+
   it('a nested encoding (a getter that encodes) uses its own table', () => {
     const inner = { x: 1 };
     const outer = {

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ClassRegistry } from '../../src/codec/class-registry.js';
 import { encodeState } from '../../src/codec/encode.js';
 import { CkptError, ErrorCodes } from '../../src/errors.js';
+import { aheadOf, captureState } from '../../src/image/capture.js';
 import { ZstdPool } from '../../src/image/pool.js';
 import { ImageReader, useReaderPool } from '../../src/image/reader.js';
 import { writeImage, type CapturedProvider } from '../../src/image/writer.js';
@@ -15,12 +16,12 @@ import type { ImageSink } from '../../src/store/store.js';
 import { FIXED_MANIFEST, memorySource } from '../helpers/image-bytes.js';
 
 const KiB = 1024;
-const pool = new ZstdPool(2);
+const pool = new ZstdPool(2, 0);
 afterAll(() => pool.close());
 
 /** A state of several blobs and a multi-segment value stream: compressible, incompressible and raw segments. */
 function state(): unknown {
-  const smooth = new Float64Array(1100 * KiB); // above POOL_MIN_BYTES (8 MiB)
+  const smooth = new Float64Array(96 * KiB);
   for (let i = 0; i < smooth.length; i++) smooth[i] = Math.sin(i / 100) * 50;
   const noise = new Uint8Array(300 * KiB);
   let x = 12345;
@@ -117,6 +118,44 @@ describe('zstd worker pool', () => {
     encoded.release?.();
   });
 
+  it('segments compressed during capture (while the stream is encoded) give the same image', async () => {
+    const classes = new ClassRegistry();
+    // A stream of about 2 MiB: streams are compressed ahead only past 1 MiB (where the encoder lends its buffer).
+    const big = (): unknown => ({ m: new Map([[1, Array.from({ length: 80_000 }, (_, i) => ({ i, s: `v${i % 97}` }))]]), list: Array.from({ length: 100_000 }, (_, i) => [i, `n${i}`]) });
+    // Tree mode: an identity-mode encoding of a state this small uses the kept
+    // id table and may start over, so it compresses nothing ahead.
+    const opts = { tree: true, classes, blobThreshold: 64 * KiB, maxDepth: 100 };
+    const plain = await write([{ id: 'a', version: 1, tree: true, encoded: encodeState(big(), opts) }], undefined);
+    let sealed = 0;
+    const encoded = captureState(big(), { ...opts }, { mode: 'sync', pool, arena: undefined, segmentSize: 64 * KiB, level: 3 });
+    expect(aheadOf(encoded)?.segments.length).toBeGreaterThan(3);
+    const withAhead = await write([{ id: 'a', version: 1, tree: true, encoded }], pool);
+    expect(withAhead.equals(plain)).toBe(true);
+    // The encoder reported sealed prefixes while it ran (not only at the end).
+    const seen: boolean[] = [];
+    encodeState(big(), { ...opts, sealStep: 64 * KiB, onSealed: (_b, end, final) => void (seen.push(final), (sealed = end)) }).release?.();
+    expect(seen.filter((f) => !f).length).toBeGreaterThan(3);
+    expect(sealed).toBeGreaterThan(64 * KiB);
+    // Captures that are never written give their buffers back on release; the next one still writes the same image.
+    const given: Uint8Array[] = [];
+    const ahead = pool.aheadOutput.bind(pool);
+    pool.aheadOutput = (bytes: number) => {
+      const o = ahead(bytes);
+      given.push(o.memory);
+      return o;
+    };
+    try {
+      for (let i = 0; i < 3; i++) captureState(big(), { ...opts }, { mode: 'sync', pool, arena: undefined, segmentSize: 64 * KiB, level: 3 }).release?.();
+      await new Promise((r) => setTimeout(r, 300));
+      const again = captureState(big(), { ...opts }, { mode: 'sync', pool, arena: undefined, segmentSize: 64 * KiB, level: 3 });
+      expect((await write([{ id: 'a', version: 1, tree: true, encoded: again }], pool)).equals(plain)).toBe(true);
+      // Buffers were reused from one capture to the next.
+      expect(new Set(given.map((g) => g.buffer)).size).toBeLessThan(given.length);
+    } finally {
+      pool.aheadOutput = ahead;
+    }
+  });
+
   it('reports damage through the pool exactly as on the main thread', async () => {
     const bytes = await write(capture(), pool);
     const reader = await ImageReader.open(memorySource(bytes));
@@ -148,7 +187,7 @@ describe('zstd worker pool', () => {
   });
 
   it('bounds the segments in flight to its slots (threads + 2)', async () => {
-    const p = new ZstdPool(1);
+    const p = new ZstdPool(1, 0);
     try {
       expect(p.slots).toBe(3);
       const held = await Promise.all([p.acquire(10, 10), p.acquire(10, 10), p.acquire(10, 10)]);
@@ -189,7 +228,7 @@ describe('zstd worker pool', () => {
   });
 
   it('a thread that dies fails the running operation with a clear CkptError, and the pool recovers', async () => {
-    const p = new ZstdPool(1);
+    const p = new ZstdPool(1, 0);
     try {
       // A task that is surely running when the thread dies: a large segment at a high level.
       const src = new Uint8Array(new SharedArrayBuffer(8 * 1024 * KiB));
@@ -240,7 +279,7 @@ describe('zstd worker pool', () => {
   }, 60_000);
 
   it('close() ends every thread and fails later use with CKPT_ERR_CLOSED', async () => {
-    const p = new ZstdPool(2);
+    const p = new ZstdPool(2, 0);
     await write(capture(), p);
     expect(p.running).toBe(2);
     await p.close();
