@@ -275,7 +275,9 @@ export class ZstdPool {
     const run = runBuffer as OwnedRun;
     const what = 'reading a segment';
     const code = ErrorCodes.RESTORE_FAILED;
-    const t = codec === 1 ? this.#pick() : run.owner;
+    // The owner, unless it is already busy and a zstd frame can be
+    // decompressed elsewhere (then copied in by the owner).
+    const t = codec === 1 && run.owner.pending.size > 1 ? this.#pick() : run.owner;
     if (t === run.owner) {
       const r = await this.#post(t, { op: 4, run: run.key, offset, src, crc, codec, raw }, code, what);
       return r.fail;

@@ -138,6 +138,8 @@ export class ImageReader {
   readonly #source: ImageSource;
   readonly #limits: Required<ReadLimits>;
   readonly #decompressor = new SegmentDecompressor();
+  /** See {@link #inputScratch}. */
+  #input: Uint8Array | undefined;
   #closed = false;
 
   private constructor(source: ImageSource, header: ImageHeader, index: ImageIndex, limits: Required<ReadLimits>) {
@@ -245,9 +247,38 @@ export class ImageReader {
     return stored;
   }
 
+  /**
+   * A segment's stored bytes: read into `into` when the source can
+   * (`readInto`), else into a fresh buffer. Not checked.
+   */
+  async #storedBytes(seg: SegmentEntry, into: Uint8Array): Promise<Uint8Array> {
+    const source = this.#source;
+    if (source.readInto === undefined) return source.read(seg.offset, seg.storedLength);
+    const view = into.subarray(0, seg.storedLength);
+    await source.readInto(seg.offset, view);
+    return view;
+  }
+
+  /** Memory reused for stored segments read on this thread (grown on demand). */
+  #inputScratch(bytes: number): Uint8Array {
+    if (this.#input === undefined || this.#input.length < bytes) this.#input = new Uint8Array(bytes);
+    return this.#input;
+  }
+
   async #readSegmentInto(n: number, seg: SegmentEntry, dst: Uint8Array): Promise<void> {
     const where = `segment ${n}`;
-    const stored = await this.#readStored(n, seg);
+    if (seg.codec === SegmentCodec.RAW && this.#source.readInto !== undefined && seg.storedLength === dst.length) {
+      // Stored raw: read straight into place, then check.
+      await this.#source.readInto(seg.offset, dst);
+      if (crc32(dst) !== seg.crc) {
+        throw new CkptError(ErrorCodes.CORRUPT, `image ${this.id}: ${where} checksum mismatch; the image is damaged`, { where, image: this.id });
+      }
+      return;
+    }
+    const stored = seg.codec === SegmentCodec.RAW ? await this.#readStored(n, seg) : await this.#storedBytes(seg, this.#inputScratch(seg.storedLength));
+    if (seg.codec !== SegmentCodec.RAW && crc32(stored) !== seg.crc) {
+      throw new CkptError(ErrorCodes.CORRUPT, `image ${this.id}: ${where} checksum mismatch; the image is damaged`, { where, image: this.id });
+    }
     if (seg.codec === SegmentCodec.RAW) dst.set(stored);
     else {
       try {
@@ -299,14 +330,20 @@ export class ImageReader {
     };
     try {
       for (const i of which) if (i !== 0 || intoShared === undefined) buffers.set(i, await pool.openRun(runs[i]!.rawLength));
-      for (const i of which) {
-        const run = runs[i]!;
-        const buffer = buffers.get(i);
-        let pos = 0;
-        for (let s = run.first; s < run.first + run.count && failure === undefined; s++) {
+      // Segments of all runs taken in turn (a segment of the first run, one of
+      // the second, …): consecutive runs belong to different threads, so every
+      // thread fills — and takes the page faults of — its own runs at once.
+      const cursors = which.map((i) => ({ i, s: runs[i]!.first, end: runs[i]!.first + runs[i]!.count, pos: 0 }));
+      while (failure === undefined) {
+        let any = false;
+        for (const c of cursors) {
+          if (c.s >= c.end || failure !== undefined) continue;
+          any = true;
+          const s = c.s++;
           const seg = this.index.segments[s]!;
-          const offset = pos;
-          pos += seg.rawLength;
+          const offset = c.pos;
+          c.pos += seg.rawLength;
+          const buffer = buffers.get(c.i);
           // Backpressure: one slot per segment in flight.
           const slot = await pool.acquire(seg.storedLength, seg.rawLength);
           const job =
@@ -315,6 +352,7 @@ export class ImageReader {
               : this.#fillSegment(pool, buffer, offset, s, seg, slot.input, slot.output);
           tasks.push(job.catch((err: unknown) => fail(s, err)).finally(() => slot.release()));
         }
+        if (!any) break;
       }
       await Promise.all(tasks);
       if (failure !== undefined) throw failure.err;
@@ -332,13 +370,15 @@ export class ImageReader {
   }
 
   async #fillShared(pool: ZstdPool, dst: Uint8Array, n: number, seg: SegmentEntry, input: Uint8Array): Promise<void> {
-    const stored = await this.#source.read(seg.offset, seg.storedLength);
     let failed: FrameFailure | undefined;
     if (seg.codec === SegmentCodec.RAW) {
+      // Read into place when the source can; checked there.
+      const stored = seg.storedLength === dst.length ? await this.#storedBytes(seg, dst) : await this.#source.read(seg.offset, seg.storedLength);
       if (crc32(stored) !== seg.crc) failed = { kind: 'crc' };
-      else dst.set(stored);
+      else if (stored !== dst && stored.buffer !== dst.buffer) dst.set(stored);
     } else {
-      input.set(stored);
+      const stored = await this.#storedBytes(seg, input);
+      if (stored.buffer !== input.buffer) input.set(stored);
       failed = await pool.decompress(input.subarray(0, seg.storedLength), dst, seg.crc);
     }
     if (failed !== undefined) {
@@ -349,8 +389,8 @@ export class ImageReader {
   }
 
   async #fillSegment(pool: ZstdPool, run: RunBuffer, offset: number, n: number, seg: SegmentEntry, input: Uint8Array, scratch: Uint8Array): Promise<void> {
-    const stored = await this.#source.read(seg.offset, seg.storedLength);
-    input.set(stored);
+    const stored = await this.#storedBytes(seg, input);
+    if (stored.buffer !== input.buffer) input.set(stored);
     const failed: FrameFailure | undefined = await pool.fillRun(run, offset, input.subarray(0, seg.storedLength), seg.crc, seg.codec, seg.rawLength, scratch);
     if (failed !== undefined) {
       const where = `segment ${n}`;

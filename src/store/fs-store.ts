@@ -10,7 +10,9 @@
  *   leftovers of stale-lock recovery.
  *
  * The commit rule, by hand because fs-extra never fsyncs: write the temp file
- * sequentially, fsync it, close it, check the lock is still ours, rename it to
+ * sequentially (flushing it to disk in the background every
+ * {@link FLUSH_EVERY_BYTES} written, so the final fsync has little left to
+ * do), fsync it, close it, check the lock is still ours, rename it to
  * `<id>.ckpt` (refusing to replace an existing image), fsync the directory so
  * the rename itself survives a power loss. A crash at any point before the
  * rename leaves only a temp file, which `list()` ignores and `cleanup()`
@@ -127,6 +129,24 @@ class FsImageSource implements ImageSource {
   ) {}
 
   async read(offset: number, length: number): Promise<Uint8Array> {
+    this.#checkRead(offset, length);
+    // An unpooled buffer of exactly `length` bytes, seen as a plain Uint8Array:
+    // callers may build typed arrays over `.buffer` without surprises, and
+    // `.slice()` copies as it does on any Uint8Array (Buffer's would not).
+    const out = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
+    await this.#fill(offset, out);
+    return out;
+  }
+
+  async readInto(offset: number, into: Uint8Array): Promise<void> {
+    if (!(into instanceof Uint8Array)) {
+      throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `ImageSource.readInto() takes a Uint8Array to read into.`, { image: this.id });
+    }
+    this.#checkRead(offset, into.length);
+    await this.#fill(offset, into);
+  }
+
+  #checkRead(offset: number, length: number): void {
     if (this.#closed) {
       throw new CkptError(ErrorCodes.CLOSED, `Image ${this.id} was closed; open it again to read it.`, { image: this.id });
     }
@@ -152,10 +172,11 @@ class FsImageSource implements ImageSource {
         { image: this.id },
       );
     }
-    // An unpooled buffer of exactly `length` bytes, seen as a plain Uint8Array:
-    // callers may build typed arrays over `.buffer` without surprises, and
-    // `.slice()` copies as it does on any Uint8Array (Buffer's would not).
-    const out = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
+  }
+
+  /** Read `out.length` bytes at `offset` into `out` (checked by {@link #checkRead}). */
+  async #fill(offset: number, out: Uint8Array): Promise<void> {
+    const length = out.length;
     let done = 0;
     while (done < length) {
       let n: number;
@@ -174,7 +195,6 @@ class FsImageSource implements ImageSource {
       }
       done += n;
     }
-    return out;
   }
 
   async close(): Promise<void> {
@@ -190,6 +210,17 @@ class FsImageSource implements ImageSource {
 
 type SinkState = 'open' | 'committing' | 'committed' | 'aborted' | 'failed';
 
+/**
+ * A sink starts an fsync of its temp file in the background each time this
+ * many bytes were written since the last one began. Why: the page cache
+ * otherwise holds the whole image until the commit's fsync, which then
+ * waits for all of it at once, after everything else is done; flushed as
+ * it goes, the disk works while later segments are still compressed. At
+ * most one such fsync runs at a time, and a failed one fails the image
+ * (after a failed fsync Linux may report the next one as a success).
+ */
+export const FLUSH_EVERY_BYTES = 16 * 1024 * 1024;
+
 /** Writer of one temp file, committed by rename. */
 class FsImageSink implements ImageSink {
   #state: SinkState = 'open';
@@ -199,6 +230,10 @@ class FsImageSink implements ImageSink {
   #failure: CkptError | undefined;
   #fileOpen = true;
   #commit: Promise<void> | undefined;
+  /** The background fsync running (it never rejects), or undefined. */
+  #flush: Promise<void> | undefined;
+  /** Bytes written since the last background fsync began. */
+  #unflushed = 0;
 
   constructor(
     readonly id: string,
@@ -236,8 +271,29 @@ class FsImageSink implements ImageSink {
       }
       done += n;
       this.#position += n;
+      this.#unflushed += n;
       faultPoint('segment-write');
     }
+    if (this.#unflushed >= FLUSH_EVERY_BYTES && this.#flush === undefined) this.#startFlush();
+  }
+
+  /** Start an fsync of what was written so far, in the background (see {@link FLUSH_EVERY_BYTES}). */
+  #startFlush(): void {
+    this.#unflushed = 0;
+    this.#flush = this.fs.fsync(this.file).then(
+      () => {
+        this.#flush = undefined;
+      },
+      (err: unknown) => {
+        this.#flush = undefined;
+        this.#failure ??= storeIoError(`flushing image ${this.id} to disk`, this.tempPath, err, this.id);
+      },
+    );
+  }
+
+  /** Wait for the background fsync, if one runs (before the file is fsynced again or closed). */
+  async #flushed(): Promise<void> {
+    while (this.#flush !== undefined) await this.#flush;
   }
 
   commit(): Promise<void> {
@@ -249,6 +305,7 @@ class FsImageSink implements ImageSink {
 
   async #doCommit(): Promise<void> {
     await this.#chain;
+    await this.#flushed();
     const target = join(this.dir, imageFileName(this.id));
     let step = 'write';
     let path = this.tempPath;
@@ -286,6 +343,7 @@ class FsImageSink implements ImageSink {
       faultPoint('after-dir-fsync');
     } catch (err) {
       this.#state = 'failed';
+      await this.#flushed();
       if (this.#fileOpen) {
         this.#fileOpen = false;
         await this.fs.close(this.file).catch(() => undefined);
@@ -331,6 +389,7 @@ class FsImageSink implements ImageSink {
     if (this.#state !== 'open') return;
     this.#state = 'aborted';
     await this.#chain;
+    await this.#flushed();
     if (this.#fileOpen) {
       this.#fileOpen = false;
       await this.fs.close(this.file).catch(() => undefined);

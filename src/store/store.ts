@@ -28,6 +28,14 @@ export interface ImageSource {
    * with `CKPT_ERR_CORRUPT`; an I/O failure with `CKPT_ERR_STORE_IO`.
    */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Optional: read exactly `into.length` bytes at `offset` into `into`, with
+   * the same checks and errors as {@link ImageSource.read}. Readers use it
+   * when present to read segments straight into memory they reuse — a fresh
+   * buffer per segment costs a page fault per 4 KiB, which on some machines
+   * is slower than the read itself.
+   */
+  readInto?(offset: number, into: Uint8Array): Promise<void>;
   /** Release the underlying handle. Idempotent. */
   close(): Promise<void>;
 }

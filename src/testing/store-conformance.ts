@@ -253,6 +253,34 @@ export const storeConformanceCases: readonly StoreConformanceCase[] = Object.fre
     }
   }),
 
+  defineCase('readInto (when the source has it) reads exactly what read() does, and checks like read()', async ({ store, acquire, commitImage }) => {
+    const lock = await acquire();
+    const data = bytes(5000, 3);
+    const id = await commitImage(lock, data);
+    const src = await store.open(id);
+    try {
+      if (src.readInto === undefined) return; // optional
+      const into = new Uint8Array(6000).fill(0xee);
+      await src.readInto(100, into.subarray(10, 1010));
+      assertBytes(into.subarray(10, 1010), data.subarray(100, 1100), 'readInto(100, 1000 bytes)');
+      assert.equal(into[9], 0xee, 'readInto must not write before its target');
+      assert.equal(into[1010], 0xee, 'readInto must not write past its target');
+      await src.readInto(0, into.subarray(0, 5000));
+      assertBytes(into.subarray(0, 5000), data, 'readInto of the whole image');
+      await src.readInto(5000, into.subarray(0, 0));
+      for (const [offset, length] of [
+        [4990, 11],
+        [5000, 1],
+        [-1, 2],
+      ] as const) {
+        await rejects(() => src.readInto!(offset, new Uint8Array(length)), ErrorCodes.CORRUPT, `readInto(${offset}, ${length} bytes) of a 5000-byte image`);
+      }
+    } finally {
+      await src.close();
+    }
+    await rejects(() => src.readInto!(0, new Uint8Array(1)), ErrorCodes.CLOSED, 'readInto() after close()');
+  }),
+
   defineCase('fails with CKPT_ERR_NOT_FOUND when opening an unknown id', async ({ store, acquire, commitImage }) => {
     const lock = await acquire();
     const id = await commitImage(lock, bytes(10));

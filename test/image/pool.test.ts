@@ -12,7 +12,7 @@ import { ZstdPool } from '../../src/image/pool.js';
 import { ImageReader, useReaderPool } from '../../src/image/reader.js';
 import { writeImage, type CapturedProvider } from '../../src/image/writer.js';
 import { compressBound } from '../../src/image/zstd.js';
-import type { ImageSink } from '../../src/store/store.js';
+import type { ImageSink, ImageSource } from '../../src/store/store.js';
 import { FIXED_MANIFEST, memorySource } from '../helpers/image-bytes.js';
 
 const KiB = 1024;
@@ -289,3 +289,77 @@ describe('zstd worker pool', () => {
     await p.close(); // idempotent
   });
 });
+
+/** memorySource plus readInto, counting how the reader reads. */
+function readIntoSource(bytes: Uint8Array): { source: ImageSource; counts: { read: number; readInto: number } } {
+  const base = memorySource(bytes);
+  const counts = { read: 0, readInto: 0 };
+  return {
+    counts,
+    source: {
+      ...base,
+      read: (offset, length) => {
+        counts.read++;
+        return base.read(offset, length);
+      },
+      readInto: async (offset, into) => {
+        counts.readInto++;
+        into.set(await base.read(offset, into.length));
+      },
+    },
+  };
+}
+
+describe('sources with readInto', () => {
+  it('segments are read into reused memory, with and without the pool, giving the same state', async () => {
+    const bytes = await write(capture(), undefined);
+    const expected = await read(bytes, undefined);
+    for (const p of [undefined, pool]) {
+      const { source, counts } = readIntoSource(bytes);
+      const reader = await ImageReader.open(source);
+      useReaderPool(reader, p);
+      const segments = reader.index.segments.length;
+      const readsBefore = counts.read;
+      try {
+        const got = (await reader.readProvider('a')) as Record<string, ArrayBufferView>;
+        expect(got).toEqual(expected);
+        expect(got['smooth']!.buffer).toBeInstanceOf(ArrayBuffer);
+      } finally {
+        await reader.close();
+      }
+      // Every segment of provider 'a' through readInto; no segment through read().
+      expect(counts.readInto).toBeGreaterThan(segments / 2);
+      expect(counts.read).toBe(readsBefore);
+    }
+  });
+
+  it('a damaged raw or zstd segment is still CKPT_ERR_CORRUPT when read in place', async () => {
+    const bytes = await write(capture(), undefined);
+    const reader = await ImageReader.open(memorySource(bytes));
+    const raw = reader.index.segments.findIndex((g) => g.codec === 0 && g.storedLength > 1000);
+    const zstd = reader.index.segments.findIndex((g) => g.codec === 1 && g.storedLength > 1000);
+    const segs = [reader.index.segments[raw]!, reader.index.segments[zstd]!];
+    await reader.close();
+    expect(raw).toBeGreaterThanOrEqual(0);
+    expect(zstd).toBeGreaterThanOrEqual(0);
+    for (const seg of segs) {
+      const bad = Uint8Array.from(bytes);
+      bad[seg.offset + Math.floor(seg.storedLength / 2)]! ^= 0x10;
+      for (const p of [undefined, pool]) {
+        const r = await ImageReader.open(readIntoSource(bad).source);
+        useReaderPool(r, p);
+        try {
+          const err: unknown = await r.readProvider('a').then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect(err).toBeInstanceOf(CkptError);
+          expect((err as CkptError).code).toBe(ErrorCodes.CORRUPT);
+        } finally {
+          await r.close();
+        }
+      }
+    }
+  });
+});
+
