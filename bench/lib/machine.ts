@@ -84,6 +84,12 @@ const d = new b.DCtx();
 const out = Buffer.alloc(b.compressBound(workerData.segmentSize));
 parentPort.on('message', (m) => {
   let total = 0;
+  if (m.op === 'f') {
+    // Fresh memory of each range's size, written once: the page faults of new memory on this thread.
+    for (const [, len] of m.ranges) total += new Uint8Array(new ArrayBuffer(len)).fill(1).length;
+    parentPort.postMessage(total);
+    return;
+  }
   for (const [off, len, raw] of m.ranges) {
     const src = m.data.subarray(off, off + len);
     total += m.op === 'c' ? c.compress2(out, src) : d.decompress(out.subarray(0, raw), src);
@@ -100,8 +106,12 @@ export class ZstdCrew {
     this.#workers = Array.from({ length: threads }, () => new Worker(WORKER, { eval: true, execArgv: [], workerData: { binding: BINDING, level, segmentSize } }));
   }
 
-  /** Run `op` on all ranges of `data` (a view over a SharedArrayBuffer), spread round-robin; resolves with [ms, total output bytes]. */
-  async run(op: 'c' | 'd', data: Uint8Array, ranges: readonly (readonly [number, number, number])[]): Promise<[number, number]> {
+  /**
+   * Run `op` on all ranges of `data` (a view over a SharedArrayBuffer),
+   * spread round-robin; resolves with [ms, total output bytes]. `c`
+   * compresses, `d` decompresses, `f` fills fresh memory of each range's size.
+   */
+  async run(op: 'c' | 'd' | 'f', data: Uint8Array, ranges: readonly (readonly [number, number, number])[]): Promise<[number, number]> {
     const n = this.#workers.length;
     const shares = this.#workers.map((_, w) => ranges.filter((_r, i) => i % n === w));
     const t0 = performance.now();
