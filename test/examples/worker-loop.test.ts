@@ -1,11 +1,15 @@
-// The worker example (examples/worker-loop.ts) drains a queue exactly once:
-// it is SIGKILLed at random moments until it finishes, and its output must
-// equal an uninterrupted run's, with every item exactly once in the committed
-// log. After each kill the published output must be a committed prefix that
-// the restart never runs behind. Rounds: CKPT_KILL_ROUNDS (default 3).
-// The example imports 'ckpt' (dist/): `npm test` builds it first; when dist/
-// is missing, it is built once here.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+/**
+ * @module test/examples/worker-loop
+ *
+ * The worker example (examples/worker-loop.ts) drains a queue exactly once:
+ * it is SIGKILLed at random moments until it finishes, and its output must
+ * equal an uninterrupted run's, with every item exactly once in the committed
+ * log. After each kill the published output must be a committed prefix that
+ * the restart never runs behind. Rounds: CKPT_KILL_ROUNDS (default 3).
+ * The example imports 'ckpt' (dist/): `npm test` builds it first; when dist/
+ * is missing, it is built once here.
+ */
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,6 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openImageFile } from '../../src/index.js';
+import { reapChildren, startNodeChild, tsxArgs } from '../helpers/child-process.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const WORKER = join(ROOT, 'examples', 'worker-loop.ts');
@@ -47,23 +52,8 @@ interface Run {
   stderr: string;
 }
 
-const children = new Set<ChildProcess>();
-
-/** SIGKILL every child still running and wait until each one is reaped. */
-async function reapAll(): Promise<void> {
-  const waits = [...children].map(
-    (c) =>
-      new Promise<void>((resolve) => {
-        if (c.exitCode !== null || c.signalCode !== null) return resolve();
-        c.once('exit', () => resolve());
-        c.kill('SIGKILL');
-      }),
-  );
-  await Promise.all(waits);
-  children.clear();
-}
-afterEach(reapAll);
-afterAll(reapAll);
+afterEach(reapChildren);
+afterAll(reapChildren);
 
 beforeAll(() => {
   if (!existsSync(join(ROOT, 'dist', 'index.js'))) execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
@@ -78,42 +68,28 @@ interface RunOptions {
   extra?: string[];
 }
 
-function run(args: string[], opts: RunOptions = {}): Promise<Run> {
+async function run(args: string[], opts: RunOptions = {}): Promise<Run> {
   const signal = opts.signal ?? 'SIGKILL';
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', WORKER, '--trace', ...args, ...(opts.extra ?? [])], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    const events: WorkerEvent[] = [];
-    let buf = '';
-    let stderr = '';
-    let timer: NodeJS.Timeout | undefined;
-    let sent = false;
-    const send = (): void => {
-      if (sent) return;
-      sent = true;
-      child.kill(signal);
-    };
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        // A SIGKILL can cut a line short; every complete line is JSON.
-        const ev = JSON.parse(line) as WorkerEvent;
-        events.push(ev);
-        if (opts.killAfterMs !== undefined && timer === undefined && ev.event === 'ready') timer = setTimeout(send, opts.killAfterMs);
-        if (opts.afterFirstCheckpoint === true && ev.event === 'checkpoint') send();
-      }
-    });
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code, sig) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({ events, code, signal: sig, stderr });
-    });
+  const events: WorkerEvent[] = [];
+  let sent = false;
+  const send = (): void => {
+    if (sent) return;
+    sent = true;
+    child.kill(signal);
+  };
+  const child = startNodeChild({
+    args: tsxArgs(WORKER, '--trace', ...args, ...(opts.extra ?? [])),
+    cwd: ROOT,
+    onStdoutLine: (line) => {
+      // A SIGKILL can cut a line short; every complete line is JSON.
+      const ev = JSON.parse(line) as WorkerEvent;
+      events.push(ev);
+      if (opts.killAfterMs !== undefined && ev.event === 'ready') child.killAfter(opts.killAfterMs, signal);
+      if (opts.afterFirstCheckpoint === true && ev.event === 'checkpoint') send();
+    },
   });
+  const exit = await child.exited;
+  return { events, code: exit.code, signal: exit.signal, stderr: child.stderr };
 }
 
 async function readOutput(path: string): Promise<Output | undefined> {
@@ -163,7 +139,7 @@ describe('examples/worker-loop.ts', () => {
   }, 120_000);
 
   afterAll(async () => {
-    await reapAll();
+    await reapChildren();
     await rm(root, { recursive: true, force: true });
   });
 

@@ -1,12 +1,16 @@
-// A child program checkpoints every N steps and is SIGKILLed at random
-// moments, again and again; every restart must resume from a committed
-// checkpoint, and the final result must equal an uninterrupted run's.
-// Rounds: CKPT_KILL_ROUNDS (default 4; raise it for a longer run).
-import { spawn, type ChildProcess } from 'node:child_process';
+/**
+ * @module test/process/kill-restart
+ *
+ * A child program checkpoints every N steps and is SIGKILLed at random
+ * moments, again and again; every restart must resume from a committed
+ * checkpoint, and the final result must equal an uninterrupted run's.
+ * Rounds: CKPT_KILL_ROUNDS (default 4; raise it for a longer run).
+ */
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { reapChildren, startNodeChild, tsxArgs } from '../helpers/child-process.js';
 
 const CHILD = new URL('./child-sim.ts', import.meta.url).pathname;
 const ROUNDS = Number(process.env['CKPT_KILL_ROUNDS'] ?? 4);
@@ -19,43 +23,22 @@ interface Run {
   signal: NodeJS.Signals | null;
 }
 
-const children = new Set<ChildProcess>();
-afterEach(() => {
-  for (const c of children) c.kill('SIGKILL');
-  children.clear();
-});
+afterEach(reapChildren);
 
-function run(dir: string, killAfterMs?: number): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dir, String(STEPS), String(EVERY)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    const events: Run['events'] = [];
-    let buf = '';
-    let stderr = '';
-    let timer: NodeJS.Timeout | undefined;
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        const ev = JSON.parse(line) as Run['events'][number];
-        events.push(ev);
-        // Start the kill clock once the program is running (past module loading).
-        if (killAfterMs !== undefined && timer === undefined && (ev.event === 'fresh' || ev.event === 'resumed')) {
-          timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
-        }
-      }
-    });
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      children.delete(child);
-      if (code !== 0 && signal === null) reject(new Error(`child exited ${code}: ${stderr}`));
-      else resolve({ events, code, signal });
-    });
+async function run(dir: string, killAfterMs?: number): Promise<Run> {
+  const events: Run['events'] = [];
+  const child = startNodeChild({
+    args: tsxArgs(CHILD, dir, String(STEPS), String(EVERY)),
+    onStdoutLine: (line) => {
+      const ev = JSON.parse(line) as Run['events'][number];
+      events.push(ev);
+      // Start the kill clock once the program is running (past module loading).
+      if (killAfterMs !== undefined && (ev.event === 'fresh' || ev.event === 'resumed')) child.killAfter(killAfterMs);
+    },
   });
+  const { code, signal } = await child.exited;
+  if (code !== 0 && signal === null) throw new Error(`child exited ${code}: ${child.stderr}`);
+  return { events, code, signal };
 }
 
 describe('SIGKILL at random moments', () => {

@@ -1,6 +1,14 @@
-// Spawns child-loop.ts (`node --import tsx`) and follows its JSON-line events.
-// Every child is tracked so a test's afterEach can kill and reap it.
-import { spawn, type ChildProcess } from 'node:child_process';
+/**
+ * @module test/process/spawn-loop
+ *
+ * Spawns child-loop.ts (`node --import tsx`) and follows its JSON-line events.
+ * Every child is tracked (by test/helpers/child-process) so a test's afterEach
+ * can kill and reap it with {@link reapChildren}.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { reapChildren, startNodeChild, tsxArgs, type Exit } from '../helpers/child-process.js';
+
+export { reapChildren };
 
 const CHILD = new URL('./child-loop.ts', import.meta.url).pathname;
 
@@ -20,17 +28,11 @@ export interface LoopEvent {
   before?: Record<string, number>;
 }
 
-/** How a child ended. */
-export interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
 /** A running child-loop.ts. */
 export interface LoopChild {
   readonly process: ChildProcess;
   readonly events: LoopEvent[];
-  stderr: string;
+  readonly stderr: string;
   readonly exited: Promise<Exit>;
   /** Resolves with the first event (already seen or future) matching `pred`; rejects if the child exits first or after `timeoutMs`. */
   waitFor(pred: (e: LoopEvent) => boolean, timeoutMs?: number): Promise<LoopEvent>;
@@ -38,35 +40,31 @@ export interface LoopChild {
   signal(sig: NodeJS.Signals): number;
 }
 
-const live = new Set<LoopChild>();
-
-/** Kill (SIGKILL) every child still running and wait until each is reaped. */
-export async function reapChildren(): Promise<void> {
-  const all = [...live];
-  live.clear();
-  for (const c of all) if (c.process.exitCode === null && c.process.signalCode === null) c.process.kill('SIGKILL');
-  await Promise.all(all.map((c) => c.exited));
-}
-
 export const wall = (): number => performance.timeOrigin + performance.now();
 
 /** Start child-loop.ts with `env` (CKPT_DIR is required). */
 export function startLoopChild(env: Record<string, string>): LoopChild {
-  const proc = spawn(process.execPath, ['--import', 'tsx', CHILD], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const events: LoopEvent[] = [];
   const waiters: { pred: (e: LoopEvent) => boolean; resolve: (e: LoopEvent) => void }[] = [];
-  let buf = '';
+  const node = startNodeChild({
+    args: tsxArgs(CHILD),
+    env,
+    onStdoutLine: (line) => {
+      const ev = JSON.parse(line) as LoopEvent;
+      events.push(ev);
+      for (const w of waiters.splice(0)) {
+        if (w.pred(ev)) w.resolve(ev);
+        else waiters.push(w);
+      }
+    },
+  });
   const child: LoopChild = {
-    process: proc,
+    process: node.process,
     events,
-    stderr: '',
-    exited: new Promise<Exit>((resolve, reject) => {
-      proc.on('error', reject);
-      proc.on('close', (code, signal) => {
-        live.delete(child);
-        resolve({ code, signal });
-      });
-    }),
+    get stderr() {
+      return node.stderr;
+    },
+    exited: node.exited,
     waitFor(pred, timeoutMs = 15_000) {
       const seen = events.find(pred);
       if (seen !== undefined) return Promise.resolve(seen);
@@ -88,25 +86,9 @@ export function startLoopChild(env: Record<string, string>): LoopChild {
     },
     signal(sig) {
       const at = wall();
-      proc.kill(sig);
+      node.process.kill(sig);
       return at;
     },
   };
-  live.add(child);
-  proc.stderr.on('data', (d: Buffer) => (child.stderr += d.toString()));
-  proc.stdout.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      const ev = JSON.parse(line) as LoopEvent;
-      events.push(ev);
-      for (const w of waiters.splice(0)) {
-        if (w.pred(ev)) w.resolve(ev);
-        else waiters.push(w);
-      }
-    }
-  });
   return child;
 }

@@ -1,24 +1,28 @@
-// The crash-consistency harness, shared by the CI test (crash.test.ts) and the
-// soak script (scripts/soak.ts). It runs crash-child.ts in rounds: each round
-// is a fresh store directory; the child is SIGKILLed — at an exact fault
-// point inside checkpoint() (CKPT_TEST_KILL_AT) or after a random delay — and
-// restarted until it finishes. Before every restart the harness looks at the
-// directory itself (list + openImageFile + verify) and then checks what the
-// child restored:
-//
-// - the restored image is the newest committed image in the directory (or a
-//   fresh start when there is none), never a fallback: a kill never leaves a
-//   damaged visible image;
-// - the restored state equals the uninterrupted run's state at that step;
-// - no image the child reported as committed is lost;
-// - the finished run's result equals the uninterrupted run's, and the
-//   directory holds no temp files, lock files or stale-lock leftovers.
-import { spawn, type ChildProcess } from 'node:child_process';
+/**
+ * @module test/reliability/crash-harness
+ *
+ * The crash-consistency harness, shared by the CI test (crash.test.ts) and the
+ * soak script (scripts/soak.ts). It runs crash-child.ts in rounds: each round
+ * is a fresh store directory; the child is SIGKILLed — at an exact fault
+ * point inside checkpoint() (CKPT_TEST_KILL_AT) or after a random delay — and
+ * restarted until it finishes. Before every restart the harness looks at the
+ * directory itself (list + openImageFile + verify) and then checks what the
+ * child restored:
+ *
+ * - the restored image is the newest committed image in the directory (or a
+ *   fresh start when there is none), never a fallback: a kill never leaves a
+ *   damaged visible image;
+ * - the restored state equals the uninterrupted run's state at that step;
+ * - no image the child reported as committed is lost;
+ * - the finished run's result equals the uninterrupted run's, and the
+ *   directory holds no temp files, lock files or stale-lock leftovers.
+ */
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openImageFile } from '../../src/index.js';
 import { FAULT_POINTS, type FaultPointName } from '../../src/lifecycle/fault-points.js';
+import { reapChildren, startNodeChild } from '../helpers/child-process.js';
 import { childCommand, type ChildCommand } from './child-command.js';
 import { referenceHashes } from './crash-sim.js';
 
@@ -95,23 +99,8 @@ export function prng(seed: number): () => number {
   };
 }
 
-const live = new Set<ChildProcess>();
-
-/** SIGKILL every child still running and wait until each is reaped (for afterEach). */
-export async function reapCrashChildren(): Promise<void> {
-  const all = [...live];
-  await Promise.all(
-    all.map(
-      (c) =>
-        new Promise<void>((resolve) => {
-          if (c.exitCode !== null || c.signalCode !== null) return resolve();
-          c.once('close', () => resolve());
-          c.kill('SIGKILL');
-        }),
-    ),
-  );
-  live.clear();
-}
+/** SIGKILL every child still running and wait until each is reaped (for afterEach, and for scripts/soak.ts). */
+export const reapCrashChildren: () => Promise<void> = reapChildren;
 
 /** Hits allowed for each point (a kill at the n-th hit, n drawn from [1, max]). */
 const MAX_HIT: Record<FaultPointName, number> = {
@@ -158,52 +147,38 @@ interface AttemptOutcome {
   readonly stderr: string;
 }
 
-function runChild(cmd: ChildCommand, env: Record<string, string>, plan: KillPlan): Promise<AttemptOutcome> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd.command, [...cmd.args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    live.add(child);
-    const events: ChildEvent[] = [];
-    const trace: string[] = [];
-    let stderr = '';
-    let out = '';
-    let err = '';
-    let timer: NodeJS.Timeout | undefined;
-    const arm = (): void => {
-      if (plan.delayMs !== undefined && timer === undefined) timer = setTimeout(() => child.kill('SIGKILL'), plan.delayMs);
-    };
-    if (plan.early === true) arm();
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      let nl;
-      while ((nl = out.indexOf('\n')) >= 0) {
-        const line = out.slice(0, nl);
-        out = out.slice(nl + 1);
-        try {
-          const ev = JSON.parse(line) as ChildEvent;
-          events.push(ev);
-          if (ev.e === 'start' && plan.early !== true) arm();
-        } catch {
-          stderr += `unparsable stdout line: ${line}\n`;
-        }
+const TRACE_PREFIX = 'ckpt-fault-point ';
+
+async function runChild(cmd: ChildCommand, env: Record<string, string>, plan: KillPlan): Promise<AttemptOutcome> {
+  const events: ChildEvent[] = [];
+  const trace: string[] = [];
+  let stderr = '';
+  const child = startNodeChild({
+    command: cmd.command,
+    args: cmd.args,
+    env,
+    onStdoutLine: (line) => {
+      try {
+        const ev = JSON.parse(line) as ChildEvent;
+        events.push(ev);
+        if (ev.e === 'start' && plan.early !== true) arm();
+      } catch {
+        stderr += `unparsable stdout line: ${line}\n`;
       }
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-      let nl;
-      while ((nl = err.indexOf('\n')) >= 0) {
-        const line = err.slice(0, nl);
-        err = err.slice(nl + 1);
-        if (line.startsWith('ckpt-fault-point ')) trace.push(line.slice('ckpt-fault-point '.length));
-        else stderr += line + '\n';
-      }
-    });
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      live.delete(child);
-      resolve({ events, signal, code, trace, stderr: stderr + err });
-    });
+    },
+    onStderrLine: (line) => {
+      if (line.startsWith(TRACE_PREFIX)) trace.push(line.slice(TRACE_PREFIX.length));
+      else stderr += line + '\n';
+    },
   });
+  const arm = (): void => {
+    if (plan.delayMs !== undefined) child.killAfter(plan.delayMs);
+  };
+  if (plan.early === true) arm();
+  const { code, signal } = await child.exited;
+  // Plus the last line, if the kill cut it short.
+  const tail = child.stderr.slice(child.stderr.lastIndexOf('\n') + 1);
+  return { events, signal, code, trace, stderr: stderr + tail };
 }
 
 /** Run the crash-consistency suite; never throws for a failed check (they are in `failures`). */

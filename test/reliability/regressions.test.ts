@@ -1,5 +1,9 @@
-// Regression tests for the bugs the reliability suites found, each named
-// after what it pins (see docs/reliability.md, "Bugs found").
+/**
+ * @module test/reliability/regressions
+ *
+ * Regression tests for the bugs the reliability suites found, each named
+ * after what it pins (see docs/reliability.md, "Bugs found").
+ */
 import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtemp, readFile, readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
@@ -10,7 +14,7 @@ import { FsWriterLock, LOCK_FILE_NAME, parseLockInfo } from '../../src/store/fs-
 import { nodeFsOps, type FsOps } from '../../src/store/fs-ops.js';
 import { openImageFileSource } from '../../src/store/fs-store.js';
 import { ImageReader } from '../../src/image/reader.js';
-import { CountingFaultFs } from './fault-fs.js';
+import { FaultyFs } from '../store/helpers/faulty-fs.js';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -31,7 +35,7 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
 }
 
 /** Index of the first call of `op` on a path ending in `suffix` in a clean run of `run`. */
-async function callIndex(fs: CountingFaultFs, run: () => Promise<unknown>, op: string, suffix: string, nth = 0): Promise<number> {
+async function callIndex(fs: FaultyFs, run: () => Promise<unknown>, op: string, suffix: string, nth = 0): Promise<number> {
   fs.reset();
   await run();
   const hits = fs.calls.filter((c) => c.op === op && c.path.endsWith(suffix));
@@ -40,7 +44,7 @@ async function callIndex(fs: CountingFaultFs, run: () => Promise<unknown>, op: s
   return call.n;
 }
 
-function counter(dir: string, fs?: CountingFaultFs): { ckpt: Checkpointer; state: { n: number }; warnings: string[] } {
+function counter(dir: string, fs?: FaultyFs): { ckpt: Checkpointer; state: { n: number }; warnings: string[] } {
   const ckpt = new Checkpointer({ store: new FsStore(dir, fs === undefined ? {} : { fs }), signals: false });
   const state = { n: 0 };
   const warnings: string[] = [];
@@ -52,7 +56,7 @@ function counter(dir: string, fs?: CountingFaultFs): { ckpt: Checkpointer; state
 describe('writer lock: own lock files left behind by a failing filesystem', () => {
   it('a lock file this process created but could not read back is adopted by the next acquire, not reported LOCKED by itself', async () => {
     const dir = await tempDir();
-    const fs = new CountingFaultFs();
+    const fs = new FaultyFs({ fstat: true });
     const at = await callIndex(fs, async () => (await FsWriterLock.acquire(dir, { fs })).release(), 'stat', LOCK_FILE_NAME);
     fs.reset();
     fs.arm(at, 'EIO');
@@ -68,7 +72,7 @@ describe('writer lock: own lock files left behind by a failing filesystem', () =
 
   it('an incomplete lock file this process could not remove is recovered at once, not after the 5 s unreadable-lock delay', async () => {
     const dir = await tempDir();
-    const fs = new CountingFaultFs();
+    const fs = new FaultyFs({ fstat: true });
     const at = await callIndex(fs, async () => (await FsWriterLock.acquire(dir, { fs })).release(), 'write', LOCK_FILE_NAME);
     fs.reset();
     fs.arm(at, 'EIO', 'sticky'); // the write fails, and so does the unlink after it
@@ -84,7 +88,7 @@ describe('writer lock: own lock files left behind by a failing filesystem', () =
 
   it('a complete lock file of a failed acquire whose unlink failed is adopted (fsync failed, then unlink failed)', async () => {
     const dir = await tempDir();
-    const fs = new CountingFaultFs();
+    const fs = new FaultyFs({ fstat: true });
     const at = await callIndex(fs, async () => (await FsWriterLock.acquire(dir, { fs })).release(), 'fsync', LOCK_FILE_NAME);
     fs.reset();
     fs.arm(at, 'EIO', 'sticky');
@@ -105,7 +109,7 @@ describe('writer lock: own lock files left behind by a failing filesystem', () =
 describe('Checkpointer: leftovers of failed checkpoints', () => {
   it('a temp file that could not be removed after a failed checkpoint is removed by the next checkpoint', async () => {
     const dir = await tempDir();
-    const fs = new CountingFaultFs();
+    const fs = new FaultyFs({ fstat: true });
     const { ckpt, state, warnings } = counter(dir, fs);
     await ckpt.checkpoint();
     const at = await callIndex(fs, () => ckpt.checkpoint(), 'fsync', '.partial');
@@ -128,7 +132,7 @@ describe('Checkpointer: leftovers of failed checkpoints', () => {
     // A dry run in a twin directory finds the cleanup's directory listing.
     const twin = await tempDir();
     await writeFile(join(twin, leftover), 'x');
-    const dryFs = new CountingFaultFs();
+    const dryFs = new FaultyFs({ fstat: true });
     const dry = counter(twin, dryFs);
     await dry.ckpt.checkpoint();
     await dry.ckpt.close();
@@ -136,7 +140,7 @@ describe('Checkpointer: leftovers of failed checkpoints', () => {
 
     const dir = await tempDir();
     await writeFile(join(dir, leftover), 'x');
-    const fs = new CountingFaultFs();
+    const fs = new FaultyFs({ fstat: true });
     const { ckpt, warnings } = counter(dir, fs);
     fs.arm(at, 'EIO');
     await ckpt.checkpoint(); // cleanup fails: a warning, the checkpoint goes on
@@ -152,7 +156,7 @@ describe('Checkpointer: leftovers of failed checkpoints', () => {
 
   it('the image of a commit whose directory fsync and removal failed is removed by the next checkpoint', async () => {
     const dir = await tempDir();
-    const fs = new CountingFaultFs();
+    const fs = new FaultyFs({ fstat: true });
     const { ckpt, state } = counter(dir, fs);
     await ckpt.checkpoint();
     const at = await callIndex(fs, () => ckpt.checkpoint(), 'fsyncDir', '');

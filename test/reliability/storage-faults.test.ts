@@ -1,26 +1,30 @@
-// Storage faults seen from the Checkpointer: a Checkpointer over an FsStore
-// whose filesystem layer fails at every call index of one checkpoint — with
-// ENOSPC, EIO and EACCES, once or from then on (a disk that stays broken
-// until repaired), and with a short write followed by ENOSPC. For every case:
-//
-// - the checkpoint either rejects with CKPT_ERR_STORE_IO carrying the system
-//   error in its cause chain, or (a fault in cleanup or retention, after the
-//   commit) resolves with a warning;
-// - providers are resumed (ctx.ok false on failure) and the app keeps going:
-//   the next checkpoint, once the disk is repaired, succeeds;
-// - earlier images stay listed and restore to their own state, and a failed
-//   checkpoint leaves no visible image;
-// - after that next successful checkpoint no temp file or lock leftover remains.
-//
-// (FsStore-level faults are in test/store/fs-store-faults.test.ts; this is the
-// view from checkpoint().)
+/**
+ * @module test/reliability/storage-faults
+ *
+ * Storage faults seen from the Checkpointer: a Checkpointer over an FsStore
+ * whose filesystem layer fails at every call index of one checkpoint — with
+ * ENOSPC, EIO and EACCES, once or from then on (a disk that stays broken
+ * until repaired), and with a short write followed by ENOSPC. For every case:
+ *
+ * - the checkpoint either rejects with CKPT_ERR_STORE_IO carrying the system
+ *   error in its cause chain, or (a fault in cleanup or retention, after the
+ *   commit) resolves with a warning;
+ * - providers are resumed (ctx.ok false on failure) and the app keeps going:
+ *   the next checkpoint, once the disk is repaired, succeeds;
+ * - earlier images stay listed and restore to their own state, and a failed
+ *   checkpoint leaves no visible image;
+ * - after that next successful checkpoint no temp file or lock leftover remains.
+ *
+ * (FsStore-level faults are in test/store/fs-store-faults.test.ts; this is the
+ * view from checkpoint().)
+ */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cp, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Checkpointer, FsStore, isCkptError } from '../../src/index.js';
 import type { CkptError } from '../../src/index.js';
-import { CountingFaultFs, type FaultMode } from './fault-fs.js';
+import { FaultyFs, type FaultMode } from '../store/helpers/faulty-fs.js';
 
 interface State {
   v: string;
@@ -43,7 +47,7 @@ function deadPid(): number {
   throw new Error('no free pid found');
 }
 
-function makeCheckpointer(dir: string, fs?: CountingFaultFs): { ckpt: Checkpointer; state: State; resumes: { ok: boolean; calls: number }[]; warnings: string[] } {
+function makeCheckpointer(dir: string, fs?: FaultyFs): { ckpt: Checkpointer; state: State; resumes: { ok: boolean; calls: number }[]; warnings: string[] } {
   const store = new FsStore(dir, fs === undefined ? {} : { fs });
   const ckpt = new Checkpointer({ store, retention: { keepLast: 2 }, segmentSize: 64 * 1024, signals: false });
   const state: State = { v: 'three', grid: new Float64Array(20_000).map((_, i) => i * 0.5) };
@@ -56,7 +60,7 @@ function makeCheckpointer(dir: string, fs?: CountingFaultFs): { ckpt: Checkpoint
       state.v = s.v;
       state.grid = s.grid;
     },
-    resume: (ctx) => void resumes.push({ ok: ctx.ok, calls: fs?.count ?? 0 }),
+    resume: (ctx) => void resumes.push({ ok: ctx.ok, calls: fs?.count() ?? 0 }),
   });
   ckpt.on('warning', (w) => void warnings.push(w.code));
   return { ckpt, state, resumes, warnings };
@@ -125,7 +129,7 @@ async function pool(n: number, run: (i: number) => Promise<string[]>): Promise<s
 async function scenario(cold: boolean, at: number | undefined, code: string, mode: FaultMode): Promise<{ problems: string[]; calls: number; ops: string[] }> {
   const dir = await mkdtemp(join(root, 'case-'));
   await cp(cold ? coldBase : base, dir, { recursive: true });
-  const fs = new CountingFaultFs();
+  const fs = new FaultyFs({ fstat: true });
   const { ckpt, state, resumes, warnings } = makeCheckpointer(dir, fs);
   const problems: string[] = [];
   const expected = new Map(BASE_STATES);
@@ -145,7 +149,7 @@ async function scenario(cold: boolean, at: number | undefined, code: string, mod
       (info) => ({ info, err: undefined }),
       (err: unknown) => ({ info: undefined, err }),
     );
-    const calls = fs.count;
+    const calls = fs.count();
     const tripped = fs.tripped;
     const call = at === undefined ? undefined : fs.calls[at];
     const label = call === undefined ? 'no fault' : `${call.op}(${call.path.slice(dir.length + 1) || '.'})`;
@@ -271,7 +275,7 @@ describe('Checkpointer over a faulty FsStore: every fs call of a checkpoint fail
 
   it('short writes everywhere (at most 7 bytes per write) still give exact, restorable images', async () => {
     const dir = await mkdtemp(join(root, 'short-'));
-    const fs = new CountingFaultFs();
+    const fs = new FaultyFs({ fstat: true });
     fs.shortWriteMax = 7;
     const { ckpt, state } = makeCheckpointer(dir, fs);
     try {
