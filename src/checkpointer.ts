@@ -6,13 +6,13 @@
  * steps of DESIGN.md) and of one restore (newest valid image, fallback on
  * damage, migrations, restore in registration order). Checkpoints and restores
  * never overlap: calls are queued and run one at a time, in call order; each
- * `checkpoint()` call takes its own image.
+ * `checkpoint()` call takes its own image. The phases themselves live in
+ * `lifecycle/checkpoint-run.ts` and `lifecycle/restore-run.ts`.
  */
 import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { ClassRegistry } from './codec/class-registry.js';
-import { runMigration } from './convert/migrate.js';
-import { planRestore, type RestorePlan } from './convert/plan.js';
+import type { RestorePlan } from './convert/plan.js';
 import { CkptError, ErrorCodes, isCkptError } from './errors.js';
 import {
   checkpointChannel,
@@ -32,18 +32,19 @@ import {
 import { imageInfo } from './image/image-info.js';
 import { CaptureArena } from './image/capture.js';
 import { ZstdPool } from './image/pool.js';
-import { ImageReader, useReaderPool, type ReadLimits } from './image/reader.js';
+import { ImageReader, type ReadLimits } from './image/reader.js';
 import { releaseEncoderMemory } from './codec/encode.js';
 import { runCheckpoint, type CheckpointEnv, type PersistMode, type RunOptions } from './lifecycle/checkpoint-run.js';
 import { checkMeta } from './lifecycle/meta.js';
+import { planImage, runRestore, type RestoreEnv } from './lifecycle/restore-run.js';
 import type { MetaValue } from './image/index-model.js';
 import { toTriggerPolicies, type EveryOptions, type TriggerPolicy } from './lifecycle/policies.js';
 import { SignalHandlers, signalSettings, type SignalOptions, type SignalSettings } from './lifecycle/signals.js';
 import { Triggers } from './lifecycle/triggers.js';
 import { Yielder } from './lifecycle/yielder.js';
-import type { CheckpointInfo, ImageInfo, MigrationRecord, RestoreResult, SkippedImage } from './info.js';
+import type { CheckpointInfo, ImageInfo, RestoreResult } from './info.js';
 import type { CheckpointContext, Provider, Resource } from './provider/provider.js';
-import { Registry, type RegisteredProvider } from './provider/registry.js';
+import { Registry } from './provider/registry.js';
 import { selectForDeletion, toPolicies, type RetentionOptions, type RetentionPolicy } from './retention/policy.js';
 import { FsStore } from './store/fs-store.js';
 import type { Store, WriterLock } from './store/store.js';
@@ -161,12 +162,6 @@ function asError(e: unknown): Error {
 
 /** How long close() waits for a stop checkpoint abandoned at its deadline. */
 const ABANDONED_WAIT_MS = 2000;
-
-/** How often restore() lists the store again when listed images vanish under it (pruned by another writer). */
-const MAX_RELISTS = 10;
-
-/** Errors that mean "this image is damaged or unreadable" — restore falls back past them. */
-const FALLBACK_CODES = new Set<string>([ErrorCodes.CORRUPT, ErrorCodes.NOT_FOUND, ErrorCodes.STORE_IO]);
 
 /**
  * The facade an application creates: register providers, then `checkpoint()`
@@ -589,7 +584,7 @@ export class Checkpointer {
     return this.#enqueue(async () => {
       publish(restoreChannel, { phase: 'start', imageId: imageId ?? null });
       try {
-        const result = await this.#restore(imageId);
+        const result = await runRestore(this.#restoreEnv, imageId);
         // Step policies of app-written loops (safepoint(step)) count from the restored step.
         if (result !== undefined) this.#lastCheckpointStep = result.image.step;
         publish(restoreChannel, { phase: 'end', result });
@@ -601,47 +596,6 @@ export class Checkpointer {
         throw e;
       }
     });
-  }
-
-  async #restore(imageId: string | undefined): Promise<RestoreResult | undefined> {
-    if (imageId !== undefined) return this.#apply(await this.#load(imageId), []);
-    let listing = (await this.store.list()).map((e) => e.id);
-    if (listing.length === 0) return undefined;
-    const skipped: SkippedImage[] = [];
-    const tried = new Set<string>();
-    let relists = 0;
-    for (;;) {
-      const id = listing.find((x) => !tried.has(x)); // newest not tried yet
-      if (id === undefined) break;
-      tried.add(id);
-      let loaded: Loaded;
-      try {
-        loaded = await this.#load(id);
-      } catch (err) {
-        if (isCkptError(err, ErrorCodes.NOT_FOUND) && relists < MAX_RELISTS) {
-          // Listed a moment ago and gone now: a writer in another process
-          // pruned it (retention never deletes the newest image, so a newer
-          // one exists). That is not damage: list again and go on from there.
-          relists++;
-          tried.delete(id);
-          listing = (await this.store.list()).map((e) => e.id).filter((x) => x !== id);
-          if (listing.length === 0 && skipped.length === 0) return undefined;
-          continue;
-        }
-        if (isCkptError(err) && FALLBACK_CODES.has(err.code)) {
-          skipped.push({ id, code: err.code, message: err.message });
-          this.#warn({ code: WarningCodes.IMAGE_SKIPPED, message: `image ${id} is unusable and was skipped; falling back to an older image: ${err.message}`, error: err });
-          continue;
-        }
-        throw err;
-      }
-      return this.#apply(loaded, skipped);
-    }
-    throw new CkptError(
-      ErrorCodes.NO_VALID_IMAGE,
-      `no valid image in ${this.store.description}: all ${skipped.length} image(s) failed verification (${skipped.map((s) => `${s.id}: ${s.code}`).join('; ')}); inspect them with 'ckpt verify' — to start fresh, move them away`,
-      { errors: skipped.map((s) => new CkptError(s.code as CkptError['code'], s.message, { image: s.id })) },
-    );
   }
 
   /**
@@ -659,100 +613,21 @@ export class Checkpointer {
     } catch (err) {
       return Promise.reject(asError(err));
     }
-    return this.#planOf(imageId);
+    return planImage(this.#restoreEnv, imageId);
   }
 
-  async #planOf(imageId: string | undefined): Promise<RestorePlan | undefined> {
-    const ids = imageId !== undefined ? [imageId] : (await this.store.list()).map((e) => e.id);
-    let lastError: CkptError | undefined;
-    for (const id of ids) {
-      try {
-        const source = await this.store.open(id);
-        try {
-          const reader = await ImageReader.open(source, this.#limits);
-          return planRestore(id, reader.index, this.#registry, { unknownProviders: this.#unknownProviders, missingProviders: this.#missingProviders });
-        } finally {
-          await source.close();
-        }
-      } catch (err) {
-        // Like restore(): past a damaged newest image to the previous one.
-        if (imageId !== undefined || !isCkptError(err) || !FALLBACK_CODES.has(err.code)) throw err;
-        lastError = err;
-      }
-    }
-    if (lastError !== undefined) throw lastError;
-    return undefined;
-  }
-
-  /** Read, check and decode everything needed from one image, without touching the app. */
-  async #load(id: string): Promise<Loaded> {
-    const source = await this.store.open(id);
-    try {
-      const reader = await ImageReader.open(source, this.#limits);
-      useReaderPool(reader, this.#pool);
-      const info = imageInfo(reader);
-      // Plan before decoding anything: provider-set and version problems fail closed, fast.
-      const plan = planRestore(id, reader.index, this.#registry, { unknownProviders: this.#unknownProviders, missingProviders: this.#missingProviders });
-      if (!plan.ok) throw plan.errors[0]!;
-      const byProvider = new Map<RegisteredProvider, { savedId: string; version: number }>();
-      const plans = new Map<RegisteredProvider, readonly number[]>();
-      const notes: CkptWarning[] = [];
-      for (const pp of plan.providers) {
-        if (pp.action === 'drop') {
-          notes.push({ code: WarningCodes.STATE_DROPPED, message: `image ${id}: state of provider ${JSON.stringify(pp.id)} was dropped because no provider is registered for it (unknownProviders: 'ignore')` });
-        } else if (pp.action === 'skip') {
-          notes.push({ code: WarningCodes.NOT_RESTORED, message: `image ${id} has no state for provider ${JSON.stringify(pp.id)}; its restore() was not called (missingProviders: 'allow')` });
-        } else {
-          const p = this.#registry.lookup(pp.id)!;
-          byProvider.set(p, { savedId: pp.savedId!, version: pp.from! });
-          plans.set(p, pp.steps);
-        }
-      }
-      const states = new Map<RegisteredProvider, unknown>();
-      for (const [p, saved] of byProvider) states.set(p, await reader.readProvider(saved.savedId, { classes: this.#classes }));
-      return { info, byProvider, plans, states, notes };
-    } finally {
-      await source.close();
-    }
-  }
-
-  async #apply(loaded: Loaded, skipped: SkippedImage[]): Promise<RestoreResult> {
-    const { info, byProvider, plans, states, notes } = loaded;
-    for (const n of notes) this.#warn(n);
-    const migrated: MigrationRecord[] = [];
-    const ready = new Map<RegisteredProvider, unknown>();
-    for (const [p, saved] of byProvider) {
-      const steps = plans.get(p)!;
-      ready.set(p, await runMigration(p, states.get(p), saved.version, steps));
-      if (steps.length > 0) migrated.push({ id: p.id, from: saved.version, to: p.version });
-    }
-    const restored: string[] = [];
-    for (const p of this.#registry.providers) {
-      const saved = byProvider.get(p);
-      if (saved === undefined) continue;
-      try {
-        await p.provider.restore(ready.get(p), { image: info, savedVersion: saved.version, savedId: saved.savedId });
-        restored.push(p.id);
-      } catch (cause) {
-        throw new CkptError(
-          ErrorCodes.RESTORE_FAILED,
-          `provider ${JSON.stringify(p.id)} restore() threw while restoring image ${info.id}: ${asError(cause).message}. Already restored: ${restored.join(', ') || 'none'}; the application state is partly restored — restart the program`,
-          { provider: p.id, image: info.id, cause },
-        );
-      }
-    }
-    const errors: Error[] = [];
-    for (const r of this.#registry.resources) {
-      try {
-        await r.afterRestore?.({ image: info });
-      } catch (err) {
-        errors.push(new CkptError(ErrorCodes.RESTORE_FAILED, `resource ${JSON.stringify(r.id)} afterRestore() failed: ${asError(err).message}`, { cause: err }));
-      }
-    }
-    if (errors.length > 0) {
-      throw new CkptError(ErrorCodes.RESTORE_FAILED, `state of image ${info.id} was restored, but ${errors.length} resource(s) could not be re-acquired:\n${errors.map((e) => `  - ${e.message}`).join('\n')}`, { errors, cause: errors[0], image: info.id });
-    }
-    return { image: info, migrated, skipped, fellBack: skipped.length > 0 };
+  /** The view of this Checkpointer a restore (or a plan) works with. */
+  get #restoreEnv(): RestoreEnv {
+    return {
+      store: this.store,
+      registry: this.#registry,
+      classes: this.#classes,
+      limits: this.#limits,
+      ...(this.#pool === undefined ? {} : { pool: this.#pool }),
+      unknownProviders: this.#unknownProviders,
+      missingProviders: this.#missingProviders,
+      warn: (w) => this.#warn(w),
+    };
   }
 
   // -------------------------------------------------------------- runtime
@@ -1022,13 +897,4 @@ export class Checkpointer {
     if (lock !== undefined) await lock.release();
     this.#throwPendingError();
   }
-}
-
-interface Loaded {
-  readonly info: ImageInfo;
-  readonly byProvider: Map<RegisteredProvider, { savedId: string; version: number }>;
-  readonly plans: Map<RegisteredProvider, readonly number[]>;
-  readonly states: Map<RegisteredProvider, unknown>;
-  /** Warnings to emit if this image is the one restored. */
-  readonly notes: readonly CkptWarning[];
 }

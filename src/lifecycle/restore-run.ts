@@ -1,0 +1,220 @@
+/**
+ * @module lifecycle/restore-run
+ *
+ * One restore, phase by phase: pick → plan → load (read + decode) → migrate →
+ * restore hooks → afterRestore.
+ *
+ * - Pick: images are tried newest first (or only the image asked for). An
+ *   image listed a moment ago and gone when opened was pruned by a writer in
+ *   another process: the store is listed again (a bounded number of times)
+ *   and the restore goes on from there. A damaged or unreadable image is
+ *   skipped with a warning and the next older one is tried; version,
+ *   migration and provider-set problems are not damage and fail closed.
+ * - Plan: before any state is decoded, the image's index is checked against
+ *   the providers registered now, so those problems fail fast.
+ * - Load: every needed state is read and decoded without touching the
+ *   application, so a damaged image found here can still be skipped.
+ * - Apply: migrations run first, then each provider's `restore()` in
+ *   registration order, then each resource's `afterRestore()`.
+ *
+ * The caller serializes restores with checkpoints and owns events,
+ * diagnostics_channel publishing and error wrapping.
+ */
+import type { ClassLookup } from '../codec/types.js';
+import { runMigration } from '../convert/migrate.js';
+import { planRestore, type RestorePlan } from '../convert/plan.js';
+import { CkptError, ErrorCodes, isCkptError } from '../errors.js';
+import { WarningCodes, type CkptWarning } from '../events.js';
+import { imageInfo } from '../image/image-info.js';
+import type { ZstdPool } from '../image/pool.js';
+import { ImageReader, useReaderPool, type ReadLimits } from '../image/reader.js';
+import type { ImageInfo, MigrationRecord, RestoreResult, SkippedImage } from '../info.js';
+import type { RegisteredProvider, Registry } from '../provider/registry.js';
+import type { Store } from '../store/store.js';
+
+/** What a restore (or its dry run, the plan) needs from its Checkpointer. */
+export interface RestoreEnv {
+  readonly store: Store;
+  /** The registered providers and resources, read live at each phase. */
+  readonly registry: Registry;
+  readonly classes: ClassLookup;
+  /** Limits applied when reading images. */
+  readonly limits: ReadLimits;
+  /** Worker threads that decompress large images (none: the main thread decompresses). */
+  readonly pool?: ZstdPool;
+  /** A provider in the image that is not registered: an error, or its state is dropped. */
+  readonly unknownProviders: 'error' | 'ignore';
+  /** A registered provider missing from the image: an error, or its restore is not called. */
+  readonly missingProviders: 'error' | 'allow';
+  warn(w: CkptWarning): void;
+}
+
+/** An image read, checked and decoded, not yet applied to the application. */
+export interface LoadedImage {
+  readonly info: ImageInfo;
+  readonly byProvider: Map<RegisteredProvider, { savedId: string; version: number }>;
+  readonly plans: Map<RegisteredProvider, readonly number[]>;
+  readonly states: Map<RegisteredProvider, unknown>;
+  /** Warnings to emit if this image is the one restored. */
+  readonly notes: readonly CkptWarning[];
+}
+
+/** How often restore() lists the store again when listed images vanish under it (pruned by another writer). */
+const MAX_RELISTS = 10;
+
+/** Errors that mean "this image is damaged or unreadable" — restore falls back past them. */
+const FALLBACK_CODES = new Set<string>([ErrorCodes.CORRUPT, ErrorCodes.NOT_FOUND, ErrorCodes.STORE_IO]);
+
+function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
+}
+
+/**
+ * Restore the newest valid image, or the image `imageId` (no fallback then).
+ * Resolves `undefined` when the store holds no image at all; rejects with
+ * `CKPT_ERR_NO_VALID_IMAGE` when every image is damaged. The caller
+ * serializes runs (one restore or checkpoint at a time).
+ */
+export async function runRestore(env: RestoreEnv, imageId: string | undefined): Promise<RestoreResult | undefined> {
+  if (imageId !== undefined) return applyImage(env, await loadImage(env, imageId), []);
+  let listing = (await env.store.list()).map((e) => e.id);
+  if (listing.length === 0) return undefined;
+  const skipped: SkippedImage[] = [];
+  const tried = new Set<string>();
+  let relists = 0;
+  for (;;) {
+    const id = listing.find((x) => !tried.has(x)); // newest not tried yet
+    if (id === undefined) break;
+    tried.add(id);
+    let loaded: LoadedImage;
+    try {
+      loaded = await loadImage(env, id);
+    } catch (err) {
+      if (isCkptError(err, ErrorCodes.NOT_FOUND) && relists < MAX_RELISTS) {
+        // Listed a moment ago and gone now: a writer in another process
+        // pruned it (retention never deletes the newest image, so a newer
+        // one exists). That is not damage: list again and go on from there.
+        relists++;
+        tried.delete(id);
+        listing = (await env.store.list()).map((e) => e.id).filter((x) => x !== id);
+        if (listing.length === 0 && skipped.length === 0) return undefined;
+        continue;
+      }
+      if (isCkptError(err) && FALLBACK_CODES.has(err.code)) {
+        skipped.push({ id, code: err.code, message: err.message });
+        env.warn({ code: WarningCodes.IMAGE_SKIPPED, message: `image ${id} is unusable and was skipped; falling back to an older image: ${err.message}`, error: err });
+        continue;
+      }
+      throw err;
+    }
+    return applyImage(env, loaded, skipped);
+  }
+  throw new CkptError(
+    ErrorCodes.NO_VALID_IMAGE,
+    `no valid image in ${env.store.description}: all ${skipped.length} image(s) failed verification (${skipped.map((s) => `${s.id}: ${s.code}`).join('; ')}); inspect them with 'ckpt verify' — to start fresh, move them away`,
+    { errors: skipped.map((s) => new CkptError(s.code as CkptError['code'], s.message, { image: s.id })) },
+  );
+}
+
+/**
+ * The dry run of a restore: the plan for the image `imageId` (default: the
+ * newest image whose index can be read) with the providers registered now.
+ * Reads only the image's index. Resolves `undefined` for an empty store.
+ */
+export async function planImage(env: RestoreEnv, imageId: string | undefined): Promise<RestorePlan | undefined> {
+  const ids = imageId !== undefined ? [imageId] : (await env.store.list()).map((e) => e.id);
+  let lastError: CkptError | undefined;
+  for (const id of ids) {
+    try {
+      const source = await env.store.open(id);
+      try {
+        const reader = await ImageReader.open(source, env.limits);
+        return planRestore(id, reader.index, env.registry, { unknownProviders: env.unknownProviders, missingProviders: env.missingProviders });
+      } finally {
+        await source.close();
+      }
+    } catch (err) {
+      // Like restore(): past a damaged newest image to the previous one.
+      if (imageId !== undefined || !isCkptError(err) || !FALLBACK_CODES.has(err.code)) throw err;
+      lastError = err;
+    }
+  }
+  if (lastError !== undefined) throw lastError;
+  return undefined;
+}
+
+/** Read, check and decode everything needed from one image, without touching the app. */
+export async function loadImage(env: RestoreEnv, id: string): Promise<LoadedImage> {
+  const source = await env.store.open(id);
+  try {
+    const reader = await ImageReader.open(source, env.limits);
+    useReaderPool(reader, env.pool);
+    const info = imageInfo(reader);
+    // Plan before decoding anything: provider-set and version problems fail closed, fast.
+    const plan = planRestore(id, reader.index, env.registry, { unknownProviders: env.unknownProviders, missingProviders: env.missingProviders });
+    if (!plan.ok) throw plan.errors[0]!;
+    const byProvider = new Map<RegisteredProvider, { savedId: string; version: number }>();
+    const plans = new Map<RegisteredProvider, readonly number[]>();
+    const notes: CkptWarning[] = [];
+    for (const pp of plan.providers) {
+      if (pp.action === 'drop') {
+        notes.push({ code: WarningCodes.STATE_DROPPED, message: `image ${id}: state of provider ${JSON.stringify(pp.id)} was dropped because no provider is registered for it (unknownProviders: 'ignore')` });
+      } else if (pp.action === 'skip') {
+        notes.push({ code: WarningCodes.NOT_RESTORED, message: `image ${id} has no state for provider ${JSON.stringify(pp.id)}; its restore() was not called (missingProviders: 'allow')` });
+      } else {
+        const p = env.registry.lookup(pp.id)!;
+        byProvider.set(p, { savedId: pp.savedId!, version: pp.from! });
+        plans.set(p, pp.steps);
+      }
+    }
+    const states = new Map<RegisteredProvider, unknown>();
+    for (const [p, saved] of byProvider) states.set(p, await reader.readProvider(saved.savedId, { classes: env.classes }));
+    return { info, byProvider, plans, states, notes };
+  } finally {
+    await source.close();
+  }
+}
+
+/**
+ * Apply a loaded image to the application: emit its notes, run migrations,
+ * call each provider's `restore()` in registration order, then each
+ * resource's `afterRestore()`. `skipped` are the newer images fallen back past.
+ */
+export async function applyImage(env: RestoreEnv, loaded: LoadedImage, skipped: SkippedImage[]): Promise<RestoreResult> {
+  const { info, byProvider, plans, states, notes } = loaded;
+  for (const n of notes) env.warn(n);
+  const migrated: MigrationRecord[] = [];
+  const ready = new Map<RegisteredProvider, unknown>();
+  for (const [p, saved] of byProvider) {
+    const steps = plans.get(p)!;
+    ready.set(p, await runMigration(p, states.get(p), saved.version, steps));
+    if (steps.length > 0) migrated.push({ id: p.id, from: saved.version, to: p.version });
+  }
+  const restored: string[] = [];
+  for (const p of env.registry.providers) {
+    const saved = byProvider.get(p);
+    if (saved === undefined) continue;
+    try {
+      await p.provider.restore(ready.get(p), { image: info, savedVersion: saved.version, savedId: saved.savedId });
+      restored.push(p.id);
+    } catch (cause) {
+      throw new CkptError(
+        ErrorCodes.RESTORE_FAILED,
+        `provider ${JSON.stringify(p.id)} restore() threw while restoring image ${info.id}: ${asError(cause).message}. Already restored: ${restored.join(', ') || 'none'}; the application state is partly restored — restart the program`,
+        { provider: p.id, image: info.id, cause },
+      );
+    }
+  }
+  const errors: Error[] = [];
+  for (const r of env.registry.resources) {
+    try {
+      await r.afterRestore?.({ image: info });
+    } catch (err) {
+      errors.push(new CkptError(ErrorCodes.RESTORE_FAILED, `resource ${JSON.stringify(r.id)} afterRestore() failed: ${asError(err).message}`, { cause: err }));
+    }
+  }
+  if (errors.length > 0) {
+    throw new CkptError(ErrorCodes.RESTORE_FAILED, `state of image ${info.id} was restored, but ${errors.length} resource(s) could not be re-acquired:\n${errors.map((e) => `  - ${e.message}`).join('\n')}`, { errors, cause: errors[0], image: info.id });
+  }
+  return { image: info, migrated, skipped, fellBack: skipped.length > 0 };
+}
