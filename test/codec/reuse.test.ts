@@ -38,7 +38,7 @@ describe('encoder memory reused across calls', () => {
 
   it('a state that outgrows the kept table mid-encoding is encoded again, identically, with a fresh one', () => {
     const shared = { s: 1 };
-    const big: unknown[] = Array.from({ length: 1_100_000 }, (_, i) => (i % 100_000 === 0 ? shared : [i]));
+    const big: unknown[] = Array.from({ length: 1_600_000 }, (_, i) => (i % 100_000 === 0 ? shared : [i]));
     releaseEncoderMemory();
     const first = hex(encodeState(big, opts()).stream); // a fresh Map (size unknown)
     encodeState({ n: 0 }, opts()); // small: the next encoding takes the kept WeakMap, and outgrows it
