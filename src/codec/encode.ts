@@ -118,60 +118,64 @@ function giveBack(buf: FastBuffer): void {
 /** Generations one {@link IdTable} serves before it is replaced (a power of two). */
 const GENERATIONS = 32;
 const GEN_MASK = GENERATIONS - 1;
-/** States of at most this many objects use the kept WeakMap; larger ones a fresh Map. */
-const WEAK_MAX_OBJECTS = 1024 * 1024;
-/** A kept-WeakMap encoding that meets more objects than this starts over with a fresh Map. */
-const WEAK_ABORT_OBJECTS = 1536 * 1024;
+/** Keys one WeakMap of an {@link IdTable} takes at most; past it, the next WeakMap takes new keys. */
+const WEAK_MAX_KEYS = 1536 * 1024;
 
 /**
  * Identity mode's "seen" table: object → `id × 32 + generation`, where the
  * generation (1..31) is that of the encoding that wrote the entry.
  *
- * Why a WeakMap kept across calls: a checkpoint fills a hash table with an
+ * Why WeakMaps kept across calls: a checkpoint fills a hash table with an
  * entry per object, and a fresh one grows (rehashing into new memory) every
- * time — for mid-sized states that was most of identity mode's cost. Kept,
- * the table already holds the state's objects from the last checkpoint, and
- * setting them again updates entries in place (about 5× faster here).
- * Entries of older generations read as "not seen"; after 31 encodings the
- * table is replaced, so a generation never repeats within one table. Weak,
- * so objects the app drops are not kept alive.
+ * time — that was most of identity mode's cost. Kept, the table already
+ * holds the state's objects from the last checkpoint, and setting them
+ * again updates entries in place (about 5× faster here). Entries of older
+ * generations read as "not seen"; after 31 encodings the table is
+ * replaced, so a generation never repeats within one table. Weak, so
+ * objects the app drops are not kept alive.
  *
- * Why only for states of up to {@link WEAK_MAX_OBJECTS} objects: a V8
+ * Why several WeakMaps of at most {@link WEAK_MAX_KEYS} keys each: one V8
  * WeakMap falls off a cliff past about two million entries (measured with
  * Node 20, one update pass: 1.5M entries 0.14 s, 2M 0.23 s, 2.5M 6 s, 3M
  * 13 s, 4M 40 s — consistent with object identity hashes of 21 bits
- * colliding in its open-addressed table), while a Map degrades gently (4M
- * entries about 2 s). So larger states use a fresh Map per encoding (the
- * same tags, generation 1), and an encoding on the WeakMap that meets more
- * than {@link WEAK_ABORT_OBJECTS} objects starts over with a Map.
+ * colliding in its open-addressed table); a fresh Map instead cost 2.5 s
+ * per encoding of 4M objects. So an object is looked up in each WeakMap in
+ * turn, and a new key goes to the last one, or to a new one when that is
+ * full. `inserted` counts the keys ever added to each (entries of dead
+ * objects leave by themselves, so it bounds the sizes from above); a state
+ * that churns (new objects every checkpoint) gets fresh WeakMaps once the
+ * keys ever added pass twice its size plus one map's worth.
  */
 interface IdTable {
-  readonly map: WeakMap<object, number> | Map<object, number>;
-  readonly gen: number;
-  /** The kept WeakMap (false: a fresh Map for this encoding only). */
-  readonly kept: boolean;
+  /** The first WeakMap (most states need no other). */
+  readonly first: WeakMap<object, number>;
+  /** Further WeakMaps, in the order they were added. */
+  readonly more: WeakMap<object, number>[];
+  /** Keys ever inserted into `first`, then into each of `more`. */
+  readonly inserted: number[];
+  /** Generation of the encoding using the table now. */
+  gen: number;
 }
 
 /** The kept table between encodings; taken (null) while one runs, so a nested encoding gets its own. */
 let idTable: IdTable | null = null;
-/** Objects met by the last identity-mode encoding (Infinity: unknown, or too many for the WeakMap). */
-let lastIdentityObjects = Infinity;
-
-/** Thrown by an encoding on the kept WeakMap that meets too many objects; encodeState starts over. */
-class OutgrewWeakMap extends Error {}
 
 function takeIdTable(): IdTable {
-  if (lastIdentityObjects > WEAK_MAX_OBJECTS) return { map: new Map(), gen: 1, kept: false };
   const t = idTable;
   idTable = null;
-  if (t === null || t.gen >= GEN_MASK) return { map: new WeakMap(), gen: 1, kept: true };
-  return { map: t.map, gen: t.gen + 1, kept: true };
+  if (t === null || t.gen >= GEN_MASK) return { first: new WeakMap(), more: [], inserted: [0], gen: 1 };
+  t.gen++;
+  return t;
 }
 
+/** Keep `t` for the next encoding, which met `objects` objects. */
 function giveIdTable(t: IdTable | null, objects: number): void {
   if (t === null) return;
-  lastIdentityObjects = objects;
-  if (t.kept) idTable = t;
+  let inserted = 0;
+  for (const n of t.inserted) inserted += n;
+  // Mostly keys of objects that are gone: start afresh at the next encoding.
+  if (inserted > 2 * objects + WEAK_MAX_KEYS) t.gen = GEN_MASK;
+  idTable = t;
 }
 
 /**
@@ -182,7 +186,6 @@ export function releaseEncoderMemory(): void {
   scratch = null;
   spare = null;
   idTable = null;
-  lastIdentityObjects = Infinity;
 }
 
 // ---------------------------------------------------------------------------
@@ -225,7 +228,7 @@ function withSegment(err: unknown, segment: PathSegment): Error {
     err.segments.push(segment);
     return err;
   }
-  if (err instanceof CkptError || err instanceof OutgrewWeakMap) return err;
+  if (err instanceof CkptError) return err;
   const wrapped = foreignError(err);
   wrapped.segments.push(segment);
   return wrapped;
@@ -376,8 +379,7 @@ class Encoder {
     this.ids = options.tree ? null : takeIdTable();
     this.buffers = options.tree ? null : new Map();
     this.sealStep = options.sealStep ?? 0;
-    // Not with the kept WeakMap: such an encoding may start over (OutgrewWeakMap).
-    this.onSealed = this.sealStep > 0 && this.ids?.kept !== true ? options.onSealed : undefined;
+    this.onSealed = this.sealStep > 0 ? options.onSealed : undefined;
     if (this.onSealed !== undefined) this.sealAt = this.sealStep;
   }
 
@@ -757,17 +759,37 @@ class Encoder {
     const ids = this.ids;
     if (ids !== null) {
       const gen = ids.gen;
-      const tag = ids.map.get(v);
+      let map = ids.first;
+      let tag = map.get(v);
+      if (tag === undefined) {
+        for (const m of ids.more) {
+          tag = m.get(v);
+          if (tag !== undefined) {
+            map = m;
+            break;
+          }
+        }
+      }
       // Exact for every integer below 2^53: `& GEN_MASK` reads the low bits
       // of doubles too (ToInt32 keeps the value modulo 2^32).
       if (tag !== undefined && (tag & GEN_MASK) === gen) {
         this.ref((tag - gen) / GENERATIONS);
         return;
       }
+      if (tag === undefined) {
+        // A new key: into the last WeakMap, or a new one when that is full (see IdTable).
+        let last = ids.inserted.length - 1;
+        if (ids.inserted[last]! >= WEAK_MAX_KEYS) {
+          ids.more.push(new WeakMap());
+          ids.inserted.push(0);
+          last++;
+        }
+        ids.inserted[last]!++;
+        map = last === 0 ? ids.first : ids.more[last - 1]!;
+      }
       // The id is taken before the children are written (pre-order), which is
       // what lets a child refer back to this object (cycles).
-      if (ids.kept && this.nextId >= WEAK_ABORT_OBJECTS) throw new OutgrewWeakMap();
-      ids.map.set(v, this.nextId++ * GENERATIONS + gen);
+      map.set(v, this.nextId++ * GENERATIONS + gen);
     }
     const proto = Object.getPrototypeOf(v) as object | null;
     if (proto === OBJECT_PROTO) {
@@ -1077,20 +1099,9 @@ export function encodeState(value: unknown, options: EncodeOptions): EncodedStat
   if (initial === spare) spare = null;
   else scratch = null;
   initial ??= allocate(INITIAL_CAPACITY);
-  let encoder = new Encoder(initial, options);
+  const encoder = new Encoder(initial, options);
   try {
-    try {
-      encoder.value(value, 0);
-    } catch (err) {
-      if (!(err instanceof OutgrewWeakMap)) throw err;
-      // Too many objects for the kept WeakMap: start over with a fresh Map.
-      lastIdentityObjects = Infinity;
-      const grown = encoder.buf;
-      if (initial.buffer !== grown.buffer) giveBack(initial);
-      initial = grown;
-      encoder = new Encoder(grown, options);
-      encoder.value(value, 0);
-    }
+    encoder.value(value, 0);
   } catch (err) {
     giveBack(encoder.buf);
     // Grown in place, `initial` is a shorter view of the same memory: not a second buffer.

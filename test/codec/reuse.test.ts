@@ -36,17 +36,46 @@ describe('encoder memory reused across calls', () => {
     }
   });
 
-  it('a state that outgrows the kept table mid-encoding is encoded again, identically, with a fresh one', () => {
-    const shared = { s: 1 };
-    const big: unknown[] = Array.from({ length: 1_600_000 }, (_, i) => (i % 100_000 === 0 ? shared : [i]));
+  it('a state larger than one kept WeakMap holds: the rest goes to the next one, references across both survive', () => {
+    const early = { e: 1 };
+    const late = { l: 2 };
+    const big: unknown[] = Array.from({ length: 1_600_000 }, (_, i) => [i]);
+    big[0] = early;
+    big[1_580_000] = late; // past the first WeakMap's 1.5M keys: first seen in the second
+    big[1_590_000] = early; // from the second WeakMap's part back to an object in the first
+    big[1_590_001] = late; // an object of the second WeakMap met twice
     releaseEncoderMemory();
-    const first = hex(encodeState(big, opts()).stream); // a fresh Map (size unknown)
-    encodeState({ n: 0 }, opts()); // small: the next encoding takes the kept WeakMap, and outgrows it
+    const first = hex(encodeState(big, opts()).stream);
+    // Again with the same kept WeakMaps (entries updated in place), and once more: the same bytes.
+    expect(hex(encodeState(big, opts()).stream)).toBe(first);
     expect(hex(encodeState(big, opts()).stream)).toBe(first);
     const back = decode(Buffer.from(first, 'hex')) as unknown[];
-    expect(back[100_000]).toBe(back[0]);
+    expect(back[1_590_000]).toBe(back[0]);
+    expect(back[1_590_001]).toBe(back[1_580_000]);
+    expect(back[1_580_000]).toEqual({ l: 2 });
     expect(back[1]).toEqual([1]);
-  }, 60_000);
+    expect(back[1]).not.toBe(back[2]);
+  }, 120_000);
+
+  it('a state rebuilt before every encoding (new objects each time) is encoded exactly, also once the kept WeakMaps are full of dead keys', () => {
+    const build = (): unknown => {
+      const shared = { s: 'x' };
+      const tail = { t: 'y' }; // first met late: in a second WeakMap, in the round that fills the first
+      const items = Array.from({ length: 400_000 }, (_, i) => (i === 399_990 ? tail : i % 50_000 === 0 ? shared : { i }));
+      return { items, again: shared, tail };
+    };
+    releaseEncoderMemory();
+    const expected = hex(encodeState(build(), opts()).stream);
+    // 10 × 400k new objects: past one WeakMap's 1.5M keys after four encodings.
+    for (let round = 0; round < 10; round++) {
+      const state = build();
+      expect(hex(encodeState(state, opts()).stream), `round ${round}`).toBe(expected);
+    }
+    const back = decode(Buffer.from(expected, 'hex')) as { items: unknown[]; again: unknown; tail: unknown };
+    expect(back.again).toBe(back.items[0]);
+    expect(back.tail).toBe(back.items[399_990]);
+    expect(back.items[50_000]).toBe(back.items[0]);
+  }, 120_000);
 
   it('a nested encoding (a getter that encodes) uses its own table', () => {
     const inner = { x: 1 };

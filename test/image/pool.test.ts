@@ -122,8 +122,12 @@ describe('zstd worker pool', () => {
     const classes = new ClassRegistry();
     // A stream of about 2 MiB: streams are compressed ahead only past 1 MiB (where the encoder lends its buffer).
     const big = (): unknown => ({ m: new Map([[1, Array.from({ length: 80_000 }, (_, i) => ({ i, s: `v${i % 97}` }))]]), list: Array.from({ length: 100_000 }, (_, i) => [i, `n${i}`]) });
-    // Tree mode: an identity-mode encoding of a state this small uses the kept
-    // id table and may start over, so it compresses nothing ahead.
+    // Identity mode too: the same image, compressed ahead.
+    const identity = { tree: false, classes, blobThreshold: 64 * KiB, maxDepth: 100 };
+    const plainIdentity = await write([{ id: 'a', version: 1, tree: false, encoded: encodeState(big(), identity) }], undefined);
+    const capturedIdentity = captureState(big(), identity, { mode: 'sync', pool, arena: undefined, segmentSize: 64 * KiB, level: 3 });
+    expect(aheadOf(capturedIdentity)?.segments.length).toBeGreaterThan(3);
+    expect((await write([{ id: 'a', version: 1, tree: false, encoded: capturedIdentity }], pool)).equals(plainIdentity)).toBe(true);
     const opts = { tree: true, classes, blobThreshold: 64 * KiB, maxDepth: 100 };
     const plain = await write([{ id: 'a', version: 1, tree: true, encoded: encodeState(big(), opts) }], undefined);
     let sealed = 0;
