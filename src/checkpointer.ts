@@ -55,7 +55,8 @@ export interface CompressionOptions {
   readonly level?: number;
   /**
    * Worker threads that compress and decompress the segments of large images
-   * (256 KiB and more), in parallel with writing; default
+   * (8 MiB of state and more; smaller ones stay on the calling thread, where
+   * a thread round trip would cost more), in parallel with writing; default
    * `os.availableParallelism()`. `0`: everything on the calling thread.
    * Threads start at the first large image, never keep the process alive
    * while idle, and end with `close()`.
