@@ -289,6 +289,11 @@ export class ZstdPool {
     return undefined;
   }
 
+  /** Operations waiting on or running in the thread that owns `runBuffer` (to spread work over the owners). */
+  ownerLoad(runBuffer: RunBuffer): number {
+    return (runBuffer as OwnedRun).owner.pending.size;
+  }
+
   /** The filled run's buffer, transferred from its owner thread (no copy). */
   async takeRun(runBuffer: RunBuffer): Promise<ArrayBuffer> {
     const run = runBuffer as OwnedRun;

@@ -330,29 +330,51 @@ export class ImageReader {
     };
     try {
       for (const i of which) if (i !== 0 || intoShared === undefined) buffers.set(i, await pool.openRun(runs[i]!.rawLength));
-      // Segments of all runs taken in turn (a segment of the first run, one of
-      // the second, …): consecutive runs belong to different threads, so every
-      // thread fills — and takes the page faults of — its own runs at once.
+      // Segments of all runs interleaved, the next one always from a run
+      // whose owner thread has the least work queued: every thread fills —
+      // and takes the page faults of — its own runs at the same time, even
+      // when the runs differ in size.
       const cursors = which.map((i) => ({ i, s: runs[i]!.first, end: runs[i]!.first + runs[i]!.count, pos: 0 }));
-      while (failure === undefined) {
-        let any = false;
-        for (const c of cursors) {
-          if (c.s >= c.end || failure !== undefined) continue;
-          any = true;
-          const s = c.s++;
-          const seg = this.index.segments[s]!;
-          const offset = c.pos;
-          c.pos += seg.rawLength;
-          const buffer = buffers.get(c.i);
-          // Backpressure: one slot per segment in flight.
-          const slot = await pool.acquire(seg.storedLength, seg.rawLength);
-          const job =
-            buffer === undefined
-              ? this.#fillShared(pool, intoShared!.subarray(offset, offset + seg.rawLength), s, seg, slot.input)
-              : this.#fillSegment(pool, buffer, offset, s, seg, slot.input, slot.output);
-          tasks.push(job.catch((err: unknown) => fail(s, err)).finally(() => slot.release()));
+      let turn = 0;
+      // Slots are taken before the segment is chosen (so the loads are current): sized for any of them.
+      let maxStored = 0;
+      let maxRaw = 0;
+      for (const i of which) {
+        for (let s = runs[i]!.first; s < runs[i]!.first + runs[i]!.count; s++) {
+          maxStored = Math.max(maxStored, this.index.segments[s]!.storedLength);
+          maxRaw = Math.max(maxRaw, this.index.segments[s]!.rawLength);
         }
-        if (!any) break;
+      }
+      while (failure === undefined) {
+        // Backpressure: one slot per segment in flight.
+        const slot = await pool.acquire(maxStored, maxRaw);
+        let c: (typeof cursors)[number] | undefined;
+        let best = Infinity;
+        for (let k = 0; k < cursors.length; k++) {
+          const cand = cursors[(turn + k) % cursors.length]!;
+          if (cand.s >= cand.end) continue;
+          const buffer = buffers.get(cand.i);
+          const load = buffer === undefined ? 0 : pool.ownerLoad(buffer);
+          if (load < best) {
+            best = load;
+            c = cand;
+          }
+        }
+        if (c === undefined || failure !== undefined) {
+          slot.release();
+          break;
+        }
+        turn++;
+        const s = c.s++;
+        const seg = this.index.segments[s]!;
+        const offset = c.pos;
+        c.pos += seg.rawLength;
+        const buffer = buffers.get(c.i);
+        const job =
+          buffer === undefined
+            ? this.#fillShared(pool, intoShared!.subarray(offset, offset + seg.rawLength), s, seg, slot.input)
+            : this.#fillSegment(pool, buffer, offset, s, seg, slot.input, slot.output);
+        tasks.push(job.catch((err: unknown) => fail(s, err)).finally(() => slot.release()));
       }
       await Promise.all(tasks);
       if (failure !== undefined) throw failure.err;
