@@ -25,6 +25,9 @@ const ARENA_MIN_BYTES = 256 * 1024;
 /** Each blob starts on a cache line. */
 const ALIGN = 64;
 
+/** New arena blocks at least this large are faulted in on the pool's threads as they are filled (see ZstdPool.prefault). */
+const PREFAULT_MIN_BYTES = 16 * 1024 * 1024;
+
 /** Free blocks the arena keeps at most (one per provider with large binary values, typically). */
 const MAX_FREE_BLOCKS = 8;
 
@@ -43,16 +46,24 @@ export class CaptureArena {
   /**
    * Shared memory of at least `bytes`, and the function that gives it back:
    * the smallest free block that fits (and is not four times too large), or
-   * a new one. A block never given back (a write abandoned at a deadline) is
+   * a new one (with `pool`, faulted in on its threads while the caller fills
+   * it). A block never given back (a write abandoned at a deadline) is
    * simply never reused.
    */
-  take(bytes: number): { memory: Uint8Array; release: () => void } {
+  take(bytes: number, pool?: ZstdPool): { memory: Uint8Array; release: () => void } {
     let best = -1;
     for (let i = 0; i < this.#free.length; i++) {
       const len = this.#free[i]!.length;
       if (len >= bytes && len <= bytes * 4 && (best === -1 || len < this.#free[best]!.length)) best = i;
     }
-    const memory = best === -1 ? new Uint8Array(new SharedArrayBuffer(bytes)) : this.#free.splice(best, 1)[0]!;
+    let memory: Uint8Array;
+    if (best === -1) {
+      memory = new Uint8Array(new SharedArrayBuffer(bytes));
+      // New memory: the copy that follows pays a page fault per 4 KiB; let the pool's threads take most of them.
+      if (pool !== undefined && bytes >= PREFAULT_MIN_BYTES) pool.prefault(memory);
+    } else {
+      memory = this.#free.splice(best, 1)[0]!;
+    }
     let released = false;
     return {
       memory,
@@ -78,14 +89,14 @@ export class CaptureArena {
  * `release()` gives the arena back (and releases the stream's memory);
  * otherwise each blob is copied into a fresh buffer.
  */
-export function detachBlobs(encoded: EncodedState, arena?: CaptureArena): EncodedState {
+export function detachBlobs(encoded: EncodedState, arena?: CaptureArena, pool?: ZstdPool): EncodedState {
   let total = 0;
   for (const b of encoded.blobs) total += Math.ceil(b.bytes.length / ALIGN) * ALIGN;
   if (arena === undefined || total < ARENA_MIN_BYTES) {
     const blobs = encoded.blobs.map((b) => ({ kind: b.kind, bytes: b.bytes.slice() }));
     return encoded.release === undefined ? { stream: encoded.stream, blobs } : { stream: encoded.stream, blobs, release: encoded.release };
   }
-  const lease = arena.take(total);
+  const lease = arena.take(total, pool);
   const blobs: Blob[] = [];
   let at = 0;
   for (const b of encoded.blobs) {
@@ -202,7 +213,7 @@ export function captureState(state: unknown, options: EncodeOptions, settings: C
       release: () => ahead.release(() => inner.release?.()),
     };
   }
-  if (settings.mode === 'async') encoded = detachBlobs(encoded, settings.arena);
+  if (settings.mode === 'async') encoded = detachBlobs(encoded, settings.arena, settings.pool);
   if (ahead !== undefined && ahead.segments.length > 0) aheadByState.set(encoded, { segmentSize: settings.segmentSize, level: settings.level, segments: ahead.segments });
   return encoded;
 }

@@ -31,6 +31,11 @@
  * - `{ id, op: 6, run }` forget the run (a failed read).
  * - `{ id, op: 7, run, offset, src }` copy `src` into the run at `offset`
  *   (a segment another thread decompressed).
+ * - `{ id, op: 8, memory }` fault in the pages of `memory` (an Int32Array
+ *   over shared memory another thread is filling) without changing a byte:
+ *   an atomic compare-exchange of 0 with 0 per 4 KiB is a write access, so
+ *   the kernel maps the page, and it leaves whatever the other thread wrote
+ *   there (see CaptureArena).
  * Anything thrown is answered `{ id, error: message }`.
  */
 
@@ -106,6 +111,10 @@ parentPort.on('message', (m) => {
       parentPort.postMessage({ id: m.id, buffer }, [buffer]);
     } else if (m.op === 6) {
       runs.delete(m.run);
+      parentPort.postMessage({ id: m.id });
+    } else if (m.op === 8) {
+      const w = m.memory;
+      for (let i = 0; i < w.length; i += 1024) Atomics.compareExchange(w, i, 0, 0);
       parentPort.postMessage({ id: m.id });
     } else if (m.op === 7) {
       new Uint8Array(run(m.run), m.offset, m.src.length).set(m.src);
