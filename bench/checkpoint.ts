@@ -11,7 +11,7 @@
  *   loop          bench/loop-overhead.ts, run as a child process
  *
  * Modes: --smoke (CI: checks the scripts work, numbers meaningless), --quick
- * (default, ~2 min), --full (the figures of docs/performance.md, ~10 min).
+ * (default, ~3 min), --full (the figures of docs/performance.md, ~15 min).
  * Options: --reps N, --mb N (typed-array state), --records N, --level N (zstd
  * level of the typed-array scenario, default 1), --scenario typed|objects|loop
  * (repeatable), --dir PATH (scratch directory, default the OS temp dir).
