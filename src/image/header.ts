@@ -68,10 +68,11 @@ export function hasMagic(bytes: Uint8Array): boolean {
 /**
  * Parse and check a header. Order matters: magic, then CRC, then version and
  * flags — so damage is reported as CORRUPT and a genuine newer image as
- * FORMAT_NEWER / UNSUPPORTED_FEATURE.
+ * FORMAT_NEWER / UNSUPPORTED_FEATURE. `image` is the image's id, for the
+ * messages and the errors' `image` field.
  */
 export function decodeHeader(bytes: Uint8Array, image?: string): ImageHeader {
-  const name = image ?? 'image';
+  const name = image === undefined ? 'image' : `image ${image}`;
   if (bytes.length < HEADER_SIZE) throw corrupt(`${name} is too short to be a ckpt image (${bytes.length} bytes); it may be truncated or not an image at all`, 'header', image);
   if (!hasMagic(bytes)) throw corrupt(`${name} is not a ckpt image (wrong magic bytes at offset 0)`, 'header', image);
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, HEADER_SIZE);
@@ -114,9 +115,9 @@ export function encodeTrailer(t: ImageTrailer): Buffer {
   return b;
 }
 
-/** Parse and check a trailer against the image size. */
+/** Parse and check a trailer against the image size (`image`: the image's id, as for {@link decodeHeader}). */
 export function decodeTrailer(bytes: Uint8Array, imageSize: number, image?: string): ImageTrailer {
-  const name = image ?? 'image';
+  const name = image === undefined ? 'image' : `image ${image}`;
   if (bytes.length !== TRAILER_SIZE) throw corrupt(`${name}: trailer missing; the image is truncated`, 'trailer', image);
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, TRAILER_SIZE);
   for (let i = 0; i < END_MAGIC.length; i++) {

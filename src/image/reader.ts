@@ -165,11 +165,11 @@ export class ImageReader {
     const name = `image ${source.id}`;
     if (source.size < HEADER_SIZE + TRAILER_SIZE) {
       const head = await source.read(0, Math.min(source.size, HEADER_SIZE));
-      decodeHeader(head, name); // reports "not an image" vs "truncated" precisely
+      decodeHeader(head, source.id); // reports "not an image" vs "truncated" precisely
       throw new CkptError(ErrorCodes.CORRUPT, `${name} is truncated (${source.size} bytes)`, { where: 'trailer', image: source.id });
     }
-    const header = decodeHeader(await source.read(0, HEADER_SIZE), name);
-    const trailer = decodeTrailer(await source.read(source.size - TRAILER_SIZE, TRAILER_SIZE), source.size, name);
+    const header = decodeHeader(await source.read(0, HEADER_SIZE), source.id);
+    const trailer = decodeTrailer(await source.read(source.size - TRAILER_SIZE, TRAILER_SIZE), source.size, source.id);
     if (trailer.indexLength > full.maxIndexBytes) {
       throw new CkptError(ErrorCodes.LIMIT, `${name}: index of ${trailer.indexLength} bytes is above this reader's limit of ${full.maxIndexBytes} (limits.maxIndexBytes); raise the limit if the image is trusted, or it is damaged`, { where: 'trailer', image: source.id });
     }

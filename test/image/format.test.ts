@@ -68,6 +68,27 @@ describe('header', () => {
     expect(await codeOf(readAll(img))).toBe(ErrorCodes.CORRUPT);
   });
 
+  it('errors raised while opening name the image by its id (CkptError.image) and in the message', async () => {
+    const img = await imageBytes([captured('a', 1)]);
+    const damagedHeader = Buffer.from(img);
+    damagedHeader[12]! ^= 0x01;
+    const damagedTrailer = Buffer.from(img);
+    damagedTrailer[img.length - 30]! ^= 0x01;
+    const newer = withHeader(img, (h) => h.writeUInt16LE(3, 8));
+    for (const [bytes, code] of [
+      [damagedHeader, ErrorCodes.CORRUPT],
+      [damagedTrailer, ErrorCodes.CORRUPT],
+      [newer, ErrorCodes.FORMAT_NEWER],
+      [img.subarray(0, 20), ErrorCodes.CORRUPT],
+    ] as const) {
+      const err = await ImageReader.open(memorySource(bytes, '000000000042')).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CkptError);
+      expect((err as CkptError).code).toBe(code);
+      expect((err as CkptError).image).toBe('000000000042');
+      expect((err as CkptError).message).toContain('image 000000000042');
+    }
+  });
+
   it('a file that is not an image says so', async () => {
     const err = await ImageReader.open(memorySource(Buffer.from('{"json": true}\n'.repeat(10)))).catch((e: unknown) => e);
     expect((err as CkptError).code).toBe(ErrorCodes.CORRUPT);
