@@ -485,22 +485,37 @@ export class ImageReader {
     let segmentsChecked = 0;
     let providersDecoded = 0;
     for (const p of this.index.providers) {
+      // Within the state-size limit, segments are read straight into the
+      // provider's runs and decoded from there (each segment read once);
+      // above it, each is still checked on its own, and the limit reported.
+      let limitError: unknown;
+      try {
+        this.#checkedProvider(p.id);
+      } catch (err) {
+        limitError = err;
+      }
       let ok = true;
+      const outs: Uint8Array[] = [];
       for (const run of [p.stream, ...p.blobs]) {
+        const out = limitError === undefined ? new Uint8Array(new ArrayBuffer(run.rawLength)) : undefined;
+        let pos = 0;
         for (let s = run.first; s < run.first + run.count; s++) {
           const seg = this.index.segments[s]!;
           try {
-            await this.#readSegmentInto(s, seg, new Uint8Array(seg.rawLength));
+            await this.#readSegmentInto(s, seg, out?.subarray(pos, pos + seg.rawLength) ?? new Uint8Array(seg.rawLength));
           } catch (err) {
             ok = false;
             problems.push(toProblem(err, `segment ${s}`));
           }
+          pos += seg.rawLength;
           segmentsChecked++;
         }
+        if (out !== undefined) outs.push(out);
       }
       if (!ok) continue;
       try {
-        await this.readProvider(p.id, options);
+        if (limitError !== undefined) throw limitError;
+        this.#decode(p.id, p, { stream: outs[0]!, blobs: outs.slice(1) }, options);
         providersDecoded++;
       } catch (err) {
         problems.push(toProblem(err, `provider ${JSON.stringify(p.id)}`));

@@ -175,3 +175,33 @@ describe('segments', () => {
     expect(a.equals(b)).toBe(true);
   });
 });
+
+describe('verify', () => {
+  it('reads each segment once, checks and decodes every provider', async () => {
+    const big = Float64Array.from({ length: 40_000 }, (_, i) => Math.sin(i));
+    const img = await imageBytes([captured('a', { big, list: Array.from({ length: 5000 }, (_, i) => ({ i })) }), captured('b', 'small')]);
+    const base = memorySource(img);
+    const reads = new Map<number, number>();
+    const counting = { ...base, read: (offset: number, length: number) => (reads.set(offset, (reads.get(offset) ?? 0) + 1), base.read(offset, length)) };
+    const reader = await ImageReader.open(counting);
+    const segments = reader.index.segments;
+    reads.clear();
+    const report = await reader.verify();
+    expect(report).toMatchObject({ ok: true, problems: [], providersDecoded: 2, segmentsChecked: segments.length });
+    for (const seg of segments) expect(reads.get(seg.offset), `segment at ${seg.offset}`).toBe(1);
+    await reader.close();
+  });
+
+  it('a provider above limits.maxStateBytes: its segments are still checked, and the limit is reported', async () => {
+    const img = await imageBytes([captured('a', { big: new Float64Array(20_000).fill(2) }), captured('b', 'small')]);
+    const reader = await ImageReader.open(memorySource(img), { maxStateBytes: 100_000 });
+    const report = await reader.verify();
+    expect(report.ok).toBe(false);
+    expect(report.problems).toHaveLength(1);
+    expect(report.problems[0]).toMatchObject({ code: ErrorCodes.LIMIT, where: 'provider "a"' });
+    expect(report.segmentsChecked).toBe(reader.index.segments.length);
+    expect(report.providersDecoded).toBe(1);
+    await reader.close();
+  });
+});
+
