@@ -513,8 +513,11 @@ export class ImageReader {
         if (out !== undefined) outs.push(out);
       }
       if (!ok) continue;
+      if (limitError !== undefined) {
+        problems.push(toProblem(limitError, `provider ${JSON.stringify(p.id)}`));
+        continue;
+      }
       try {
-        if (limitError !== undefined) throw limitError;
         this.#decode(p.id, p, { stream: outs[0]!, blobs: outs.slice(1) }, options);
         providersDecoded++;
       } catch (err) {
