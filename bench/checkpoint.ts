@@ -18,7 +18,7 @@
  *
  * Run: npm run build && node --expose-gc --import tsx bench/checkpoint.ts [--full]
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -42,10 +42,23 @@ const { values } = parseArgs({
     scenario: { type: 'string', multiple: true },
     dir: { type: 'string' },
     verbose: { type: 'boolean', default: false },
+    hugepages: { type: 'boolean', default: false },
   },
 });
-const mode = values.full ? 'full' : values.smoke ? 'smoke' : 'quick';
-const preset = { smoke: { reps: 1, mb: 8, records: 2000 }, quick: { reps: 3, mb: 256, records: 200_000 }, full: { reps: 5, mb: 1024, records: 1_000_000 } }[mode];
+
+// --hugepages: the same run in a child process started with glibc's
+// transparent-huge-page tunable, so large allocations (ArrayBuffers,
+// SharedArrayBuffers) are backed by 2 MiB pages where the kernel has them.
+// glibc reads tunables only at process start, hence the child.
+const HUGE = 'glibc.malloc.hugetlb=1';
+if (values.hugepages && !(process.env['GLIBC_TUNABLES'] ?? '').includes(HUGE)) {
+  const tunables = [process.env['GLIBC_TUNABLES'], HUGE].filter(Boolean).join(':');
+  const r = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, GLIBC_TUNABLES: tunables } });
+  process.exit(r.status ?? 1);
+}
+const mode = `${values.full ? 'full' : values.smoke ? 'smoke' : 'quick'}${values.hugepages ? '-hugepages' : ''}`;
+const size = values.full ? 'full' : values.smoke ? 'smoke' : 'quick';
+const preset = { smoke: { reps: 1, mb: 8, records: 2000 }, quick: { reps: 3, mb: 256, records: 200_000 }, full: { reps: 5, mb: 1024, records: 1_000_000 } }[size];
 const reps = Number(values.reps ?? preset.reps);
 const mb = Number(values.mb ?? preset.mb);
 const nRecords = Number(values.records ?? preset.records);
@@ -72,16 +85,17 @@ const table = (rows: readonly Row[]): void => {
 print(`ckpt ${LIBRARY_VERSION} — checkpoint benchmark (${mode}), medians of ${reps} interleaved repetitions`);
 print(`machine: ${machine()}`);
 print(`command: ${command}`);
+if ((process.env['GLIBC_TUNABLES'] ?? '').includes(HUGE)) print(`environment: GLIBC_TUNABLES=${process.env['GLIBC_TUNABLES']} (transparent huge pages for large allocations)`);
 const results: Record<string, unknown> = { bench: 'checkpoint', mode, library: LIBRARY_VERSION, date: new Date().toISOString(), command, machine: machine(), reps };
 
 if (scenarios.has('loop')) {
   log('loop overhead: running bench/loop-overhead.ts…');
-  execFileSync(process.execPath, [...process.execArgv, join(here, 'loop-overhead.ts'), ...(mode === 'full' ? [] : ['--quick'])], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(process.execPath, [...process.execArgv, join(here, 'loop-overhead.ts'), ...(size === 'full' ? [] : ['--quick'])], { stdio: ['ignore', 'ignore', 'inherit'] });
   const loopFile = join(here, 'results', 'loop-overhead.json');
   if (existsSync(loopFile)) {
     const loop = JSON.parse(readFileSync(loopFile, 'utf8')) as { rows: { name: string; code: string; nsPerIteration: number; overheadNs: number }[] };
     print('');
-    print(`### Loop overhead (bench/loop-overhead.ts${mode === 'full' ? '' : ' --quick'}), ns per iteration of a ~30 ns loop body`);
+    print(`### Loop overhead (bench/loop-overhead.ts${size === 'full' ? '' : ' --quick'}), ns per iteration of a ~30 ns loop body`);
     print('');
     print('| variant | code | ns/iteration | overhead ns |');
     print('| --- | --- | ---: | ---: |');
@@ -112,6 +126,6 @@ if (scenarios.has('objects')) {
   results['objects'] = r;
 }
 
-if (mode === 'smoke') print('\n(--smoke: checks that the benchmark works; the numbers are not meaningful)');
+if (size === 'smoke') print('\n(--smoke: checks that the benchmark works; the numbers are not meaningful)');
 results['markdown'] = out.join('\n');
 print(`\nresults: ${writeResults(`checkpoint-${mode}`, results)}`);
