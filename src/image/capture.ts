@@ -20,6 +20,12 @@ import type { Blob, EncodedState, EncodeOptions } from '../codec/types.js';
 import type { CompressResult, ZstdPool } from './pool.js';
 import { compressBound } from './zstd.js';
 
+/**
+ * A stream's segments compressed during capture are at most this many times
+ * the pool's slots: each holds an output buffer until the image is written.
+ */
+const AHEAD_SLOTS_FACTOR = 4;
+
 /** Captures smaller than this are copied into ordinary memory (the arena is for the large ones). */
 const ARENA_MIN_BYTES = 256 * 1024;
 /** Each blob starts on a cache line. */
@@ -144,8 +150,17 @@ export function aheadOf(encoded: EncodedState): AheadStream | undefined {
 /** Dispatches a stream's finished segments to the pool while it is being encoded. */
 class AheadCompressor {
   readonly segments: (AheadSegment | undefined)[] = [];
-  /** Each job, settled once its output is given back (never rejects). */
+  /** Each job, settled (never rejects). */
   readonly #jobs: Promise<void>[] = [];
+  /**
+   * The output buffers' leases: given back only by {@link release}, once the
+   * image is written — the writer reads the frames long after their jobs
+   * end, and a buffer given back earlier could be handed to the next
+   * capture and overwritten before its frame is written.
+   */
+  readonly #leases: (() => void)[] = [];
+  /** Segments compressed ahead at most: their outputs are held until the write (bounded memory). */
+  readonly #max: number;
   #next = 0;
   /** Jobs finished, counted by the threads. */
   readonly #done = new Int32Array(new SharedArrayBuffer(4));
@@ -154,7 +169,9 @@ class AheadCompressor {
     readonly pool: ZstdPool,
     readonly segmentSize: number,
     readonly level: number,
-  ) {}
+  ) {
+    this.#max = AHEAD_SLOTS_FACTOR * pool.slots;
+  }
 
   /** EncodeOptions.onSealed: never throws, never waits (no free buffer: the write compresses the rest). */
   readonly onSealed = (buffer: Uint8Array, end: number, final: boolean): void => {
@@ -164,7 +181,7 @@ class AheadCompressor {
     for (;;) {
       const start = this.#next * size;
       const stop = Math.min(start + size, end);
-      if (stop <= start || (stop - start < size && !final)) return;
+      if (stop <= start || (stop - start < size && !final) || this.#next >= this.#max) return;
       // While the main thread still encodes, leave it a core: at most
       // threads − 1 jobs at once (the rest go when it reports again). The
       // threads count finished jobs in shared memory: replies cannot be read
@@ -172,14 +189,24 @@ class AheadCompressor {
       if (!final && this.#next - Atomics.load(this.#done, 0) >= Math.max(1, this.pool.size - 1)) return;
       const out = this.pool.aheadOutput(compressBound(stop - start));
       const job = this.pool.compress(buffer.subarray(start, stop), out.memory, this.level, this.#done);
-      this.#jobs.push(job.then(out.release, out.release));
+      this.#leases.push(out.release);
+      this.#jobs.push(job.then(() => undefined, () => undefined));
       this.segments[this.#next++] = { rawLength: stop - start, job, output: out.memory };
     }
   };
 
-  /** Once every job is over (they read the stream, and write their outputs): give the outputs back, then call `after`. */
+  /**
+   * Once every job is over (they read the stream, and write their outputs):
+   * give the outputs back, then call `after`. Called when the image is
+   * written (or given up); a capture never released just lets its buffers
+   * be garbage-collected.
+   */
   release(after: () => void): void {
-    void Promise.all(this.#jobs.splice(0)).then(after);
+    const leases = this.#leases.splice(0);
+    void Promise.all(this.#jobs.splice(0)).then(() => {
+      for (const give of leases) give();
+      after();
+    });
   }
 }
 

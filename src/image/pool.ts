@@ -27,8 +27,8 @@ import { BINDING_PATH, type FrameFailure } from './zstd.js';
  */
 export const POOL_MIN_BYTES = 8 * 1024 * 1024;
 
-/** Output buffers of segments compressed ahead that a pool keeps for reuse. */
-const OUTPUTS_KEEP_MAX = 64;
+/** Output buffers of segments compressed ahead that a pool keeps for reuse (one stream's worth: see image/capture). */
+const OUTPUTS_KEEP_MAX = 16;
 
 /** Largest value-stream scratch a pool keeps between restores. */
 const SCRATCH_KEEP_MAX = 512 * 1024 * 1024;

@@ -29,6 +29,16 @@ import type { ImageIndex, Manifest, SegmentEntry } from './index-model.js';
 import type { RunBuffer, ZstdPool } from './pool.js';
 import { frameError, SegmentDecompressor, type FrameFailure } from './zstd.js';
 
+/** Memory for stored segments, reused within one read call (grown on demand). */
+interface Scratch {
+  bytes: Uint8Array | undefined;
+}
+
+function scratchOf(s: Scratch, bytes: number): Uint8Array {
+  if (s.bytes === undefined || s.bytes.length < bytes) s.bytes = new Uint8Array(bytes);
+  return s.bytes;
+}
+
 /** Worker pools readers decompress on (set by their owner, e.g. a Checkpointer); internal, not on the public class. */
 const pools = new WeakMap<ImageReader, ZstdPool>();
 
@@ -138,8 +148,6 @@ export class ImageReader {
   readonly #source: ImageSource;
   readonly #limits: Required<ReadLimits>;
   readonly #decompressor = new SegmentDecompressor();
-  /** See {@link #inputScratch}. */
-  #input: Uint8Array | undefined;
   #closed = false;
 
   private constructor(source: ImageSource, header: ImageHeader, index: ImageIndex, limits: Required<ReadLimits>) {
@@ -259,13 +267,12 @@ export class ImageReader {
     return view;
   }
 
-  /** Memory reused for stored segments read on this thread (grown on demand). */
-  #inputScratch(bytes: number): Uint8Array {
-    if (this.#input === undefined || this.#input.length < bytes) this.#input = new Uint8Array(bytes);
-    return this.#input;
-  }
-
-  async #readSegmentInto(n: number, seg: SegmentEntry, dst: Uint8Array): Promise<void> {
+  /**
+   * Read, check and decompress segment `n` into `dst`, stored bytes through
+   * `scratch` (memory reused from one segment to the next within one call —
+   * never shared between calls, which may run concurrently on one reader).
+   */
+  async #readSegmentInto(n: number, seg: SegmentEntry, dst: Uint8Array, scratch: Scratch): Promise<void> {
     const where = `segment ${n}`;
     if (seg.codec === SegmentCodec.RAW && this.#source.readInto !== undefined && seg.storedLength === dst.length) {
       // Stored raw: read straight into place, then check.
@@ -275,7 +282,7 @@ export class ImageReader {
       }
       return;
     }
-    const stored = seg.codec === SegmentCodec.RAW ? await this.#readStored(n, seg) : await this.#storedBytes(seg, this.#inputScratch(seg.storedLength));
+    const stored = seg.codec === SegmentCodec.RAW ? await this.#readStored(n, seg) : await this.#storedBytes(seg, scratchOf(scratch, seg.storedLength));
     if (seg.codec !== SegmentCodec.RAW && crc32(stored) !== seg.crc) {
       throw new CkptError(ErrorCodes.CORRUPT, `image ${this.id}: ${where} checksum mismatch; the image is damaged`, { where, image: this.id });
     }
@@ -304,6 +311,7 @@ export class ImageReader {
     const outs: Uint8Array[] = new Array<Uint8Array>(runs.length);
     const pooled = pool === undefined ? [] : runs.map((r, i) => (r.rawLength >= pool.minBytes ? i : -1)).filter((i) => i !== -1);
     if (pool !== undefined && pooled.length > 0) await this.#readPooled(pool, runs, pooled, outs, transient);
+    const scratch: Scratch = { bytes: undefined };
     for (let i = 0; i < runs.length; i++) {
       if (outs[i] !== undefined) continue;
       const run = runs[i]!;
@@ -311,7 +319,7 @@ export class ImageReader {
       let pos = 0;
       for (let s = run.first; s < run.first + run.count; s++) {
         const seg = this.index.segments[s]!;
-        await this.#readSegmentInto(s, seg, out.subarray(pos, pos + seg.rawLength));
+        await this.#readSegmentInto(s, seg, out.subarray(pos, pos + seg.rawLength), scratch);
         pos += seg.rawLength;
       }
       outs[i] = out;
@@ -484,6 +492,7 @@ export class ImageReader {
     const problems: VerifyProblem[] = [];
     let segmentsChecked = 0;
     let providersDecoded = 0;
+    const scratch: Scratch = { bytes: undefined };
     for (const p of this.index.providers) {
       // Within the state-size limit, segments are read straight into the
       // provider's runs and decoded from there (each segment read once);
@@ -502,7 +511,7 @@ export class ImageReader {
         for (let s = run.first; s < run.first + run.count; s++) {
           const seg = this.index.segments[s]!;
           try {
-            await this.#readSegmentInto(s, seg, out?.subarray(pos, pos + seg.rawLength) ?? new Uint8Array(seg.rawLength));
+            await this.#readSegmentInto(s, seg, out?.subarray(pos, pos + seg.rawLength) ?? new Uint8Array(seg.rawLength), scratch);
           } catch (err) {
             ok = false;
             problems.push(toProblem(err, `segment ${s}`));

@@ -133,6 +133,9 @@ describe('zstd worker pool', () => {
     let sealed = 0;
     const encoded = captureState(big(), { ...opts }, { mode: 'sync', pool, arena: undefined, segmentSize: 64 * KiB, level: 3 });
     expect(aheadOf(encoded)?.segments.length).toBeGreaterThan(3);
+    // Bounded: each holds an output buffer until the write; the writer compresses the rest.
+    expect(encoded.stream.length / (64 * KiB)).toBeGreaterThan(4 * pool.slots);
+    expect(aheadOf(encoded)!.segments.filter((x) => x !== undefined).length).toBeLessThanOrEqual(4 * pool.slots);
     const withAhead = await write([{ id: 'a', version: 1, tree: true, encoded }], pool);
     expect(withAhead.equals(plain)).toBe(true);
     // The encoder reported sealed prefixes while it ran (not only at the end).
@@ -334,6 +337,34 @@ describe('sources with readInto', () => {
       // Every segment of provider 'a' through readInto; no segment through read().
       expect(counts.readInto).toBeGreaterThan(segments / 2);
       expect(counts.read).toBe(readsBefore);
+    }
+  });
+
+  it('concurrent reads on one reader do not share memory (each call its own scratch)', async () => {
+    const bytes = await write(capture(), undefined);
+    const expected = await read(bytes, undefined);
+    const { source } = readIntoSource(bytes);
+    const slow: ImageSource = {
+      ...source,
+      // Like a real file read, the bytes arrive in parts, with other work in
+      // between: calls sharing one buffer would mix their segments.
+      readInto: async (offset, into) => {
+        const data = await source.read(offset, into.length);
+        const half = into.length >>> 1;
+        into.set(data.subarray(0, half));
+        await new Promise((r) => setImmediate(r));
+        into.set(data.subarray(half), half);
+      },
+    };
+    const reader = await ImageReader.open(slow);
+    try {
+      const [a, b, report, c] = await Promise.all([reader.readProvider('a'), reader.readProvider('a'), reader.verify(), reader.readProvider('small')]);
+      expect(a).toEqual(expected);
+      expect(b).toEqual(expected);
+      expect(report.problems).toEqual([]);
+      expect(c).toEqual({ n: 1 });
+    } finally {
+      await reader.close();
     }
   });
 
