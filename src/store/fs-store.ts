@@ -280,7 +280,13 @@ class FsImageSink implements ImageSink {
   /** Start an fsync of what was written so far, in the background (see {@link FLUSH_EVERY_BYTES}). */
   #startFlush(): void {
     this.#unflushed = 0;
-    this.#flush = this.fs.fsync(this.file).then(
+    let started: Promise<void>;
+    try {
+      started = this.fs.fsync(this.file);
+    } catch (err) {
+      started = Promise.reject(err instanceof Error ? err : new Error(String(err))); // a layer that throws instead of rejecting
+    }
+    this.#flush = started.then(
       () => {
         this.#flush = undefined;
       },

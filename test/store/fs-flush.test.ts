@@ -113,4 +113,34 @@ describe('FsStore background flush', () => {
     expect(log).toEqual(['fsync 1', 'close']);
     expect(await readdir(root)).toEqual([]);
   });
+
+  it('a layer whose fsync throws instead of rejecting fails the image the same way', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'ckpt-flush-'));
+    roots.push(root);
+    let thrown = 0;
+    const fs: FsOps = {
+      ...nodeFsOps,
+      fsync(file: FsFile): Promise<void> {
+        if (file.path.endsWith('.partial') && thrown++ === 0) throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+        return nodeFsOps.fsync(file);
+      },
+    };
+    const store = new FsStore(root, { fs });
+    const lock = await store.acquireWriter();
+    const sink = await store.create(lock);
+    // The failure is seen by the next write() or, at the latest, by commit().
+    const err: unknown = await (async () => {
+      for (let i = 0; i < FLUSH_EVERY_BYTES / (1024 * 1024) + 2; i++) await sink.write(chunk(i));
+      await sink.commit();
+    })().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await sink.abort();
+    await lock.release();
+    expect(thrown).toBeGreaterThan(0);
+    expect(isCkptError(err) && err.code === ErrorCodes.STORE_IO).toBe(true);
+    expect(String((err as Error).message)).toMatch(/flushing image/);
+    expect(await readdir(root)).toEqual([]);
+  });
 });
