@@ -247,12 +247,16 @@ export class ImageReader {
   }
 
   async #readStored(n: number, seg: SegmentEntry): Promise<Uint8Array> {
-    const where = `segment ${n}`;
     const stored = await this.#source.read(seg.offset, seg.storedLength);
-    if (crc32(stored) !== seg.crc) {
-      throw new CkptError(ErrorCodes.CORRUPT, `image ${this.id}: ${where} checksum mismatch; the image is damaged`, { where, image: this.id });
-    }
+    this.#checkCrc(n, seg, stored);
     return stored;
+  }
+
+  /** Segment `n`'s stored bytes against its checksum: CKPT_ERR_CORRUPT when they differ. */
+  #checkCrc(n: number, seg: SegmentEntry, stored: Uint8Array): void {
+    if (crc32(stored) === seg.crc) return;
+    const where = `segment ${n}`;
+    throw new CkptError(ErrorCodes.CORRUPT, `image ${this.id}: ${where} checksum mismatch; the image is damaged`, { where, image: this.id });
   }
 
   /**
@@ -274,20 +278,15 @@ export class ImageReader {
    */
   async #readSegmentInto(n: number, seg: SegmentEntry, dst: Uint8Array, scratch: Scratch): Promise<void> {
     const where = `segment ${n}`;
-    if (seg.codec === SegmentCodec.RAW && this.#source.readInto !== undefined && seg.storedLength === dst.length) {
-      // Stored raw: read straight into place, then check.
-      await this.#source.readInto(seg.offset, dst);
-      if (crc32(dst) !== seg.crc) {
-        throw new CkptError(ErrorCodes.CORRUPT, `image ${this.id}: ${where} checksum mismatch; the image is damaged`, { where, image: this.id });
-      }
-      return;
-    }
-    const stored = seg.codec === SegmentCodec.RAW ? await this.#readStored(n, seg) : await this.#storedBytes(seg, scratchOf(scratch, seg.storedLength));
-    if (seg.codec !== SegmentCodec.RAW && crc32(stored) !== seg.crc) {
-      throw new CkptError(ErrorCodes.CORRUPT, `image ${this.id}: ${where} checksum mismatch; the image is damaged`, { where, image: this.id });
-    }
-    if (seg.codec === SegmentCodec.RAW) dst.set(stored);
-    else {
+    // A raw segment is read straight into place where the source can
+    // (readInto; its stored and raw lengths are equal), a compressed one
+    // through the scratch; either is checked before it is used.
+    const raw = seg.codec === SegmentCodec.RAW;
+    const stored = await this.#storedBytes(seg, raw ? dst : scratchOf(scratch, seg.storedLength));
+    this.#checkCrc(n, seg, stored);
+    if (raw) {
+      if (stored.buffer !== dst.buffer || stored.byteOffset !== dst.byteOffset) dst.set(stored);
+    } else {
       try {
         this.#decompressor.decompressInto(stored, dst, `image ${this.id}: ${where}`);
       } catch (err) {
