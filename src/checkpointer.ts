@@ -13,7 +13,7 @@ import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { ClassRegistry } from './codec/class-registry.js';
 import type { RestorePlan } from './convert/plan.js';
-import { CkptError, ErrorCodes, isCkptError } from './errors.js';
+import { asError, CkptError, ErrorCodes, isCkptError } from './errors.js';
 import {
   checkpointChannel,
   publish,
@@ -155,10 +155,6 @@ function intInRange(v: unknown, name: string, min: number, max: number): number 
     throw invalid(`${name} must be an integer from ${min} to ${max}, got ${String(v)}`);
   }
   return v;
-}
-
-function asError(e: unknown): Error {
-  return e instanceof Error ? e : new Error(String(e));
 }
 
 /** How long close() waits for a stop checkpoint abandoned at its deadline. */

@@ -112,6 +112,11 @@ export function isCkptError(err: unknown, code?: ErrorCode): err is CkptError {
   return err instanceof CkptError && (code === undefined || err.code === code);
 }
 
+/** A thrown value as an Error (something thrown that is not one becomes an Error with its text). Internal. */
+export function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
 /** Render an unknown thrown value as text for messages. */
 export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message;

@@ -6,6 +6,7 @@
  * stdout under `--json`, and a stack trace only under `--debug`.
  */
 import { CkptError, ErrorCodes, isCkptError } from '../index.js';
+import { asError } from '../errors.js';
 import { ExitCode, exitCodeForErrorCode, type ExitCodeValue } from './exit-codes.js';
 
 /** Options of a {@link CliError}. */
@@ -95,7 +96,7 @@ export function describeFailure(err: unknown): FailureReport {
     if (hint !== undefined && !hasAdvice(message)) message = `${message}; ${hint}`;
     return { exitCode: exitCodeForErrorCode(err.code), code: err.code, message };
   }
-  const e = err instanceof Error ? err : new Error(String(err));
+  const e = asError(err);
   return { exitCode: ExitCode.INTERNAL, code: 'INTERNAL', message: `internal error: ${oneLine(e.message)} (this is a bug in ckpt; rerun with --debug and report the output)` };
 }
 

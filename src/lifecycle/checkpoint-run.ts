@@ -15,7 +15,7 @@
  * `committed` settles with the outcome.
  */
 import type { ClassLookup } from '../codec/types.js';
-import { CkptError, ErrorCodes, isCkptError } from '../errors.js';
+import { asError, CkptError, ErrorCodes, isCkptError } from '../errors.js';
 import { WarningCodes, type CkptWarning } from '../events.js';
 import { captureState, type CaptureArena } from '../image/capture.js';
 import { FORMAT_VERSION } from '../image/constants.js';
@@ -60,10 +60,6 @@ export interface CheckpointRun {
   readonly captured: Promise<number>;
   /** Settles with the committed image, or the failure. */
   readonly committed: Promise<CheckpointInfo>;
-}
-
-function asError(e: unknown): Error {
-  return e instanceof Error ? e : new Error(String(e));
 }
 
 /** Wrap a hook failure so it names the provider, keeping a CkptError's code. */

@@ -23,7 +23,7 @@
 import type { ClassLookup } from '../codec/types.js';
 import { runMigration } from '../convert/migrate.js';
 import { planRestore, type RestorePlan } from '../convert/plan.js';
-import { CkptError, ErrorCodes, isCkptError } from '../errors.js';
+import { asError, CkptError, ErrorCodes, isCkptError } from '../errors.js';
 import { WarningCodes, type CkptWarning } from '../events.js';
 import { imageInfo } from '../image/image-info.js';
 import type { ZstdPool } from '../image/pool.js';
@@ -64,10 +64,6 @@ const MAX_RELISTS = 10;
 
 /** Errors that mean "this image is damaged or unreadable" — restore falls back past them. */
 const FALLBACK_CODES = new Set<string>([ErrorCodes.CORRUPT, ErrorCodes.NOT_FOUND, ErrorCodes.STORE_IO]);
-
-function asError(e: unknown): Error {
-  return e instanceof Error ? e : new Error(String(e));
-}
 
 /**
  * Restore the newest valid image, or the image `imageId` (no fallback then).

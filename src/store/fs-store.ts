@@ -26,7 +26,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
-import { CkptError, ErrorCodes } from '../errors.js';
+import { asError, CkptError, ErrorCodes } from '../errors.js';
 import type { AcquireOptions, ImageSink, ImageSource, Store, StoreEntry, WriterLock } from './store.js';
 import { errnoCode, nodeFsOps, statOpenFile, storeIoError } from './fs-ops.js';
 import type { FsFile, FsOps } from './fs-ops.js';
@@ -284,7 +284,7 @@ class FsImageSink implements ImageSink {
     try {
       started = this.fs.fsync(this.file);
     } catch (err) {
-      started = Promise.reject(err instanceof Error ? err : new Error(String(err))); // a layer that throws instead of rejecting
+      started = Promise.reject(asError(err)); // a layer that throws instead of rejecting
     }
     this.#flush = started.then(
       () => {

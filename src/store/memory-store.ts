@@ -13,7 +13,7 @@
  * compete for the same writer lock.
  */
 
-import { CkptError, ErrorCodes } from '../errors.js';
+import { asError, CkptError, ErrorCodes } from '../errors.js';
 import type { AcquireOptions, ImageSink, ImageSource, Store, StoreEntry, WriterLock } from './store.js';
 import { nextImageId, parseImageId } from './image-ids.js';
 
@@ -229,7 +229,7 @@ export class MemoryStore implements Store {
     try {
       parseImageId(id);
     } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      return Promise.reject(asError(err));
     }
     const bytes = this.#backing.images.get(id);
     if (bytes === undefined) {
