@@ -114,6 +114,15 @@ export async function runTyped(o: TypedOptions): Promise<{ rows: Row[]; summary:
   await crew.run('c', shared.data, shared.ranges.slice(0, threads)); // load the binding in every worker
 
   let step = 1;
+  /** One checkpoint: its time, pause, image size and the peak extra memory while it ran. */
+  const timedCheckpoint = async (ck: Checkpointer): Promise<{ ms: number } & Record<string, number>> => {
+    const sampler = new RssSampler();
+    const t0 = performance.now();
+    const info = await ck.checkpoint({ step: step++ });
+    const ms = performance.now() - t0;
+    const peak = sampler.stopAll();
+    return { ms, pauseMs: info.pauseMs, extraRss: peak.rss, extraArrayBuffers: peak.arrayBuffers, imageBytes: info.bytes };
+  };
   const variants: Variant[] = [
     { name: 'limit: write+fsync image bytes', run: async () => ({ ms: await rawWriteMs(join(o.dir, 'raw.bin'), imageBytes) }) },
     {
@@ -141,28 +150,8 @@ export async function runTyped(o: TypedOptions): Promise<{ rows: Row[]; summary:
         return { ms };
       },
     },
-    {
-      name: 'ckpt checkpoint, sync persist',
-      run: async () => {
-        const sampler = new RssSampler();
-        const t0 = performance.now();
-        const info = await syncCk.checkpoint({ step: step++ });
-        const ms = performance.now() - t0;
-        const peak = sampler.stopAll();
-        return { ms, pauseMs: info.pauseMs, extraRss: peak.rss, extraArrayBuffers: peak.arrayBuffers, imageBytes: info.bytes };
-      },
-    },
-    {
-      name: 'ckpt checkpoint, async persist',
-      run: async () => {
-        const sampler = new RssSampler();
-        const t0 = performance.now();
-        const info = await asyncCk.checkpoint({ step: step++ });
-        const ms = performance.now() - t0;
-        const peak = sampler.stopAll();
-        return { ms, pauseMs: info.pauseMs, extraRss: peak.rss, extraArrayBuffers: peak.arrayBuffers, imageBytes: info.bytes };
-      },
-    },
+    { name: 'ckpt checkpoint, sync persist', run: () => timedCheckpoint(syncCk) },
+    { name: 'ckpt checkpoint, async persist', run: () => timedCheckpoint(asyncCk) },
     {
       name: 'ckpt restore',
       run: async () => {
