@@ -46,13 +46,15 @@ export async function imageBytes(
     commit: () => Promise.resolve(),
     abort: () => Promise.resolve(),
   };
-  await writeImage(sink, manifest, providers, {
+  const res = await writeImage(sink, manifest, providers, {
     level: settings.level ?? 3,
     segmentSize: settings.segmentSize ?? 4 * 1024 * 1024,
     blobThreshold: settings.blobThreshold ?? 64 * 1024,
     ...(settings.formatVersion === undefined ? {} : { formatVersion: settings.formatVersion }),
   });
-  return Buffer.concat(chunks);
+  const bytes = Buffer.concat(chunks);
+  if (bytes.length !== res.bytes) throw new Error(`image size mismatch: ${bytes.length} bytes written, the writer says ${res.bytes}`);
+  return bytes;
 }
 
 export function memorySource(bytes: Uint8Array, id = 'mem'): ImageSource {

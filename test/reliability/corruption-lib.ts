@@ -10,7 +10,8 @@ import { encodeState } from '../../src/codec/encode.js';
 import { Checkpointer, CkptError, ErrorCodes, isCkptError } from '../../src/index.js';
 import type { AcquireOptions, ImageSink, ImageSource, Store, StoreEntry, WriterLock } from '../../src/index.js';
 import { ImageReader } from '../../src/image/reader.js';
-import { writeImage, type CapturedProvider } from '../../src/image/writer.js';
+import type { CapturedProvider } from '../../src/image/writer.js';
+import { imageBytes } from '../helpers/image-bytes.js';
 import { ALLOWED_CODES } from './fuzz-lib.js';
 import { prng } from './crash-harness.js';
 
@@ -23,26 +24,9 @@ export interface TestImage {
   readonly owner: Int16Array;
 }
 
-async function write(providers: CapturedProvider[], settings: { segmentSize: number; blobThreshold: number }): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  const sink: ImageSink = {
-    id: '000000000001',
-    write: (c) => {
-      chunks.push(Buffer.from(c));
-      return Promise.resolve();
-    },
-    commit: () => Promise.resolve(),
-    abort: () => Promise.resolve(),
-  };
-  const res = await writeImage(
-    sink,
-    { imageId: '000000000001', app: 'corruption', createdAt: '2026-01-01T00:00:00.000Z', step: 1, label: null, library: 'ckpt test', node: 'v0.0.0', platform: 'test', hostname: 'h', meta: { k: 'v' } },
-    providers,
-    { level: 3, ...settings },
-  );
-  const bytes = Buffer.concat(chunks);
-  if (bytes.length !== res.bytes) throw new Error('size mismatch');
-  return bytes;
+/** An image of `providers` in memory (level 3, a fixed manifest with meta). */
+function write(providers: CapturedProvider[], settings: { segmentSize: number; blobThreshold: number }): Promise<Buffer> {
+  return imageBytes(providers, settings, { imageId: '000000000001', app: 'corruption', createdAt: '2026-01-01T00:00:00.000Z', step: 1, label: null, library: 'ckpt test', node: 'v0.0.0', platform: 'test', hostname: 'h', meta: { k: 'v' } });
 }
 
 function capture(id: string, state: unknown, blobThreshold: number, version = 1, tree = false): CapturedProvider {

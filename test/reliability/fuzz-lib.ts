@@ -27,9 +27,10 @@ import { CkptError, ErrorCodes, isCkptError } from '../../src/errors.js';
 import { SegmentCodec } from '../../src/image/constants.js';
 import { indexPackr } from '../../src/image/index-common.js';
 import { ImageReader, type ReadLimits } from '../../src/image/reader.js';
-import { writeImage, type CapturedProvider } from '../../src/image/writer.js';
+import type { CapturedProvider } from '../../src/image/writer.js';
+import { imageBytes } from '../helpers/image-bytes.js';
 import { SegmentCompressor, SegmentDecompressor } from '../../src/image/zstd.js';
-import type { ImageSink, ImageSource } from '../../src/store/store.js';
+import type { ImageSource } from '../../src/store/store.js';
 import { prng } from './crash-harness.js';
 
 /** Limits the fuzzed reader runs with: small, so any forged size is far above them. */
@@ -154,32 +155,12 @@ function corpusStates(): { name: string; providers: { id: string; state: unknown
   ];
 }
 
-async function writeToBuffer(providers: CapturedProvider[], settings: { segmentSize?: number; blobThreshold?: number; level?: number; formatVersion?: number }): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  const sink: ImageSink = {
-    id: '000000000001',
-    write: (c) => {
-      chunks.push(Buffer.from(c));
-      return Promise.resolve();
-    },
-    commit: () => Promise.resolve(),
-    abort: () => Promise.resolve(),
-  };
-  await writeImage(
-    sink,
-    {
-      imageId: '000000000001', app: 'fuzz', createdAt: '2026-01-01T00:00:00.000Z', step: 7, label: null, library: 'ckpt fuzz', node: 'v0.0.0', platform: 'test',
-      ...(settings.formatVersion === 1 ? {} : { hostname: 'fuzz-host', meta: { run: 'a', n: 1 } }),
-    },
-    providers,
-    {
-      level: settings.level ?? 3,
-      segmentSize: settings.segmentSize ?? 64 * 1024,
-      blobThreshold: settings.blobThreshold ?? 64 * 1024,
-      ...(settings.formatVersion === undefined ? {} : { formatVersion: settings.formatVersion }),
-    },
-  );
-  return Buffer.concat(chunks);
+/** An image of `providers` in memory (64 KiB segments unless told; a fixed manifest, with format-2 fields when written as format 2). */
+function writeToBuffer(providers: CapturedProvider[], settings: { segmentSize?: number; blobThreshold?: number; level?: number; formatVersion?: number }): Promise<Buffer> {
+  return imageBytes(providers, { ...settings, segmentSize: settings.segmentSize ?? 64 * 1024 }, {
+    imageId: '000000000001', app: 'fuzz', createdAt: '2026-01-01T00:00:00.000Z', step: 7, label: null, library: 'ckpt fuzz', node: 'v0.0.0', platform: 'test',
+    ...(settings.formatVersion === 1 ? {} : { hostname: 'fuzz-host', meta: { run: 'a', n: 1 } }),
+  });
 }
 
 const decompressor = new SegmentDecompressor();
