@@ -1,0 +1,85 @@
+/**
+ * @module test/compat/cross-version-child
+ *
+ * The program test/compat/cross-version.test.ts runs under each tested Node
+ * binary (through tsx, from the sources).
+ *
+ *   write <dir>          checkpoint {@link providers} into the FsStore <dir>
+ *   read <dir> [<dir>…]  restore each store's newest image with a fresh
+ *                        Checkpointer and compare every provider's state with
+ *                        what was written, here, under this Node version
+ *
+ * Prints one JSON line per store to stdout: `{ node, dir, id?, diffs? }`,
+ * where `diffs` maps each provider id to its first difference (`null` when
+ * the state came back exactly).
+ */
+import { Checkpointer } from '../../src/index.js';
+import { classesState, largeState, multiProviders, Particle, valuesState } from '../fixtures/images/expected.js';
+import { deepDiff } from '../helpers/deep-equal.js';
+
+/** One provider of the cross-version image. */
+interface Provider {
+  readonly id: string;
+  readonly version: number;
+  readonly tree: boolean;
+  readonly state: () => unknown;
+}
+
+/** A state large enough (9.6 MB) to go through the compression worker pool. */
+function poolState(): { readonly grid: Float64Array; readonly steps: Int32Array } {
+  const grid = new Float64Array(1_200_000);
+  for (let i = 0; i < grid.length; i++) grid[i] = Math.cos(i / 777) * 1e3 + (i % 29) / 7;
+  return { grid, steps: Int32Array.from({ length: 1000 }, (_, i) => i * i) };
+}
+
+/** Every value kind, registered classes with shared references and cycles, blob segments, schema versions, a tree provider. */
+const providers: readonly Provider[] = [
+  { id: 'values', version: 1, tree: false, state: valuesState },
+  { id: 'classes', version: 1, tree: false, state: classesState },
+  { id: 'large', version: 1, tree: false, state: largeState },
+  { id: 'pool', version: 1, tree: false, state: poolState },
+  ...multiProviders,
+];
+
+function checkpointer(dir: string, restored?: Map<string, unknown>): Checkpointer {
+  // Fixed settings: the bytes must depend on nothing but the state.
+  const ckpt = new Checkpointer({ store: dir, app: 'cross-version', segmentSize: 256 * 1024, compression: { level: 3, threads: 2 }, signals: false });
+  ckpt.registerClass(Particle, 'fixture.Particle');
+  for (const p of providers) {
+    ckpt.register({ id: p.id, version: p.version, tree: p.tree, snapshot: p.state, restore: (s) => void restored?.set(p.id, s) });
+  }
+  return ckpt;
+}
+
+async function write(dir: string): Promise<void> {
+  const ckpt = checkpointer(dir);
+  try {
+    const info = await ckpt.checkpoint({ step: 7, label: 'cross-version', meta: { purpose: 'cross-version' } });
+    console.log(JSON.stringify({ node: process.version, dir, id: info.id }));
+  } finally {
+    await ckpt.close();
+  }
+}
+
+async function read(dir: string): Promise<void> {
+  const restored = new Map<string, unknown>();
+  const ckpt = checkpointer(dir, restored);
+  try {
+    const res = await ckpt.restore();
+    const diffs: Record<string, string | null> = {};
+    for (const p of providers) {
+      diffs[p.id] = restored.has(p.id) ? (deepDiff(restored.get(p.id), p.state(), !p.tree) ?? null) : 'not restored';
+    }
+    console.log(JSON.stringify({ node: process.version, dir, id: res?.image.id ?? null, imageNode: res?.image.node ?? null, diffs }));
+  } finally {
+    await ckpt.close();
+  }
+}
+
+const [command, ...dirs] = process.argv.slice(2);
+if (command === 'write' && dirs.length === 1) await write(dirs[0]!);
+else if (command === 'read' && dirs.length > 0) for (const d of dirs) await read(d);
+else {
+  console.error('usage: cross-version-child.ts write <dir> | read <dir>...');
+  process.exitCode = 2;
+}
