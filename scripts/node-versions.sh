@@ -70,6 +70,9 @@ install_one() {
 
 case "${1:-}" in
   install)
+    mkdir -p "$cache"
+    # Two runs on one machine (two clones) install one after the other.
+    if command -v flock >/dev/null; then exec 9>"$cache/.install-lock"; flock 9; fi
     for v in "${PINNED[@]}"; do install_one "$v"; echo "$v $(binary_of "$v")"; done
     ;;
   list)
