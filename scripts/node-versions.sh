@@ -11,6 +11,8 @@
 # Usage:
 #   scripts/node-versions.sh install   install every pinned version that is
 #                                      missing or broken; print "<version> <binary>"
+#                                      for each one that is ready (exit 1 if any
+#                                      could not be installed)
 #   scripts/node-versions.sh list      print "<version> <binary>" for every pinned
 #                                      version, installed or not (no network)
 #
@@ -47,11 +49,11 @@ healthy() {
 install_one() {
   local version="$1" tmp
   if healthy "$version"; then return 0; fi
-  mkdir -p "$cache"
+  mkdir -p "$cache" || return 1
   # Leftovers of an earlier run that was killed: a temporary folder, or a
   # version folder whose binary does not run.
   rm -rf "$cache/v$version" "$cache/.tmp-v$version".*
-  tmp="$(mktemp -d "$cache/.tmp-v$version.XXXXXX")"
+  tmp="$(mktemp -d "$cache/.tmp-v$version.XXXXXX")" || return 1
   echo "node-versions: installing $pkg@$version into $cache" >&2
   if ! npm install --prefix "$tmp" --no-save --no-package-lock --no-audit --no-fund \
       --ignore-scripts --loglevel=error "$pkg@$version" >&2; then
@@ -70,10 +72,15 @@ install_one() {
 
 case "${1:-}" in
   install)
-    mkdir -p "$cache"
+    mkdir -p "$cache" || return 1
     # Two runs on one machine (two clones) install one after the other.
     if command -v flock >/dev/null; then exec 9>"$cache/.install-lock"; flock 9; fi
-    for v in "${PINNED[@]}"; do install_one "$v"; echo "$v $(binary_of "$v")"; done
+    # One version failing does not stop the others; the exit status says it.
+    failed=0
+    for v in "${PINNED[@]}"; do
+      if install_one "$v"; then echo "$v $(binary_of "$v")"; else failed=1; fi
+    done
+    exit "$failed"
     ;;
   list)
     for v in "${PINNED[@]}"; do echo "$v $(binary_of "$v")"; done
