@@ -4,18 +4,21 @@
  * The program test/compat/cross-version.test.ts runs under each tested Node
  * binary (through tsx, from the sources).
  *
- *   write <dir>          checkpoint {@link providers} into the FsStore <dir>
- *   read <dir> [<dir>…]  restore each store's newest image with a fresh
- *                        Checkpointer and compare every provider's state with
- *                        what was written, here, under this Node version
+ *   write <dir>          checkpoint {@link providers} into the FsStores
+ *                        <dir>/pool and <dir>/main-thread ({@link WRITERS})
+ *   read <dir> [<dir>…]  restore each of those stores' newest image with a
+ *                        fresh Checkpointer and compare every provider's state
+ *                        with what was written, here, under this Node version
  *
- * Prints one JSON line per store to stdout: `{ node, dir, id?, diffs? }`,
+ * Prints one JSON line per store (in that order) to stdout: `{ node, dir, id?, diffs? }`,
  * where `diffs` maps each provider id to its first difference (`null` when
  * the state came back exactly).
  */
+import { join } from 'node:path';
 import { Checkpointer } from '../../src/index.js';
 import { classesState, largeState, multiProviders, Particle, valuesState } from '../fixtures/images/expected.js';
 import { deepDiff } from '../helpers/deep-equal.js';
+import { WRITERS } from './cross-version-writers.js';
 
 /** One provider of the cross-version image. */
 interface Provider {
@@ -25,11 +28,16 @@ interface Provider {
   readonly state: () => unknown;
 }
 
-/** A state large enough (9.6 MB) to go through the compression worker pool. */
-function poolState(): { readonly grid: Float64Array; readonly steps: Int32Array } {
-  const grid = new Float64Array(1_200_000);
-  for (let i = 0; i < grid.length; i++) grid[i] = Math.cos(i / 777) * 1e3 + (i % 29) / 7;
-  return { grid, steps: Int32Array.from({ length: 1000 }, (_, i) => i * i) };
+/**
+ * A state large enough (about 10 MB encoded) to go through the compression
+ * worker pool, and compressible (quantized values, repeated strings) so that
+ * its segments really are zstd frames, not stored raw.
+ */
+function poolState(): { readonly grid: Float64Array; readonly items: { i: number; name: string; even: boolean }[] } {
+  const grid = new Float64Array(1_000_000);
+  for (let i = 0; i < grid.length; i++) grid[i] = Math.round(Math.cos(i / 777) * 1e3) / 4;
+  const items = Array.from({ length: 50_000 }, (_, i) => ({ i, name: `item-${i % 100}`, even: i % 2 === 0 }));
+  return { grid, items };
 }
 
 /** Every value kind, registered classes with shared references and cycles, blob segments, schema versions, a tree provider. */
@@ -41,9 +49,9 @@ const providers: readonly Provider[] = [
   ...multiProviders,
 ];
 
-function checkpointer(dir: string, restored?: Map<string, unknown>): Checkpointer {
+function checkpointer(dir: string, threads: number, restored?: Map<string, unknown>): Checkpointer {
   // Fixed settings: the bytes must depend on nothing but the state.
-  const ckpt = new Checkpointer({ store: dir, app: 'cross-version', segmentSize: 256 * 1024, compression: { level: 3, threads: 2 }, signals: false });
+  const ckpt = new Checkpointer({ store: dir, app: 'cross-version', segmentSize: 256 * 1024, compression: { level: 3, threads }, signals: false });
   ckpt.registerClass(Particle, 'fixture.Particle');
   for (const p of providers) {
     ckpt.register({ id: p.id, version: p.version, tree: p.tree, snapshot: p.state, restore: (s) => void restored?.set(p.id, s) });
@@ -51,8 +59,8 @@ function checkpointer(dir: string, restored?: Map<string, unknown>): Checkpointe
   return ckpt;
 }
 
-async function write(dir: string): Promise<void> {
-  const ckpt = checkpointer(dir);
+async function write(dir: string, threads: number): Promise<void> {
+  const ckpt = checkpointer(dir, threads);
   try {
     const info = await ckpt.checkpoint({ step: 7, label: 'cross-version', meta: { purpose: 'cross-version' } });
     console.log(JSON.stringify({ node: process.version, dir, id: info.id }));
@@ -61,9 +69,9 @@ async function write(dir: string): Promise<void> {
   }
 }
 
-async function read(dir: string): Promise<void> {
+async function read(dir: string, threads: number): Promise<void> {
   const restored = new Map<string, unknown>();
-  const ckpt = checkpointer(dir, restored);
+  const ckpt = checkpointer(dir, threads, restored);
   try {
     const res = await ckpt.restore();
     const diffs: Record<string, string | null> = {};
@@ -77,8 +85,8 @@ async function read(dir: string): Promise<void> {
 }
 
 const [command, ...dirs] = process.argv.slice(2);
-if (command === 'write' && dirs.length === 1) await write(dirs[0]!);
-else if (command === 'read' && dirs.length > 0) for (const d of dirs) await read(d);
+if (command === 'write' && dirs.length === 1) for (const w of WRITERS) await write(join(dirs[0]!, w.store), w.threads);
+else if (command === 'read' && dirs.length > 0) for (const d of dirs) for (const w of WRITERS) await read(join(d, w.store), w.threads);
 else {
   console.error('usage: cross-version-child.ts write <dir> | read <dir>...');
   process.exitCode = 2;

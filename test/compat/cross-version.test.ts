@@ -20,6 +20,7 @@ import { TRAILER_SIZE } from '../../src/image/constants.js';
 import { decodeTrailer } from '../../src/image/header.js';
 import { decodeIndexV2 } from '../../src/image/index-v2.js';
 import { reapChildren, startNodeChild, tsxArgs } from '../helpers/child-process.js';
+import { WRITERS } from './cross-version-writers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CHILD = fileURLToPath(new URL('./cross-version-child.ts', import.meta.url));
@@ -129,41 +130,47 @@ describe('cross-version images', () => {
       expect(tested.length).toBeGreaterThanOrEqual(2);
       const root = await mkdtemp(join(tmpdir(), 'ckpt-cross-version-'));
       dirs.push(root);
-      const stores = tested.map((b) => ({ writer: b, dir: join(root, b.version) }));
+      const roots = tested.map((b) => ({ writer: b, dir: join(root, b.version) }));
+      // Every version's stores, in the order the child reads them.
+      const stores = roots.flatMap((r) => WRITERS.map((w) => ({ writer: r.writer, kind: w.store, dir: join(r.dir, w.store) })));
 
-      // Each version writes its image...
-      for (const s of stores) {
-        const [line] = await runChild(s.writer.bin, ['write', s.dir]);
-        expect(line?.node).toBe(s.writer.version);
+      // Each version writes its images...
+      for (const r of roots) {
+        const lines = await runChild(r.writer.bin, ['write', r.dir]);
+        expect(lines.map((l) => l.node)).toEqual(WRITERS.map(() => r.writer.version));
       }
       // ...and each version restores every image (its own included).
       const seen = new Set<string>();
       for (const reader of tested) {
-        const lines = await runChild(reader.bin, ['read', ...stores.map((s) => s.dir)]);
+        const lines = await runChild(reader.bin, ['read', ...roots.map((r) => r.dir)]);
         expect(lines).toHaveLength(stores.length);
         for (const [i, line] of lines.entries()) {
           const s = stores[i]!;
           expect(line.node).toBe(reader.version);
+          expect(line.dir).toBe(s.dir);
           expect(line.imageNode).toBe(s.writer.version);
           const diffs = line.diffs ?? {};
           expect(Object.keys(diffs).length).toBeGreaterThan(0);
           for (const [provider, diff] of Object.entries(diffs)) {
-            expect(diff, `written by ${s.writer.version}, read by ${reader.version}, provider ${provider}`).toBeNull();
+            expect(diff, `written by ${s.writer.version} (${s.kind}), read by ${reader.version}, provider ${provider}`).toBeNull();
           }
-          seen.add(`${s.writer.version}>${reader.version}`);
+          seen.add(`${s.writer.version}/${s.kind}>${reader.version}`);
         }
       }
-      expect(seen.size).toBe(tested.length * tested.length);
+      expect(seen.size).toBe(tested.length * WRITERS.length * tested.length);
 
       // Header and every segment byte-identical; the index differs only in id, time and Node version.
-      const images = await Promise.all(stores.map(async (s) => ({ writer: s.writer.version, ...split(await imageBytes(s.dir)) })));
-      const first = images[0]!;
       const strip = (ix: ReturnType<typeof decodeIndexV2>) => ({ ...ix, manifest: { ...ix.manifest, imageId: '', createdAt: '', node: '' } });
-      for (const img of images) {
-        expect(img.index.manifest.node).toBe(img.writer);
-        expect(img.index.providers.length).toBeGreaterThan(0);
-        expect(img.body.equals(first.body), `header and segments written by ${img.writer} and ${first.writer}`).toBe(true);
-        expect(strip(img.index)).toEqual(strip(first.index));
+      for (const w of WRITERS) {
+        const written = stores.filter((s) => s.kind === w.store);
+        const images = await Promise.all(written.map(async (s) => ({ writer: s.writer.version, ...split(await imageBytes(s.dir)) })));
+        const first = images[0]!;
+        for (const img of images) {
+          expect(img.index.manifest.node).toBe(img.writer);
+          expect(img.index.providers.length).toBeGreaterThan(0);
+          expect(img.body.equals(first.body), `header and segments written by ${img.writer} and ${first.writer} (${w.store})`).toBe(true);
+          expect(strip(img.index)).toEqual(strip(first.index));
+        }
       }
     },
     300_000,
