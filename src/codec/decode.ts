@@ -909,7 +909,7 @@ function decodeAll(decoder: Decoder): unknown {
     if (err instanceof RangeError && /call stack|allocation failed/i.test(err.message)) {
       throw new CkptError(
         ErrorCodes.LIMIT,
-        `value stream could not be decoded near byte ${String(at)}: ${err.message} — the state is nested too deeply or is too large for this process; raise node's --stack-size / memory, or lower maxDepth when writing`,
+        `value stream could not be decoded near byte ${String(at)}: ${err.message} — the image is intact but the state is nested too deeply or is too large for this process; restore it in a process with more stack or memory (node --stack-size=8000 --max-old-space-size=<MiB>, or a Worker with resourceLimits.stackSizeMb), and write future images with a lower maxDepth`,
         { where: `byte ${String(at)}`, cause: err },
       );
     }
