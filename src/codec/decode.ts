@@ -27,14 +27,11 @@ import {
   isBinaryKind,
   type BinaryValue,
 } from './binary-kinds.js';
-import { Ext, type BinaryKindCode, type ClassLookup, type DecodeOptions } from './types.js';
+import { bufferText } from './buffer-text.js';
+import { DEFAULT_MAX_BIGINT_BYTES, Ext, type BinaryKindCode, type ClassLookup, type DecodeOptions } from './types.js';
 
-/** `Buffer` with Node's fast slice decoders (present since Node 0.x, untyped). */
-interface FastBuffer extends Buffer {
-  utf8Slice(start: number, end: number): string;
-  latin1Slice(start: number, end: number): string;
-  ucs2Slice(start: number, end: number): string;
-}
+/** The input buffer type (the text conversions live in codec/buffer-text). */
+type FastBuffer = Buffer<ArrayBufferLike>;
 
 const TWO_32 = 0x100000000;
 
@@ -225,6 +222,8 @@ class Decoder {
   readonly blobs: readonly Uint8Array[];
   readonly blobUsed: Uint8Array;
   readonly maxDepth: number;
+  /** Largest BIGINT magnitude accepted, in bytes. */
+  readonly maxBigIntBytes: number;
   /** Identity mode: every object decoded so far, by id. `null` in tree mode. */
   readonly objects: unknown[] | null;
   /** Whether the literal fast paths are used (off after a {@link Restart}). */
@@ -239,6 +238,7 @@ class Decoder {
     this.blobs = options.blobs;
     this.blobUsed = new Uint8Array(options.blobs.length);
     this.maxDepth = options.maxDepth;
+    this.maxBigIntBytes = Math.min(options.maxBigIntBytes ?? DEFAULT_MAX_BIGINT_BYTES, MAX_BIGINT_BYTES);
     this.objects = options.tree ? null : [];
   }
 
@@ -398,7 +398,7 @@ class Decoder {
           while (j < len && cached.charCodeAt(j) === buf[p + j]) j++;
           if (j === len) return cached;
         }
-        const str = buf.latin1Slice(p, p + len);
+        const str = bufferText.latin1Slice(buf, p, p + len);
         valueCache[slot] = str;
         return str;
       }
@@ -407,7 +407,7 @@ class Decoder {
   }
 
   utf8(p: number, len: number): string {
-    const s = this.buf.utf8Slice(p, p + len);
+    const s = bufferText.utf8Slice(this.buf, p, p + len);
     // Invalid UTF-8 decodes to U+FFFD; only then pay for a validation pass
     // (a genuine U+FFFD in the data is valid and passes it).
     if (s.includes('\ufffd') && !isUtf8(this.buf.subarray(p, p + len))) {
@@ -473,7 +473,7 @@ class Decoder {
       while (j < len && cached.charCodeAt(j) === buf[p + j]) j++;
       if (j === len) return cached;
     }
-    const s = buf.latin1Slice(p, p + len);
+    const s = bufferText.latin1Slice(buf, p, p + len);
     keyCache[slot] = s;
     return s;
   }
@@ -489,7 +489,7 @@ class Decoder {
   wtf16(len: number): string {
     const p = this.take(len, 'a WTF-16 string');
     if ((len & 1) !== 0) throw this.corrupt('a WTF-16 string has an odd byte length', p);
-    return this.buf.ucs2Slice(p, p + len);
+    return bufferText.ucs2Slice(this.buf, p, p + len);
   }
 
   /** An array element: a value, or {@link HOLE_MARK} for a HOLE. */
@@ -784,6 +784,14 @@ class Decoder {
     if (len === 1) return 0n;
     // V8 caps BigInts at 2^30 bits; refuse larger magnitudes before building strings.
     if (len - 1 > MAX_BIGINT_BYTES) throw this.corrupt(`BIGINT of ${String(len - 1)} bytes exceeds the largest BigInt`, at);
+    // A configured limit, not damage: LIMIT, checked before anything is built.
+    if (len - 1 > this.maxBigIntBytes) {
+      throw new CkptError(
+        ErrorCodes.LIMIT,
+        `value stream holds a BigInt of ${String(len - 1)} bytes at byte ${String(at)}, more than maxBigIntBytes (${String(this.maxBigIntBytes)}) — raise maxBigIntBytes when reading if the image is trusted`,
+        { where: `byte ${String(at)}` },
+      );
+    }
     // Little-endian magnitude → big-endian bytes → hex digits (linear, no per-byte strings).
     const be = Buffer.from(this.buf.subarray(start + 1, start + len)).reverse();
     const hex = be.toString('hex');
@@ -844,6 +852,10 @@ function checkOptions(options: DecodeOptions): void {
   if (!Number.isInteger(options.maxDepth) || options.maxDepth < 1) {
     throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `maxDepth must be an integer ≥ 1, got ${String(options.maxDepth)}`);
   }
+  const maxBig = options.maxBigIntBytes;
+  if (maxBig !== undefined && (!Number.isInteger(maxBig) || maxBig < 0)) {
+    throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `maxBigIntBytes must be an integer ≥ 0, got ${String(maxBig)}`);
+  }
 }
 
 /**
@@ -868,7 +880,7 @@ export function decodeState(stream: Uint8Array, options: DecodeOptions): unknown
   if (!(stream instanceof Uint8Array)) {
     throw new CkptError(ErrorCodes.INVALID_ARGUMENT, 'decodeState() needs the stream as a Uint8Array');
   }
-  const buf = Buffer.from(stream.buffer, stream.byteOffset, stream.byteLength) as FastBuffer;
+  const buf = Buffer.from(stream.buffer, stream.byteOffset, stream.byteLength);
   try {
     return decodeAll(new Decoder(buf, options, true));
   } catch (err) {
@@ -897,7 +909,7 @@ function decodeAll(decoder: Decoder): unknown {
     if (err instanceof RangeError && /call stack|allocation failed/i.test(err.message)) {
       throw new CkptError(
         ErrorCodes.LIMIT,
-        `value stream could not be decoded near byte ${String(at)}: ${err.message} — the state is nested too deeply or is too large for this process; raise node's --stack-size / memory, or lower maxDepth when writing`,
+        `value stream could not be decoded near byte ${String(at)}: ${err.message} — the image is intact but the state is nested too deeply or is too large for this process; restore it in a process with more stack or memory (node --stack-size=8000 --max-old-space-size=<MiB>, or a Worker with resourceLimits.stackSizeMb), and write future images with a lower maxDepth`,
         { where: `byte ${String(at)}`, cause: err },
       );
     }

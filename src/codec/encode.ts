@@ -25,9 +25,11 @@ import {
   describeBinarySubclass,
   type BinaryValue,
 } from './binary-kinds.js';
+import { bufferText } from './buffer-text.js';
 import { findValuePath, renderPath, type PathSegment } from './path.js';
 import {
   BinaryKind,
+  DEFAULT_MAX_BIGINT_BYTES,
   Ext,
   type Blob,
   type BinaryKindCode,
@@ -59,10 +61,8 @@ const SET_PROTO: object = Set.prototype;
 const DATE_PROTO: object = Date.prototype;
 const REGEXP_PROTO: object = RegExp.prototype;
 
-/** `Buffer` with Node's undocumented but long-standing fast UTF-8 writer (present since Node 0.x). */
-interface FastBuffer extends Buffer {
-  utf8Write(value: string, offset: number, length?: number): number;
-}
+/** The output buffer type (kept as an alias: the text conversions live in codec/buffer-text). */
+type FastBuffer = Buffer<ArrayBufferLike>;
 
 /** `String.prototype.isWellFormed` (ES2024; Node ≥ 20) — the project's lib is ES2023. */
 interface WellFormedString {
@@ -102,8 +102,8 @@ function allocate(size: number): FastBuffer {
   // place and worker threads read them. Small ones come from allocUnsafeSlow:
   // never a slice of Node's shared pool, so the memory we hand out (or keep
   // as scratch) is ours alone.
-  if (size >= LEASE_MIN && size <= MAX_STREAM_BYTES) return Buffer.from(new GrowableSharedArrayBuffer(size, { maxByteLength: MAX_STREAM_BYTES }), 0, size) as FastBuffer;
-  return Buffer.allocUnsafeSlow(size) as FastBuffer;
+  if (size >= LEASE_MIN && size <= MAX_STREAM_BYTES) return Buffer.from(new GrowableSharedArrayBuffer(size, { maxByteLength: MAX_STREAM_BYTES }), 0, size);
+  return Buffer.allocUnsafeSlow(size);
 }
 
 /** Keep `buf` for a later call, if it is worth keeping. */
@@ -353,6 +353,7 @@ class Encoder {
   readonly classes: ClassLookup;
   readonly blobThreshold: number;
   readonly maxDepth: number;
+  readonly maxBigIntBytes: number;
   readonly blobs: Blob[] = [];
   /** Identity mode: the object ids of this encoding (see {@link IdTable}). */
   readonly ids: IdTable | null;
@@ -376,6 +377,7 @@ class Encoder {
     this.classes = options.classes;
     this.blobThreshold = options.blobThreshold;
     this.maxDepth = options.maxDepth;
+    this.maxBigIntBytes = options.maxBigIntBytes ?? DEFAULT_MAX_BIGINT_BYTES;
     this.ids = options.tree ? null : takeIdTable();
     this.buffers = options.tree ? null : new Map();
     this.sealStep = options.sealStep ?? 0;
@@ -422,7 +424,7 @@ class Encoder {
           { cause: err },
         );
       }
-      this.buf = Buffer.from(this.buf.buffer, 0, size) as FastBuffer;
+      this.buf = Buffer.from(this.buf.buffer, 0, size);
       this.view = new DataView(this.buf.buffer, 0, size);
       return;
     }
@@ -663,7 +665,7 @@ class Encoder {
     const hdr = max < 32 ? 1 : max < 0x100 ? 2 : max < 0x10000 ? 3 : 5;
     this.ensure(hdr + max);
     const start = this.pos + hdr;
-    const n = this.buf.utf8Write(s, start, max);
+    const n = bufferText.utf8Write(this.buf, s, start, max);
     const need = n < 32 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
     // Headers are always minimal (deterministic, canonical bytes): shift the
     // bytes left when the worst-case estimate chose a longer header.
@@ -698,6 +700,13 @@ class Encoder {
   bigint(v: bigint): void {
     const negative = v < 0n;
     const magnitude = negative ? -v : v;
+    // Checked before the hex string is built: asUintN keeps a value that fits unchanged.
+    const maxBits = this.maxBigIntBytes * 8;
+    if (BigInt.asUintN(maxBits, magnitude) !== magnitude) {
+      throw leaf(
+        `is a BigInt of more than maxBigIntBytes (${String(this.maxBigIntBytes)}) bytes — store it as a string or in a typed array, or raise maxBigIntBytes (readers need the same limit)`,
+      );
+    }
     let hex = magnitude === 0n ? '' : magnitude.toString(16);
     if ((hex.length & 1) === 1) hex = `0${hex}`;
     const n = hex.length >>> 1;
@@ -1066,6 +1075,10 @@ function checkOptions(options: EncodeOptions): void {
   }
   if (!Number.isInteger(options.maxDepth) || options.maxDepth < 1) {
     throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `maxDepth must be an integer ≥ 1, got ${String(options.maxDepth)}`);
+  }
+  const maxBig = options.maxBigIntBytes;
+  if (maxBig !== undefined && (!Number.isInteger(maxBig) || maxBig < 0 || maxBig > 2 ** 27)) {
+    throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `maxBigIntBytes must be an integer from 0 to 2^27, got ${String(maxBig)}`);
   }
 }
 

@@ -75,6 +75,11 @@ export interface EncodeOptions {
   /** Maximum nesting depth; deeper state fails with `CKPT_ERR_UNSERIALIZABLE`. */
   readonly maxDepth: number;
   /**
+   * Largest BigInt magnitude written, in bytes (default {@link DEFAULT_MAX_BIGINT_BYTES});
+   * a larger BigInt fails with `CKPT_ERR_UNSERIALIZABLE`.
+   */
+  readonly maxBigIntBytes?: number;
+  /**
    * Streaming hook, for compressing a large stream while the rest of it is
    * still being encoded: called whenever at least {@link sealStep} more bytes
    * at the start of the stream are final (no later back-patch can change
@@ -124,7 +129,15 @@ export interface DecodeOptions {
   readonly blobs: readonly Uint8Array[];
   /** Maximum nesting depth accepted. */
   readonly maxDepth: number;
+  /**
+   * Largest BigInt magnitude accepted, in bytes (default {@link DEFAULT_MAX_BIGINT_BYTES});
+   * a larger one fails with `CKPT_ERR_LIMIT` before anything is allocated for it.
+   */
+  readonly maxBigIntBytes?: number;
 }
+
+/** Default of `maxBigIntBytes` (encode and decode): 1 MiB, a number of 8 million bits. */
+export const DEFAULT_MAX_BIGINT_BYTES = 1024 * 1024;
 
 /** Read-only view of the class registry used by the codec. */
 export interface ClassLookup {

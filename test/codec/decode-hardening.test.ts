@@ -139,7 +139,11 @@ describe('forged lengths and nesting', () => {
 
   it('nesting beyond the call stack (with a huge maxDepth) is LIMIT (a process limit, fail closed), not a RangeError', () => {
     const stream = Buffer.concat([Buffer.alloc(500_000, 0x91), Buffer.from([0x01])]);
-    expectCkptError(() => decodeState(stream, decOptions([], { maxDepth: 10_000_000 })), ErrorCodes.LIMIT);
+    const err = expectCkptError(() => decodeState(stream, decOptions([], { maxDepth: 10_000_000 })), ErrorCodes.LIMIT);
+    // Advice the owner of an existing image can follow when reading it (not only "write it differently").
+    expect(err.message).toMatch(/the image is intact/);
+    expect(err.message).toMatch(/--stack-size=\d+/);
+    expect(err.message).toMatch(/resourceLimits\.stackSizeMb/);
   });
 });
 
