@@ -37,9 +37,11 @@ import { prng } from './crash-harness.js';
 export const FUZZ_LIMITS = {
   maxSegmentBytes: 1 << 20,
   maxIndexBytes: 1 << 20,
+  maxSegments: 4096,
   maxStateBytes: 4 << 20,
+  maxImageBytes: 8 << 20,
   maxDepth: 500,
-} as const satisfies Required<ReadLimits>;
+} as const satisfies Omit<Required<ReadLimits>, 'maxBigIntBytes'>;
 
 /** Largest single buffer the reader may allocate under {@link FUZZ_LIMITS}. */
 export const MAX_ALLOCATION = FUZZ_LIMITS.maxStateBytes + 1024;
