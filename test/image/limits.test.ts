@@ -49,7 +49,7 @@ function forgedBlobImage(segBytes: number, copies: number): Buffer {
     offset += frame.length;
   }
   const index: ImageIndex = {
-    manifest: { ...FIXED_MANIFEST, parent: null, meta: {} },
+    manifest: { ...FIXED_MANIFEST, hostname: null, parent: null, meta: {} },
     codec: { values: 1, level: 3, segmentSize: segBytes, blobThreshold: 1024 },
     segments,
     providers: [{ id: 'a', version: 1, tree: false, stream: { first: 0, count: 1, rawLength: stream.length }, blobs: [{ kind: encoded.blobs[0]!.kind, first: 1, count: copies, rawLength: segBytes * copies }] }],
