@@ -124,6 +124,8 @@ export interface DecodeOptions {
   readonly blobs: readonly Uint8Array[];
   /** Maximum nesting depth accepted. */
   readonly maxDepth: number;
+  /** Binary kind of each blob as its image index records it; a stream that says otherwise is CORRUPT. */
+  readonly blobKinds?: readonly BinaryKindCode[];
 }
 
 /** Read-only view of the class registry used by the codec. */

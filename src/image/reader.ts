@@ -520,6 +520,7 @@ export class ImageReader {
         tree: p.tree,
         classes: options.classes ?? placeholderClassLookup(),
         blobs: raw.blobs,
+        blobKinds: p.blobs.map((b) => b.kind),
         maxDepth: this.#limits.maxDepth,
       });
     } catch (err) {

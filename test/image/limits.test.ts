@@ -6,10 +6,11 @@ import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { ClassRegistry } from '../../src/codec/class-registry.js';
 import { encodeState } from '../../src/codec/encode.js';
+import { BinaryKind } from '../../src/codec/types.js';
 import { CkptError, ErrorCodes } from '../../src/errors.js';
 import { FORMAT_VERSION, CODEC_ID, HEADER_SIZE, SegmentCodec } from '../../src/image/constants.js';
-import { encodeHeader, encodeTrailer } from '../../src/image/header.js';
-import { encodeIndexV2 } from '../../src/image/index-v2.js';
+import { decodeTrailer, encodeHeader, encodeTrailer } from '../../src/image/header.js';
+import { decodeIndexV2, encodeIndexV2 } from '../../src/image/index-v2.js';
 import type { ImageIndex, SegmentEntry } from '../../src/image/index-model.js';
 import { ImageReader } from '../../src/image/reader.js';
 import { SegmentCompressor } from '../../src/image/zstd.js';
@@ -115,5 +116,28 @@ describe('read limits', () => {
     expect(codeOf(err)).toBe(ErrorCodes.LIMIT);
     expect((err as CkptError).message).toContain('maxIndexBytes');
     expect(reads).toBe(0);
+  });
+});
+
+describe('index and stream agree', () => {
+  it('a blob whose kind in the index differs from the kind in the value stream is CKPT_ERR_CORRUPT (read and verify)', async () => {
+    const img = await imageBytes([captured('a', { x: new Float64Array(16_384) })]);
+    const t = decodeTrailer(img.subarray(img.length - 40), img.length);
+    const index = decodeIndexV2(img.subarray(t.indexOffset, t.indexOffset + t.indexLength), t.indexOffset, { maxSegmentBytes: 1 << 26 });
+    expect(index.providers[0]!.blobs.map((b) => b.kind)).toEqual([BinaryKind.Float64Array]);
+    const forgedIndex: ImageIndex = { ...index, providers: index.providers.map((p) => ({ ...p, blobs: p.blobs.map((b) => ({ ...b, kind: BinaryKind.Uint8Array })) })) };
+    const ix = encodeIndexV2(forgedIndex);
+    const forged = Buffer.concat([img.subarray(0, t.indexOffset), ix, encodeTrailer({ indexOffset: t.indexOffset, indexLength: ix.length, indexCrc: crc32(ix) })]);
+    const reader = await ImageReader.open(memorySource(forged));
+    const err = await errorOf(reader.readProvider('a'));
+    expect(codeOf(err)).toBe(ErrorCodes.CORRUPT);
+    expect((err as CkptError).message).toMatch(/Float64Array in the stream but a Uint8Array in the index/);
+    const report = await reader.verify();
+    expect(report.problems.map((p) => p.code)).toEqual([ErrorCodes.CORRUPT]);
+    await reader.close();
+    // The unforged image reads.
+    const good = await ImageReader.open(memorySource(img));
+    expect(((await good.readProvider('a')) as { x: Float64Array }).x).toBeInstanceOf(Float64Array);
+    await good.close();
   });
 });
