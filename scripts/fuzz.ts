@@ -50,7 +50,7 @@ const t0 = performance.now();
 log(`fuzz: ${inputs} inputs, ${workers} workers, seed ${seed}`);
 
 function merge(all: readonly FuzzStats[]): FuzzStats {
-  const out: FuzzStats = { inputs: 0, fixedInputs: 0, results: {}, failures: [], maxMs: 0, slowest: '', maxAllocation: 0 };
+  const out: FuzzStats = { inputs: 0, fixedInputs: 0, results: {}, failures: [], maxMs: 0, slowest: '', maxAllocation: 0, maxImageAllocation: 0 };
   for (const s of all) {
     out.inputs += s.inputs;
     out.fixedInputs += s.fixedInputs;
@@ -61,6 +61,7 @@ function merge(all: readonly FuzzStats[]): FuzzStats {
       out.slowest = s.slowest;
     }
     out.maxAllocation = Math.max(out.maxAllocation, s.maxAllocation);
+    out.maxImageAllocation = Math.max(out.maxImageAllocation, s.maxImageAllocation);
   }
   return out;
 }
@@ -100,7 +101,7 @@ try {
           });
           worker.once('error', reject);
           worker.once('exit', (code) => {
-            if (code !== 0) resolve({ inputs: Atomics.load(views[w]!, 0), fixedInputs: 0, results: {}, failures: [], maxMs: 0, slowest: '', maxAllocation: 0 });
+            if (code !== 0) resolve({ inputs: Atomics.load(views[w]!, 0), fixedInputs: 0, results: {}, failures: [], maxMs: 0, slowest: '', maxAllocation: 0, maxImageAllocation: 0 });
           });
         }),
       };
@@ -150,6 +151,6 @@ if (values.json !== undefined) {
 }
 console.log(
   `fuzz: ${stats.inputs} inputs (${stats.fixedInputs} with checksums fixed), ${ok} read as valid, ${stats.inputs - ok} refused with a ckpt code, ` +
-    `${stats.failures.length} failures, slowest ${stats.maxMs.toFixed(0)} ms (${stats.slowest}), largest allocation ${stats.maxAllocation} bytes, ${Math.round(ms / 1000)} s`,
+    `${stats.failures.length} failures, slowest ${stats.maxMs.toFixed(0)} ms (${stats.slowest}), largest allocation ${stats.maxAllocation} bytes, most for one image ${stats.maxImageAllocation} bytes, ${Math.round(ms / 1000)} s`,
 );
 process.exitCode = stats.failures.length === 0 && stats.inputs >= inputs ? 0 : 1;

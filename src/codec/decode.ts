@@ -221,6 +221,7 @@ class Decoder {
   readonly classes: ClassLookup;
   readonly blobs: readonly Uint8Array[];
   readonly blobUsed: Uint8Array;
+  readonly blobKinds: readonly BinaryKindCode[] | undefined;
   readonly maxDepth: number;
   /** Largest BIGINT magnitude accepted, in bytes. */
   readonly maxBigIntBytes: number;
@@ -237,6 +238,7 @@ class Decoder {
     this.classes = options.classes;
     this.blobs = options.blobs;
     this.blobUsed = new Uint8Array(options.blobs.length);
+    this.blobKinds = options.blobKinds;
     this.maxDepth = options.maxDepth;
     this.maxBigIntBytes = Math.min(options.maxBigIntBytes ?? DEFAULT_MAX_BIGINT_BYTES, MAX_BIGINT_BYTES);
     this.objects = options.tree ? null : [];
@@ -829,6 +831,10 @@ class Decoder {
     if (this.blobUsed[index] !== 0) throw this.corrupt(`blob ${String(index)} is referenced twice`, at);
     this.blobUsed[index] = 1;
     const kind = this.binaryKind(start, bytes.byteLength, at);
+    const indexed = this.blobKinds?.[index];
+    if (indexed !== undefined && indexed !== kind) {
+      throw this.corrupt(`blob ${String(index)} is a ${binaryKindName(kind)} in the stream but a ${binaryKindName(indexed)} in the index`, at);
+    }
     let ab: ArrayBuffer;
     if (bytes.buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) {
       ab = bytes.buffer; // the blob owns its whole buffer: build over it, no copy

@@ -134,6 +134,8 @@ export interface DecodeOptions {
    * a larger one fails with `CKPT_ERR_LIMIT` before anything is allocated for it.
    */
   readonly maxBigIntBytes?: number;
+  /** Binary kind of each blob as its image index records it; a stream that says otherwise is CORRUPT. */
+  readonly blobKinds?: readonly BinaryKindCode[];
 }
 
 /** Default of `maxBigIntBytes` (encode and decode): 1 MiB, a number of 8 million bits. */

@@ -50,8 +50,12 @@ export const DEFAULT_SEGMENT_SIZE = 4 * 1024 * 1024;
 export const DEFAULT_BLOB_THRESHOLD = 64 * 1024;
 /** Largest raw segment any reader accepts by default (bounds one allocation). */
 export const DEFAULT_MAX_SEGMENT_BYTES = 64 * 1024 * 1024;
-/** Largest index accepted by default. */
-export const DEFAULT_MAX_INDEX_BYTES = 64 * 1024 * 1024;
+/** Largest index accepted by default (an index of 65 536 segments is about 2 MiB). */
+export const DEFAULT_MAX_INDEX_BYTES = 8 * 1024 * 1024;
+/** Most segments an index may list by default. */
+export const DEFAULT_MAX_SEGMENTS = 65536;
+/** Largest total decoded size of all providers of one image accepted by default. */
+export const DEFAULT_MAX_IMAGE_BYTES = 8 * 1024 * 1024 * 1024;
 /** Largest decoded state of one provider accepted by default (stream + blobs). */
 export const DEFAULT_MAX_STATE_BYTES = 8 * 1024 * 1024 * 1024;
 /** Default zstd level. */

@@ -10,7 +10,7 @@
 import { Packr } from 'msgpackr';
 import { BinaryKind, type BinaryKindCode } from '../codec/types.js';
 import { CkptError, ErrorCodes } from '../errors.js';
-import { HEADER_SIZE, SegmentCodec, type SegmentCodecId } from './constants.js';
+import { DEFAULT_MAX_SEGMENTS, HEADER_SIZE, SegmentCodec, type SegmentCodecId } from './constants.js';
 
 /** The one Packr used for every index. */
 export const indexPackr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false, bundleStrings: false, encodeUndefinedAsNil: true });
@@ -80,6 +80,8 @@ export interface ProviderEntry {
 export interface IndexLimits {
   /** Largest raw segment accepted. */
   readonly maxSegmentBytes: number;
+  /** Most segments accepted (default {@link DEFAULT_MAX_SEGMENTS}). */
+  readonly maxSegments?: number;
 }
 
 /** Field checks that fail with CORRUPT naming the field. */
@@ -170,6 +172,14 @@ export function checkSegments<T extends SegmentBase>(
   extra: (w: unknown[], where: string, base: SegmentBase) => T,
 ): T[] {
   const wire = c.arr(v, 'segments');
+  const maxSegments = limits.maxSegments ?? DEFAULT_MAX_SEGMENTS;
+  if (wire.length > maxSegments) {
+    throw new CkptError(
+      ErrorCodes.LIMIT,
+      `${c.image}: index lists ${wire.length} segments, above this reader's limit of ${maxSegments} (limits.maxSegments); raise the limit if the image is trusted, or it is damaged`,
+      { where: 'index.segments', image: c.image },
+    );
+  }
   const segments: T[] = [];
   let expectedOffset = HEADER_SIZE;
   for (let i = 0; i < wire.length; i++) {

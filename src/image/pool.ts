@@ -241,7 +241,7 @@ export class ZstdPool {
    * failed check, or undefined when the segment is sound.
    */
   async decompress(src: Uint8Array, dst: Uint8Array, crc: number): Promise<FrameFailure | undefined> {
-    const r = await this.#post(this.#pick(), { op: 2, src, dst, crc }, ErrorCodes.RESTORE_FAILED, 'decompressing a segment');
+    const r = await this.#post(this.#pick(), { op: 2, src, dst, crc }, ErrorCodes.CORRUPT, 'decompressing a segment');
     return r.fail;
   }
 
@@ -259,7 +259,7 @@ export class ZstdPool {
     const key = this.#nextId++;
     owner.owned += bytes;
     const run: OwnedRun = { bytes, owner, key };
-    await this.#post(owner, { op: 3, run: key, bytes }, ErrorCodes.RESTORE_FAILED, 'allocating a run buffer');
+    await this.#post(owner, { op: 3, run: key, bytes }, ErrorCodes.LIMIT, 'allocating a run buffer');
     return run;
   }
 
@@ -274,7 +274,7 @@ export class ZstdPool {
   async fillRun(runBuffer: RunBuffer, offset: number, src: Uint8Array, crc: number, codec: number, raw: number, scratch: Uint8Array): Promise<FrameFailure | undefined> {
     const run = runBuffer as OwnedRun;
     const what = 'reading a segment';
-    const code = ErrorCodes.RESTORE_FAILED;
+    const code = ErrorCodes.CORRUPT;
     // The owner, unless it is already busy and a zstd frame can be
     // decompressed elsewhere (then copied in by the owner).
     const t = codec === 1 && run.owner.pending.size > 1 ? this.#pick() : run.owner;
@@ -323,7 +323,7 @@ export class ZstdPool {
   async takeRun(runBuffer: RunBuffer): Promise<ArrayBuffer> {
     const run = runBuffer as OwnedRun;
     try {
-      const r = await this.#post(run.owner, { op: 5, run: run.key }, ErrorCodes.RESTORE_FAILED, 'handing over a run buffer');
+      const r = await this.#post(run.owner, { op: 5, run: run.key }, ErrorCodes.CORRUPT, 'handing over a run buffer');
       return r.buffer!;
     } finally {
       run.owner.owned -= run.bytes;
@@ -335,7 +335,7 @@ export class ZstdPool {
     const run = runBuffer as OwnedRun;
     run.owner.owned -= run.bytes;
     if (run.owner.dead || this.#closed) return;
-    this.#post(run.owner, { op: 6, run: run.key }, ErrorCodes.RESTORE_FAILED, 'dropping a run buffer').catch(() => undefined);
+    this.#post(run.owner, { op: 6, run: run.key }, ErrorCodes.CORRUPT, 'dropping a run buffer').catch(() => undefined);
   }
 
   #post(t: Thread, message: Record<string, unknown>, code: ErrorCode, what: string): Promise<Reply> {

@@ -8,6 +8,7 @@
  * needs only the metadata and never reads a segment. `verify()` checks all of
  * it and collects every problem instead of stopping at the first.
  */
+import { constants as bufferConstants } from 'node:buffer';
 import { crc32 } from 'node:zlib';
 import { decodeState } from '../codec/decode.js';
 import type { ClassLookup } from '../codec/types.js';
@@ -15,7 +16,9 @@ import { CkptError, ErrorCodes, isCkptError } from '../errors.js';
 import type { ImageSource } from '../store/store.js';
 import {
   DEFAULT_MAX_DEPTH,
+  DEFAULT_MAX_IMAGE_BYTES,
   DEFAULT_MAX_INDEX_BYTES,
+  DEFAULT_MAX_SEGMENTS,
   DEFAULT_MAX_SEGMENT_BYTES,
   DEFAULT_MAX_STATE_BYTES,
   HEADER_SIZE,
@@ -52,17 +55,35 @@ export function useReaderPool(reader: ImageReader, pool: ZstdPool | undefined): 
   else pools.set(reader, pool);
 }
 
-/** Limits a reader enforces before allocating. */
+/**
+ * Limits a reader enforces before allocating. Every one fails with
+ * `CKPT_ERR_LIMIT` naming it; `docs/reliability.md` lists them.
+ */
 export interface ReadLimits {
   /** Largest raw segment accepted (default 64 MiB). */
   readonly maxSegmentBytes?: number;
-  /** Largest index accepted (default 64 MiB). */
+  /** Largest index accepted (default 8 MiB). */
   readonly maxIndexBytes?: number;
+  /** Most segments an index may list (default 65 536). */
+  readonly maxSegments?: number;
   /** Largest state of one provider accepted, stream + blobs (default 8 GiB). */
   readonly maxStateBytes?: number;
+  /** Largest decoded size of all providers of one image together (default 8 GiB). */
+  readonly maxImageBytes?: number;
   /** Deepest nesting accepted when decoding (default 2000). */
   readonly maxDepth?: number;
+  /**
+   * Largest BigInt magnitude in bytes accepted by the value decoder
+   * (reserved: default and enforcement are the value decoder's).
+   */
+  readonly maxBigIntBytes?: number;
 }
+
+/** The limits a reader applies, every one set. */
+type FullLimits = Required<Omit<ReadLimits, 'maxBigIntBytes'>> & Pick<ReadLimits, 'maxBigIntBytes'>;
+
+/** Largest single buffer this process can allocate (Node's typed-array maximum). */
+const MAX_BUFFER_BYTES: number = bufferConstants.MAX_LENGTH;
 
 /** What one provider occupies in an image (no data decoded). */
 export interface ProviderSummary {
@@ -146,11 +167,11 @@ export class ImageReader {
   /** Total size in bytes. */
   readonly size: number;
   readonly #source: ImageSource;
-  readonly #limits: Required<ReadLimits>;
+  readonly #limits: FullLimits;
   readonly #decompressor = new SegmentDecompressor();
   #closed = false;
 
-  private constructor(source: ImageSource, header: ImageHeader, index: ImageIndex, limits: Required<ReadLimits>) {
+  private constructor(source: ImageSource, header: ImageHeader, index: ImageIndex, limits: FullLimits) {
     this.#source = source;
     this.header = header;
     this.index = index;
@@ -164,11 +185,14 @@ export class ImageReader {
    * `source` on failure (the caller owns it).
    */
   static async open(source: ImageSource, limits: ReadLimits = {}): Promise<ImageReader> {
-    const full: Required<ReadLimits> = {
+    const full: FullLimits = {
       maxSegmentBytes: limits.maxSegmentBytes ?? DEFAULT_MAX_SEGMENT_BYTES,
       maxIndexBytes: limits.maxIndexBytes ?? DEFAULT_MAX_INDEX_BYTES,
+      maxSegments: limits.maxSegments ?? DEFAULT_MAX_SEGMENTS,
       maxStateBytes: limits.maxStateBytes ?? DEFAULT_MAX_STATE_BYTES,
+      maxImageBytes: limits.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES,
       maxDepth: limits.maxDepth ?? DEFAULT_MAX_DEPTH,
+      ...(limits.maxBigIntBytes === undefined ? {} : { maxBigIntBytes: limits.maxBigIntBytes }),
     };
     const name = `image ${source.id}`;
     if (source.size < HEADER_SIZE + TRAILER_SIZE) {
@@ -431,8 +455,12 @@ export class ImageReader {
   /** Read and check one provider's raw bytes without decoding them. */
   async readRaw(id: string): Promise<RawProviderData> {
     const p = this.#checkedProvider(id);
-    const [stream, ...blobs] = await this.#readRuns([p.stream, ...p.blobs]);
-    return { stream: stream!, blobs };
+    try {
+      const [stream, ...blobs] = await this.#readRuns([p.stream, ...p.blobs]);
+      return { stream: stream!, blobs };
+    } catch (err) {
+      throw readError(err, this.id, id);
+    }
   }
 
   /** The index entry of provider `id`, checked against the state-size limit. */
@@ -448,6 +476,24 @@ export class ImageReader {
         { image: this.id, provider: id, where: `provider ${JSON.stringify(id)}` },
       );
     }
+    // Every run becomes one buffer: it must fit the largest one this process can allocate.
+    for (const r of [p.stream, ...p.blobs]) {
+      if (r.rawLength > MAX_BUFFER_BYTES) {
+        throw new CkptError(
+          ErrorCodes.LIMIT,
+          `image ${this.id}: provider ${JSON.stringify(id)} holds a run of ${r.rawLength} bytes, above the largest buffer this process can allocate (${MAX_BUFFER_BYTES} bytes); the image is damaged or was written for another runtime`,
+          { image: this.id, provider: id, where: `provider ${JSON.stringify(id)}` },
+        );
+      }
+    }
+    const image = this.index.providers.reduce((n, q) => q.blobs.reduce((m, b) => m + b.rawLength, n + q.stream.rawLength), 0);
+    if (image > this.#limits.maxImageBytes) {
+      throw new CkptError(
+        ErrorCodes.LIMIT,
+        `image ${this.id}: its providers hold ${image} bytes of state together, above the limit of ${this.#limits.maxImageBytes} (limits.maxImageBytes); raise it if this size is expected`,
+        { image: this.id, provider: id, where: 'index.providers' },
+      );
+    }
     return p;
   }
 
@@ -461,6 +507,8 @@ export class ImageReader {
     try {
       const [stream, ...blobs] = await this.#readRuns([p.stream, ...p.blobs], scratch === undefined ? undefined : { first: scratch.memory });
       return this.#decode(id, p, { stream: stream!, blobs }, options);
+    } catch (err) {
+      throw readError(err, this.id, id);
     } finally {
       scratch?.release();
     }
@@ -472,6 +520,7 @@ export class ImageReader {
         tree: p.tree,
         classes: options.classes ?? placeholderClassLookup(),
         blobs: raw.blobs,
+        blobKinds: p.blobs.map((b) => b.kind),
         maxDepth: this.#limits.maxDepth,
       });
     } catch (err) {
@@ -505,12 +554,21 @@ export class ImageReader {
       let ok = true;
       const outs: Uint8Array[] = [];
       for (const run of [p.stream, ...p.blobs]) {
-        const out = limitError === undefined ? new Uint8Array(new ArrayBuffer(run.rawLength)) : undefined;
+        let out: Uint8Array | undefined;
+        if (limitError === undefined) {
+          try {
+            out = new Uint8Array(new ArrayBuffer(run.rawLength));
+          } catch (err) {
+            limitError = readError(err, this.id, p.id);
+          }
+        }
         let pos = 0;
         for (let s = run.first; s < run.first + run.count; s++) {
           const seg = this.index.segments[s]!;
           try {
-            await this.#readSegmentInto(s, seg, out?.subarray(pos, pos + seg.rawLength) ?? new Uint8Array(seg.rawLength), scratch);
+            // Over a limit, only the checksum is checked: nothing is decompressed.
+            if (out === undefined) this.#checkCrc(s, seg, await this.#storedBytes(seg, scratchOf(scratch, seg.storedLength)));
+            else await this.#readSegmentInto(s, seg, out.subarray(pos, pos + seg.rawLength), scratch);
           } catch (err) {
             ok = false;
             problems.push(toProblem(err, `segment ${s}`));
@@ -545,5 +603,23 @@ export class ImageReader {
 
 function toProblem(err: unknown, where: string): VerifyProblem {
   if (isCkptError(err)) return { code: err.code, where: err.where ?? where, message: err.message };
-  return { code: ErrorCodes.CORRUPT, where, message: String(err) };
+  const e = readError(err, undefined, undefined);
+  return { code: e.code, where, message: e.message };
+}
+
+/**
+ * Any failure while reading a provider as a ckpt error: a CkptError as is;
+ * a refused allocation (RangeError from an ArrayBuffer or typed array) as
+ * `CKPT_ERR_LIMIT`; anything else as `CKPT_ERR_CORRUPT`, the original as
+ * `cause`. Both let restore fall back to an older image.
+ */
+export function readError(err: unknown, image: string | undefined, provider: string | undefined): CkptError {
+  if (isCkptError(err)) return err;
+  const what = `${image === undefined ? 'image' : `image ${image}`}${provider === undefined ? '' : `, provider ${JSON.stringify(provider)}`}`;
+  const facts = { ...(image === undefined ? {} : { image }), ...(provider === undefined ? {} : { provider }), cause: err };
+  const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  if (err instanceof RangeError && /allocat|array buffer length|typed array length|out of memory/i.test(err.message)) {
+    return new CkptError(ErrorCodes.LIMIT, `${what}: a buffer the image asks for could not be allocated (${message}); the image is damaged or too large for this process — raise its memory, or restore an older image`, facts);
+  }
+  return new CkptError(ErrorCodes.CORRUPT, `${what}: reading failed (${message}); the image is damaged`, facts);
 }

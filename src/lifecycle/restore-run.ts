@@ -27,7 +27,7 @@ import { asError, CkptError, ErrorCodes, isCkptError } from '../errors.js';
 import { WarningCodes, type CkptWarning } from '../events.js';
 import { imageInfo } from '../image/image-info.js';
 import type { ZstdPool } from '../image/pool.js';
-import { ImageReader, useReaderPool, type ReadLimits } from '../image/reader.js';
+import { ImageReader, readError, useReaderPool, type ReadLimits } from '../image/reader.js';
 import type { ImageInfo, MigrationRecord, RestoreResult, SkippedImage } from '../info.js';
 import type { RegisteredProvider, Registry } from '../provider/registry.js';
 import type { Store } from '../store/store.js';
@@ -62,8 +62,13 @@ export interface LoadedImage {
 /** How often restore() lists the store again when listed images vanish under it (pruned by another writer). */
 const MAX_RELISTS = 10;
 
-/** Errors that mean "this image is damaged or unreadable" — restore falls back past them. */
-const FALLBACK_CODES = new Set<string>([ErrorCodes.CORRUPT, ErrorCodes.NOT_FOUND, ErrorCodes.STORE_IO]);
+/**
+ * Errors that mean "this image is damaged or unreadable" — restore falls back
+ * past them. LIMIT is among them: an image this process cannot read within its
+ * read limits (a forged size, or a state too large for them) is skipped with
+ * a warning that names the limit, as damage is.
+ */
+const FALLBACK_CODES = new Set<string>([ErrorCodes.CORRUPT, ErrorCodes.NOT_FOUND, ErrorCodes.STORE_IO, ErrorCodes.LIMIT]);
 
 /**
  * Restore the newest valid image, or the image `imageId` (no fallback then).
@@ -166,6 +171,9 @@ export async function loadImage(env: RestoreEnv, id: string): Promise<LoadedImag
     const states = new Map<RegisteredProvider, unknown>();
     for (const [p, saved] of byProvider) states.set(p, await reader.readProvider(saved.savedId, { classes: env.classes }));
     return { info, byProvider, plans, states, notes };
+  } catch (err) {
+    // Whatever escapes ckpt's own reading is a ckpt code (never a raw RangeError).
+    throw readError(err, id, undefined);
   } finally {
     await source.close();
   }

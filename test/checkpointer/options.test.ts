@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { Checkpointer, ErrorCodes, MemoryStore, openImage } from '../../src/index.js';
-import type { CheckpointerOptions, ImageReader } from '../../src/index.js';
+import { Checkpointer, ErrorCodes, MemoryStore, openImage, WarningCodes } from '../../src/index.js';
+import type { CheckpointerOptions, CkptWarning, ImageReader } from '../../src/index.js';
 import { expectCode } from './helpers.js';
 
 async function writeOne(state: unknown, options: Partial<CheckpointerOptions> = {}, tree = false) {
@@ -83,7 +83,7 @@ describe('codec and format options', () => {
     expect(err.errors[0]).toMatchObject({ code: ErrorCodes.UNSERIALIZABLE });
   });
 
-  it('a read limit that an image exceeds fails closed with LIMIT and does not fall back', async () => {
+  it('an image over a read limit is skipped with a warning naming the limit, and the older image is restored', async () => {
     const store = new MemoryStore();
     const writer = new Checkpointer({ store });
     let state: unknown = 'small';
@@ -95,8 +95,16 @@ describe('codec and format options', () => {
     const reader = new Checkpointer({ store, limits: { maxStateBytes: 100_000 } });
     let restored: unknown = 'none';
     reader.register({ id: 'p', snapshot: () => null, restore: (s) => { restored = s; } });
-    const err = await expectCode(reader.restore(), ErrorCodes.LIMIT);
+    const warnings: CkptWarning[] = [];
+    reader.on('warning', (w) => warnings.push(w));
+    const result = await reader.restore();
+    expect(result?.fellBack).toBe(true);
+    expect(result?.skipped.map((s) => s.code)).toEqual([ErrorCodes.LIMIT]);
+    expect(warnings.map((w) => w.code)).toEqual([WarningCodes.IMAGE_SKIPPED]);
+    expect(warnings[0]!.message).toContain('maxStateBytes');
+    expect(restored).toBe('small');
+    // With an explicit id there is no fallback: the limit is the error.
+    const err = await expectCode(reader.restore(result!.skipped[0]!.id), ErrorCodes.LIMIT);
     expect(err.message).toContain('maxStateBytes');
-    expect(restored).toBe('none');
   });
 });

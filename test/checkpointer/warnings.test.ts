@@ -45,24 +45,26 @@ describe('warnings', () => {
     expect(warnings[0]!.message).toContain('"new"');
   });
 
-  it('an image over a read limit fails closed (LIMIT, no fallback) and list() leaves it out with a warning', async () => {
+  it('images over a read limit are skipped (LIMIT, a warning each; none left: NO_VALID_IMAGE) and list() leaves them out with a warning', async () => {
     const store = await storeWith([{ id: 'p', state: { a: new Float64Array(200_000) } }], 2);
     const r = new Checkpointer({ store, limits: { maxSegmentBytes: 65_536 } });
     r.register({ id: 'p', snapshot: () => 0, restore: () => {} });
     const warnings = collect(r);
     const err = (await r.restore().catch((e: unknown) => e)) as CkptError;
-    expect(err.code).toBe(ErrorCodes.LIMIT);
-    expect(err.message).toContain('maxSegmentBytes');
-    expect(warnings).toEqual([]);
+    expect(err.code).toBe(ErrorCodes.NO_VALID_IMAGE);
+    expect(err.message).toContain(ErrorCodes.LIMIT);
+    expect(warnings.map((w) => w.code)).toEqual([WarningCodes.IMAGE_SKIPPED, WarningCodes.IMAGE_SKIPPED]);
+    expect(warnings[0]!.message).toContain('maxSegmentBytes');
+    warnings.length = 0;
     expect(await r.list()).toEqual([]);
     expect(warnings.map((w) => w.code)).toEqual([WarningCodes.IMAGE_UNREADABLE, WarningCodes.IMAGE_UNREADABLE]);
   });
 
-  it('maxStateBytes fails the restore closed but list() still describes the image', async () => {
+  it('maxStateBytes fails the restore (the only image skipped: NO_VALID_IMAGE) but list() still describes the image', async () => {
     const store = await storeWith([{ id: 'p', state: new Float64Array(10_000) }]);
     const r = new Checkpointer({ store, limits: { maxStateBytes: 1000 } });
     r.register({ id: 'p', snapshot: () => 0, restore: () => {} });
     expect((await r.list()).map((i) => i.providers[0]!.rawBytes)).toEqual([expect.any(Number)]);
-    expect(((await r.restore().catch((e: unknown) => e)) as CkptError).code).toBe(ErrorCodes.LIMIT);
+    expect(((await r.restore().catch((e: unknown) => e)) as CkptError).code).toBe(ErrorCodes.NO_VALID_IMAGE);
   });
 });

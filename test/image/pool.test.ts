@@ -276,7 +276,7 @@ describe('zstd worker pool', () => {
       useReaderPool(reader, p);
       const readErr = (await reader.readProvider('a').catch((e: unknown) => e)) as CkptError;
       expect(readErr).toBeInstanceOf(CkptError);
-      expect(readErr.code).toBe(ErrorCodes.RESTORE_FAILED);
+      expect(readErr.code).toBe(ErrorCodes.CORRUPT);
       expect(readErr.message).toMatch(/zstd worker thread of ckpt/);
       expect(await reader.readProvider('a')).toEqual(await read(ok, undefined));
       await reader.close();

@@ -37,12 +37,21 @@ import { prng } from './crash-harness.js';
 export const FUZZ_LIMITS = {
   maxSegmentBytes: 1 << 20,
   maxIndexBytes: 1 << 20,
+  maxSegments: 4096,
   maxStateBytes: 4 << 20,
+  maxImageBytes: 8 << 20,
   maxDepth: 500,
-} as const satisfies Required<ReadLimits>;
+} as const satisfies Omit<Required<ReadLimits>, 'maxBigIntBytes'>;
 
 /** Largest single buffer the reader may allocate under {@link FUZZ_LIMITS}. */
 export const MAX_ALLOCATION = FUZZ_LIMITS.maxStateBytes + 1024;
+
+/**
+ * Most bytes the reader may allocate in all while reading one image: every
+ * provider's runs (bounded by maxImageBytes), a copy of each for inline
+ * binary values at most, plus stored-segment scratch and the index.
+ */
+export const MAX_IMAGE_ALLOCATION = 2 * FUZZ_LIMITS.maxImageBytes + 2 * FUZZ_LIMITS.maxSegmentBytes + FUZZ_LIMITS.maxIndexBytes;
 
 /** Codes a damaged or hostile image may produce. */
 export const ALLOWED_CODES: ReadonlySet<string> = new Set([
@@ -657,7 +666,7 @@ const originalArrayBuffer = globalThis.ArrayBuffer;
 const originalUint8Array = globalThis.Uint8Array;
 
 /** What the allocation guard saw. */
-export const allocations = { max: 0, over: 0, lastOver: 0, outOfRangeReads: 0 };
+export const allocations = { max: 0, over: 0, lastOver: 0, outOfRangeReads: 0, total: 0, maxTotal: 0 };
 
 /**
  * Count every `new ArrayBuffer(n)` / `new Uint8Array(n)` made by code that
@@ -669,6 +678,7 @@ export function installAllocationGuard(): () => void {
   const note = (n: unknown): void => {
     if (typeof n === 'number') {
       if (n > allocations.max) allocations.max = n;
+      allocations.total += n;
       if (n > MAX_ALLOCATION) {
         allocations.over++;
         allocations.lastOver = n;
@@ -792,6 +802,7 @@ async function readEverything(bytes: Uint8Array): Promise<unknown[]> {
 export async function check(input: FuzzInput, corpus: readonly CorpusImage[], options: { verify?: boolean } = {}): Promise<Outcome> {
   const t0 = performance.now();
   const overBefore = allocations.over;
+  allocations.total = 0;
   let result: string;
   let failure: string | undefined;
   let values: unknown[] | undefined;
@@ -808,6 +819,8 @@ export async function check(input: FuzzInput, corpus: readonly CorpusImage[], op
     }
   }
   if (failure === undefined && allocations.over > overBefore) failure = `allocation of ${allocations.lastOver} bytes above the limits`;
+  if (allocations.total > allocations.maxTotal) allocations.maxTotal = allocations.total;
+  if (failure === undefined && allocations.total > MAX_IMAGE_ALLOCATION) failure = `${allocations.total} bytes allocated in all for one image, above ${MAX_IMAGE_ALLOCATION}`;
   if (failure === undefined && result === 'ok' && !input.fixed && !corpus.some((c) => c.bytes.equals(input.bytes))) {
     failure = 'damaged image read without an error (a wrong value)';
   }
@@ -841,6 +854,8 @@ export interface FuzzStats {
   /** The slowest input (seed:index). */
   slowest: string;
   maxAllocation: number;
+  /** Most bytes allocated in all while reading one image. */
+  maxImageAllocation: number;
 }
 
 /** Run inputs `from` … `to - 1` of `seed`. `progress` is called every 1000 inputs. */
@@ -852,7 +867,7 @@ export async function fuzzRange(
   progress?: (stats: FuzzStats, index: number) => void,
   onInput?: (index: number) => void,
 ): Promise<FuzzStats> {
-  const stats: FuzzStats = { inputs: 0, fixedInputs: 0, results: {}, failures: [], maxMs: 0, slowest: '', maxAllocation: 0 };
+  const stats: FuzzStats = { inputs: 0, fixedInputs: 0, results: {}, failures: [], maxMs: 0, slowest: '', maxAllocation: 0, maxImageAllocation: 0 };
   for (let i = from; i < to; i++) {
     onInput?.(i);
     const input = makeInput(corpus, seed, i);
@@ -867,10 +882,12 @@ export async function fuzzRange(
     if (o.failure !== undefined && stats.failures.length < 100) stats.failures.push({ id: `${seed}:${i}`, desc: input.desc, failure: o.failure });
     if (progress !== undefined && (i - from) % 1000 === 999) {
       stats.maxAllocation = allocations.max;
+      stats.maxImageAllocation = allocations.maxTotal;
       progress(stats, i);
     }
   }
   stats.maxAllocation = allocations.max;
+  stats.maxImageAllocation = allocations.maxTotal;
   return stats;
 }
 

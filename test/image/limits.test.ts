@@ -1,0 +1,143 @@
+// Read limits on hostile images: every size an image claims is checked
+// against the limits (and Node's largest buffer) before anything is
+// allocated, and every failure while reading is a ckpt code (never a raw
+// RangeError), so restore can fall back past the image.
+import { crc32 } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { ClassRegistry } from '../../src/codec/class-registry.js';
+import { encodeState } from '../../src/codec/encode.js';
+import { BinaryKind } from '../../src/codec/types.js';
+import { CkptError, ErrorCodes } from '../../src/errors.js';
+import { FORMAT_VERSION, CODEC_ID, HEADER_SIZE, SegmentCodec } from '../../src/image/constants.js';
+import { decodeTrailer, encodeHeader, encodeTrailer } from '../../src/image/header.js';
+import { decodeIndexV2, encodeIndexV2 } from '../../src/image/index-v2.js';
+import type { ImageIndex, SegmentEntry } from '../../src/image/index-model.js';
+import { ImageReader } from '../../src/image/reader.js';
+import { SegmentCompressor } from '../../src/image/zstd.js';
+import { captured, FIXED_MANIFEST, imageBytes, memorySource } from '../helpers/image-bytes.js';
+
+async function errorOf(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+    return 'ok';
+  } catch (err) {
+    return err;
+  }
+}
+
+function codeOf(err: unknown): string {
+  return err instanceof CkptError ? err.code : `non-ckpt: ${String(err)}`;
+}
+
+/**
+ * A small image whose provider "a" holds a stream referencing one
+ * Float64Array blob, and that blob's run made of `copies` zstd segments of
+ * `segBytes` zero bytes each (one frame, stored `copies` times).
+ */
+function forgedBlobImage(segBytes: number, copies: number): Buffer {
+  const encoded = encodeState({ x: new Float64Array(8192) }, { tree: false, classes: new ClassRegistry(), blobThreshold: 1024, maxDepth: 2000 });
+  const stream = Buffer.from(encoded.stream);
+  const frame = new SegmentCompressor(3).compress(new Uint8Array(segBytes));
+  const segments: SegmentEntry[] = [];
+  const chunks: Buffer[] = [encodeHeader({ formatVersion: FORMAT_VERSION, codecId: CODEC_ID, requiredFlags: 0, optionalFlags: 0 })];
+  let offset = HEADER_SIZE;
+  segments.push({ offset, storedLength: stream.length, rawLength: stream.length, crc: crc32(stream), codec: SegmentCodec.RAW, flags: 0 });
+  chunks.push(stream);
+  offset += stream.length;
+  for (let i = 0; i < copies; i++) {
+    segments.push({ offset, storedLength: frame.length, rawLength: segBytes, crc: crc32(frame), codec: SegmentCodec.ZSTD, flags: 0 });
+    chunks.push(frame);
+    offset += frame.length;
+  }
+  const index: ImageIndex = {
+    manifest: { ...FIXED_MANIFEST, hostname: null, parent: null, meta: {} },
+    codec: { values: 1, level: 3, segmentSize: segBytes, blobThreshold: 1024 },
+    segments,
+    providers: [{ id: 'a', version: 1, tree: false, stream: { first: 0, count: 1, rawLength: stream.length }, blobs: [{ kind: encoded.blobs[0]!.kind, first: 1, count: copies, rawLength: segBytes * copies }] }],
+  };
+  const ix = encodeIndexV2(index);
+  chunks.push(ix, encodeTrailer({ indexOffset: offset, indexLength: ix.length, indexCrc: crc32(ix) }));
+  return Buffer.concat(chunks);
+}
+
+describe('read limits', () => {
+  it('a blob run above the largest buffer Node can allocate (4 GiB) is CKPT_ERR_LIMIT in readProvider, readRaw and verify — never a RangeError', async () => {
+    // 65 segments of 64 MiB: 4.06 GiB from about 130 KB of image.
+    const img = forgedBlobImage(64 * 1024 * 1024, 65);
+    expect(img.length).toBeLessThan(1024 * 1024);
+    const reader = await ImageReader.open(memorySource(img));
+    const err = await errorOf(reader.readProvider('a'));
+    expect(codeOf(err)).toBe(ErrorCodes.LIMIT);
+    expect((err as CkptError).message).toContain('largest buffer');
+    expect(codeOf(await errorOf(reader.readRaw('a')))).toBe(ErrorCodes.LIMIT);
+    const report = await reader.verify();
+    expect(report.ok).toBe(false);
+    expect(report.problems.map((p) => p.code)).toEqual([ErrorCodes.LIMIT]);
+    await reader.close();
+  });
+
+  it('maxImageBytes bounds the decoded bytes of all providers of an image together', async () => {
+    const img = await imageBytes([captured('a', new Uint8Array(300_000)), captured('b', new Uint8Array(300_000))]);
+    const reader = await ImageReader.open(memorySource(img), { maxImageBytes: 500_000, maxStateBytes: 400_000 });
+    const err = await errorOf(reader.readProvider('a'));
+    expect(codeOf(err)).toBe(ErrorCodes.LIMIT);
+    expect((err as CkptError).message).toContain('maxImageBytes');
+    const report = await reader.verify();
+    expect(report.problems.map((p) => p.code)).toEqual([ErrorCodes.LIMIT, ErrorCodes.LIMIT]);
+    await reader.close();
+    // Within the limit the same image reads.
+    const ok = await ImageReader.open(memorySource(img), { maxImageBytes: 700_000 });
+    expect(await ok.readProvider('b')).toEqual(new Uint8Array(300_000));
+    await ok.close();
+  });
+
+  it('maxSegments refuses an index listing more segments, at open', async () => {
+    const state = Uint8Array.from({ length: 40_000 }, (_, i) => (i * 7919) % 251);
+    const img = await imageBytes([captured('a', { s: state }, { blobThreshold: 1 << 20 })], { segmentSize: 8192 });
+    const reader = await ImageReader.open(memorySource(img));
+    const n = reader.index.segments.length;
+    await reader.close();
+    expect(n).toBeGreaterThan(2);
+    const err = await errorOf(ImageReader.open(memorySource(img), { maxSegments: n - 1 }));
+    expect(codeOf(err)).toBe(ErrorCodes.LIMIT);
+    expect((err as CkptError).message).toContain('maxSegments');
+    expect(await errorOf(ImageReader.open(memorySource(img), { maxSegments: n }).then((r) => r.close()))).toBe('ok');
+  });
+
+  it('the default index limit refuses a 9 MiB index before reading it', async () => {
+    const indexLength = 9 * 1024 * 1024;
+    const img = Buffer.alloc(HEADER_SIZE + indexLength + 40);
+    encodeHeader({ formatVersion: FORMAT_VERSION, codecId: CODEC_ID, requiredFlags: 0, optionalFlags: 0 }).copy(img, 0);
+    encodeTrailer({ indexOffset: HEADER_SIZE, indexLength, indexCrc: 0 }).copy(img, HEADER_SIZE + indexLength);
+    let reads = 0;
+    const source = memorySource(img);
+    const counted = { ...source, read: (o: number, l: number) => { reads += l >= indexLength ? 1 : 0; return source.read(o, l); } };
+    const err = await errorOf(ImageReader.open(counted));
+    expect(codeOf(err)).toBe(ErrorCodes.LIMIT);
+    expect((err as CkptError).message).toContain('maxIndexBytes');
+    expect(reads).toBe(0);
+  });
+});
+
+describe('index and stream agree', () => {
+  it('a blob whose kind in the index differs from the kind in the value stream is CKPT_ERR_CORRUPT (read and verify)', async () => {
+    const img = await imageBytes([captured('a', { x: new Float64Array(16_384) })]);
+    const t = decodeTrailer(img.subarray(img.length - 40), img.length);
+    const index = decodeIndexV2(img.subarray(t.indexOffset, t.indexOffset + t.indexLength), t.indexOffset, { maxSegmentBytes: 1 << 26 });
+    expect(index.providers[0]!.blobs.map((b) => b.kind)).toEqual([BinaryKind.Float64Array]);
+    const forgedIndex: ImageIndex = { ...index, providers: index.providers.map((p) => ({ ...p, blobs: p.blobs.map((b) => ({ ...b, kind: BinaryKind.Uint8Array })) })) };
+    const ix = encodeIndexV2(forgedIndex);
+    const forged = Buffer.concat([img.subarray(0, t.indexOffset), ix, encodeTrailer({ indexOffset: t.indexOffset, indexLength: ix.length, indexCrc: crc32(ix) })]);
+    const reader = await ImageReader.open(memorySource(forged));
+    const err = await errorOf(reader.readProvider('a'));
+    expect(codeOf(err)).toBe(ErrorCodes.CORRUPT);
+    expect((err as CkptError).message).toMatch(/Float64Array in the stream but a Uint8Array in the index/);
+    const report = await reader.verify();
+    expect(report.problems.map((p) => p.code)).toEqual([ErrorCodes.CORRUPT]);
+    await reader.close();
+    // The unforged image reads.
+    const good = await ImageReader.open(memorySource(img));
+    expect(((await good.readProvider('a')) as { x: Float64Array }).x).toBeInstanceOf(Float64Array);
+    await good.close();
+  });
+});
