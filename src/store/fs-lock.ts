@@ -10,7 +10,9 @@
  * lock file behind. A lock is judged stale when its holder is on this host and
  * either its pid is gone (`kill(pid, 0)` → ESRCH) or the pid now belongs to a
  * different process: on Linux the lock records field 22 of `/proc/<pid>/stat`
- * (the process start time), which differs for a reused pid. A lock file that
+ * (the process start time), which differs for a reused pid, or the process
+ * is a zombie (state `Z` in `/proc/<pid>/stat`: killed, not yet reaped by its
+ * parent; `kill(pid, 0)` still succeeds for it). A lock file that
  * cannot be parsed (its writer died between create and write) is stale once it
  * is older than a few seconds ({@link DEFAULT_UNREADABLE_STALE_MS}). A lock
  * from another hostname is always treated as live: ckpt cannot see processes
@@ -132,6 +134,23 @@ export async function readProcStart(fs: FsOps, pid: number): Promise<string | nu
     if (close < 0) return null;
     const fields = text.slice(close + 1).trim().split(/\s+/);
     return fields[22 - 3] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The state letter of process `pid` (Linux: field 3 of `/proc/<pid>/stat`;
+ * `Z` for a zombie, which `kill(pid, 0)` still reports as alive), or `null`
+ * when unknown. Never throws.
+ */
+export async function readProcState(fs: FsOps, pid: number): Promise<string | null> {
+  if (process.platform !== 'linux') return null;
+  try {
+    const text = Buffer.from(await fs.readFile(`/proc/${pid}/stat`)).toString('utf8');
+    const close = text.lastIndexOf(')');
+    if (close < 0) return null;
+    return text.slice(close + 1).trim().split(/\s+/)[0] ?? null;
   } catch {
     return null;
   }
@@ -469,6 +488,9 @@ async function judge(
     };
   }
   if (!isProcessAlive(info.pid)) return { stale: true, reason: `pid ${info.pid} is not running` };
+  if ((await readProcState(fs, info.pid)) === 'Z') {
+    return { stale: true, reason: `pid ${info.pid} has exited (a zombie its parent has not reaped yet)` };
+  }
   if (info.procStart !== null) {
     const now = await readProcStart(fs, info.pid);
     if (now !== null && now !== info.procStart) {

@@ -9,7 +9,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FsStore } from '../../src/store/fs-store.js';
-import { DEFAULT_UNREADABLE_STALE_MS, FsWriterLock, LOCK_FILE_NAME, parseLockInfo, readProcStart } from '../../src/store/fs-lock.js';
+import { DEFAULT_UNREADABLE_STALE_MS, FsWriterLock, LOCK_FILE_NAME, parseLockInfo, readProcStart, readProcState } from '../../src/store/fs-lock.js';
 import type { LockInfo } from '../../src/store/fs-lock.js';
 import { nodeFsOps } from '../../src/store/fs-ops.js';
 import { CkptError, ErrorCodes } from '../../src/errors.js';
@@ -119,6 +119,45 @@ describe('FsStore writer lock across processes', () => {
     expect((await lockInfoOf(dir))?.pid).toBe(process.pid);
     await lock.assertHeld();
     expect((await readdir(dir)).filter((n) => n.startsWith('.ckpt-lock.stale-'))).toEqual([]);
+    await lock.release();
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it.runIf(process.platform === 'linux')('recovers at once the lock of a killed holder its parent has not reaped (a zombie)', async () => {
+    const dir = await tempDir();
+    // sh starts the holder in the background, then becomes `sleep`, which never
+    // reaps it: once SIGKILLed the holder stays a zombie until sleep is killed
+    // (afterEach kills and reaps it; the zombie is then reaped by init).
+    const proc = spawn(
+      'sh',
+      ['-c', 'exec 3<&0; "$0" --import tsx "$1" "$2" <&3 & exec sleep 600', process.execPath, childScript, dir],
+      { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    children.push({ proc, exited });
+    let out = '';
+    const holderPid = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('lock holder did not start in time')), 30_000);
+      proc.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /ready (\d+)/.exec(out);
+        if (m !== null) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+    });
+    expect((await lockInfoOf(dir))?.pid).toBe(holderPid);
+    process.kill(holderPid, 'SIGKILL');
+    let state = '';
+    for (let i = 0; i < 1000 && state !== 'Z'; i++) {
+      state = (await readProcState(nodeFsOps, holderPid)) ?? '';
+      if (state !== 'Z') await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(state).toBe('Z');
+    expect(() => process.kill(holderPid, 0)).not.toThrow(); // kill(pid, 0) still sees it
+    const lock = await new FsStore(dir).acquireWriter(); // waitMs 0
+    expect((await lockInfoOf(dir))?.pid).toBe(process.pid);
     await lock.release();
     expect(await readdir(dir)).toEqual([]);
   });
