@@ -62,6 +62,9 @@ export const STALE_LOCK_PREFIX = '.ckpt-lock.stale-';
 /** Age after which an unreadable lock file (writer died before writing it) counts as stale, in ms. */
 export const DEFAULT_UNREADABLE_STALE_MS = 5_000;
 
+/** Default permission bits of the lock file and of images: owner read/write only. */
+export const DEFAULT_FILE_MODE = 0o600;
+
 /** Default interval between attempts while waiting for a busy lock, in ms. */
 export const DEFAULT_LOCK_POLL_MS = 50;
 
@@ -94,6 +97,8 @@ export interface FsLockOptions {
   readonly unreadableStaleMs?: number;
   /** How to name the store in messages (default `fs:<dir>`). */
   readonly description?: string;
+  /** Permission bits of the lock file (default 0o600: owner only). */
+  readonly mode?: number;
 }
 
 /**
@@ -215,10 +220,10 @@ function isPrefixOf(a: Uint8Array, b: Uint8Array): boolean {
  * removed (best effort) before the error is thrown; if that fails too, the
  * error is marked (see {@link leftBehind}).
  */
-async function createExclusive(fs: FsOps, path: string, bytes: Uint8Array): Promise<boolean> {
+async function createExclusive(fs: FsOps, path: string, bytes: Uint8Array, perm = DEFAULT_FILE_MODE): Promise<boolean> {
   let file;
   try {
-    file = await fs.open(path, 'wx');
+    file = await fs.open(path, 'wx', perm);
   } catch (err) {
     if (errnoCode(err) === 'EEXIST') return false;
     throw storeIoError('creating the writer lock', path, err);
@@ -326,7 +331,7 @@ export class FsWriterLock implements WriterLock {
         const bytes = Buffer.from(JSON.stringify(info) + '\n', 'utf8');
         let created: boolean;
         try {
-          created = await createExclusive(fs, path, bytes);
+          created = await createExclusive(fs, path, bytes, options.mode ?? DEFAULT_FILE_MODE);
         } catch (err) {
           if (leftBehind.has(err as object)) orphans.set(path, { info, bytes });
           throw err;

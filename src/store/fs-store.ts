@@ -30,7 +30,7 @@ import { asError, CkptError, ErrorCodes } from '../errors.js';
 import type { AcquireOptions, ImageSink, ImageSource, Store, StoreEntry, WriterLock } from './store.js';
 import { errnoCode, nodeFsOps, statOpenFile, storeIoError } from './fs-ops.js';
 import type { FsFile, FsOps } from './fs-ops.js';
-import { FsWriterLock, STALE_LOCK_PREFIX } from './fs-lock.js';
+import { DEFAULT_FILE_MODE, FsWriterLock, STALE_LOCK_PREFIX } from './fs-lock.js';
 import { formatImageId, isImageId, nextImageId, parseImageId } from './image-ids.js';
 import { faultPoint } from '../lifecycle/fault-points.js';
 import { statSync } from 'node:fs';
@@ -55,10 +55,36 @@ export interface FsStoreOptions {
    * its `warning` event.
    */
   readonly onWarning?: (warning: CkptWarning) => void;
+  /**
+   * Permission bits of images and of the lock file. Default `0o600` (owner
+   * only: images hold application state). Applied exactly, whatever the
+   * umask; e.g. `0o640` lets the owner's group read images.
+   */
+  readonly mode?: number;
+  /**
+   * Permission bits of the store directory when FsStore creates it. Default
+   * `0o700`. An existing directory is left as it is.
+   */
+  readonly dirMode?: number;
 }
 
 /** How often list() reads the directory again when every listed image vanished under it. */
 const MAX_LIST_RETRIES = 100;
+
+/** Default permission bits of a store directory FsStore creates: owner only. */
+export const DEFAULT_DIR_MODE = 0o700;
+
+/** A permission option: an integer in [0, 0o777], or the default when absent. */
+function checkMode(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0o777) {
+    throw new CkptError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `FsStore ${name} must be permission bits from 0 to 0o777 (e.g. 0o600); got ${String(value)}.`,
+    );
+  }
+  return value;
+}
 
 /** The default {@link FsStoreOptions.onWarning}: a process warning with the warning's code. */
 function defaultWarning(warning: CkptWarning): void {
@@ -453,6 +479,8 @@ export class FsStore implements Store {
   readonly #createDir: boolean;
   readonly #onWarning: (warning: CkptWarning) => void;
   readonly #warned = new Set<string>();
+  readonly #mode: number;
+  readonly #dirMode: number;
 
   /**
    * @param dir - the store directory (resolved against the current directory now)
@@ -468,6 +496,8 @@ export class FsStore implements Store {
     this.#fs = options.fs ?? nodeFsOps;
     this.#createDir = options.createDir ?? true;
     this.#onWarning = options.onWarning ?? defaultWarning;
+    this.#mode = checkMode('mode', options.mode, DEFAULT_FILE_MODE);
+    this.#dirMode = checkMode('dirMode', options.dirMode, DEFAULT_DIR_MODE);
     let isDir: boolean | undefined;
     try {
       isDir = statSync(this.dir).isDirectory();
@@ -595,6 +625,7 @@ export class FsStore implements Store {
     return FsWriterLock.acquire(this.dir, {
       fs: this.#fs,
       description: this.description,
+      mode: this.#mode,
       ...(options.waitMs === undefined ? {} : { waitMs: options.waitMs }),
     });
   }
@@ -636,7 +667,7 @@ export class FsStore implements Store {
     const tempPath = join(this.dir, `${TEMP_PREFIX}${id}-${process.pid}-${randomBytes(4).toString('hex')}${TEMP_SUFFIX}`);
     openTempPaths.add(tempPath);
     try {
-      const file = await this.#fs.open(tempPath, 'wx');
+      const file = await this.#fs.open(tempPath, 'wx', this.#mode);
       faultPoint('temp-created');
       return new FsImageSink(id, seq, this.dir, tempPath, file, this.#fs, held);
     } catch (err) {
@@ -747,7 +778,7 @@ export class FsStore implements Store {
     }
     let created: string | undefined;
     try {
-      created = await this.#fs.mkdir(this.dir);
+      created = await this.#fs.mkdir(this.dir, this.#dirMode);
     } catch (err) {
       throw storeIoError('creating the store directory', this.dir, err);
     }

@@ -103,3 +103,51 @@ describe('FsStore: the store path', () => {
     expect(String(err)).toMatch(/is a file, not a directory/);
   });
 });
+
+describe('FsStore: permissions', () => {
+  const perm = async (path: string): Promise<number> => (await stat(path)).mode & 0o777;
+
+  it.runIf(process.platform !== 'win32')('the directory it creates is 0700, images and the lock are 0600 by default', async () => {
+    const dir = join(await tempDir(), 'images');
+    const store = new FsStore(dir);
+    const lock = await store.acquireWriter();
+    expect(await perm(dir)).toBe(0o700);
+    expect(await perm(join(dir, '.ckpt-lock'))).toBe(0o600);
+    const sink = await store.create(lock);
+    await sink.write(Uint8Array.of(...MAGIC));
+    await sink.commit();
+    expect(await perm(join(dir, `${sink.id}.ckpt`))).toBe(0o600);
+    await lock.release();
+  });
+
+  it.runIf(process.platform !== 'win32')('mode and dirMode widen the defaults exactly, whatever the umask', async () => {
+    const dir = join(await tempDir(), 'shared');
+    const old = process.umask(0o077); // would strip the group bits asked for
+    try {
+      const store = new FsStore(dir, { mode: 0o640, dirMode: 0o750 });
+      const lock = await store.acquireWriter();
+      const sink = await store.create(lock);
+      await sink.write(Uint8Array.of(...MAGIC));
+      await sink.commit();
+      expect(await perm(dir)).toBe(0o750);
+      expect(await perm(join(dir, '.ckpt-lock'))).toBe(0o640);
+      expect(await perm(join(dir, `${sink.id}.ckpt`))).toBe(0o640);
+      await lock.release();
+    } finally {
+      process.umask(old);
+    }
+  });
+
+  it('a mode outside 0..0o777 is INVALID_ARGUMENT', async () => {
+    const dir = await tempDir();
+    for (const options of [{ mode: 0o1777 }, { dirMode: -1 }, { mode: 1.5 }]) {
+      let err: unknown;
+      try {
+        new FsStore(dir, options);
+      } catch (e) {
+        err = e;
+      }
+      expect(isCkptError(err, ErrorCodes.INVALID_ARGUMENT), JSON.stringify(options)).toBe(true);
+    }
+  });
+});
