@@ -256,7 +256,7 @@ describe('FsStore writer lock: ownership', () => {
     await second.release(); // nothing to remove, no error
   });
 
-  it('when the stale lock was replaced by a new holder mid-recovery, puts the new lock back and reports LOCKED', async () => {
+  it('when the stale lock was replaced by a new holder before the recovery token was taken, leaves the new lock alone and reports LOCKED', async () => {
     const dir = await tempDir();
     await writeLock(dir, { pid: 2 ** 22 + 12_345, token: 'dead' });
     const fs = new FaultyFs();
@@ -267,17 +267,42 @@ describe('FsStore writer lock: ownership', () => {
       startedAt: new Date().toISOString(),
       procStart: await readProcStart(nodeFsOps, process.pid),
     });
-    fs.before = async (op, from) => {
-      if (op !== 'rename' || !from.endsWith(LOCK_FILE_NAME)) return;
+    const ops: string[] = [];
+    fs.before = async (op, p) => {
+      ops.push(`${op} ${p.slice(dir.length + 1)}`);
+      if (op !== 'open' || !p.includes('.ckpt-lock.stale-')) return;
       fs.before = undefined;
-      // Another process recovered the dead lock and took the lock just before our rename.
-      await rm(from);
-      await writeFile(from, newHolder);
+      // Another process recovered the dead lock and took the lock just before our token.
+      await rm(join(dir, LOCK_FILE_NAME));
+      await writeFile(join(dir, LOCK_FILE_NAME), newHolder);
     };
     const err = await rejection(new FsStore(dir, { fs }).acquireWriter());
     expect(err.code).toBe(ErrorCodes.LOCKED);
     expect((await lockInfoOf(dir))?.token).toBe('new-holder');
-    expect(await readdir(dir)).toEqual([LOCK_FILE_NAME]);
+    expect(await readdir(dir)).toEqual([LOCK_FILE_NAME]); // token removed, nothing moved aside
+    expect(ops.filter((o) => o.startsWith('rename'))).toEqual([]);
+  });
+
+  it('a recovery token held by a live process makes others report LOCKED; one whose holder died is passed over', async () => {
+    const dir = await tempDir();
+    await writeLock(dir, { pid: 2 ** 22 + 12_345, token: 'dead' });
+    const fs = new FaultyFs();
+    const live = JSON.stringify({ pid: process.ppid, hostname: hostname(), token: 'recoverer', startedAt: new Date().toISOString(), procStart: null });
+    const dead = JSON.stringify({ pid: 2 ** 22 + 54_321, hostname: hostname(), token: 'dead-recoverer', startedAt: new Date().toISOString(), procStart: null });
+    let content = live;
+    fs.before = async (op, p) => {
+      if (op === 'open' && p.endsWith('.1') && p.includes('.ckpt-lock.stale-')) await writeFile(p, content, { flag: 'wx' }).catch(() => undefined);
+    };
+    const busy = await rejection(new FsStore(dir, { fs }).acquireWriter());
+    expect(busy.code).toBe(ErrorCodes.LOCKED);
+    expect(busy.message).toMatch(/recovering/);
+    expect((await lockInfoOf(dir))?.token).toBe('dead');
+    // The recoverer dies: its token (generation 1) is passed over with generation 2.
+    for (const n of await readdir(dir)) if (n.includes('.ckpt-lock.stale-')) await rm(join(dir, n));
+    content = dead;
+    const lock = await new FsStore(dir, { fs }).acquireWriter();
+    expect((await lockInfoOf(dir))?.pid).toBe(process.pid);
+    await lock.release();
   });
 
   it('adopts its own lock when a recovering process moved it aside and put it back', async () => {

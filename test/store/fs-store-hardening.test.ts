@@ -3,7 +3,7 @@
 // store path that is a file is refused up front; images, lock and directory
 // are owner-only by default.
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FsStore } from '../../src/store/fs-store.js';
