@@ -507,6 +507,13 @@ async function judge(
   };
 }
 
+/**
+ * Recovery-token files this process created and could not remove again (the
+ * disk failed). No recovery of ours runs on them any more, so they are dead
+ * leftovers, not a live recoverer (the same pid would look alive forever).
+ */
+const leftTokens = new Set<string>();
+
 /** Most recovery generations tried for one stale lock before reporting it busy (each needs a dead recoverer). */
 const MAX_RECOVERY_GENERATIONS = 64;
 
@@ -540,10 +547,18 @@ async function recoverStale(
   const tokenPath = (gen: number): string => join(dirname(path), `${STALE_LOCK_PREFIX}${identity}.${gen}`);
   let held = 0;
   for (let gen = 1; gen <= MAX_RECOVERY_GENERATIONS && held === 0; gen++) {
-    if (await createExclusive(fs, tokenPath(gen), me, perm)) {
+    let created: boolean;
+    try {
+      created = await createExclusive(fs, tokenPath(gen), me, perm);
+    } catch (err) {
+      if (leftBehind.has(err as object)) leftTokens.add(tokenPath(gen));
+      throw err;
+    }
+    if (created) {
       held = gen;
       break;
     }
+    if (leftTokens.has(tokenPath(gen))) continue; // our own dead leftover: pass it over
     const other = await observe(fs, tokenPath(gen));
     if (other === undefined) {
       gen--; // removed by a recoverer that finished: try this generation again
@@ -566,7 +581,15 @@ async function recoverStale(
   } finally {
     // The stale lock is gone for good, so its tokens mean nothing any more
     // (leftovers are removed by cleanup()).
-    for (let gen = held; gen >= 1; gen--) await fs.unlink(tokenPath(gen)).catch(() => undefined);
+    for (let gen = held; gen >= 1; gen--) {
+      const t = tokenPath(gen);
+      const removed = await fs.unlink(t).then(
+        () => true,
+        (e: unknown) => errnoCode(e) === 'ENOENT',
+      );
+      if (removed) leftTokens.delete(t);
+      else if (gen === held) leftTokens.add(t);
+    }
   }
 }
 

@@ -86,6 +86,17 @@ function checkMode(name: string, value: number | undefined, fallback: number): n
   return value;
 }
 
+/**
+ * Errors that mean "this entry is not an image ckpt can use" rather than "the
+ * disk failed": a symlink loop, a path through a non-directory, no permission
+ * (a link into a private directory), a name too long. Anything else (EIO…)
+ * fails the operation: an unreadable disk must never look like a missing image.
+ */
+function isForeignEntryError(err: unknown): boolean {
+  const code = errnoCode(err);
+  return code === 'ELOOP' || code === 'ENOTDIR' || code === 'EACCES' || code === 'EPERM' || code === 'ENAMETOOLONG' || code === 'ENOENT';
+}
+
 /** The default {@link FsStoreOptions.onWarning}: a process warning with the warning's code. */
 function defaultWarning(warning: CkptWarning): void {
   process.emitWarning(warning.message, { code: warning.code });
@@ -521,13 +532,22 @@ export class FsStore implements Store {
     this.#onWarning(cause === undefined ? { code: WarningCodes.FOREIGN_ENTRY, message } : { code: WarningCodes.FOREIGN_ENTRY, message, error: asError(cause) });
   }
 
-  /** True when the file `name` starts with the image magic (never throws). */
+  /**
+   * True when the file `name` starts with the image magic; false when it
+   * certainly is no image (shorter than the magic, other bytes, a symlink
+   * loop, a directory, gone).
+   *
+   * @throws CkptError `CKPT_ERR_STORE_IO` when it cannot be read (EIO…): an
+   *   unreadable disk never makes a real image look foreign
+   */
   async #hasMagic(name: string): Promise<boolean> {
+    const path = join(this.dir, name);
     let file: FsFile;
     try {
-      file = await this.#fs.open(join(this.dir, name), 'r');
-    } catch {
-      return false;
+      file = await this.#fs.open(path, 'r');
+    } catch (err) {
+      if (isForeignEntryError(err)) return false;
+      throw storeIoError('checking the image magic', path, err);
     }
     try {
       const head = new Uint8Array(MAGIC.length);
@@ -538,8 +558,9 @@ export class FsStore implements Store {
         done += n;
       }
       return head.every((b, i) => b === MAGIC[i]);
-    } catch {
-      return false;
+    } catch (err) {
+      if (errnoCode(err) === 'EISDIR') return false;
+      throw storeIoError('checking the image magic', path, err);
     } finally {
       await this.#fs.close(file).catch(() => undefined);
     }
@@ -576,6 +597,7 @@ export class FsStore implements Store {
               vanished++; // deleted while we listed (or a dangling symlink, which stays away)
               return undefined;
             }
+            if (!isForeignEntryError(err)) throw storeIoError('stat', path, err, id);
             this.#warnForeign(name, `cannot be read (${errnoCode(err) ?? asError(err).message})`, err);
             return undefined;
           }
