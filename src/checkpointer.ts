@@ -236,7 +236,7 @@ export class Checkpointer {
     const s = options.store;
     if (typeof s === 'string') {
       if (s.length === 0) throw invalid('store must be a non-empty directory path or a Store');
-      this.store = new FsStore(s);
+      this.store = new FsStore(s, { onWarning: (w) => this.#warn(w) });
     } else if (typeof s === 'object' && s !== null && typeof s.list === 'function' && typeof s.create === 'function') {
       this.store = s;
     } else {

@@ -27,6 +27,8 @@ export const WarningCodes = {
   STATE_DROPPED: 'CKPT_WARN_STATE_DROPPED',
   /** A registered provider had no state in the image and was not restored (`missingProviders: 'allow'`). */
   NOT_RESTORED: 'CKPT_WARN_NOT_RESTORED',
+  /** A store skipped a directory entry named like an image that is not one (symlink loop, unreadable, no image magic). */
+  FOREIGN_ENTRY: 'CKPT_WARN_FOREIGN_ENTRY',
 } as const;
 
 /** A `CKPT_WARN_*` code. */

@@ -10,38 +10,35 @@
  * lock file behind. A lock is judged stale when its holder is on this host and
  * either its pid is gone (`kill(pid, 0)` → ESRCH) or the pid now belongs to a
  * different process: on Linux the lock records field 22 of `/proc/<pid>/stat`
- * (the process start time), which differs for a reused pid. A lock file that
+ * (the process start time), which differs for a reused pid, or the process
+ * is a zombie (state `Z` in `/proc/<pid>/stat`: killed, not yet reaped by its
+ * parent; `kill(pid, 0)` still succeeds for it). A lock file that
  * cannot be parsed (its writer died between create and write) is stale once it
  * is older than a few seconds ({@link DEFAULT_UNREADABLE_STALE_MS}). A lock
  * from another hostname is always treated as live: ckpt cannot see processes
  * there, and says so in the error.
  *
- * **Recovery.** A stale lock is never deleted in place (another process may be
- * recovering it at the same moment and may already have created a fresh lock
- * at that path). Instead it is renamed to a unique `.ckpt-lock.stale-*` name,
- * and the renamed file is compared (bytes, inode, size, mtime) with the one
- * judged stale. If it is the same file it is deleted and creation is retried;
- * if not, another process just took the lock and we moved *its* file: it is
- * recreated at the lock path with O_EXCL from the bytes we read (so its token
- * still matches) and we report `CKPT_ERR_LOCKED`. Symmetrically, a writer
- * whose fresh lock vanished before it could confirm it remembers the token,
- * and adopts the lock if it reappears (put back by such a recovering process)
- * instead of waiting on itself.
+ * **Recovery.** A stale lock is never moved aside and never deleted by more
+ * than one process. The right to delete it is a recovery token, a file named
+ * after the stale lock's identity (inode + content hash) and a generation,
+ * created with O_EXCL: exactly one process gets it, looks at the lock again,
+ * and unlinks it only if it is still the file judged stale (nobody else can
+ * have changed it: creators need the path free, the holder is dead, other
+ * recoverers are excluded by the token). Then every process retries the
+ * O_EXCL create of the lock, and one wins. A recoverer that dies holding the
+ * token is itself judged like a lock holder, and the next generation's token
+ * (again O_EXCL) passes it over. A live holder's lock is never touched, so a
+ * process can no longer find its own lock moved away and put back.
  *
- * **The race that remains.** There is no compare-and-swap on a path in POSIX,
- * so between moving a live holder's file away by mistake and putting it back
- * there is a short window in which a third process can create its own lock.
- * Both then believe they hold it until the first one's {@link FsWriterLock.assertHeld}
- * finds a foreign token (stores call it right before every commit rename and
- * delete). Also, `assertHeld` and the rename after it are two steps, so a lock
- * stolen in between is not noticed for that one commit. Ids never collide
- * silently even then: a commit refuses to replace an existing image. The
- * window needs two processes to recover the same stale lock at the same
- * instant and a third to start then; on a network filesystem without
- * reliable O_EXCL (old NFS) the lock is advisory only.
+ * **Limits.** `assertHeld` and the commit rename after it are two steps; a
+ * stale lock is judged by its holder's pid on this host, so a lock from
+ * another host is always live; an unreadable token or lock counts as stale by
+ * age only; on a network filesystem without reliable O_EXCL (old NFS) the
+ * lock is advisory only. Ids never collide silently even then: a commit
+ * refuses to replace an existing image.
  */
 
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { hostname as osHostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -59,6 +56,9 @@ export const STALE_LOCK_PREFIX = '.ckpt-lock.stale-';
 
 /** Age after which an unreadable lock file (writer died before writing it) counts as stale, in ms. */
 export const DEFAULT_UNREADABLE_STALE_MS = 5_000;
+
+/** Default permission bits of the lock file and of images: owner read/write only. */
+export const DEFAULT_FILE_MODE = 0o600;
 
 /** Default interval between attempts while waiting for a busy lock, in ms. */
 export const DEFAULT_LOCK_POLL_MS = 50;
@@ -92,6 +92,8 @@ export interface FsLockOptions {
   readonly unreadableStaleMs?: number;
   /** How to name the store in messages (default `fs:<dir>`). */
   readonly description?: string;
+  /** Permission bits of the lock file (default 0o600: owner only). */
+  readonly mode?: number;
 }
 
 /**
@@ -132,6 +134,23 @@ export async function readProcStart(fs: FsOps, pid: number): Promise<string | nu
     if (close < 0) return null;
     const fields = text.slice(close + 1).trim().split(/\s+/);
     return fields[22 - 3] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The state letter of process `pid` (Linux: field 3 of `/proc/<pid>/stat`;
+ * `Z` for a zombie, which `kill(pid, 0)` still reports as alive), or `null`
+ * when unknown. Never throws.
+ */
+export async function readProcState(fs: FsOps, pid: number): Promise<string | null> {
+  if (process.platform !== 'linux') return null;
+  try {
+    const text = Buffer.from(await fs.readFile(`/proc/${pid}/stat`)).toString('utf8');
+    const close = text.lastIndexOf(')');
+    if (close < 0) return null;
+    return text.slice(close + 1).trim().split(/\s+/)[0] ?? null;
   } catch {
     return null;
   }
@@ -196,10 +215,10 @@ function isPrefixOf(a: Uint8Array, b: Uint8Array): boolean {
  * removed (best effort) before the error is thrown; if that fails too, the
  * error is marked (see {@link leftBehind}).
  */
-async function createExclusive(fs: FsOps, path: string, bytes: Uint8Array): Promise<boolean> {
+async function createExclusive(fs: FsOps, path: string, bytes: Uint8Array, perm = DEFAULT_FILE_MODE): Promise<boolean> {
   let file;
   try {
-    file = await fs.open(path, 'wx');
+    file = await fs.open(path, 'wx', perm);
   } catch (err) {
     if (errnoCode(err) === 'EEXIST') return false;
     throw storeIoError('creating the writer lock', path, err);
@@ -280,6 +299,7 @@ export class FsWriterLock implements WriterLock {
     const pollMs = Math.max(1, options.pollMs ?? DEFAULT_LOCK_POLL_MS);
     const unreadableStaleMs = options.unreadableStaleMs ?? DEFAULT_UNREADABLE_STALE_MS;
     const description = options.description ?? `fs:${dir}`;
+    const perm = options.mode ?? DEFAULT_FILE_MODE;
     const path = join(dir, LOCK_FILE_NAME);
     const host = osHostname();
     const procStart = await readProcStart(fs, process.pid);
@@ -307,7 +327,7 @@ export class FsWriterLock implements WriterLock {
         const bytes = Buffer.from(JSON.stringify(info) + '\n', 'utf8');
         let created: boolean;
         try {
-          created = await createExclusive(fs, path, bytes);
+          created = await createExclusive(fs, path, bytes, perm);
         } catch (err) {
           if (leftBehind.has(err as object)) orphans.set(path, { info, bytes });
           throw err;
@@ -349,13 +369,13 @@ export class FsWriterLock implements WriterLock {
           ? { stale: true, reason: 'an incomplete lock file this process created when the filesystem failed' }
           : await judge(fs, path, description, observed, host, unreadableStaleMs);
         if (verdict.stale) {
-          const outcome = await recoverStale(fs, path, observed);
+          const outcome = await recoverStale(fs, path, observed, bytes, host, unreadableStaleMs, perm);
           if (incomplete) orphans.delete(path);
-          if (outcome !== 'raced') {
+          if (outcome === 'recovered') {
             quickRetries++;
             continue;
           }
-          busy = `Another process took the writer lock ${path} of ${description} while ckpt was recovering a stale lock (${verdict.reason}).`;
+          busy = `Another process is recovering the stale writer lock ${path} of ${description} (${verdict.reason}); retry, or wait with acquireWriter({ waitMs }).`;
         } else {
           busy = verdict.message;
         }
@@ -469,6 +489,9 @@ async function judge(
     };
   }
   if (!isProcessAlive(info.pid)) return { stale: true, reason: `pid ${info.pid} is not running` };
+  if ((await readProcState(fs, info.pid)) === 'Z') {
+    return { stale: true, reason: `pid ${info.pid} has exited (a zombie its parent has not reaped yet)` };
+  }
   if (info.procStart !== null) {
     const now = await readProcStart(fs, info.pid);
     if (now !== null && now !== info.procStart) {
@@ -485,44 +508,92 @@ async function judge(
 }
 
 /**
- * Move a lock file judged stale out of the way and confirm it was that file.
- * `recovered`: it was, and it is gone. `gone`: somebody else moved or removed
- * it first. `raced`: the file at the path had already been replaced by a new
- * holder's lock; it was put back and the lock is busy.
+ * Recovery-token files this process created and could not remove again (the
+ * disk failed). No recovery of ours runs on them any more, so they are dead
+ * leftovers, not a live recoverer (the same pid would look alive forever).
  */
-async function recoverStale(fs: FsOps, path: string, judged: Observed): Promise<'recovered' | 'gone' | 'raced'> {
-  const aside = join(dirname(path), `${STALE_LOCK_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`);
+const leftTokens = new Set<string>();
+
+/** Most recovery generations tried for one stale lock before reporting it busy (each needs a dead recoverer). */
+const MAX_RECOVERY_GENERATIONS = 64;
+
+/**
+ * Remove a lock file judged stale, so that exactly one process does it.
+ *
+ * The right to remove a given stale lock is a recovery token: a file named
+ * after that lock's identity (inode and content hash) and a generation,
+ * `.ckpt-lock.stale-<identity>.<gen>`, created with O_EXCL and holding the
+ * recoverer's own lock record. Whoever creates it looks at the lock again and
+ * unlinks it only if it is still the very file judged stale. Nobody else can
+ * change that file meanwhile: creators need the path free, its holder is
+ * dead, and every other recoverer of it is excluded by the token. A token
+ * whose holder died in turn (crash mid-recovery) is passed over by creating
+ * the next generation — again with O_EXCL, so one process gets it. Nothing is
+ * ever moved aside, so a live holder's lock is never touched.
+ *
+ * `recovered`: the stale lock is gone (we removed it, or it was already
+ * replaced). `busy`: another live process is recovering it right now.
+ */
+async function recoverStale(
+  fs: FsOps,
+  path: string,
+  judged: Observed,
+  me: Uint8Array,
+  host: string,
+  unreadableStaleMs: number,
+  perm: number,
+): Promise<'recovered' | 'busy'> {
+  const identity = `${judged.stat.ino}-${createHash('sha256').update(judged.raw).digest('hex').slice(0, 16)}`;
+  const tokenPath = (gen: number): string => join(dirname(path), `${STALE_LOCK_PREFIX}${identity}.${gen}`);
+  let held = 0;
+  for (let gen = 1; gen <= MAX_RECOVERY_GENERATIONS && held === 0; gen++) {
+    let created: boolean;
+    try {
+      created = await createExclusive(fs, tokenPath(gen), me, perm);
+    } catch (err) {
+      if (leftBehind.has(err as object)) leftTokens.add(tokenPath(gen));
+      throw err;
+    }
+    if (created) {
+      held = gen;
+      break;
+    }
+    if (leftTokens.has(tokenPath(gen))) continue; // our own dead leftover: pass it over
+    const other = await observe(fs, tokenPath(gen));
+    if (other === undefined) {
+      gen--; // removed by a recoverer that finished: try this generation again
+      const now = await observe(fs, path);
+      if (now === undefined || !sameFile(now, judged)) return 'recovered';
+      continue;
+    }
+    const verdict = await judge(fs, tokenPath(gen), 'a stale-lock recovery', other, host, unreadableStaleMs);
+    if (!verdict.stale) return 'busy';
+  }
+  if (held === 0) return 'busy';
   try {
-    await fs.rename(path, aside);
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return 'gone';
-    throw storeIoError('moving a stale writer lock aside', path, err);
+    const now = await observe(fs, path);
+    if (now !== undefined && sameFile(now, judged)) {
+      await fs.unlink(path).catch((err: unknown) => {
+        if (errnoCode(err) !== 'ENOENT') throw storeIoError('removing a stale writer lock', path, err);
+      });
+    }
+    return 'recovered';
+  } finally {
+    // The stale lock is gone for good, so its tokens mean nothing any more
+    // (leftovers are removed by cleanup()).
+    for (let gen = held; gen >= 1; gen--) {
+      const t = tokenPath(gen);
+      const removed = await fs.unlink(t).then(
+        () => true,
+        (e: unknown) => errnoCode(e) === 'ENOENT',
+      );
+      if (removed) leftTokens.delete(t);
+      else if (gen === held) leftTokens.add(t);
+    }
   }
-  let moved: Observed | undefined;
-  try {
-    moved = await observe(fs, aside);
-  } catch (err) {
-    // We moved a file we cannot read back, so we cannot tell whose it was.
-    // Put it back unless someone already created a new lock (best effort).
-    const pathIsFree = await observe(fs, path).then(
-      (o) => o === undefined,
-      () => false,
-    );
-    if (pathIsFree) await fs.rename(aside, path).catch(() => undefined);
-    throw err;
-  }
-  if (moved === undefined) return 'gone';
-  const same =
-    bytesEqual(moved.raw, judged.raw) &&
-    moved.stat.ino === judged.stat.ino &&
-    moved.stat.size === judged.stat.size &&
-    moved.stat.mtimeMs === judged.stat.mtimeMs;
-  if (!same) {
-    // A new holder's lock: recreate it at the path with O_EXCL from the bytes
-    // we read (its token stays valid). If yet another lock exists there, the
-    // new holder has lost its lock and will find out in assertHeld().
-    await createExclusive(fs, path, moved.raw).catch(() => false);
-  }
-  await fs.unlink(aside).catch(() => undefined); // leftovers are removed by cleanup()
-  return same ? 'recovered' : 'raced';
+}
+
+/** The same lock file as observed before: same bytes, inode, size and mtime. */
+function sameFile(a: Observed, b: Observed): boolean {
+  return bytesEqual(a.raw, b.raw) && a.stat.ino === b.stat.ino && a.stat.size === b.stat.size && a.stat.mtimeMs === b.stat.mtimeMs;
 }

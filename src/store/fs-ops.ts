@@ -16,7 +16,7 @@
  * never fsync.
  */
 
-import { open as fsOpen, readdir, rename, unlink, stat, mkdir, readFile } from 'node:fs/promises';
+import { chmod, open as fsOpen, readdir, rename, unlink, stat, mkdir, readFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { CkptError, ErrorCodes, describeError } from '../errors.js';
 
@@ -53,8 +53,11 @@ export interface FsStat {
  * write never depends on a hidden file offset.
  */
 export interface FsOps {
-  /** Open `path` (see {@link FsOpenMode}). New files get mode 0o666 minus the umask. */
-  open(path: string, mode: FsOpenMode): Promise<FsFile>;
+  /**
+   * Open `path` (see {@link FsOpenMode}). A new file gets the permission bits
+   * `perm` exactly, whatever the umask, when given; 0o666 minus the umask otherwise.
+   */
+  open(path: string, mode: FsOpenMode, perm?: number): Promise<FsFile>;
   /**
    * Write up to `length` bytes of `data` starting at `data[offset]` to the file
    * at byte `position`. Returns how many bytes were written, which may be fewer
@@ -80,9 +83,11 @@ export interface FsOps {
   stat(path: string): Promise<FsStat>;
   /**
    * Create a directory and any missing parents. Returns the first directory it
-   * had to create, or `undefined` when `path` already existed.
+   * had to create, or `undefined` when `path` already existed. With `perm`,
+   * every directory it creates gets those permission bits (minus the umask)
+   * and `path` itself gets exactly `perm` when it was created.
    */
-  mkdir(path: string): Promise<string | undefined>;
+  mkdir(path: string, perm?: number): Promise<string | undefined>;
   /** A whole (small) file's bytes. */
   readFile(path: string): Promise<Uint8Array>;
   /**
@@ -125,8 +130,16 @@ function handleOf(file: FsFile): FileHandle {
  * cannot be opened that way and renames are journaled by NTFS, it is a no-op.
  */
 export const nodeFsOps: FsOps = Object.freeze({
-  async open(path: string, mode: FsOpenMode): Promise<FsFile> {
-    return new NodeFsFile(path, await fsOpen(path, mode, 0o666));
+  async open(path: string, mode: FsOpenMode, perm?: number): Promise<FsFile> {
+    const handle = await fsOpen(path, mode, perm ?? 0o666);
+    if (mode === 'wx' && perm !== undefined && process.platform !== 'win32') {
+      // The umask may have removed bits the caller asked for (a widened mode).
+      await handle.chmod(perm).catch(async (err: unknown) => {
+        await handle.close().catch(() => undefined);
+        throw err;
+      });
+    }
+    return new NodeFsFile(path, handle);
   },
   async write(file: FsFile, data: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     const { bytesWritten } = await handleOf(file).write(data, offset, length, position);
@@ -155,8 +168,10 @@ export const nodeFsOps: FsOps = Object.freeze({
     const s = await stat(path);
     return { size: s.size, mtimeMs: s.mtimeMs, ino: s.ino, isFile: s.isFile(), isDirectory: s.isDirectory() };
   },
-  async mkdir(path: string): Promise<string | undefined> {
-    return mkdir(path, { recursive: true });
+  async mkdir(path: string, perm?: number): Promise<string | undefined> {
+    const created = await mkdir(path, perm === undefined ? { recursive: true } : { recursive: true, mode: perm });
+    if (created !== undefined && perm !== undefined && process.platform !== 'win32') await chmod(path, perm);
+    return created;
   },
   async readFile(path: string): Promise<Uint8Array> {
     return readFile(path);

@@ -30,9 +30,12 @@ import { asError, CkptError, ErrorCodes } from '../errors.js';
 import type { AcquireOptions, ImageSink, ImageSource, Store, StoreEntry, WriterLock } from './store.js';
 import { errnoCode, nodeFsOps, statOpenFile, storeIoError } from './fs-ops.js';
 import type { FsFile, FsOps } from './fs-ops.js';
-import { FsWriterLock, STALE_LOCK_PREFIX } from './fs-lock.js';
-import { isImageId, nextImageId, parseImageId } from './image-ids.js';
+import { DEFAULT_FILE_MODE, FsWriterLock, STALE_LOCK_PREFIX } from './fs-lock.js';
+import { formatImageId, isImageId, nextImageId, parseImageId } from './image-ids.js';
 import { faultPoint } from '../lifecycle/fault-points.js';
+import { statSync } from 'node:fs';
+import { MAGIC } from '../image/constants.js';
+import { WarningCodes, type CkptWarning } from '../events.js';
 
 /** Options for {@link FsStore}. */
 export interface FsStoreOptions {
@@ -44,6 +47,59 @@ export interface FsStoreOptions {
    * false, a missing directory is `CKPT_ERR_NOT_FOUND`.
    */
   readonly createDir?: boolean;
+  /**
+   * Called for directory entries that are named like an image but are not
+   * one (a symlink loop, an unreadable entry, a file without the image
+   * magic): they are skipped, never fatal. Default: `process.emitWarning`
+   * with the code `CKPT_WARN_FOREIGN_ENTRY`. A Checkpointer routes these to
+   * its `warning` event.
+   */
+  readonly onWarning?: (warning: CkptWarning) => void;
+  /**
+   * Permission bits of images and of the lock file. Default `0o600` (owner
+   * only: images hold application state). Applied exactly, whatever the
+   * umask; e.g. `0o640` lets the owner's group read images.
+   */
+  readonly mode?: number;
+  /**
+   * Permission bits of the store directory when FsStore creates it. Default
+   * `0o700`. An existing directory is left as it is.
+   */
+  readonly dirMode?: number;
+}
+
+/** How often list() reads the directory again when every listed image vanished under it. */
+const MAX_LIST_RETRIES = 100;
+
+/** Default permission bits of a store directory FsStore creates: owner only. */
+export const DEFAULT_DIR_MODE = 0o700;
+
+/** A permission option: an integer in [0, 0o777], or the default when absent. */
+function checkMode(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0o777) {
+    throw new CkptError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `FsStore ${name} must be permission bits from 0 to 0o777 (e.g. 0o600); got ${String(value)}.`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Errors that mean "this entry is not an image ckpt can use" rather than "the
+ * disk failed": a symlink loop, a path through a non-directory, no permission
+ * (a link into a private directory), a name too long. Anything else (EIO…)
+ * fails the operation: an unreadable disk must never look like a missing image.
+ */
+function isForeignEntryError(err: unknown): boolean {
+  const code = errnoCode(err);
+  return code === 'ELOOP' || code === 'ENOTDIR' || code === 'EACCES' || code === 'EPERM' || code === 'ENAMETOOLONG' || code === 'ENOENT';
+}
+
+/** The default {@link FsStoreOptions.onWarning}: a process warning with the warning's code. */
+function defaultWarning(warning: CkptWarning): void {
+  process.emitWarning(warning.message, { code: warning.code });
 }
 
 /** `<id>.ckpt`: a committed image. */
@@ -432,6 +488,10 @@ export class FsStore implements Store {
   readonly description: string;
   readonly #fs: FsOps;
   readonly #createDir: boolean;
+  readonly #onWarning: (warning: CkptWarning) => void;
+  readonly #warned = new Set<string>();
+  readonly #mode: number;
+  readonly #dirMode: number;
 
   /**
    * @param dir - the store directory (resolved against the current directory now)
@@ -446,27 +506,115 @@ export class FsStore implements Store {
     this.description = `fs:${this.dir}`;
     this.#fs = options.fs ?? nodeFsOps;
     this.#createDir = options.createDir ?? true;
+    this.#onWarning = options.onWarning ?? defaultWarning;
+    this.#mode = checkMode('mode', options.mode, DEFAULT_FILE_MODE);
+    this.#dirMode = checkMode('dirMode', options.dirMode, DEFAULT_DIR_MODE);
+    let isDir: boolean | undefined;
+    try {
+      isDir = statSync(this.dir).isDirectory();
+    } catch {
+      isDir = undefined; // missing (created later) or not inspectable now: checked again on use
+    }
+    if (isDir === false) {
+      throw new CkptError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `Store path ${this.dir} is a file, not a directory. Pass the path of a directory (it is created if missing).`,
+      );
+    }
   }
 
-  /** Committed images, newest first. Needs no lock. */
+  /** Report a skipped directory entry (once per name and reason per store handle). */
+  #warnForeign(name: string, why: string, cause?: unknown): void {
+    const key = `${name}\0${why}`;
+    if (this.#warned.has(key)) return;
+    this.#warned.add(key);
+    const message = `${this.description}: skipped ${name}: ${why}. It is not a ckpt image; move it out of the store directory.`;
+    this.#onWarning(cause === undefined ? { code: WarningCodes.FOREIGN_ENTRY, message } : { code: WarningCodes.FOREIGN_ENTRY, message, error: asError(cause) });
+  }
+
+  /**
+   * True when the file `name` starts with the image magic; false when it
+   * certainly is no image (shorter than the magic, other bytes, a symlink
+   * loop, a directory, gone).
+   *
+   * @throws CkptError `CKPT_ERR_STORE_IO` when it cannot be read (EIO…): an
+   *   unreadable disk never makes a real image look foreign
+   */
+  async #hasMagic(name: string): Promise<boolean> {
+    const path = join(this.dir, name);
+    let file: FsFile;
+    try {
+      file = await this.#fs.open(path, 'r');
+    } catch (err) {
+      if (isForeignEntryError(err)) return false;
+      throw storeIoError('checking the image magic', path, err);
+    }
+    try {
+      const head = new Uint8Array(MAGIC.length);
+      let done = 0;
+      while (done < head.length) {
+        const n = await this.#fs.read(file, head, done, head.length - done, done);
+        if (n <= 0) return false;
+        done += n;
+      }
+      return head.every((b, i) => b === MAGIC[i]);
+    } catch (err) {
+      if (errnoCode(err) === 'EISDIR') return false;
+      throw storeIoError('checking the image magic', path, err);
+    } finally {
+      await this.#fs.close(file).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Committed images, newest first. Needs no lock. Entries named like an
+   * image that cannot be stat'ed (symlink loop, permission) or are not
+   * regular files are skipped with a `CKPT_WARN_FOREIGN_ENTRY` warning. When
+   * every listed image vanished while it was being listed (another process
+   * committed a newer one and pruned the old), the directory is read again:
+   * the listing never misses every committed image while one exists.
+   *
+   * @throws CkptError `CKPT_ERR_STORE_IO` when images kept vanishing through
+   *   {@link MAX_LIST_RETRIES} readings (never an empty listing instead)
+   */
   async list(): Promise<StoreEntry[]> {
-    const names = await this.#readdir();
-    if (names === undefined) return [];
-    const entries = await Promise.all(
-      names.map(async (name): Promise<StoreEntry | undefined> => {
-        const id = idOfFileName(name);
-        if (id === undefined) return undefined;
-        const path = join(this.dir, name);
-        try {
-          const st = await this.#fs.stat(path);
-          return st.isFile ? { id, size: st.size } : undefined;
-        } catch (err) {
-          if (errnoCode(err) === 'ENOENT') return undefined; // deleted while we listed
-          throw storeIoError('stat', path, err, id);
-        }
-      }),
-    );
-    return entries.filter((e): e is StoreEntry => e !== undefined).sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+    for (let attempt = 0; ; attempt++) {
+      const names = await this.#readdir();
+      if (names === undefined) return [];
+      let vanished = 0;
+      const entries = await Promise.all(
+        names.map(async (name): Promise<StoreEntry | undefined> => {
+          const id = idOfFileName(name);
+          if (id === undefined) return undefined;
+          const path = join(this.dir, name);
+          try {
+            const st = await this.#fs.stat(path);
+            if (st.isFile) return { id, size: st.size };
+            this.#warnForeign(name, 'not a regular file');
+            return undefined;
+          } catch (err) {
+            if (errnoCode(err) === 'ENOENT') {
+              vanished++; // deleted while we listed (or a dangling symlink, which stays away)
+              return undefined;
+            }
+            if (!isForeignEntryError(err)) throw storeIoError('stat', path, err, id);
+            this.#warnForeign(name, `cannot be read (${errnoCode(err) ?? asError(err).message})`, err);
+            return undefined;
+          }
+        }),
+      );
+      const found = entries.filter((e): e is StoreEntry => e !== undefined);
+      if (found.length > 0 || vanished === 0) return found.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+      // Everything listed vanished: a writer renamed a newer image into place
+      // after our readdir and pruned these. Read the directory again.
+      if (attempt >= MAX_LIST_RETRIES) {
+        throw new CkptError(
+          ErrorCodes.STORE_IO,
+          `Listing ${this.description}: every image vanished while it was listed, ${MAX_LIST_RETRIES + 1} times in a row ` +
+            `(another process is writing and pruning, or a dangling symlink is named like an image). Retry; remove dangling links.`,
+        );
+      }
+    }
   }
 
   /** Open a committed image. Needs no lock. */
@@ -499,6 +647,7 @@ export class FsStore implements Store {
     return FsWriterLock.acquire(this.dir, {
       fs: this.#fs,
       description: this.description,
+      mode: this.#mode,
       ...(options.waitMs === undefined ? {} : { waitMs: options.waitMs }),
     });
   }
@@ -514,18 +663,33 @@ export class FsStore implements Store {
     }
     // No await between computing the id and reserving it: two concurrent
     // create() calls on one lock cannot pick the same id.
-    const taken: number[] = [...reserved];
+    // Id allocation looks at real images only: an entry named like an image
+    // without the image magic (a stray empty file…) must not push the next id
+    // up to the limit. Checked from the highest id down until a real image.
+    const named = new Set<number>();
     for (const name of names ?? []) {
       const id = idOfFileName(name);
-      if (id !== undefined) taken.push(parseImageId(id));
+      if (id !== undefined) named.add(parseImageId(id));
     }
-    const id = nextImageId(taken);
+    const desc = [...named].sort((a, b) => b - a);
+    let newest = 0;
+    for (const seq of desc) {
+      if (await this.#hasMagic(imageFileName(formatImageId(seq)))) {
+        newest = seq;
+        break;
+      }
+      this.#warnForeign(imageFileName(formatImageId(seq)), 'it does not start with the ckpt image magic; ids are allocated past it');
+    }
+    const taken: number[] = [...reserved, newest];
+    let id = nextImageId(taken);
+    // Skip names a foreign entry occupies (a commit never replaces a file).
+    while (named.has(parseImageId(id))) id = nextImageId([parseImageId(id)]);
     const seq = parseImageId(id);
     reserved.add(seq);
     const tempPath = join(this.dir, `${TEMP_PREFIX}${id}-${process.pid}-${randomBytes(4).toString('hex')}${TEMP_SUFFIX}`);
     openTempPaths.add(tempPath);
     try {
-      const file = await this.#fs.open(tempPath, 'wx');
+      const file = await this.#fs.open(tempPath, 'wx', this.#mode);
       faultPoint('temp-created');
       return new FsImageSink(id, seq, this.dir, tempPath, file, this.#fs, held);
     } catch (err) {
@@ -636,7 +800,7 @@ export class FsStore implements Store {
     }
     let created: string | undefined;
     try {
-      created = await this.#fs.mkdir(this.dir);
+      created = await this.#fs.mkdir(this.dir, this.#dirMode);
     } catch (err) {
       throw storeIoError('creating the store directory', this.dir, err);
     }

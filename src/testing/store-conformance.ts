@@ -503,6 +503,35 @@ export const storeConformanceCases: readonly StoreConformanceCase[] = Object.fre
       await src.close();
     }
   }),
+
+  defineCase('never lists nothing while an image exists, while another handle commits and prunes (keep the newest only)', async ({ store, reopen, acquire, commitImage }) => {
+    const writer = await reopen();
+    const lock = await acquire(writer);
+    let previous = await commitImage(lock, bytes(32, 1));
+    let done = false;
+    let empty = 0;
+    let lists = 0;
+    // The reader lists as fast as it can while the writer commits a new image
+    // and deletes the previous one, 100 times: there is always one committed image.
+    const reader = (async () => {
+      while (!done) {
+        lists++;
+        if ((await store.list()).length === 0) empty++;
+      }
+    })();
+    try {
+      for (let i = 0; i < 100; i++) {
+        const next = await commitImage(lock, bytes(32, i));
+        await writer.delete(lock, previous);
+        previous = next;
+      }
+    } finally {
+      done = true;
+      await reader;
+    }
+    assert.ok(lists > 0, 'the reader listed at least once');
+    assert.equal(empty, 0, `${store.description}: list() came back empty ${empty} of ${lists} times while an image existed`);
+  }),
 ]);
 
 /**

@@ -248,4 +248,34 @@ describe('two processes on one store', () => {
     expect(writer.events.filter((e) => e.e === 'committed').length).toBeGreaterThan(10);
     console.log(`concurrency: ${writer.events.filter((e) => e.e === 'committed').length} images written while reading: ${JSON.stringify(counts)}`);
   }, 30_000);
+
+  it('under keepLast(1) a listing never comes back empty and restore() never says "empty store" while a writer commits and prunes', async () => {
+    const dir = await tempDir();
+    const writer = startWriter(dir, { CKPT_INTERVAL_MS: '0', CKPT_KEEP: '1', CKPT_SIZE: '500' });
+    await writer.waitFor((e) => e.e === 'committed');
+    const store = new FsStore(dir);
+    const { ckpt } = local(dir);
+    const counts = { lists: 0, emptyLists: 0, restores: 0, emptyRestores: 0, restoreErrors: 0 };
+    const commitsBefore = writer.events.filter((e) => e.e === 'committed').length;
+    for (let i = 0; i < 4000; i++) {
+      counts.lists++;
+      if ((await store.list()).length === 0) counts.emptyLists++;
+      if (i % 8 === 0) {
+        counts.restores++;
+        try {
+          if ((await ckpt.restore()) === undefined) counts.emptyRestores++;
+        } catch {
+          counts.restoreErrors++;
+        }
+      }
+    }
+    const commitsDuring = writer.events.filter((e) => e.e === 'committed').length - commitsBefore;
+    writer.proc.stdin!.end();
+    expect(await writer.exited).toEqual({ code: 0, signal: null });
+    await ckpt.close();
+    console.log(`keepLast(1) race: ${commitsDuring} commits while reading: ${JSON.stringify(counts)}`);
+    expect(commitsDuring).toBeGreaterThan(20); // the writer really raced the reads
+    expect(counts.emptyLists).toBe(0);
+    expect(counts.emptyRestores).toBe(0);
+  }, 120_000);
 });

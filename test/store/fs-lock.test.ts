@@ -9,7 +9,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FsStore } from '../../src/store/fs-store.js';
-import { DEFAULT_UNREADABLE_STALE_MS, FsWriterLock, LOCK_FILE_NAME, parseLockInfo, readProcStart } from '../../src/store/fs-lock.js';
+import { DEFAULT_UNREADABLE_STALE_MS, FsWriterLock, LOCK_FILE_NAME, parseLockInfo, readProcStart, readProcState } from '../../src/store/fs-lock.js';
 import type { LockInfo } from '../../src/store/fs-lock.js';
 import { nodeFsOps } from '../../src/store/fs-ops.js';
 import { CkptError, ErrorCodes } from '../../src/errors.js';
@@ -123,6 +123,45 @@ describe('FsStore writer lock across processes', () => {
     expect(await readdir(dir)).toEqual([]);
   });
 
+  it.runIf(process.platform === 'linux')('recovers at once the lock of a killed holder its parent has not reaped (a zombie)', async () => {
+    const dir = await tempDir();
+    // sh starts the holder in the background, then becomes `sleep`, which never
+    // reaps it: once SIGKILLed the holder stays a zombie until sleep is killed
+    // (afterEach kills and reaps it; the zombie is then reaped by init).
+    const proc = spawn(
+      'sh',
+      ['-c', 'exec 3<&0; "$0" --import tsx "$1" "$2" <&3 & exec sleep 600', process.execPath, childScript, dir],
+      { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    children.push({ proc, exited });
+    let out = '';
+    const holderPid = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('lock holder did not start in time')), 30_000);
+      proc.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /ready (\d+)/.exec(out);
+        if (m !== null) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+    });
+    expect((await lockInfoOf(dir))?.pid).toBe(holderPid);
+    process.kill(holderPid, 'SIGKILL');
+    let state = '';
+    for (let i = 0; i < 1000 && state !== 'Z'; i++) {
+      state = (await readProcState(nodeFsOps, holderPid)) ?? '';
+      if (state !== 'Z') await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(state).toBe('Z');
+    expect(() => process.kill(holderPid, 0)).not.toThrow(); // kill(pid, 0) still sees it
+    const lock = await new FsStore(dir).acquireWriter(); // waitMs 0
+    expect((await lockInfoOf(dir))?.pid).toBe(process.pid);
+    await lock.release();
+    expect(await readdir(dir)).toEqual([]);
+  });
+
   it('recovers the lock of a killed child without waiting', async () => {
     const dir = await tempDir();
     const child = await spawnHolder(dir);
@@ -217,7 +256,7 @@ describe('FsStore writer lock: ownership', () => {
     await second.release(); // nothing to remove, no error
   });
 
-  it('when the stale lock was replaced by a new holder mid-recovery, puts the new lock back and reports LOCKED', async () => {
+  it('when the stale lock was replaced by a new holder before the recovery token was taken, leaves the new lock alone and reports LOCKED', async () => {
     const dir = await tempDir();
     await writeLock(dir, { pid: 2 ** 22 + 12_345, token: 'dead' });
     const fs = new FaultyFs();
@@ -228,17 +267,42 @@ describe('FsStore writer lock: ownership', () => {
       startedAt: new Date().toISOString(),
       procStart: await readProcStart(nodeFsOps, process.pid),
     });
-    fs.before = async (op, from) => {
-      if (op !== 'rename' || !from.endsWith(LOCK_FILE_NAME)) return;
+    const ops: string[] = [];
+    fs.before = async (op, p) => {
+      ops.push(`${op} ${p.slice(dir.length + 1)}`);
+      if (op !== 'open' || !p.includes('.ckpt-lock.stale-')) return;
       fs.before = undefined;
-      // Another process recovered the dead lock and took the lock just before our rename.
-      await rm(from);
-      await writeFile(from, newHolder);
+      // Another process recovered the dead lock and took the lock just before our token.
+      await rm(join(dir, LOCK_FILE_NAME));
+      await writeFile(join(dir, LOCK_FILE_NAME), newHolder);
     };
     const err = await rejection(new FsStore(dir, { fs }).acquireWriter());
     expect(err.code).toBe(ErrorCodes.LOCKED);
     expect((await lockInfoOf(dir))?.token).toBe('new-holder');
-    expect(await readdir(dir)).toEqual([LOCK_FILE_NAME]);
+    expect(await readdir(dir)).toEqual([LOCK_FILE_NAME]); // token removed, nothing moved aside
+    expect(ops.filter((o) => o.startsWith('rename'))).toEqual([]);
+  });
+
+  it('a recovery token held by a live process makes others report LOCKED; one whose holder died is passed over', async () => {
+    const dir = await tempDir();
+    await writeLock(dir, { pid: 2 ** 22 + 12_345, token: 'dead' });
+    const fs = new FaultyFs();
+    const live = JSON.stringify({ pid: process.ppid, hostname: hostname(), token: 'recoverer', startedAt: new Date().toISOString(), procStart: null });
+    const dead = JSON.stringify({ pid: 2 ** 22 + 54_321, hostname: hostname(), token: 'dead-recoverer', startedAt: new Date().toISOString(), procStart: null });
+    let content = live;
+    fs.before = async (op, p) => {
+      if (op === 'open' && p.endsWith('.1') && p.includes('.ckpt-lock.stale-')) await writeFile(p, content, { flag: 'wx' }).catch(() => undefined);
+    };
+    const busy = await rejection(new FsStore(dir, { fs }).acquireWriter());
+    expect(busy.code).toBe(ErrorCodes.LOCKED);
+    expect(busy.message).toMatch(/recovering/);
+    expect((await lockInfoOf(dir))?.token).toBe('dead');
+    // The recoverer dies: its token (generation 1) is passed over with generation 2.
+    for (const n of await readdir(dir)) if (n.includes('.ckpt-lock.stale-')) await rm(join(dir, n));
+    content = dead;
+    const lock = await new FsStore(dir, { fs }).acquireWriter();
+    expect((await lockInfoOf(dir))?.pid).toBe(process.pid);
+    await lock.release();
   });
 
   it('adopts its own lock when a recovering process moved it aside and put it back', async () => {

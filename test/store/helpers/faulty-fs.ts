@@ -188,9 +188,9 @@ export class FaultyFs implements FsOps {
     return f === 'short';
   }
 
-  async open(path: string, mode: FsOpenMode): Promise<FsFile> {
+  async open(path: string, mode: FsOpenMode, perm?: number): Promise<FsFile> {
     await this.#enter('open', path);
-    return this.#inner.open(path, mode);
+    return this.#inner.open(path, mode, perm);
   }
   async write(file: FsFile, data: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     const short = await this.#enter('write', file.path);
@@ -229,9 +229,9 @@ export class FaultyFs implements FsOps {
     await this.#enter('stat', path);
     return this.#inner.stat(path);
   }
-  async mkdir(path: string): Promise<string | undefined> {
+  async mkdir(path: string, perm?: number): Promise<string | undefined> {
     await this.#enter('mkdir', path);
-    return this.#inner.mkdir(path);
+    return this.#inner.mkdir(path, perm);
   }
   async readFile(path: string): Promise<Uint8Array> {
     await this.#enter('readFile', path);
