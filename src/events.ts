@@ -27,6 +27,10 @@ export const WarningCodes = {
   STATE_DROPPED: 'CKPT_WARN_STATE_DROPPED',
   /** A registered provider had no state in the image and was not restored (`missingProviders: 'allow'`). */
   NOT_RESTORED: 'CKPT_WARN_NOT_RESTORED',
+  /** A `checkpoint()` or `restore()` promise was not awaited (nor otherwise observed) by the time it ran: its image holds the state when it ran, not at the call. */
+  NOT_AWAITED: 'CKPT_WARN_NOT_AWAITED',
+  /** The process holds open handles (sockets, servers, child processes…) no registered resource owns: they will not exist after a restore. */
+  UNREGISTERED_RESOURCES: 'CKPT_WARN_UNREGISTERED_RESOURCES',
 } as const;
 
 /** A `CKPT_WARN_*` code. */
@@ -48,7 +52,11 @@ export interface CheckpointerEvents {
   checkpoint: CheckpointInfo;
   /** A restore finished. */
   restore: RestoreResult;
-  /** Something failed without failing the operation. */
+  /**
+   * Something failed without failing the operation. With no listener for this
+   * event, warnings go to `process.emitWarning()` (printed to stderr with their
+   * code; `--no-warnings` silences them).
+   */
   warning: CkptWarning;
   /** A failure no caller is awaiting (e.g. background persist). Only emitted when a listener exists. */
   error: CkptError;
