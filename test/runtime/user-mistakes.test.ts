@@ -117,7 +117,7 @@ describe('a forgotten await is reported', () => {
     for (let step = 0; step < 30; step++) {
       box.value = step;
       // The mistake: no await. (Kept only so the test can wait for the images.)
-      if (step % 10 === 0) pending.push(Reflect.apply(ckpt.checkpoint, ckpt, [{ step }]) as Promise<unknown>);
+      if (step % 10 === 0) pending.push(Reflect.apply(ckpt.checkpoint, ckpt, [{ step }]));
     }
     await new Promise((r) => setTimeout(r, 0));
     await Promise.allSettled(pending);
