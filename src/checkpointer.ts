@@ -483,6 +483,16 @@ export class Checkpointer {
     return lock;
   }
 
+  /** The writer lock before a restore; a store that cannot be locked for writing (read-only media) says how to restore anyway. */
+  async #lockForRestore(): Promise<void> {
+    try {
+      await this.#writerLock();
+    } catch (err) {
+      if (!isCkptError(err, ErrorCodes.STORE_IO)) throw err;
+      throw new CkptError(ErrorCodes.STORE_IO, `${err.message} — restore() takes the writer lock first; to only restore or inspect, create the Checkpointer with readOnly: true`, { cause: err });
+    }
+  }
+
   /**
    * After a LOCKED failure: if the cached writer lock was lost (its file removed
    * or taken over), forget it. Otherwise every later checkpoint would fail on
@@ -711,7 +721,7 @@ export class Checkpointer {
       await this.#checkAwaited(out.promise, 'restore()');
       // A writer takes the lock before restoring: a second writer fails here,
       // at once, instead of at its first checkpoint after redoing the work.
-      if (!this.#readOnly) await this.#writerLock();
+      if (!this.#readOnly) await this.#lockForRestore();
       publish(restoreChannel, { phase: 'start', imageId: imageId ?? null });
       try {
         const result = await runRestore(this.#restoreEnv, imageId);
