@@ -488,8 +488,12 @@ export class Checkpointer {
     try {
       await this.#writerLock();
     } catch (err) {
-      if (!isCkptError(err, ErrorCodes.STORE_IO)) throw err;
-      throw new CkptError(ErrorCodes.STORE_IO, `${err.message} — restore() takes the writer lock first; to only restore or inspect, create the Checkpointer with readOnly: true`, { cause: err });
+      if (isCkptError(err) && err.code !== ErrorCodes.STORE_IO) throw err;
+      throw new CkptError(
+        ErrorCodes.STORE_IO,
+        `could not take the writer lock of ${this.store.description}: ${asError(err).message} — restore() takes it first; to only restore or inspect, create the Checkpointer with readOnly: true`,
+        { cause: err },
+      );
     }
   }
 

@@ -310,3 +310,31 @@ describe('open handles no resource owns are reported at the checkpoint', () => {
     expectThrowCode(() => ckpt.registerResource({ id: 'x', owns: { TCPSocketWrap: 1 } as unknown as () => Record<string, number> }), ErrorCodes.INVALID_ARGUMENT);
   });
 });
+
+describe('a store that cannot be locked for writing', () => {
+  it('restore() fails with STORE_IO naming readOnly; readOnly restores from it', async () => {
+    const source = new MemoryStore();
+    const writer = make({ store: source });
+    counter(writer).value = 5;
+    await writer.checkpoint();
+    await writer.close();
+    const readOnlyMedia = {
+      description: 'read-only media',
+      list: () => source.list(),
+      open: (id: string) => source.open(id),
+      acquireWriter: () => Promise.reject(new Error('EROFS: read-only file system')),
+      create: () => Promise.reject(new Error('EROFS')),
+      delete: () => Promise.reject(new Error('EROFS')),
+      cleanup: () => Promise.reject(new Error('EROFS')),
+    };
+    const ckpt = make({ store: readOnlyMedia });
+    const box = counter(ckpt);
+    const err = await expectCode(ckpt.restore(), ErrorCodes.STORE_IO);
+    expect(err.message).toContain('readOnly: true');
+    expect(box.restores).toBe(0);
+    const reader = make({ store: readOnlyMedia, readOnly: true });
+    const r = counter(reader);
+    await reader.restore();
+    expect(r.value).toBe(5);
+  });
+});
