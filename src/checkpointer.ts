@@ -42,6 +42,9 @@ import { toTriggerPolicies, type EveryOptions, type TriggerPolicy } from './life
 import { SignalHandlers, signalSettings, type SignalOptions, type SignalSettings } from './lifecycle/signals.js';
 import { Triggers } from './lifecycle/triggers.js';
 import { Yielder } from './lifecycle/yielder.js';
+import { afterCallerTurn, ObservedPromise } from './lifecycle/observed.js';
+import { unregisteredHandles, unregisteredMessage, describeHandles, type UnregisteredResourcesMode } from './lifecycle/open-resources.js';
+import { constants as osConstants } from 'node:os';
 import type { CheckpointInfo, ImageInfo, RestoreResult } from './info.js';
 import type { CheckpointContext, Provider, Resource } from './provider/provider.js';
 import { Registry } from './provider/registry.js';
@@ -82,8 +85,26 @@ export interface CheckpointerOptions {
   readonly maxDepth?: number;
   /** Limits applied when reading images. */
   readonly limits?: ReadLimits;
-  /** How long to wait for the store's writer lock at the first checkpoint, in ms (default 0: fail at once). */
+  /**
+   * How long to wait for the store's writer lock, in ms (default 0: fail at
+   * once with `CKPT_ERR_LOCKED`). The lock is taken by `restore()` and
+   * `loop()` before anything is restored, or else by the first checkpoint.
+   */
   readonly lockWaitMs?: number;
+  /**
+   * Only restore, plan and list: never take the writer lock (so a running
+   * writer does not block this process); `checkpoint()`, `loop()` and a
+   * checkpoint at `safepoint()` fail with `CKPT_ERR_READ_ONLY`. Default false.
+   */
+  readonly readOnly?: boolean;
+  /**
+   * Open handles (sockets, servers, child processes, file handles) that no
+   * registered resource owns, checked at each checkpoint: `'warn'` (default:
+   * one `CKPT_WARN_UNREGISTERED_RESOURCES` warning when the set changes),
+   * `'error'` (refuse the checkpoint with `CKPT_ERR_UNREGISTERED_RESOURCES`)
+   * or `'off'`. See `docs/resources.md`.
+   */
+  readonly unregisteredResources?: UnregisteredResourcesMode;
   /** A provider in the image that is not registered: `'error'` (default) or `'ignore'`. */
   readonly unknownProviders?: 'error' | 'ignore';
   /** A registered provider missing from the image: `'error'` (default) or `'allow'` (its restore is not called). */
@@ -189,6 +210,15 @@ export class Checkpointer {
   readonly #limits: ReadLimits;
   readonly #app: string | null;
   readonly #lockWaitMs: number;
+  readonly #readOnly: boolean;
+  readonly #unregisteredMode: UnregisteredResourcesMode;
+  /** The unregistered handles reported last ('' = none), so each set is reported once. */
+  #reportedHandles = '';
+  /** Set by the first restore() call: later provider and class registrations are refused. */
+  #restoreCalled = false;
+  /** Warnings about a promise nobody awaited, given once per method. */
+  readonly #notAwaitedWarned = new Set<string>();
+  #stopped = false;
   readonly #unknownProviders: 'error' | 'ignore';
   readonly #missingProviders: 'error' | 'allow';
   readonly #persist: PersistMode;
@@ -255,6 +285,12 @@ export class Checkpointer {
     if (options.app !== undefined && typeof options.app !== 'string') throw invalid('app must be a string');
     this.#app = options.app ?? null;
     this.#lockWaitMs = intInRange(options.lockWaitMs ?? 0, 'lockWaitMs', 0, 2 ** 31);
+    const ro = options.readOnly ?? false;
+    if (typeof ro !== 'boolean') throw invalid(`readOnly must be a boolean, got ${String(ro)}`);
+    this.#readOnly = ro;
+    const ur = options.unregisteredResources ?? 'warn';
+    if (ur !== 'warn' && ur !== 'error' && ur !== 'off') throw invalid(`unregisteredResources must be 'warn', 'error' or 'off', got ${String(ur)}`);
+    this.#unregisteredMode = ur;
     const up = options.unknownProviders ?? 'error';
     if (up !== 'error' && up !== 'ignore') throw invalid(`unknownProviders must be 'error' or 'ignore', got ${String(up)}`);
     this.#unknownProviders = up;
@@ -305,7 +341,29 @@ export class Checkpointer {
   }
 
   #warn(w: CkptWarning): void {
+    // Nobody listens: Node's convention for library warnings (stderr, with the
+    // code; silenced by --no-warnings), so a fallback is never silent.
+    if (this.#events.listenerCount('warning') === 0) {
+      process.emitWarning(w.message, { type: 'CkptWarning', code: w.code });
+      return;
+    }
     this.#emit('warning', w);
+  }
+
+  /** After the caller's turn: warn (once per method) if the promise `p` returned by `what` was not awaited. */
+  async #checkAwaited(p: ObservedPromise<unknown> | undefined, what: string): Promise<void> {
+    if (p === undefined) return;
+    await afterCallerTurn();
+    if (p.observed || this.#notAwaitedWarned.has(what)) return;
+    this.#notAwaitedWarned.add(what);
+    this.#warn({
+      code: WarningCodes.NOT_AWAITED,
+      message:
+        `${what} was called without await: it runs only when the caller yields, so ` +
+        (what === 'restore()'
+          ? 'the restored state overwrites whatever the program did after the call — await ckpt.restore() before using the state'
+          : 'its image holds the state at that later moment, not at the call — await each ckpt.checkpoint()'),
+    });
   }
 
   // ---------------------------------------------------------- registration
@@ -326,6 +384,7 @@ export class Checkpointer {
    */
   register<S>(provider: Provider<S>): () => void {
     this.#checkIdle('register a provider');
+    this.#checkNotRestored('provider', typeof provider === 'object' && provider !== null ? String((provider as { id?: unknown }).id) : '?');
     const p = this.#registry.addProvider(provider);
     return () => {
       // A stale handle (called again after the id was re-registered) must not
@@ -352,7 +411,18 @@ export class Checkpointer {
    */
   registerClass(ctor: abstract new (...args: never[]) => unknown, name?: string): void {
     this.#checkIdle('register a class');
+    this.#checkNotRestored('class', name ?? (typeof ctor === 'function' ? ctor.name : '?'));
     this.#classes.register(ctor, name);
+  }
+
+  /** Providers and classes must be known when an image is read: refuse them after restore() was called. */
+  #checkNotRestored(what: 'provider' | 'class', id: string): void {
+    if (!this.#restoreCalled) return;
+    throw new CkptError(
+      ErrorCodes.LATE_REGISTRATION,
+      `${what} ${JSON.stringify(id)} was registered after restore()/loop() had restored: the next restart could not restore its state — register every provider and class before restore()/loop()`,
+      what === 'provider' ? { provider: id } : {},
+    );
   }
 
   /** Ids of registered providers, in registration order. */
@@ -382,7 +452,19 @@ export class Checkpointer {
   async #writerLock(): Promise<WriterLock> {
     let lock = this.#lock;
     if (lock === undefined) {
-      lock = await this.store.acquireWriter({ waitMs: this.#lockWaitMs });
+      try {
+        lock = await this.store.acquireWriter({ waitMs: this.#lockWaitMs });
+      } catch (err) {
+        if (!isCkptError(err, ErrorCodes.LOCKED)) throw err;
+        // The store's hint names acquireWriter({ waitMs }); a Checkpointer user sets options.
+        const who = err.message.split(/(?<=[.;]) (?=[A-Z]|release|wait)/)[0] ?? err.message;
+        throw new CkptError(
+          ErrorCodes.LOCKED,
+          `${who} Stop that writer, let this one wait for it (new Checkpointer({ lockWaitMs })${this.#lockWaitMs > 0 ? `, now ${this.#lockWaitMs} ms` : ''}), ` +
+            `open this one with readOnly: true if it only restores or inspects, or use another store.`,
+          { cause: err },
+        );
+      }
       this.#lock = lock;
       this.#cleanupPending = true;
     }
@@ -399,6 +481,20 @@ export class Checkpointer {
       }
     }
     return lock;
+  }
+
+  /** The writer lock before a restore; a store that cannot be locked for writing (read-only media) says how to restore anyway. */
+  async #lockForRestore(): Promise<void> {
+    try {
+      await this.#writerLock();
+    } catch (err) {
+      if (isCkptError(err) && err.code !== ErrorCodes.STORE_IO) throw err;
+      throw new CkptError(
+        ErrorCodes.STORE_IO,
+        `could not take the writer lock of ${this.store.description}: ${asError(err).message} — restore() takes it first; to only restore or inspect, create the Checkpointer with readOnly: true`,
+        { cause: err },
+      );
+    }
   }
 
   /**
@@ -440,11 +536,37 @@ export class Checkpointer {
     try {
       ctx = this.#checkpointContext(options);
       meta = checkMeta(options.meta);
+      this.#checkWritable('checkpoint()');
       this.#throwPendingError();
     } catch (err) {
       return Promise.reject(asError(err));
     }
-    return this.#startCheckpoint(ctx, this.#persist, meta === undefined ? {} : { meta }).committed;
+    const out = { promise: undefined as ObservedPromise<CheckpointInfo> | undefined };
+    const committed = this.#startCheckpoint(ctx, this.#persist, meta === undefined ? {} : { meta }, () => this.#checkAwaited(out.promise, 'checkpoint()')).committed;
+    out.promise = ObservedPromise.of(committed);
+    return out.promise;
+  }
+
+  #checkWritable(what: string): void {
+    if (this.#readOnly) throw new CkptError(ErrorCodes.READ_ONLY, `${what} cannot checkpoint: this Checkpointer was created with readOnly: true (it only restores and inspects); create it without readOnly to write images`);
+  }
+
+  /**
+   * Open handles no registered resource owns: warn once per set, or refuse
+   * (`unregisteredResources: 'error'`). Checked at the call, before the freeze.
+   */
+  #checkOpenHandles(): void {
+    if (this.#unregisteredMode === 'off') return;
+    const counts = unregisteredHandles(this.#registry.resources);
+    const desc = describeHandles(counts);
+    if (desc === '') {
+      this.#reportedHandles = '';
+      return;
+    }
+    if (this.#unregisteredMode === 'error') throw new CkptError(ErrorCodes.UNREGISTERED_RESOURCES, `checkpoint refused: ${unregisteredMessage(counts)}`);
+    if (desc === this.#reportedHandles) return;
+    this.#reportedHandles = desc;
+    this.#warn({ code: WarningCodes.UNREGISTERED_RESOURCES, message: unregisteredMessage(counts) });
   }
 
   #checkpointContext(options: CheckpointOptions): CheckpointContext {
@@ -467,10 +589,22 @@ export class Checkpointer {
    * Queue one checkpoint. `captured` resolves when the app may run again,
    * `committed` with the outcome. Runs are serialized with restores.
    */
-  #startCheckpoint(ctx: CheckpointContext, mode: PersistMode, runOptions: RunOptions = {}): { captured: Promise<number>; committed: Promise<CheckpointInfo> } {
+  #startCheckpoint(
+    ctx: CheckpointContext,
+    mode: PersistMode,
+    runOptions: RunOptions = {},
+    beforeRun?: () => Promise<void>,
+  ): { captured: Promise<number>; committed: Promise<CheckpointInfo> } {
     let release!: (pauseMs: number) => void;
     const captured = new Promise<number>((resolve) => (release = resolve));
+    try {
+      this.#checkOpenHandles();
+    } catch (err) {
+      release(0);
+      return { captured, committed: Promise.reject(asError(err)) };
+    }
     const committed = this.#enqueue(async () => {
+      if (beforeRun !== undefined) await beforeRun();
       publish(checkpointChannel, { phase: 'start', step: ctx.step, label: ctx.label });
       const run = runCheckpoint(this.#env, ctx, mode, runOptions);
       void run.captured.then(release);
@@ -570,6 +704,13 @@ export class Checkpointer {
    * reported (a `warning` event and `skipped` in the result) and the previous
    * one is used. Version, migration and provider-set problems fail closed:
    * nothing is restored and the error says what to do.
+   *
+   * Unless the Checkpointer is `readOnly`, the store's writer lock is taken
+   * first (waiting up to `lockWaitMs`): with another writer running it fails
+   * with `CKPT_ERR_LOCKED` before anything is restored. Register every
+   * provider and class before calling it: later registrations fail with
+   * `CKPT_ERR_LATE_REGISTRATION`. Await it: a call nobody awaits is reported
+   * (`CKPT_WARN_NOT_AWAITED`).
    */
   restore(imageId?: string): Promise<RestoreResult | undefined> {
     try {
@@ -578,7 +719,13 @@ export class Checkpointer {
     } catch (err) {
       return Promise.reject(asError(err));
     }
-    return this.#enqueue(async () => {
+    this.#restoreCalled = true;
+    const out = { promise: undefined as ObservedPromise<RestoreResult | undefined> | undefined };
+    const run = this.#enqueue(async () => {
+      await this.#checkAwaited(out.promise, 'restore()');
+      // A writer takes the lock before restoring: a second writer fails here,
+      // at once, instead of at its first checkpoint after redoing the work.
+      if (!this.#readOnly) await this.#lockForRestore();
       publish(restoreChannel, { phase: 'start', imageId: imageId ?? null });
       try {
         const result = await runRestore(this.#restoreEnv, imageId);
@@ -593,6 +740,8 @@ export class Checkpointer {
         throw e;
       }
     });
+    out.promise = ObservedPromise.of(run);
+    return out.promise;
   }
 
   /**
@@ -651,6 +800,36 @@ export class Checkpointer {
   /** True once a stop was requested (by a signal or `requestStop()`). */
   get stopping(): boolean {
     return this.#stopSignal !== undefined;
+  }
+
+  /**
+   * True once a loop (or a `safepoint()`) ended because of a stop: its
+   * checkpoint is committed, and the code after the loop runs because the
+   * job was stopped, not because it finished. See `stopReason`, `stopExitCode`.
+   */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  /** Why the job stopped: the signal name (`'SIGTERM'`) or the `requestStop(reason)`; undefined until a stop is requested. */
+  get stopReason(): string | undefined {
+    return this.#stopSignal;
+  }
+
+  /**
+   * The exit code to end the process with after a stop, undefined when not
+   * stopped: `signals.exitCode` when set, else for a signal 128 + its number
+   * (143 for SIGTERM, 130 for SIGINT: what shells and supervisors read as
+   * "ended by that signal", so the job is not taken as finished), else
+   * undefined (a `requestStop()`: the application decides).
+   */
+  get stopExitCode(): number | undefined {
+    if (!this.#stopped) return undefined;
+    const configured = this.#signalSettings?.exitCode;
+    if (configured !== undefined) return configured;
+    const sig = this.#stopSignal;
+    const n = sig === undefined ? undefined : (osConstants.signals as Readonly<Record<string, number>>)[sig];
+    return n === undefined ? undefined : 128 + n;
   }
 
   #installSignals(): boolean {
@@ -721,6 +900,7 @@ export class Checkpointer {
       if (turn !== undefined) await turn;
       if (!this.due) return { checkpointed: false, stop: false };
     }
+    this.#checkWritable('safepoint()');
     return this.#checkpointHere(step ?? null, this.#defaultTriggers);
   }
 
@@ -779,6 +959,7 @@ export class Checkpointer {
       }
     }
     this.#lastCheckpointStep = ctx.step;
+    this.#stopped = true;
     const code = this.#signalSettings?.exitCode;
     if (code !== undefined) process.exitCode = code;
   }
@@ -819,11 +1000,15 @@ export class Checkpointer {
       throw invalid(`loop(): until must be a non-negative integer or Infinity, got ${String(until)}`);
     }
     if (this.#looping) throw new CkptError(ErrorCodes.BUSY, 'a loop() is already running on this Checkpointer; run one loop at a time');
+    this.#checkWritable('loop()');
     const triggers = options.every === undefined ? this.#defaultTriggers : new Triggers(toTriggerPolicies(options.every), () => this.#setDue(true));
     this.#looping = true;
     const installed = this.#installSignals();
     try {
       let step = 0;
+      // Take the writer lock before the first iteration (restore() does it too):
+      // a second writer fails now, not after running the job unprotected.
+      if (options.restore === false) await this.#enqueue(() => this.#writerLock());
       if (options.restore !== false) {
         const r = await this.restore();
         if (r !== undefined) step = r.image.step ?? 0;

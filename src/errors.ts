@@ -52,6 +52,12 @@ export const ErrorCodes = {
   DEADLINE: 'CKPT_ERR_DEADLINE',
   /** A configured size limit was exceeded (state too large for a segment, index too large…). */
   LIMIT: 'CKPT_ERR_LIMIT',
+  /** `checkpoint()` (or a loop's checkpoint) on a Checkpointer created with `readOnly: true`. */
+  READ_ONLY: 'CKPT_ERR_READ_ONLY',
+  /** A provider or class was registered after `restore()`/`loop()` had restored: the next restart could not restore its state. */
+  LATE_REGISTRATION: 'CKPT_ERR_LATE_REGISTRATION',
+  /** With `unregisteredResources: 'error'`: the process holds open handles no registered resource owns; the checkpoint was refused. */
+  UNREGISTERED_RESOURCES: 'CKPT_ERR_UNREGISTERED_RESOURCES',
 } as const;
 
 /** A stable error code string, `CKPT_ERR_*`. */

@@ -29,6 +29,10 @@ export const WarningCodes = {
   NOT_RESTORED: 'CKPT_WARN_NOT_RESTORED',
   /** A store skipped a directory entry named like an image that is not one (symlink loop, unreadable, no image magic). */
   FOREIGN_ENTRY: 'CKPT_WARN_FOREIGN_ENTRY',
+  /** A `checkpoint()` or `restore()` promise was not awaited (nor otherwise observed) by the time it ran: its image holds the state when it ran, not at the call. */
+  NOT_AWAITED: 'CKPT_WARN_NOT_AWAITED',
+  /** The process holds open handles (sockets, servers, child processes…) no registered resource owns: they will not exist after a restore. */
+  UNREGISTERED_RESOURCES: 'CKPT_WARN_UNREGISTERED_RESOURCES',
 } as const;
 
 /** A `CKPT_WARN_*` code. */
@@ -50,7 +54,11 @@ export interface CheckpointerEvents {
   checkpoint: CheckpointInfo;
   /** A restore finished. */
   restore: RestoreResult;
-  /** Something failed without failing the operation. */
+  /**
+   * Something failed without failing the operation. With no listener for this
+   * event, warnings go to `process.emitWarning()` (printed to stderr with their
+   * code; `--no-warnings` silences them).
+   */
   warning: CkptWarning;
   /** A failure no caller is awaiting (e.g. background persist). Only emitted when a listener exists. */
   error: CkptError;

@@ -19,6 +19,7 @@ export type { PersistMode } from './lifecycle/checkpoint-run.js';
 export { everySeconds, everySteps } from './lifecycle/policies.js';
 export type { EveryOptions, TriggerPolicy } from './lifecycle/policies.js';
 export type { SignalOptions } from './lifecycle/signals.js';
+export type { UnregisteredResourcesMode } from './lifecycle/open-resources.js';
 export type {
   CheckpointContext,
   Migration,

@@ -68,6 +68,9 @@ const BY_ERROR_CODE: ReadonlyMap<string, ExitCodeValue> = new Map<string, ExitCo
   [ErrorCodes.UNSERIALIZABLE, ExitCode.APP],
   [ErrorCodes.SNAPSHOT_FAILED, ExitCode.APP],
   [ErrorCodes.DEADLINE, ExitCode.APP],
+  [ErrorCodes.READ_ONLY, ExitCode.APP],
+  [ErrorCodes.LATE_REGISTRATION, ExitCode.APP],
+  [ErrorCodes.UNREGISTERED_RESOURCES, ExitCode.APP],
 ]);
 
 /** The exit code for a `CKPT_ERR_*` code (unknown codes are internal errors). */

@@ -94,4 +94,12 @@ export interface Resource {
   afterCheckpoint?(ctx: ResumeContext): void | Promise<void>;
   /** Runs after a successful restore, in registration order. */
   afterRestore?(ctx: { readonly image: ImageInfo }): void | Promise<void>;
+  /**
+   * The process handles this resource holds right now, by the kind
+   * `process.getActiveResourcesInfo()` reports (e.g. `{ TCPSocketWrap: 1 }`,
+   * `{ ProcessWrap: 1, PipeWrap: 3 }` for a child process with piped stdio).
+   * Checked at each checkpoint: handles no resource owns are reported
+   * (`unregisteredResources`). Without it, the resource owns none.
+   */
+  owns?(): Readonly<Record<string, number>>;
 }

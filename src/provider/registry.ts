@@ -107,9 +107,9 @@ export class Registry {
 
   /** Add a resource. */
   addResource(r: Resource): void {
-    if (typeof r !== 'object' || r === null) throw invalid('registerResource() needs an object { id, beforeCheckpoint?, afterCheckpoint?, afterRestore? }');
+    if (typeof r !== 'object' || r === null) throw invalid('registerResource() needs an object { id, beforeCheckpoint?, afterCheckpoint?, afterRestore?, owns? }');
     const id = checkId(r.id, 'resource id');
-    for (const h of ['beforeCheckpoint', 'afterCheckpoint', 'afterRestore'] as const) {
+    for (const h of ['beforeCheckpoint', 'afterCheckpoint', 'afterRestore', 'owns'] as const) {
       if (r[h] !== undefined && typeof r[h] !== 'function') throw invalid(`resource ${JSON.stringify(id)}: ${h} must be a function when given`);
     }
     if (this.#resources.some((x) => x.id === id)) throw new CkptError(ErrorCodes.DUPLICATE_ID, `resource id ${JSON.stringify(id)} is already registered`);

@@ -12,7 +12,7 @@ interface SimState {
   meta: { name: string; tick: number };
 }
 
-function sim(dir: string, options: { app?: string; retention?: { keepLast: number } } = {}) {
+function sim(dir: string, options: { app?: string; retention?: { keepLast: number }; readOnly?: boolean } = {}) {
   const box: { state: SimState } = {
     state: { grid: Float64Array.from({ length: 50_000 }, (_, i) => Math.round(Math.sin(i / 100) * 1e6) / 1e3), meta: { name: 'heat', tick: 0 } },
   };
@@ -106,7 +106,7 @@ describe('Checkpointer on an FsStore', () => {
     expect(await ckpt.list()).toEqual([]);
   });
 
-  it('a second Checkpointer on the same directory gets LOCKED at its first checkpoint but can list and restore; close() releases', async () => {
+  it('a second Checkpointer on the same directory gets LOCKED at its first checkpoint and at restore(), can list, restores read-only; close() releases', async () => {
     const dir = await tempDir();
     const a = sim(dir);
     a.box.state.meta.tick = 1;
@@ -120,8 +120,14 @@ describe('Checkpointer on an FsStore', () => {
     expect(b.resumes[0]!.error).toBe(err);
     expect((await b.ckpt.list()).map((i) => i.id)).toEqual([first.id]);
     b.box.state.meta.tick = -1;
-    expect((await b.ckpt.restore())?.image.id).toBe(first.id);
-    expect(b.box.state.meta.tick).toBe(1);
+    // A writer takes the lock before restoring: nothing is restored.
+    await expectCode(b.ckpt.restore(), ErrorCodes.LOCKED);
+    expect(b.box.state.meta.tick).toBe(-1);
+    const reader = sim(dir, { readOnly: true });
+    expect((await reader.ckpt.restore())?.image.id).toBe(first.id);
+    expect(reader.box.state.meta.tick).toBe(1);
+    await expectCode(reader.ckpt.checkpoint(), ErrorCodes.READ_ONLY);
+    await reader.ckpt.close();
 
     // a still holds the lock and keeps writing.
     expect((await a.ckpt.checkpoint({ step: 3 })).id).toBe('000000000002');

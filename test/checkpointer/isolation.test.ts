@@ -95,7 +95,7 @@ describe('checkpoints never overlap', () => {
 
     // Each image holds the state its own snapshot returned.
     let restored: unknown;
-    const reader = new Checkpointer({ store });
+    const reader = new Checkpointer({ store, readOnly: true });
     reader.register({ id: 'p', snapshot: () => null, restore: (s) => { restored = s; } });
     for (const [i, info] of infos.entries()) {
       await reader.restore(info.id);

@@ -173,7 +173,8 @@ describe('register(): BUSY while a checkpoint or restore runs', () => {
     expectThrowCode(() => ckpt.register(provider('q')), ErrorCodes.BUSY);
     gate.resolve();
     expect((await restoring)?.image.id).toBe('000000000001');
-    ckpt.register(provider('q'));
+    // Once restore() has run, a new provider could never be restored: refused at once.
+    expectThrowCode(() => ckpt.register(provider('q')), ErrorCodes.LATE_REGISTRATION);
   });
 
   it('a failed checkpoint releases BUSY', async () => {

@@ -12,6 +12,7 @@
 //   CKPT_SLOW_SNAPSHOT_MS (0)  snapshot() waits this long (asynchronously) first
 //   CKPT_EXIT_CODE             signals.exitCode
 //   CKPT_PERSIST (sync)        persist mode
+//   CKPT_LOCK_WAIT_MS (5000)   lockWaitMs
 import { Checkpointer } from '../../src/index.js';
 import type { PersistMode } from '../../src/index.js';
 import { advance, hashState, initialState, type SimState } from './loop-sim.js';
@@ -39,7 +40,7 @@ let sim: SimState = initialState(SIZE);
 const ckpt = new Checkpointer({
   store: dir,
   retention: { keepLast: 3 },
-  lockWaitMs: 5000,
+  lockWaitMs: Number(env['CKPT_LOCK_WAIT_MS'] ?? 5000),
   persist: PERSIST,
   ...(EXIT_CODE === undefined ? {} : { signals: { exitCode: Number(EXIT_CODE) } }),
 });
@@ -75,4 +76,4 @@ for await (const s of ckpt.loop({ until: UNTIL, ...(EVERY > 0 ? { every: { steps
   if ((s + 1) % 10 === 0) print({ event: 'progress', step: s + 1 });
 }
 await ckpt.close();
-print({ event: 'done', step: completed, hash: hashState(sim, completed), stopping: ckpt.stopping, exitCode: process.exitCode ?? null, listeners: listeners() });
+print({ event: 'done', step: completed, hash: hashState(sim, completed), stopping: ckpt.stopping, stopped: ckpt.stopped, stopReason: ckpt.stopReason ?? null, stopExitCode: ckpt.stopExitCode ?? null, exitCode: process.exitCode ?? null, listeners: listeners() });

@@ -23,6 +23,9 @@ export interface LoopEvent {
   stateStep?: number | null;
   fellBack?: boolean;
   stopping?: boolean;
+  stopped?: boolean;
+  stopReason?: string | null;
+  stopExitCode?: number | null;
   exitCode?: number | null;
   listeners?: Record<string, number>;
   before?: Record<string, number>;

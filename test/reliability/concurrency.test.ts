@@ -109,7 +109,7 @@ function startWriter(dir: string, env: Record<string, string> = {}): Writer {
 }
 
 /** A Checkpointer in this process over the writer's directory, with the same provider. */
-function local(dir: string, options: { lockWaitMs?: number } = {}): { ckpt: Checkpointer; state: { n: number; data: Float64Array }; warnings: string[] } {
+function local(dir: string, options: { lockWaitMs?: number; readOnly?: boolean } = {}): { ckpt: Checkpointer; state: { n: number; data: Float64Array }; warnings: string[] } {
   const ckpt = new Checkpointer({ store: dir, retention: { keepLast: 2 }, signals: false, ...options });
   const state: { n: number; data: Float64Array } = { n: -1, data: new Float64Array(0) };
   const warnings: string[] = [];
@@ -143,10 +143,14 @@ describe('two processes on one store', () => {
     expect(isCkptError(err, ErrorCodes.LOCKED), String(err)).toBe(true);
     expect((err as Error).message).toContain(`pid ${ready.pid!}`);
     expect((await ckpt.list()).length).toBeGreaterThan(0);
-    const r = await ckpt.restore();
-    expect(r?.fellBack).toBe(false);
-    expect(consistent(state)).toBe(true);
+    // A writer's restore() takes the lock first: LOCKED too. A read-only one restores.
+    expect(isCkptError(await ckpt.restore().catch((e: unknown) => e), ErrorCodes.LOCKED)).toBe(true);
     await ckpt.close();
+    const reader = local(dir, { readOnly: true });
+    const r = await reader.ckpt.restore();
+    expect(r?.fellBack).toBe(false);
+    expect(consistent(reader.state)).toBe(true);
+    await reader.ckpt.close();
     writer.proc.stdin!.end();
     expect(await writer.exited).toEqual({ code: 0, signal: null });
   });
@@ -206,7 +210,7 @@ describe('two processes on one store', () => {
     const writer = startWriter(dir, { CKPT_INTERVAL_MS: '0', CKPT_KEEP: '2', CKPT_SIZE: '40000' });
     await writer.waitFor((e) => e.e === 'committed');
     const store = new FsStore(dir);
-    const { ckpt, state, warnings } = local(dir);
+    const { ckpt, state, warnings } = local(dir, { readOnly: true });
     const counts = { listed: 0, opened: 0, vanished: 0, restores: 0, ckptLists: 0 };
     const problems: string[] = [];
     const until = Date.now() + 2500;

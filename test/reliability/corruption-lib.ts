@@ -238,7 +238,7 @@ export class TwoImageStore implements Store {
 /** A Checkpointer over a {@link TwoImageStore} with `img`'s providers registered. */
 export function fallbackReader(img: TestImage, older: Uint8Array): { ckpt: Checkpointer; store: TwoImageStore; restored: Map<string, unknown>; warnings: string[] } {
   const store = new TwoImageStore(older, img.bytes);
-  const ckpt = new Checkpointer({ store, signals: false });
+  const ckpt = new Checkpointer({ store, signals: false, readOnly: true });
   const restored = new Map<string, unknown>();
   const warnings: string[] = [];
   for (const p of img.providers) {

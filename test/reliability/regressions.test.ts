@@ -207,7 +207,7 @@ describe('Checkpointer.restore() racing a writer that prunes', () => {
       delete: (l, id) => fsStore.delete(l, id),
       cleanup: (l) => fsStore.cleanup(l),
     };
-    const reader = new Checkpointer({ store: racing, signals: false });
+    const reader = new Checkpointer({ store: racing, signals: false, readOnly: true });
     let restored = 0;
     const warnings: string[] = [];
     reader.register<number>({ id: 'c', snapshot: () => 0, restore: (s) => void (restored = s) });

@@ -47,9 +47,9 @@ function deadPid(): number {
   throw new Error('no free pid found');
 }
 
-function makeCheckpointer(dir: string, fs?: FaultyFs): { ckpt: Checkpointer; state: State; resumes: { ok: boolean; calls: number }[]; warnings: string[] } {
+function makeCheckpointer(dir: string, fs?: FaultyFs, readOnly = false): { ckpt: Checkpointer; state: State; resumes: { ok: boolean; calls: number }[]; warnings: string[] } {
   const store = new FsStore(dir, fs === undefined ? {} : { fs });
-  const ckpt = new Checkpointer({ store, retention: { keepLast: 2 }, segmentSize: 64 * 1024, signals: false });
+  const ckpt = new Checkpointer({ store, retention: { keepLast: 2 }, segmentSize: 64 * 1024, signals: false, readOnly });
   const state: State = { v: 'three', grid: new Float64Array(20_000).map((_, i) => i * 0.5) };
   const resumes: { ok: boolean; calls: number }[] = [];
   const warnings: string[] = [];
@@ -68,7 +68,7 @@ function makeCheckpointer(dir: string, fs?: FaultyFs): { ckpt: Checkpointer; sta
 
 /** What image `id` of `dir` restores to (through the plain node filesystem). */
 async function restoredValue(dir: string, id?: string): Promise<string | undefined> {
-  const { ckpt, state } = makeCheckpointer(dir);
+  const { ckpt, state } = makeCheckpointer(dir, undefined, true);
   state.v = '(not restored)';
   try {
     const r = await ckpt.restore(id);

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CkptError} from '../../src/index.js';
 import { Checkpointer, ErrorCodes, MemoryStore } from '../../src/index.js';
+import { expectCode } from './helpers.js';
 
 describe('due pattern', () => {
   it('time policies are armed at construction: due flips without any safepoint() call', async () => {
@@ -10,8 +11,8 @@ describe('due pattern', () => {
     ckpt.register({ id: 'p', snapshot: () => 1, restore: () => {} });
     expect(ckpt.due).toBe(false);
     let taken = 0;
-    const start = Date.now();
-    while (Date.now() - start < 300 && taken < 2) {
+    // Bounded by turns, not by the clock: a busy machine only makes it take longer.
+    for (let turns = 0; turns < 20_000 && taken < 2; turns++) {
       await new Promise((r) => setTimeout(r, 5)); // an app loop with its own awaits
       if (ckpt.due) {
         const r = await ckpt.safepoint();
@@ -50,9 +51,9 @@ describe('stop deadline and close()', () => {
       error = e;
     }
     expect((error as CkptError).code).toBe(ErrorCodes.DEADLINE);
-    const t = Date.now();
-    await ckpt.close();
-    expect(Date.now() - t).toBeLessThan(5000);
+    // It settles at all (a hang fails the test by its timeout) and closes the Checkpointer.
+    await expect(ckpt.close()).resolves.toBeUndefined();
+    await expectCode(ckpt.checkpoint(), ErrorCodes.CLOSED);
   });
 });
 
