@@ -47,19 +47,19 @@ const OWN_SGR = /\u001b\[(?:1|2|22|31|32|33|39)m/y;
 
 /**
  * The last line of defence for a whole block of human output: escapes like
- * {@link escapeText}, but keeps newlines (the block's own line breaks) and
- * the CLI's own colour sequences. Text from an image is escaped where it is
+ * {@link escapeText}, but keeps the CLI's own colour sequences and (unless
+ * `keepNewlines` is false, as for a table cell) newlines. Text from an image is escaped where it is
  * inserted (so its newlines cannot start a fake line); this catches what
  * was missed.
  */
-export function escapeOutput(s: string): string {
+export function escapeOutput(s: string, keepNewlines = true): string {
   let out = '';
   let last = 0;
   UNSAFE.lastIndex = 0;
   for (let m = UNSAFE.exec(s); m !== null; m = UNSAFE.exec(s)) {
     const i = m.index;
     const ch = m[0];
-    if (ch === '\n') continue;
+    if (ch === '\n' && keepNewlines) continue;
     if (ch === '\u001b') {
       OWN_SGR.lastIndex = i;
       const sgr = OWN_SGR.exec(s);

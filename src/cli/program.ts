@@ -18,6 +18,7 @@ import { registerPrune } from './commands/prune.js';
 import { registerVerify } from './commands/verify.js';
 import { debugText, describeFailure } from './errors.js';
 import { EXIT_CODE_TABLE, ExitCode, type ExitCodeValue } from './exit-codes.js';
+import { escapeOutput } from './escape.js';
 import type { Io } from './output.js';
 
 const EPILOG = `
@@ -84,7 +85,7 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCodeValu
       return ExitCode.USAGE;
     }
     const f = describeFailure(err);
-    io.stderr.write(`ckpt: ${f.message}\n`);
+    io.stderr.write(`ckpt: ${escapeOutput(f.message)}\n`);
     if (debug) io.stderr.write(`${debugText(err)}\n`);
     if (json) io.stdout.write(`${JSON.stringify({ error: { code: f.code, exitCode: f.exitCode, message: f.message } }, null, 2)}\n`);
     return f.exitCode;

@@ -128,18 +128,17 @@ async function runExport(image: string, options: ExportOptions, ctx: CommandCont
   } finally {
     await reader.close();
   }
-  const chunks = (): Iterable<string | Uint8Array> => (format === 'msgpack' ? [packMsgpack(state)] : withNewline(jsonChunks(state, { indent: options.pretty === true ? 2 : 0 })));
+  // The whole output is built before anything is written: a failure while
+  // producing it leaves no partial document on stdout or in the store
+  // directory, and is reported as what it is, not as a write error.
+  const chunks: (string | Uint8Array)[] = format === 'msgpack' ? [packMsgpack(state)] : [...jsonChunks(state, { indent: options.pretty === true ? 2 : 0 }), '\n'];
   if (options.output === undefined) {
-    await writeChunks(ctx.io.stdout, chunks());
+    await writeChunks(ctx.io.stdout, chunks);
     return ExitCode.OK;
   }
-  const bytes = await writeNewFile(options.output, chunks());
+  const bytes = await writeNewFile(options.output, chunks);
   out.data({ image, provider: id, format, output: options.output, bytes });
   out.print(`exported provider ${JSON.stringify(id)} of ${image} as ${format} to ${options.output} (${formatBytes(bytes)})`);
   return ExitCode.OK;
 }
 
-function* withNewline(chunks: Iterable<string>): Generator<string> {
-  yield* chunks;
-  yield '\n';
-}
