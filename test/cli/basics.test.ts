@@ -65,7 +65,7 @@ describe('ckpt (top level)', () => {
   it('--json turns a usage error into a JSON error document on stdout too', async () => {
     const r = await runCli(['ls', '--json']);
     expect(r.code).toBe(1);
-    expect(json(r)).toEqual({ error: { code: 'USAGE', exitCode: 1, message: "missing required argument 'dir'" } });
+    expect(json(r)).toEqual({ error: { code: 'CKPT_ERR_USAGE', exitCode: 1, message: "missing required argument 'dir'" } });
   });
 
   it('--debug adds the stack trace; without it there is none', async () => {

@@ -7,6 +7,7 @@
  * `value-export` and docs/cli.md). Data goes to stdout, or to FILE with
  * `-o` (written to a temp file and renamed; an existing FILE is refused).
  */
+import { ErrorCodes } from '../../index.js';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { link, stat, unlink } from 'node:fs/promises';
@@ -82,7 +83,7 @@ async function writeNewFile(target: string, chunks: Iterable<string | Uint8Array
     await unlink(temp).catch(() => undefined);
     const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '';
     if (code === 'EEXIST') throw usageError(`${target} already exists; choose another output file (export never overwrites)`);
-    throw new CliError(`cannot write ${target}: ${err instanceof Error ? err.message : String(err)}; check the directory and its permissions`, ExitCode.IO, { code: 'IO', cause: err });
+    throw new CliError(`cannot write ${target}: ${err instanceof Error ? err.message : String(err)}; check the directory and its permissions`, ExitCode.IO, { code: ErrorCodes.STORE_IO, cause: err });
   }
   await unlink(temp).catch(() => undefined);
   return bytes;
