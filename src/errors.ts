@@ -90,7 +90,7 @@ export interface CkptErrorOptions extends CkptErrorDetails {
 export class CkptError extends Error {
   /** The stable `CKPT_ERR_*` code. */
   readonly code: ErrorCode;
-  /** Individual failures, for aggregated errors. Empty otherwise (and then not enumerable). */
+  /** Individual failures, for aggregated errors. Empty otherwise (and then not an own property). */
   declare readonly errors: readonly Error[];
   /** The provider concerned; an own property only when set. */
   declare readonly provider?: string;
@@ -109,7 +109,8 @@ export class CkptError extends Error {
     this.name = 'CkptError';
     this.code = code;
     const errors = options.errors ?? [];
-    Object.defineProperty(this, 'errors', { value: errors, enumerable: errors.length > 0, writable: false, configurable: true });
+    // Own property only when there are some (the prototype answers `[]` otherwise).
+    if (errors.length > 0) Object.defineProperty(this, 'errors', { value: errors, enumerable: true, writable: false, configurable: true });
     for (const key of ['provider', 'image', 'where'] as const) {
       const v = options[key];
       if (v !== undefined) Object.defineProperty(this, key, { value: v, enumerable: true, writable: false, configurable: true });
@@ -117,7 +118,8 @@ export class CkptError extends Error {
   }
 
   /**
-   * What `util.inspect` (and so Node's uncaught-exception printer) shows:
+   * What `util.inspect` shows (Node's uncaught-exception printer does not
+   * call it, but sees only the own properties that are set):
    * the stack, then the code, the facts that are set (never `undefined`
    * placeholders), where the code is documented, the individual failures
    * and the cause.
@@ -131,10 +133,13 @@ export class CkptError extends Error {
     lines.push(`  ${facts.join(', ')}`, `  (${this.code} is explained in ckpt's docs/errors.md)`);
     const nested = typeof inspect === 'function' && depth >= 0;
     for (const e of this.errors) lines.push(`  - ${nested ? inspect(e, { ...options, depth: depth - 1 }).replace(/\n/g, '\n    ') : e.message}`);
-    if (this.cause !== undefined) lines.push(`  [cause]: ${nested ? inspect(this.cause, { ...options, depth: depth - 1 }).replace(/\n/g, '\n  ') : String(this.cause)}`);
+    if (this.cause !== undefined) lines.push(`  [cause]: ${nested ? inspect(this.cause, { ...options, depth: depth - 1 }).replace(/\n/g, '\n  ') : describeError(this.cause)}`);
     return lines.join('\n');
   }
 }
+
+const NO_ERRORS: readonly Error[] = Object.freeze([]);
+Object.defineProperty(CkptError.prototype, 'errors', { get: () => NO_ERRORS, configurable: true, enumerable: false });
 
 /** True when `err` is a {@link CkptError}, optionally with the given code. */
 export function isCkptError(err: unknown, code?: ErrorCode): err is CkptError {
