@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CkptError, ErrorCodes } from '../../src/index.js';
@@ -65,6 +65,8 @@ describe('CLI error vocabulary', () => {
     const r = await runCli(['--help']);
     const m = /Documentation: (\S+cli\.md)/.exec(r.stdout);
     expect(m).not.toBeNull();
+    // Absolute (the installed package's docs), not a path relative to a repository checkout.
+    expect(isAbsolute(m![1]!)).toBe(true);
     expect(existsSync(m![1]!)).toBe(true);
   });
 });
