@@ -58,6 +58,14 @@ export const ErrorCodes = {
   LATE_REGISTRATION: 'CKPT_ERR_LATE_REGISTRATION',
   /** With `unregisteredResources: 'error'`: the process holds open handles no registered resource owns; the checkpoint was refused. */
   UNREGISTERED_RESOURCES: 'CKPT_ERR_UNREGISTERED_RESOURCES',
+  /** `ckpt` CLI: bad command line (unknown command or option, missing or invalid argument, an output that exists). */
+  USAGE: 'CKPT_ERR_USAGE',
+  /** `ckpt` CLI: a directory given as a store holds no committed images. */
+  NOT_A_STORE: 'CKPT_ERR_NOT_A_STORE',
+  /** `ckpt` CLI: the `--app` module could not be loaded or does not export what it must. */
+  APP_MODULE: 'CKPT_ERR_APP_MODULE',
+  /** `ckpt` CLI: an unexpected error, a bug in ckpt (rerun with `--debug` and report it). */
+  INTERNAL: 'CKPT_ERR_INTERNAL',
 } as const;
 
 /** A stable error code string, `CKPT_ERR_*`. */
@@ -88,14 +96,14 @@ export interface CkptErrorOptions extends CkptErrorDetails {
 export class CkptError extends Error {
   /** The stable `CKPT_ERR_*` code. */
   readonly code: ErrorCode;
-  /** Individual failures, for aggregated errors. Empty otherwise. */
-  readonly errors: readonly Error[];
-  /** The provider concerned, if any. */
-  readonly provider: string | undefined;
-  /** The image concerned, if any. */
-  readonly image: string | undefined;
-  /** Location inside an image or state, if known. */
-  readonly where: string | undefined;
+  /** Individual failures, for aggregated errors. Empty otherwise (and then not an own property). */
+  declare readonly errors: readonly Error[];
+  /** The provider concerned; an own property only when set. */
+  declare readonly provider?: string;
+  /** The image concerned; an own property only when set. */
+  declare readonly image?: string;
+  /** Location inside an image or state; an own property only when set. */
+  declare readonly where?: string;
 
   /**
    * @param code - one of {@link ErrorCodes}
@@ -106,12 +114,38 @@ export class CkptError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'CkptError';
     this.code = code;
-    this.errors = options.errors ?? [];
-    this.provider = options.provider;
-    this.image = options.image;
-    this.where = options.where;
+    const errors = options.errors ?? [];
+    // Own property only when there are some (the prototype answers `[]` otherwise).
+    if (errors.length > 0) Object.defineProperty(this, 'errors', { value: errors, enumerable: true, writable: false, configurable: true });
+    for (const key of ['provider', 'image', 'where'] as const) {
+      const v = options[key];
+      if (v !== undefined) Object.defineProperty(this, key, { value: v, enumerable: true, writable: false, configurable: true });
+    }
+  }
+
+  /**
+   * What `util.inspect` shows (Node's uncaught-exception printer does not
+   * call it, but sees only the own properties that are set):
+   * the stack, then the code, the facts that are set (never `undefined`
+   * placeholders), where the code is documented, the individual failures
+   * and the cause.
+   */
+  [Symbol.for('nodejs.util.inspect.custom')](depth: number, options: { readonly stylize?: unknown }, inspect: (v: unknown, o?: unknown) => string): string {
+    const lines = [this.stack ?? `${this.name} [${this.code}]: ${this.message}`];
+    const facts = [`code: ${this.code}`];
+    if (this.provider !== undefined) facts.push(`provider: ${JSON.stringify(this.provider)}`);
+    if (this.image !== undefined) facts.push(`image: ${JSON.stringify(this.image)}`);
+    if (this.where !== undefined) facts.push(`where: ${JSON.stringify(this.where)}`);
+    lines.push(`  ${facts.join(', ')}`, `  (${this.code} is explained in ckpt's docs/errors.md)`);
+    const nested = typeof inspect === 'function' && depth >= 0;
+    for (const e of this.errors) lines.push(`  - ${nested ? inspect(e, { ...options, depth: depth - 1 }).replace(/\n/g, '\n    ') : e.message}`);
+    if (this.cause !== undefined) lines.push(`  [cause]: ${nested ? inspect(this.cause, { ...options, depth: depth - 1 }).replace(/\n/g, '\n  ') : describeError(this.cause)}`);
+    return lines.join('\n');
   }
 }
+
+const NO_ERRORS: readonly Error[] = Object.freeze([]);
+Object.defineProperty(CkptError.prototype, 'errors', { get: () => NO_ERRORS, configurable: true, enumerable: false });
 
 /** True when `err` is a {@link CkptError}, optionally with the given code. */
 export function isCkptError(err: unknown, code?: ErrorCode): err is CkptError {

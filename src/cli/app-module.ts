@@ -27,7 +27,7 @@ import { stat } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ClassRegistry, type ClassConstructor } from '../codec/class-registry.js';
-import { Checkpointer, isCkptError, type CheckpointerOptions, type Provider, type Store } from '../index.js';
+import { Checkpointer, ErrorCodes, isCkptError, type CheckpointerOptions, type Provider, type Store } from '../index.js';
 import { CliError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 
@@ -57,7 +57,7 @@ export interface AppSetup {
 }
 
 function appError(message: string, cause?: unknown): CliError {
-  return new CliError(message, ExitCode.APP, cause === undefined ? { code: 'APP_MODULE' } : { code: 'APP_MODULE', cause });
+  return new CliError(message, ExitCode.APP, cause === undefined ? { code: ErrorCodes.APP_MODULE } : { code: ErrorCodes.APP_MODULE, cause });
 }
 
 const SHAPE = 'it must export a function that registers providers, e.g. export default function (ckpt) { ckpt.register({ id, version, snapshot, restore, migrations }) }';

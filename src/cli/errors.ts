@@ -5,14 +5,14 @@
  * is wrong and what to do, the matching exit code, a JSON error object on
  * stdout under `--json`, and a stack trace only under `--debug`.
  */
-import { CkptError, ErrorCodes, isCkptError } from '../index.js';
+import { CkptError, ErrorCodes, isCkptError, type ErrorCode } from '../index.js';
 import { asError } from '../errors.js';
 import { ExitCode, exitCodeForErrorCode, type ExitCodeValue } from './exit-codes.js';
 
 /** Options of a {@link CliError}. */
 export interface CliErrorOptions {
-  /** A `CKPT_ERR_*` code, or a CLI code (`USAGE`, `NOT_A_STORE` …) for JSON output. */
-  readonly code?: string;
+  /** The `CKPT_ERR_*` code for `--json` output (default: from the exit code). */
+  readonly code?: ErrorCode;
   /** The underlying error. */
   readonly cause?: unknown;
 }
@@ -21,8 +21,8 @@ export interface CliErrorOptions {
 export class CliError extends Error {
   /** Exit code to leave with. */
   readonly exitCode: ExitCodeValue;
-  /** Machine-readable code for `--json` output. */
-  readonly code: string;
+  /** Machine-readable `CKPT_ERR_*` code for `--json` output. */
+  readonly code: ErrorCode;
 
   /**
    * @param message - one line: what is wrong and what to do
@@ -37,30 +37,30 @@ export class CliError extends Error {
   }
 }
 
-function defaultCode(exitCode: ExitCodeValue): string {
+function defaultCode(exitCode: ExitCodeValue): ErrorCode {
   switch (exitCode) {
     case ExitCode.USAGE:
-      return 'USAGE';
+      return ErrorCodes.USAGE;
     case ExitCode.IO:
-      return 'NOT_FOUND';
+      return ErrorCodes.NOT_FOUND;
     case ExitCode.APP:
-      return 'APP_MODULE';
+      return ErrorCodes.APP_MODULE;
     default:
-      return 'ERROR';
+      return ErrorCodes.INTERNAL;
   }
 }
 
 /** A usage error (exit 1). */
 export function usageError(message: string): CliError {
-  return new CliError(message, ExitCode.USAGE, { code: 'USAGE' });
+  return new CliError(message, ExitCode.USAGE, { code: ErrorCodes.USAGE });
 }
 
 /** What the CLI reports for one failure. */
 export interface FailureReport {
   /** Exit code. */
   readonly exitCode: ExitCodeValue;
-  /** Machine-readable code. */
-  readonly code: string;
+  /** Machine-readable `CKPT_ERR_*` code (one documented vocabulary, docs/errors.md). */
+  readonly code: ErrorCode;
   /** The one line for stderr (without the `ckpt: ` prefix). */
   readonly message: string;
 }
@@ -97,7 +97,7 @@ export function describeFailure(err: unknown): FailureReport {
     return { exitCode: exitCodeForErrorCode(err.code), code: err.code, message };
   }
   const e = asError(err);
-  return { exitCode: ExitCode.INTERNAL, code: 'INTERNAL', message: `internal error: ${oneLine(e.message)} (this is a bug in ckpt; rerun with --debug and report the output)` };
+  return { exitCode: ExitCode.INTERNAL, code: ErrorCodes.INTERNAL, message: `internal error: ${oneLine(e.message)} (this is a bug in ckpt; rerun with --debug and report the output)` };
 }
 
 /** The stack of `err` and its causes, for `--debug`. */

@@ -71,6 +71,10 @@ const BY_ERROR_CODE: ReadonlyMap<string, ExitCodeValue> = new Map<string, ExitCo
   [ErrorCodes.READ_ONLY, ExitCode.APP],
   [ErrorCodes.LATE_REGISTRATION, ExitCode.APP],
   [ErrorCodes.UNREGISTERED_RESOURCES, ExitCode.APP],
+  [ErrorCodes.USAGE, ExitCode.USAGE],
+  [ErrorCodes.NOT_A_STORE, ExitCode.IO],
+  [ErrorCodes.APP_MODULE, ExitCode.APP],
+  [ErrorCodes.INTERNAL, ExitCode.INTERNAL],
 ]);
 
 /** The exit code for a `CKPT_ERR_*` code (unknown codes are internal errors). */

@@ -9,7 +9,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { FsStore, openImage, type ImageReader, type ImageSource } from '../index.js';
+import { ErrorCodes, FsStore, openImage, type ImageReader, type ImageSource } from '../index.js';
 import { openImageFileSource } from '../store/fs-store.js';
 import { CliError, usageError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
@@ -31,9 +31,9 @@ export async function pathKind(path: string, what: string): Promise<PathKind> {
     return st.isFile() ? 'file' : st.isDirectory() ? 'directory' : 'other';
   } catch (err) {
     const code = errno(err);
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw new CliError(`${path}: no such file or directory; check the ${what} path`, ExitCode.IO, { code: 'NOT_FOUND', cause: err });
-    if (code === 'EACCES' || code === 'EPERM') throw new CliError(`${path}: permission denied; check its permissions`, ExitCode.IO, { code: 'PERMISSION', cause: err });
-    throw new CliError(`${path}: cannot read it (${code ?? String(err)})`, ExitCode.IO, { code: 'IO', cause: err });
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new CliError(`${path}: no such file or directory; check the ${what} path`, ExitCode.IO, { code: ErrorCodes.NOT_FOUND, cause: err });
+    if (code === 'EACCES' || code === 'EPERM') throw new CliError(`${path}: permission denied; check its permissions`, ExitCode.IO, { code: ErrorCodes.STORE_IO, cause: err });
+    throw new CliError(`${path}: cannot read it (${code ?? String(err)})`, ExitCode.IO, { code: ErrorCodes.STORE_IO, cause: err });
   }
 }
 
@@ -94,12 +94,12 @@ export async function requireStoreDir(path: string, command: string): Promise<St
   try {
     names = await readdir(dir);
   } catch (err) {
-    throw new CliError(`${path}: cannot list the directory (${errno(err) ?? String(err)}); check its permissions`, ExitCode.IO, { code: 'IO', cause: err });
+    throw new CliError(`${path}: cannot list the directory (${errno(err) ?? String(err)}); check its permissions`, ExitCode.IO, { code: ErrorCodes.STORE_IO, cause: err });
   }
   if (!looksLikeStore(names)) {
     const images = names.filter((n) => /\.(ckpt|image)$/.test(n));
     const hint = images.length > 0 ? `; it has image-like files (${images.slice(0, 3).join(', ')}${images.length > 3 ? ', …' : ''}): look at one with 'ckpt inspect ${join(path, images[0]!)}'` : '; pass the directory given to new Checkpointer({ store })';
-    throw new CliError(`${path} is not a ckpt store: it holds no committed images (files named like 000000000001.ckpt)${hint}`, ExitCode.IO, { code: 'NOT_A_STORE' });
+    throw new CliError(`${path} is not a ckpt store: it holds no committed images (files named like 000000000001.ckpt)${hint}`, ExitCode.IO, { code: ErrorCodes.NOT_A_STORE });
   }
   const leftovers = names.filter((n) => n.startsWith('.tmp-') && n.endsWith('.partial'));
   return { dir, store: new FsStore(dir, { createDir: false }), leftovers };

@@ -6,8 +6,11 @@
  * stderr. Colour is used only when the stream is a terminal, never when
  * `NO_COLOR` is set (https://no-color.org), and can be forced with
  * `FORCE_COLOR=1`. Also small formatters shared by the commands: sizes,
- * ratios, dates and aligned tables.
+ * ratios, dates and aligned tables. Human output passes through
+ * `escapeOutput` (escape.ts) so no terminal control from an image reaches
+ * the terminal; JSON output is exact.
  */
+import { escapeOutput } from './escape.js';
 
 /** A writable text stream (process.stdout/stderr, or a test double). */
 export interface TextStream {
@@ -124,7 +127,7 @@ export class Output {
   /** Write lines of human output to stdout (nothing under `--json`). */
   print(...lines: string[]): void {
     if (this.json) return;
-    for (const l of lines) this.io.stdout.write(`${l}\n`);
+    for (const l of lines) this.io.stdout.write(`${escapeOutput(l)}\n`);
   }
 
   /** Write the JSON result document to stdout (only under `--json`). */
@@ -135,12 +138,12 @@ export class Output {
 
   /** A log line on stderr. */
   log(line: string): void {
-    this.io.stderr.write(`${line}\n`);
+    this.io.stderr.write(`${escapeOutput(line)}\n`);
   }
 
   /** A warning line on stderr. */
   warn(line: string): void {
-    this.io.stderr.write(`${this.ce.yellow('warning:')} ${line}\n`);
+    this.io.stderr.write(`${this.ce.yellow('warning:')} ${escapeOutput(line)}\n`);
   }
 }
 
@@ -207,6 +210,8 @@ export function pad(s: string, width: number): string {
  * not padded. `indent` is put before every row.
  */
 export function table(rows: readonly (readonly string[])[], indent = ''): string[] {
+  // A cell is one line: anything from an image in it is escaped, newlines included.
+  rows = rows.map((r) => r.map((cell) => escapeOutput(cell, false)));
   const widths: number[] = [];
   for (const r of rows) r.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, visibleLength(cell))));
   return rows.map((r) => indent + r.map((cell, i) => (i === r.length - 1 ? cell : pad(cell, widths[i] ?? 0))).join('  ').trimEnd());

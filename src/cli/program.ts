@@ -6,8 +6,9 @@
  * a JSON error document. {@link run} never throws and never exits the
  * process, so it can be driven by `main.ts` or by a test.
  */
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { LIBRARY_VERSION } from '../index.js';
+import { ErrorCodes, LIBRARY_VERSION } from '../index.js';
 import type { CommandContext } from './command.js';
 import { registerConvert } from './commands/convert.js';
 import { registerDiff } from './commands/diff.js';
@@ -18,7 +19,11 @@ import { registerPrune } from './commands/prune.js';
 import { registerVerify } from './commands/verify.js';
 import { debugText, describeFailure } from './errors.js';
 import { EXIT_CODE_TABLE, ExitCode, type ExitCodeValue } from './exit-codes.js';
+import { escapeOutput } from './escape.js';
 import type { Io } from './output.js';
+
+/** The installed package's docs directory (the package ships docs/*.md). */
+const DOCS = fileURLToPath(new URL('../../docs', import.meta.url));
 
 const EPILOG = `
 Run 'ckpt <command> --help' for a command's options and examples.
@@ -28,7 +33,7 @@ progress go to stderr. Colour only on a terminal, never with NO_COLOR set.
 Exit codes:
 ${EXIT_CODE_TABLE.map((e) => `  ${e.code}  ${e.meaning}`).join('\n')}
 
-Documentation: docs/cli.md (the image format: docs/FORMAT.md, error codes: docs/errors.md)
+Documentation: ${DOCS}/cli.md (image format: FORMAT.md, error codes: errors.md)
 `;
 
 /** A commander error message as one line, without its `error: ` prefix. */
@@ -80,11 +85,11 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCodeValu
     if (err instanceof CommanderError) {
       // Help and version exit 0; every other commander error is a usage error (already printed).
       if (err.exitCode === 0) return ExitCode.OK;
-      if (json) io.stdout.write(`${JSON.stringify({ error: { code: 'USAGE', exitCode: ExitCode.USAGE, message: err.message.replace(/^error: /, '') } }, null, 2)}\n`);
+      if (json) io.stdout.write(`${JSON.stringify({ error: { code: ErrorCodes.USAGE, exitCode: ExitCode.USAGE, message: err.message.replace(/^error: /, '') } }, null, 2)}\n`);
       return ExitCode.USAGE;
     }
     const f = describeFailure(err);
-    io.stderr.write(`ckpt: ${f.message}\n`);
+    io.stderr.write(`ckpt: ${escapeOutput(f.message)}\n`);
     if (debug) io.stderr.write(`${debugText(err)}\n`);
     if (json) io.stdout.write(`${JSON.stringify({ error: { code: f.code, exitCode: f.exitCode, message: f.message } }, null, 2)}\n`);
     return f.exitCode;

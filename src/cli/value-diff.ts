@@ -5,9 +5,12 @@
  * Walks both graphs together (following shared references and cycles once),
  * compares typed arrays element by element (reporting the first differing
  * element and how many differ), maps by key, sets by member, class instances
- * by class name and fields, and stops after `limit` differences.
+ * by class name and fields, and stops after `limit` differences. The walk
+ * is iterative (see `walk.ts`): depth costs heap, not stack. Texts are
+ * exact (for `--json`); the human printer escapes them for the terminal.
  */
 import {
+  bigintText,
   bytesOf,
   childPath,
   classNameOf,
@@ -17,6 +20,7 @@ import {
   typedName,
   type AnyTypedArray,
 } from './values.js';
+import { descend, runWalk, type WalkStep } from './walk.js';
 
 /** One difference. */
 export interface ValueDifference {
@@ -51,7 +55,7 @@ export function shortText(v: unknown): string {
     case 'number':
       return numberText(v as number);
     case 'bigint':
-      return `${(v as bigint).toString()}n`;
+      return bigintText(v as bigint);
     case 'string': {
       const s = v as string;
       return s.length > 40 ? `${JSON.stringify(s.slice(0, 40)).slice(0, -1)}…" (${s.length} chars)` : JSON.stringify(s);
@@ -107,7 +111,7 @@ export function diffValues(a: unknown, b: unknown, limit = 10): ValueDiff {
     return false;
   };
 
-  const walk = (x: unknown, y: unknown, path: string): void => {
+  function* walk(x: unknown, y: unknown, path: string): WalkStep<void> {
     if (full()) return;
     if (Object.is(x, y)) return;
     const kx = kindOf(x);
@@ -147,7 +151,7 @@ export function diffValues(a: unknown, b: unknown, limit = 10): ValueDiff {
             if (hx !== hy) report({ path: p, a: i >= xa.length ? ABSENT : hx ? shortText(xa[i]) : '<hole>', b: i >= ya.length ? ABSENT : hy ? shortText(ya[i]) : '<hole>' });
             continue;
           }
-          walk(xa[i], ya[i], p);
+          yield* descend(walk(xa[i], ya[i], p));
         }
         return;
       }
@@ -160,7 +164,7 @@ export function diffValues(a: unknown, b: unknown, limit = 10): ValueDiff {
             if (full()) return;
             const p = `${path}.get(${typeof k === 'string' ? JSON.stringify(k) : shortText(k)})`;
             if (!xm.has(k) || !ym.has(k)) report({ path: p, a: xm.has(k) ? shortText(xm.get(k)) : ABSENT, b: ym.has(k) ? shortText(ym.get(k)) : ABSENT });
-            else walk(xm.get(k), ym.get(k), p);
+            else yield* descend(walk(xm.get(k), ym.get(k), p));
           }
           return;
         }
@@ -168,8 +172,8 @@ export function diffValues(a: unknown, b: unknown, limit = 10): ValueDiff {
         const ye = [...ym];
         if (xe.length !== ye.length) report({ path: showPath(path), a: shortText(x), b: shortText(y), note: 'sizes differ' });
         for (let i = 0; i < Math.min(xe.length, ye.length) && !full(); i++) {
-          walk(xe[i]![0], ye[i]![0], `${path}.<key ${i}>`);
-          walk(xe[i]![1], ye[i]![1], `${path}.<entry ${i}>`);
+          yield* descend(walk(xe[i]![0], ye[i]![0], `${path}.<key ${i}>`));
+          yield* descend(walk(xe[i]![1], ye[i]![1], `${path}.<entry ${i}>`));
         }
         return;
       }
@@ -188,7 +192,7 @@ export function diffValues(a: unknown, b: unknown, limit = 10): ValueDiff {
         const xl = [...xs];
         const yl = [...ys];
         if (xl.length !== yl.length) report({ path: showPath(path), a: shortText(x), b: shortText(y), note: 'sizes differ' });
-        for (let i = 0; i < Math.min(xl.length, yl.length) && !full(); i++) walk(xl[i], yl[i], `${path}.<member ${i}>`);
+        for (let i = 0; i < Math.min(xl.length, yl.length) && !full(); i++) yield* descend(walk(xl[i], yl[i], `${path}.<member ${i}>`));
         return;
       }
       default: {
@@ -205,11 +209,11 @@ export function diffValues(a: unknown, b: unknown, limit = 10): ValueDiff {
           const hx = Object.prototype.hasOwnProperty.call(xr, k);
           const hy = Object.prototype.hasOwnProperty.call(yr, k);
           if (!hx || !hy) report({ path: p, a: hx ? shortText(xr[k]) : ABSENT, b: hy ? shortText(yr[k]) : ABSENT });
-          else walk(xr[k], yr[k], p);
+          else yield* descend(walk(xr[k], yr[k], p));
         }
       }
     }
-  };
+  }
 
   const typed = (x: AnyTypedArray, y: AnyTypedArray, path: string): void => {
     if (typedName(x) !== typedName(y)) {
@@ -247,6 +251,6 @@ export function diffValues(a: unknown, b: unknown, limit = 10): ValueDiff {
     else if (count > 0) report({ path: `${showPath(path)}<byte ${first}>`, a: `0x${x[first]!.toString(16).padStart(2, '0')}`, b: `0x${y[first]!.toString(16).padStart(2, '0')}`, note: `${count} of ${n} bytes differ` });
   };
 
-  walk(a, b, '');
+  runWalk(walk(a, b, ''));
   return { differences: out, truncated };
 }

@@ -9,7 +9,8 @@
  *
  * - `undefined` → `{"$type":"undefined"}`, array hole → `{"$type":"hole"}`
  * - NaN, ±Infinity, -0 → `{"$type":"number","value":"NaN"}` (msgpack: NaN and ±Infinity are native floats)
- * - BigInt → `{"$type":"bigint","value":"123"}` (msgpack: a native integer when it fits in 64 bits)
+ * - BigInt → `{"$type":"bigint","value":"123"}` (msgpack: a native integer when it fits in 64 bits);
+ *   wider than 4096 bits → `{"$type":"bigint","hex":"-1f…"}` (decimal conversion is superlinear)
  * - Date → `{"$type":"Date","value":"2026-01-01T00:00:00.000Z"}` (`null` for an invalid date)
  * - RegExp → `{"$type":"RegExp","source":"a+","flags":"g"}`
  * - Map → `{"$type":"Map","entries":[[k, v], …]}`, Set → `{"$type":"Set","values":[…]}`
@@ -22,7 +23,8 @@
  *   (a null-prototype object: `{"$type":"Object","nullPrototype":true,"value":{…}}`)
  */
 import { Packr } from 'msgpackr';
-import { bytesOf, classNameOf, isNullProto, kindOf, summarizeTyped, typedName, type AnyTypedArray } from './values.js';
+import { bigintHex, bytesOf, classNameOf, isHugeBigint, isNullProto, kindOf, summarizeTyped, typedName, type AnyTypedArray } from './values.js';
+import { descend, runWalk, type WalkStep } from './walk.js';
 
 /** Options of {@link jsonChunks}. */
 export interface JsonExportOptions {
@@ -58,10 +60,12 @@ function jsonNumber(n: number): string {
 const CHUNK = 64 * 1024;
 
 /**
- * The JSON text of `value`, in chunks of about 64 KiB (a generator, so the
- * caller can wait for a slow reader between chunks).
+ * The whole JSON text of `value`, as chunks of about 64 KiB (so a large
+ * state never becomes one giant string). Built completely before anything
+ * is written, so a failure never leaves partial JSON behind; the walk is
+ * iterative (depth costs heap, not stack).
  */
-export function* jsonChunks(value: unknown, options: JsonExportOptions = {}): Generator<string, void, undefined> {
+export function jsonChunks(value: unknown, options: JsonExportOptions = {}): string[] {
   const indent = options.indent ?? 0;
   const summary = options.summary === true;
   const seen = new Map<object, string>();
@@ -69,49 +73,50 @@ export function* jsonChunks(value: unknown, options: JsonExportOptions = {}): Ge
   const nl = (depth: number): string => (indent > 0 ? `\n${' '.repeat(depth * indent)}` : '');
   const sep = indent > 0 ? ': ' : ':';
 
-  function* flush(): Generator<string, void, undefined> {
+  const chunks: string[] = [];
+  function flush(): void {
     if (buf.length >= CHUNK) {
-      yield buf;
+      chunks.push(buf);
       buf = '';
     }
   }
 
-  function* entries(list: Iterable<[string, unknown]>, depth: number, pathOf: (k: string) => string): Generator<string, void, undefined> {
+  function* entries(list: Iterable<[string, unknown]>, depth: number, pathOf: (k: string) => string): WalkStep<void> {
     let first = true;
     buf += '{';
     for (const [k, v] of list) {
       buf += `${first ? '' : ','}${nl(depth + 1)}${JSON.stringify(k)}${sep}`;
       first = false;
-      yield* walk(v, depth + 1, pathOf(k));
+      yield* descend(walk(v, depth + 1, pathOf(k)));
     }
     buf += first ? '}' : `${nl(depth)}}`;
   }
 
   /** An object whose field values are JSON text (atoms) or nested walks. */
-  function* objectWith(depth: number, fields: readonly (readonly [string, string | (() => Generator<string, void, undefined>)])[]): Generator<string, void, undefined> {
+  function* objectWith(depth: number, fields: readonly (readonly [string, string | (() => WalkStep<void>)])[]): WalkStep<void> {
     buf += '{';
     let i = 0;
     for (const [k, v] of fields) {
       buf += `${i++ === 0 ? '' : ','}${nl(depth + 1)}${JSON.stringify(k)}${sep}`;
       if (typeof v === 'string') buf += v;
-      else yield* v();
+      else yield* descend(v());
     }
     buf += `${nl(depth)}}`;
   }
 
-  function* array(items: Iterable<unknown>, depth: number, pathOf: (i: number) => string, inline: boolean): Generator<string, void, undefined> {
+  function* array(items: Iterable<unknown>, depth: number, pathOf: (i: number) => string, inline: boolean): WalkStep<void> {
     buf += '[';
     let i = 0;
     for (const v of items) {
       buf += i === 0 ? (inline ? '' : nl(depth + 1)) : inline ? (indent > 0 ? ', ' : ',') : `,${nl(depth + 1)}`;
-      yield* walk(v, depth + 1, pathOf(i));
+      yield* descend(walk(v, depth + 1, pathOf(i)));
       i++;
     }
     buf += i === 0 || inline ? ']' : `${nl(depth)}]`;
   }
 
-  function* walk(v: unknown, depth: number, path: string): Generator<string, void, undefined> {
-    yield* flush();
+  function* walk(v: unknown, depth: number, path: string): WalkStep<void> {
+    flush();
     if (v === HOLE) {
       buf += '{"$type":"hole"}';
       return;
@@ -131,7 +136,7 @@ export function* jsonChunks(value: unknown, options: JsonExportOptions = {}): Ge
         buf += jsonNumber(v as number);
         return;
       case 'bigint':
-        buf += `{"$type":"bigint","value":"${(v as bigint).toString()}"}`;
+        buf += isHugeBigint(v as bigint) ? `{"$type":"bigint","hex":"${bigintHex(v as bigint)}"}` : `{"$type":"bigint","value":"${(v as bigint).toString()}"}`;
         return;
       case 'string':
         buf += JSON.stringify(v);
@@ -207,7 +212,7 @@ export function* jsonChunks(value: unknown, options: JsonExportOptions = {}): Ge
             parts.push(big ? `"${x.toString()}"` : jsonNumber(x as number));
           }
           buf += (i === 0 ? '' : ',') + parts.join(',');
-          yield* flush();
+          flush();
         }
         buf += ']}';
         return;
@@ -224,7 +229,7 @@ export function* jsonChunks(value: unknown, options: JsonExportOptions = {}): Ge
         buf += `{"$type":${JSON.stringify(name)},"base64":"`;
         for (let i = 0; i < bytes.length; i += 3 * 16384) {
           buf += Buffer.from(bytes.buffer, bytes.byteOffset + i, Math.min(3 * 16384, bytes.length - i)).toString('base64');
-          yield* flush();
+          flush();
         }
         buf += '"}';
         return;
@@ -258,8 +263,9 @@ export function* jsonChunks(value: unknown, options: JsonExportOptions = {}): Ge
     }
   }
 
-  yield* walk(value, options.depth ?? 0, '$');
-  if (buf.length > 0) yield buf;
+  runWalk(walk(value, options.depth ?? 0, '$'));
+  if (buf.length > 0) chunks.push(buf);
+  return chunks;
 }
 
 /** Marker for array holes (replaced by `{"$type":"hole"}`). */
@@ -275,12 +281,12 @@ const UINT64_MAX = 2n ** 64n - 1n;
 export function toMsgpackTree(value: unknown): unknown {
   const seen = new Map<object, string>();
   const tag = (type: string, fields: [string, unknown][]): Map<string, unknown> => new Map<string, unknown>([['$type', type], ...fields]);
-  const obj = (list: [string, unknown][], path: string, wrap: boolean, nullProto: boolean): Map<string, unknown> => {
+  function* obj(list: [string, unknown][], path: string, wrap: boolean, nullProto: boolean): WalkStep<Map<string, unknown>> {
     const out = new Map<string, unknown>();
-    for (const [k, v] of list) out.set(k, walk(v, jpath(wrap ? jpath(path, 'value') : path, k)));
+    for (const [k, v] of list) out.set(k, yield* descend(walk(v, jpath(wrap ? jpath(path, 'value') : path, k))));
     return wrap ? tag('Object', [...(nullProto ? [['nullPrototype', true] as [string, unknown]] : []), ['value', out]]) : out;
-  };
-  const walk = (v: unknown, path: string): unknown => {
+  }
+  function* walk(v: unknown, path: string): WalkStep<unknown> {
     if (v === HOLE) return tag('hole', []);
     const kind = kindOf(v);
     switch (kind) {
@@ -294,7 +300,8 @@ export function toMsgpackTree(value: unknown): unknown {
         return Object.is(v, -0) ? tag('number', [['value', '-0']]) : v;
       case 'bigint': {
         const b = v as bigint;
-        return b >= INT64_MIN && b <= UINT64_MAX ? b : tag('bigint', [['value', b.toString()]]);
+        if (b >= INT64_MIN && b <= UINT64_MAX) return b;
+        return isHugeBigint(b) ? tag('bigint', [['hex', bigintHex(b)]]) : tag('bigint', [['value', b.toString()]]);
       }
       case 'other':
         return tag('unsupported', [['value', typeof v]]);
@@ -309,7 +316,7 @@ export function toMsgpackTree(value: unknown): unknown {
       case 'array': {
         const arr = o as unknown[];
         const out: unknown[] = [];
-        for (let i = 0; i < arr.length; i++) out.push(i in arr ? walk(arr[i], jpath(path, i)) : tag('hole', []));
+        for (let i = 0; i < arr.length; i++) out.push(i in arr ? yield* descend(walk(arr[i], jpath(path, i))) : tag('hole', []));
         return out;
       }
       case 'date': {
@@ -328,14 +335,15 @@ export function toMsgpackTree(value: unknown): unknown {
         let i = 0;
         for (const [k, val] of o as Map<unknown, unknown>) {
           const p = jpath(jpath(path, 'entries'), i++);
-          entries.push([walk(k, jpath(p, 0)), walk(val, jpath(p, 1))]);
+          const kk = yield* descend(walk(k, jpath(p, 0)));
+          entries.push([kk, yield* descend(walk(val, jpath(p, 1)))]);
         }
         return tag('Map', [['entries', entries]]);
       }
       case 'set': {
         const values: unknown[] = [];
         let i = 0;
-        for (const x of o as Set<unknown>) values.push(walk(x, jpath(jpath(path, 'values'), i++)));
+        for (const x of o as Set<unknown>) values.push(yield* descend(walk(x, jpath(jpath(path, 'values'), i++))));
         return tag('Set', [['values', values]]);
       }
       case 'typedarray': {
@@ -352,7 +360,7 @@ export function toMsgpackTree(value: unknown): unknown {
       case 'class': {
         const rec = o as Record<string, unknown>;
         const fields = new Map<string, unknown>();
-        for (const k of Object.keys(rec)) fields.set(k, walk(rec[k], jpath(jpath(path, 'fields'), k)));
+        for (const k of Object.keys(rec)) fields.set(k, yield* descend(walk(rec[k], jpath(jpath(path, 'fields'), k))));
         return tag('class', [
           ['class', classNameOf(o)],
           ['fields', fields],
@@ -362,7 +370,7 @@ export function toMsgpackTree(value: unknown): unknown {
         const rec = o as Record<string, unknown>;
         const keys = Object.keys(rec);
         const nullProto = isNullProto(o);
-        return obj(
+        return yield* obj(
           keys.map((k): [string, unknown] => [k, rec[k]]),
           path,
           nullProto || keys.includes('$type') || keys.includes('$ref'),
@@ -370,8 +378,8 @@ export function toMsgpackTree(value: unknown): unknown {
         );
       }
     }
-  };
-  return walk(value, '$');
+  }
+  return runWalk(walk(value, '$'));
 }
 
 /** Plain msgpack bytes of `value` (see the module comment for the mapping). */

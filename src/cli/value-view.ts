@@ -7,8 +7,13 @@
  * long arrays, maps, sets and strings are cut unless `full` is set.
  * Shared objects and cycles are printed once and referred to by path
  * (`<ref → particles[0]>`, `<cycle → cycle>`), never expanded twice.
+ * Every walk is iterative (see `walk.ts`), so depth costs heap, not stack;
+ * text from the image (strings, keys, class names) is escaped for the
+ * terminal (see `escape.ts`) and huge BigInts are shown as truncated hex.
  */
+import { escapeText } from './escape.js';
 import {
+  bigintText,
   bytesOf,
   childPath,
   classNameOf,
@@ -21,6 +26,7 @@ import {
   typedName,
   type AnyTypedArray,
 } from './values.js';
+import { descend, runWalk, type WalkStep } from './walk.js';
 
 /** Options of {@link renderValue}. */
 export interface ViewOptions {
@@ -57,15 +63,22 @@ function group(open: string, close: string, items: Item[], opts: { fill?: boolea
   return { open, close, items, fill: opts.fill ?? false, pad: opts.pad ?? false };
 }
 
-function flatOf(d: Doc): string {
+function* flatStep(d: Doc): WalkStep<string> {
   if (typeof d === 'string') return d;
   if (d.flat !== undefined) return d.flat;
-  const inner = d.items.map((i) => i.prefix + flatOf(i.doc)).join(', ');
+  const parts: string[] = [];
+  for (const i of d.items) parts.push(i.prefix + (yield* descend(flatStep(i.doc))));
+  const inner = parts.join(', ');
   d.flat = d.items.length === 0 ? `${d.open}${d.close}` : d.pad ? `${d.open} ${inner} ${d.close}` : `${d.open}${inner}${d.close}`;
   return d.flat;
 }
 
-function layout(d: Doc, indent: number, width: number): string {
+/** The one-line text of a layout node (iterative). */
+function flatOf(d: Doc): string {
+  return typeof d === 'string' ? d : d.flat ?? runWalk(flatStep(d));
+}
+
+function* layoutStep(d: Doc, indent: number, width: number): WalkStep<string> {
   const flat = flatOf(d);
   if (typeof d === 'string' || indent + flat.length <= width) return flat;
   const pad = ' '.repeat(indent + 2);
@@ -81,7 +94,7 @@ function layout(d: Doc, indent: number, width: number): string {
     }
     if (line !== '') lines.push(pad + line);
   } else {
-    for (const it of d.items) lines.push(`${pad}${it.prefix}${layout(it.doc, indent + 2, width)},`);
+    for (const it of d.items) lines.push(`${pad}${it.prefix}${yield* descend(layoutStep(it.doc, indent + 2, width))},`);
   }
   return `${d.open}\n${lines.join('\n')}\n${' '.repeat(indent)}${d.close}`;
 }
@@ -89,12 +102,12 @@ function layout(d: Doc, indent: number, width: number): string {
 const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
 function keyText(k: string): string {
-  return IDENT.test(k) && k !== '__proto__' ? k : JSON.stringify(k);
+  return IDENT.test(k) && k !== '__proto__' ? k : escapeText(JSON.stringify(k));
 }
 
 function stringText(s: string, max: number, full: boolean): string {
-  if (full || s.length <= max) return JSON.stringify(s);
-  return `${JSON.stringify(s.slice(0, max)).slice(0, -1)}…" (${s.length} chars)`;
+  if (full || s.length <= max) return escapeText(JSON.stringify(s));
+  return `${escapeText(JSON.stringify(s.slice(0, max))).slice(0, -1)}…" (${s.length} chars)`;
 }
 
 /** Render a decoded state as readable text. */
@@ -108,7 +121,7 @@ export function renderValue(value: unknown, options: ViewOptions = {}): string {
 
   const more = (n: number, what: string): Item => ({ prefix: '', doc: `… ${n} more ${what}` });
 
-  const walk = (v: unknown, path: string): Doc => {
+  function* walk(v: unknown, path: string): WalkStep<Doc> {
     const kind = kindOf(v);
     switch (kind) {
       case 'undefined':
@@ -120,7 +133,7 @@ export function renderValue(value: unknown, options: ViewOptions = {}): string {
       case 'number':
         return numberText(v as number);
       case 'bigint':
-        return `${(v as bigint).toString()}n`;
+        return bigintText(v as bigint);
       case 'string':
         return stringText(v as string, maxString, full);
       case 'other':
@@ -129,26 +142,26 @@ export function renderValue(value: unknown, options: ViewOptions = {}): string {
         break;
     }
     const obj = v as object;
-    if (stack.has(obj)) return `<cycle → ${showPath(seen.get(obj) ?? path)}>`;
+    if (stack.has(obj)) return `<cycle → ${escapeText(showPath(seen.get(obj) ?? path))}>`;
     const first = seen.get(obj);
-    if (first !== undefined) return `<ref → ${showPath(first)}>`;
+    if (first !== undefined) return `<ref → ${escapeText(showPath(first))}>`;
     seen.set(obj, path);
     stack.add(obj);
     try {
-      return walkObject(obj, kind, path);
+      return yield* walkObject(obj, kind, path);
     } finally {
       stack.delete(obj);
     }
-  };
+  }
 
-  const walkObject = (obj: object, kind: string, path: string): Doc => {
+  function* walkObject(obj: object, kind: string, path: string): WalkStep<Doc> {
     switch (kind) {
       case 'date': {
         const t = (obj as Date).getTime();
         return `Date(${Number.isNaN(t) ? 'Invalid' : (obj as Date).toISOString()})`;
       }
       case 'regexp':
-        return `/${(obj as RegExp).source}/${(obj as RegExp).flags}`;
+        return escapeText(`/${(obj as RegExp).source}/${(obj as RegExp).flags}`);
       case 'array': {
         const arr = obj as unknown[];
         const items: Item[] = [];
@@ -164,7 +177,7 @@ export function renderValue(value: unknown, options: ViewOptions = {}): string {
             continue;
           }
           flushHoles();
-          items.push({ prefix: '', doc: walk(arr[i], childPath(path, i)) });
+          items.push({ prefix: '', doc: yield* descend(walk(arr[i], childPath(path, i))) });
         }
         flushHoles();
         if (arr.length > n) items.push(more(arr.length - n, 'items'));
@@ -177,9 +190,9 @@ export function renderValue(value: unknown, options: ViewOptions = {}): string {
         let i = 0;
         for (const [k, val] of m) {
           if (i >= maxItems) break;
-          const kp = typeof k === 'string' || typeof k === 'number' ? `${path}.get(${JSON.stringify(k)})` : `${path}.<entry ${i}>`;
-          const keyDoc = flatOf(walk(k, `${path}.<key ${i}>`));
-          items.push({ prefix: `${keyDoc} => `, doc: walk(val, kp) });
+          const kp = typeof k === 'string' || typeof k === 'number' ? `${path}.get(${escapeText(JSON.stringify(k))})` : `${path}.<entry ${i}>`;
+          const keyDoc = flatOf(yield* descend(walk(k, `${path}.<key ${i}>`)));
+          items.push({ prefix: `${keyDoc} => `, doc: yield* descend(walk(val, kp)) });
           i++;
         }
         if (m.size > i) items.push(more(m.size - i, 'entries'));
@@ -191,7 +204,7 @@ export function renderValue(value: unknown, options: ViewOptions = {}): string {
         let i = 0;
         for (const x of s) {
           if (i >= maxItems) break;
-          items.push({ prefix: '', doc: walk(x, `${path}.<member ${i}>`) });
+          items.push({ prefix: '', doc: yield* descend(walk(x, `${path}.<member ${i}>`)) });
           i++;
         }
         if (s.size > i) items.push(more(s.size - i, 'members'));
@@ -222,12 +235,13 @@ export function renderValue(value: unknown, options: ViewOptions = {}): string {
       default: {
         const keys = Object.keys(obj);
         const rec = obj as Record<string, unknown>;
-        const items: Item[] = keys.map((k) => ({ prefix: `${keyText(k)}: `, doc: walk(rec[k], childPath(path, k)) }));
-        const open = kind === 'class' ? `${classNameOf(obj)} {` : isNullProto(obj) ? '[null prototype] {' : '{';
+        const items: Item[] = [];
+        for (const k of keys) items.push({ prefix: `${keyText(k)}: `, doc: yield* descend(walk(rec[k], childPath(path, k))) });
+        const open = kind === 'class' ? `${escapeText(classNameOf(obj))} {` : isNullProto(obj) ? '[null prototype] {' : '{';
         return group(open, '}', items, { pad: true });
       }
     }
-  };
+  }
 
-  return layout(walk(value, ''), 0, width);
+  return runWalk(layoutStep(runWalk(walk(value, '')), 0, width));
 }

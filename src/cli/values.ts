@@ -180,3 +180,48 @@ export function hexText(bytes: Uint8Array, max: number): string {
   for (let i = 0; i < n; i++) parts.push(bytes[i]!.toString(16).padStart(2, '0'));
   return parts.join(' ') + (bytes.length > n ? ' …' : '');
 }
+
+/**
+ * BigInts wider than this many bits are never converted to decimal by the
+ * CLI (decimal conversion is superlinear: a few-KB image holding a huge
+ * BigInt would hang `export`, `inspect` and `diff`). They are shown as
+ * truncated hexadecimal and exported as `{"$type":"bigint","hex":"…"}`.
+ */
+export const BIGINT_DECIMAL_MAX_BITS = 4096;
+
+/** Hex digits of a huge BigInt shown in human output before `…`. */
+const BIGINT_HEX_SHOWN = 16;
+
+/** The bit length of `|b|` (linear time: hex conversion is linear). */
+export function bigintBits(b: bigint): number {
+  const abs = b < 0n ? -b : b;
+  if (abs === 0n) return 0;
+  const hex = abs.toString(16);
+  return (hex.length - 1) * 4 + parseInt(hex[0]!, 16).toString(2).length;
+}
+
+/** True when `b` is too wide for decimal text (over {@link BIGINT_DECIMAL_MAX_BITS} bits). */
+export function isHugeBigint(b: bigint): boolean {
+  // Cheap pre-check: anything within ±2^4096 is small.
+  return b >= HUGE_LIMIT || b <= -HUGE_LIMIT;
+}
+
+const HUGE_LIMIT = 1n << BigInt(BIGINT_DECIMAL_MAX_BITS);
+
+/** `b` as signed hexadecimal without prefix (`-1f`); linear time. */
+export function bigintHex(b: bigint): string {
+  return b < 0n ? `-${(-b).toString(16)}` : b.toString(16);
+}
+
+/**
+ * Human text of a BigInt: `123n`, or for one wider than
+ * {@link BIGINT_DECIMAL_MAX_BITS} bits the first hex digits and its width:
+ * `0x1fffffffffffffff…n (8193 bits)`.
+ */
+export function bigintText(b: bigint): string {
+  if (!isHugeBigint(b)) return `${b.toString()}n`;
+  const hex = bigintHex(b);
+  const neg = hex.startsWith('-');
+  const digits = neg ? hex.slice(1) : hex;
+  return `${neg ? '-' : ''}0x${digits.slice(0, BIGINT_HEX_SHOWN)}…n (${bigintBits(b)} bits)`;
+}

@@ -109,7 +109,7 @@ async function runConvert(input: string, output: string | undefined, options: Co
   } else {
     out.print(`${c.green('converted')} ${input} (format ${report.from}) → ${output ?? ''} (format ${report.to}): ${formatBytes(report.bytes)} written`);
   }
-  if (report.changes.length === 0) out.print(`  change nothing (already format ${report.to}${dryRun ? '' : '; the output is a verified copy'})`);
+  if (report.changes.length === 0) out.print(`  no changes needed (already format ${report.to}${dryRun ? '' : '; the output is a verified copy'})`);
   for (const ch of report.changes) out.print(`  - ${ch}`);
   out.print(`${plural(report.segments, 'segment')} verified${dryRun ? '; nothing was written' : ' and copied unchanged'}`);
   return ExitCode.OK;

@@ -15,6 +15,7 @@ import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import { openImagePath, requireImagePath } from '../inputs.js';
 import { formatBytes, formatDelta, Output, plural, table, type CommonOptions } from '../output.js';
 import { createProgress, type Progress } from '../progress.js';
+import { escapeText } from '../escape.js';
 import { diffValues, type ValueDifference } from '../value-diff.js';
 
 /** Options of `ckpt diff`. */
@@ -166,9 +167,9 @@ async function runDiff(a: string, b: string, options: DiffOptions, ctx: CommandC
   providers.forEach((p, i) => {
     out.print(lines[i]!);
     if (p.note !== null) out.print(c.dim(`      ${p.note}`));
-    for (const d of p.differences) out.print(`      ${d.path}: ${d.a} → ${d.b}${d.note === undefined ? '' : c.dim(`  (${d.note})`)}`);
+    for (const d of p.differences) out.print(`      ${escapeText(d.path)}: ${escapeText(d.a)} → ${escapeText(d.b)}${d.note === undefined ? '' : c.dim(`  (${escapeText(d.note)})`)}`);
     if (p.truncated) out.print(c.dim(`      … more differences (--paths N shows more)`));
   });
-  out.print('', differing.length === 0 ? c.green(`no provider state differs (${plural(providers.length, 'provider')})`) : `${differing.length} of ${plural(providers.length, 'provider')} differ`);
+  out.print('', differing.length === 0 ? c.green(`no provider state differs (${plural(providers.length, 'provider')})`) : `${differing.length} of ${plural(providers.length, 'provider')} ${providers.length === 1 ? 'differs' : 'differ'}`);
   return exit;
 }

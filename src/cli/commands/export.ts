@@ -7,6 +7,7 @@
  * `value-export` and docs/cli.md). Data goes to stdout, or to FILE with
  * `-o` (written to a temp file and renamed; an existing FILE is refused).
  */
+import { ErrorCodes } from '../../index.js';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { link, stat, unlink } from 'node:fs/promises';
@@ -82,7 +83,7 @@ async function writeNewFile(target: string, chunks: Iterable<string | Uint8Array
     await unlink(temp).catch(() => undefined);
     const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '';
     if (code === 'EEXIST') throw usageError(`${target} already exists; choose another output file (export never overwrites)`);
-    throw new CliError(`cannot write ${target}: ${err instanceof Error ? err.message : String(err)}; check the directory and its permissions`, ExitCode.IO, { code: 'IO', cause: err });
+    throw new CliError(`cannot write ${target}: ${err instanceof Error ? err.message : String(err)}; check the directory and its permissions`, ExitCode.IO, { code: ErrorCodes.STORE_IO, cause: err });
   }
   await unlink(temp).catch(() => undefined);
   return bytes;
@@ -128,18 +129,17 @@ async function runExport(image: string, options: ExportOptions, ctx: CommandCont
   } finally {
     await reader.close();
   }
-  const chunks = (): Iterable<string | Uint8Array> => (format === 'msgpack' ? [packMsgpack(state)] : withNewline(jsonChunks(state, { indent: options.pretty === true ? 2 : 0 })));
+  // The whole output is built before anything is written: a failure while
+  // producing it leaves no partial document on stdout or in the store
+  // directory, and is reported as what it is, not as a write error.
+  const chunks: (string | Uint8Array)[] = format === 'msgpack' ? [packMsgpack(state)] : [...jsonChunks(state, { indent: options.pretty === true ? 2 : 0 }), '\n'];
   if (options.output === undefined) {
-    await writeChunks(ctx.io.stdout, chunks());
+    await writeChunks(ctx.io.stdout, chunks);
     return ExitCode.OK;
   }
-  const bytes = await writeNewFile(options.output, chunks());
+  const bytes = await writeNewFile(options.output, chunks);
   out.data({ image, provider: id, format, output: options.output, bytes });
   out.print(`exported provider ${JSON.stringify(id)} of ${image} as ${format} to ${options.output} (${formatBytes(bytes)})`);
   return ExitCode.OK;
 }
 
-function* withNewline(chunks: Iterable<string>): Generator<string> {
-  yield* chunks;
-  yield '\n';
-}

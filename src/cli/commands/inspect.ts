@@ -16,6 +16,7 @@ import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import { openImagePath, requireImagePath } from '../inputs.js';
 import { formatBytes, formatDate, formatRatio, Output, plural, ratio, table, writeChunks, type CommonOptions } from '../output.js';
 import { createProgress } from '../progress.js';
+import { escapeText } from '../escape.js';
 import { jsonChunks } from '../value-export.js';
 import { renderValue } from '../value-view.js';
 
@@ -91,11 +92,11 @@ async function runInspect(image: string, options: InspectOptions, ctx: CommandCo
       }
       if (out.json) {
         const head = JSON.stringify({ image, imageId: reader.manifest.imageId, provider: entry, summary: options.full !== true }, null, 2);
-        await writeChunks(ctx.io.stdout, [head.slice(0, -2), ',\n  "state": ']);
-        await writeChunks(ctx.io.stdout, jsonChunks(state, { indent: 2, depth: 1, summary: options.full !== true }));
-        ctx.io.stdout.write('\n}\n');
+        // Built whole before writing: never a partial JSON document on stdout.
+        const body = jsonChunks(state, { indent: 2, depth: 1, summary: options.full !== true });
+        await writeChunks(ctx.io.stdout, [head.slice(0, -2), ',\n  "state": ', ...body, '\n}\n']);
       } else {
-        out.print(out.c.bold(`provider ${JSON.stringify(id)}`) + ` — version ${entry.version}, ${entry.tree ? 'tree' : 'identity'} mode, ${formatBytes(entry.rawBytes)} raw, ${formatBytes(entry.storedBytes)} stored, ${plural(entry.segments, 'segment')}, ${plural(entry.blobs, 'blob')}`);
+        out.print(out.c.bold(`provider ${escapeText(JSON.stringify(id))}`) + ` — version ${entry.version}, ${entry.tree ? 'tree' : 'identity'} mode, ${formatBytes(entry.rawBytes)} raw, ${formatBytes(entry.storedBytes)} stored, ${plural(entry.segments, 'segment')}, ${plural(entry.blobs, 'blob')}`);
         out.print(renderValue(state, { full: options.full === true, width: Math.max(60, ctx.io.stdout.columns ?? 100) }));
       }
       return ExitCode.OK;
