@@ -52,7 +52,10 @@ export interface MigrationContext {
  * author makes, and the chain is checked at restore time, not compile time.
  */
 export type Migration = {
-  // Method syntax makes the parameter bivariant, so an annotated step assigns.
+  /**
+   * One step. (Declared with method syntax, which makes the parameter
+   * bivariant, so a step with an annotated parameter assigns.)
+   */
   migrate(state: unknown, ctx: MigrationContext): unknown;
 }['migrate'];
 
