@@ -170,7 +170,7 @@ async function main() {
   try {
     const byModule = new Map();
     snippets.forEach((s, i) => {
-      const base = `${relative(root, s.file).replace(/[^\w.-]+/g, '_')}-L${s.line}-${i}`;
+      const base = `${relative(root, s.file).replace(/[^\w-]+/g, '_')}-L${s.line}-${i}`;
       const body = [...s.prelude, s.code, ...(s.ext === 'ts' ? ['export {};'] : [])].join('\n');
       byModule.set(base, { ...s, body, src: join(dir, 'src', `${base}.${s.ext}`), out: join(dir, 'out', `${base}.${s.ext === 'ts' ? 'js' : 'mjs'}`) });
     });
