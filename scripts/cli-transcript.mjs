@@ -45,7 +45,8 @@ globalThis.Date = class extends RealDate {
   }
 };
 
-const { Checkpointer, openImageFile } = await import(join(ROOT, 'dist/index.js'));
+const { Checkpointer } = await import(join(ROOT, 'dist/index.js'));
+const { openImageFile } = await import(join(ROOT, 'dist/format/index.js'));
 
 const work = await mkdtemp(join(tmpdir(), 'ckpt-transcript-'));
 try {

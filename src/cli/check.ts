@@ -10,16 +10,8 @@
  * (an image newer than this ckpt, or over a reader limit).
  */
 import { imageInfo } from '../image/image-info.js';
-import {
-  ErrorCodes,
-  isCkptError,
-  openImage,
-  type ClassLookup,
-  type ImageHeader,
-  type ImageInfo,
-  type ImageSource,
-  type VerifyProblem,
-} from '../index.js';
+import { ErrorCodes, isCkptError, type ImageInfo, type ImageSource } from '../index.js';
+import { openImage, type ClassLookup, type ImageHeader, type VerifyProblem } from '../format/index.js';
 import { exitCodeForProblems, ExitCode } from './exit-codes.js';
 import { countingSource, storeImagePath, type StoreDir } from './inputs.js';
 import { NO_PROGRESS, type Progress } from './progress.js';

@@ -9,7 +9,8 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { ErrorCodes, FsStore, openImage, type ImageReader, type ImageSource } from '../index.js';
+import { ErrorCodes, FsStore, type ImageSource } from '../index.js';
+import { openImage, type ImageReader } from '../format/index.js';
 import { openImageFileSource } from '../store/fs-store.js';
 import { CliError, usageError } from './errors.js';
 import { ExitCode } from './exit-codes.js';

@@ -43,8 +43,21 @@ export interface MigrationContext {
   readonly to: number;
 }
 
-/** A migration step: takes state of version `to - 1`, returns state of version `to`. */
-export type Migration = (state: unknown, ctx: MigrationContext) => unknown;
+/**
+ * A migration step: takes state of version `to - 1`, returns state of version `to`.
+ *
+ * The parameter may be annotated with the shape of the older version
+ * (`(s: StateV1): StateV2 => ({ ...s, unit: 'm' })`): the state arrives as
+ * whatever the image holds, so the annotation is a promise the migration's
+ * author makes, and the chain is checked at restore time, not compile time.
+ */
+export type Migration = {
+  /**
+   * One step. (Declared with method syntax, which makes the parameter
+   * bivariant, so a step with an annotated parameter assigns.)
+   */
+  migrate(state: unknown, ctx: MigrationContext): unknown;
+}['migrate'];
 
 /**
  * One named piece of application state.
@@ -64,8 +77,12 @@ export interface Provider<S = unknown> {
   readonly tree?: boolean;
   /** Return the state to save. Called at the frozen point; the result is captured before the app runs again. */
   snapshot(ctx: CheckpointContext): S | Promise<S>;
-  /** Put saved (and migrated) state back into the application. */
-  restore(state: S, ctx: RestoreContext): void | Promise<void>;
+  /**
+   * Put saved (and migrated) state back into the application. A returned
+   * promise is awaited; any other return value is ignored, so an assignment
+   * arrow such as `(s) => ({ grid, step } = s)` is fine.
+   */
+  restore(state: S, ctx: RestoreContext): unknown;
   /**
    * Migration steps by target version: `migrations[n]` turns version n-1 state
    * into version n. Image version 1 with code version 3 runs steps 2 then 3.

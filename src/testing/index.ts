@@ -3,7 +3,9 @@
  *
  * Helpers for testing code that uses ckpt, and for authors of third-party
  * stores: the store conformance suite every `Store` must pass, and
- * helpers that run a provider's migration chain on a state or a fixture image.
+ * helpers that run a provider's migration chain on a state or a fixture image,
+ * and the filesystem layer `FsStore` writes through (`FsStoreOptions.fs`),
+ * which tests replace to inject storage faults.
  */
 export { runStoreConformance, storeConformanceCases } from './store-conformance.js';
 export type {
@@ -16,3 +18,5 @@ export type {
 export { migrateFixture, runMigrationChain } from './migrations.js';
 export type { MigrateFixtureOptions, MigrationRun } from './migrations.js';
 export type { ClassConstructor } from '../codec/class-registry.js';
+export { nodeFsOps } from '../store/fs-ops.js';
+export type { FsFile, FsOpenMode, FsOps, FsStat } from '../store/fs-ops.js';

@@ -1,7 +1,8 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Checkpointer, ErrorCodes, FORMAT_VERSION, FsStore, LIBRARY_VERSION, WarningCodes, openImageFile } from '../../src/index.js';
+import { Checkpointer, ErrorCodes, FsStore, LIBRARY_VERSION, WarningCodes } from '../../src/index.js';
+import { FORMAT_VERSION, openImageFile } from '../../src/format/index.js';
 import type { CkptError, CkptWarning, ResumeContext } from '../../src/index.js';
 import { expectCode, flipFileByte, removeTempDirs, tempDir } from './helpers.js';
 

@@ -7,7 +7,8 @@ import { expect } from 'vitest';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ImageReader, MemoryStore, isCkptError } from '../../src/index.js';
+import { MemoryStore, isCkptError } from '../../src/index.js';
+import { ImageReader } from '../../src/format/index.js';
 import type { AcquireOptions, CkptError, ImageSink, ImageSource, Store, StoreEntry, WriterLock } from '../../src/index.js';
 
 /** Await a promise that must reject with a CkptError of `code`; returns the error. */

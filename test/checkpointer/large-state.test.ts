@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { Checkpointer, MemoryStore, openImage } from '../../src/index.js';
+import { Checkpointer, MemoryStore } from '../../src/index.js';
+import { openImage } from '../../src/format/index.js';
 
 const MiB = 1024 * 1024;
 

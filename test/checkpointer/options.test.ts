@@ -1,6 +1,8 @@
 import { describe, it, expect } from 'vitest';
-import { Checkpointer, ErrorCodes, MemoryStore, openImage, WarningCodes } from '../../src/index.js';
-import type { CheckpointerOptions, CkptWarning, ImageReader } from '../../src/index.js';
+import { Checkpointer, ErrorCodes, MemoryStore, WarningCodes } from '../../src/index.js';
+import { openImage } from '../../src/format/index.js';
+import type { CheckpointerOptions, CkptWarning } from '../../src/index.js';
+import type { ImageReader } from '../../src/format/index.js';
 import { expectCode } from './helpers.js';
 
 async function writeOne(state: unknown, options: Partial<CheckpointerOptions> = {}, tree = false) {

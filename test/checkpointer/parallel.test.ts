@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CaptureArena } from '../../src/image/capture.js';
 import { ZstdPool } from '../../src/image/pool.js';
-import { Checkpointer, ErrorCodes, MemoryStore, openImage } from '../../src/index.js';
+import { Checkpointer, ErrorCodes, MemoryStore } from '../../src/index.js';
+import { openImage } from '../../src/format/index.js';
 import { expectCode, expectThrowCode, removeTempDirs, tempDir } from './helpers.js';
 
 afterEach(async () => {

@@ -6,7 +6,7 @@ import { copyFile, readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { unpack } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openImageFile } from '../../src/index.js';
+import { openImageFile } from '../../src/format/index.js';
 import { classesState, largeState, Particle, valuesState } from '../fixtures/images/expected.js';
 import { deepDiff } from '../helpers/deep-equal.js';
 import { cleanupDirs, ensureBuilt, golden, imagePath, json, makeStore, runCli, runCliBuffer, tempDir } from './helpers.js';

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Checkpointer, openImageFile, type CheckpointerOptions } from '../../src/index.js';
+import { Checkpointer, type CheckpointerOptions } from '../../src/index.js';
+import { openImageFile } from '../../src/format/index.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const MAIN = join(ROOT, 'dist/cli/main.js');

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ClassRegistry } from '../../src/codec/class-registry.js';
-import { CkptError, ErrorCodes, convertImageFile, openImageFile } from '../../src/index.js';
+import { CkptError, ErrorCodes } from '../../src/index.js';
+import { convertImageFile, openImageFile } from '../../src/format/index.js';
 import { Particle, valuesState } from '../fixtures/images/expected.js';
 import { deepDiff } from '../helpers/deep-equal.js';
 

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ClassRegistry } from '../../src/codec/class-registry.js';
-import { Checkpointer, CkptError, ErrorCodes, openImageFile } from '../../src/index.js';
+import { Checkpointer, CkptError, ErrorCodes } from '../../src/index.js';
+import { openImageFile } from '../../src/format/index.js';
 import { classesState, largeState, multiProviders, Particle, valuesState } from '../fixtures/images/expected.js';
 import { deepDiff } from '../helpers/deep-equal.js';
 

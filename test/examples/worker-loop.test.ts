@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openImageFile } from '../../src/index.js';
+import { openImageFile } from '../../src/format/index.js';
 import { reapChildren, startNodeChild, tsxArgs } from '../helpers/child-process.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));

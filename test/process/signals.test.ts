@@ -7,8 +7,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FsStore, openImageFile } from '../../src/index.js';
-import type { Manifest } from '../../src/index.js';
+import { FsStore } from '../../src/index.js';
+import { openImageFile } from '../../src/format/index.js';
+import type { Manifest } from '../../src/format/index.js';
 import { referenceHash } from './loop-sim.js';
 import { reapChildren, startLoopChild, type LoopChild, type LoopEvent } from './spawn-loop.js';
 

@@ -12,7 +12,8 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Checkpointer, ErrorCodes, FsStore, isCkptError, openImageFile } from '../../src/index.js';
+import { Checkpointer, ErrorCodes, FsStore, isCkptError } from '../../src/index.js';
+import { openImageFile } from '../../src/format/index.js';
 import { childCommand, type ChildCommand } from './child-command.js';
 
 const CHILD = fileURLToPath(new URL('./writer-child.ts', import.meta.url));

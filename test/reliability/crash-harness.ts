@@ -20,7 +20,7 @@
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openImageFile } from '../../src/index.js';
+import { openImageFile } from '../../src/format/index.js';
 import { FAULT_POINTS, type FaultPointName } from '../../src/lifecycle/fault-points.js';
 import { reapChildren, startNodeChild } from '../helpers/child-process.js';
 import { childCommand, type ChildCommand } from './child-command.js';

@@ -10,7 +10,8 @@
 import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { convertImageFile, ErrorCodes, FORMAT_VERSION, isCkptError, WRITABLE_FORMAT_VERSIONS } from '../../index.js';
+import { ErrorCodes, isCkptError } from '../../index.js';
+import { convertImageFile, FORMAT_VERSION, WRITABLE_FORMAT_VERSIONS } from '../../format/index.js';
 import { addCommonOptions, examples, positiveInt, type CommandContext } from '../command.js';
 import { usageError } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';

@@ -9,7 +9,7 @@
  * id, time and step always differ and do not count).
  */
 import type { Command } from 'commander';
-import type { ImageReader, ProviderSummary } from '../../index.js';
+import type { ImageReader, ProviderSummary } from '../../format/index.js';
 import { addCommonOptions, examples, positiveInt, type CommandContext } from '../command.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import { openImagePath, requireImagePath } from '../inputs.js';

@@ -9,7 +9,7 @@
  * everything), or as tagged JSON under `--json`.
  */
 import type { Command } from 'commander';
-import { FORMAT_VERSION, READABLE_FORMAT_VERSIONS, WRITABLE_FORMAT_VERSIONS, type ImageReader } from '../../index.js';
+import { FORMAT_VERSION, READABLE_FORMAT_VERSIONS, WRITABLE_FORMAT_VERSIONS, type ImageReader } from '../../format/index.js';
 import { addCommonOptions, examples, type CommandContext } from '../command.js';
 import { usageError } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';

@@ -4,7 +4,8 @@
  * Small pieces several commands print the same way: an image check as JSON,
  * a problem as one line, a provider's restore plan.
  */
-import type { ImageInfo, VerifyProblem } from '../../index.js';
+import type { ImageInfo } from '../../index.js';
+import type { VerifyProblem } from '../../format/index.js';
 import type { ImageCheck } from '../check.js';
 
 /** An image description as JSON (dates as ISO strings). */

@@ -10,7 +10,8 @@
  * no provider's `restore()` is called, nothing is written).
  */
 import type { Command } from 'commander';
-import type { CkptError, ProviderPlan, VerifyProblem } from '../../index.js';
+import type { CkptError, ProviderPlan } from '../../index.js';
+import type { VerifyProblem } from '../../format/index.js';
 import { runMigrationChain } from '../../testing/migrations.js';
 import { openImageFileSource } from '../../store/fs-store.js';
 import { loadAppModule, setupApp, type AppSetup } from '../app-module.js';

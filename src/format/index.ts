@@ -1,0 +1,29 @@
+/**
+ * @module ckpt/format
+ *
+ * Reading image files without a Checkpointer, for tools: open an image,
+ * list its providers, decode one provider's state, verify every checksum,
+ * and convert an image between format versions. The types here describe an
+ * image's header, index and segments as docs/FORMAT.md lays them out.
+ * Applications that only checkpoint and restore need none of this: they
+ * import from `ckpt`.
+ */
+export { ImageReader, placeholderClassLookup } from '../image/reader.js';
+export type {
+  ProviderSummary,
+  RawProviderData,
+  ReadLimits,
+  ReadProviderOptions,
+  VerifyProblem,
+  VerifyReport,
+} from '../image/reader.js';
+export { openImage, openImageFile } from '../image/open.js';
+export type { ImageHeader } from '../image/header.js';
+export type { BlobEntry, CodecSettings, ProviderEntry, SegmentBase, SegmentRun } from '../image/index-common.js';
+export type { ImageIndex, Manifest, MetaValue, SegmentEntry } from '../image/index-model.js';
+export type { SegmentCodecId } from '../image/constants.js';
+export type { BinaryKindCode, ClassLookup } from '../codec/types.js';
+export { FORMAT_VERSION } from '../image/constants.js';
+export { convertImageFile } from '../convert/convert-image.js';
+export type { ConvertOptions, ConvertReport } from '../convert/convert-image.js';
+export { READABLE_FORMAT_VERSIONS, WRITABLE_FORMAT_VERSIONS } from '../convert/index-chain.js';
