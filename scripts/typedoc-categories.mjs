@@ -8,7 +8,7 @@ import { Comment, CommentTag, Converter } from 'typedoc';
 /** Category → the root exports in it. docs/api-map.md shows the same groups. */
 export const CATEGORIES = {
   Checkpointer: [
-    'Checkpointer', 'CheckpointerOptions', 'CheckpointOptions', 'CompressionOptions', 'LoopOptions',
+    'Checkpointer', 'CheckpointerOptions', 'CheckpointOptions', 'CompressionOptions', 'LoopOptions', 'UnregisteredResourcesMode',
     'SafepointResult', 'PersistMode', 'SignalOptions', 'everySeconds', 'everySteps', 'EveryOptions',
     'TriggerPolicy', 'CheckpointInfo', 'ImageInfo', 'RestoreResult', 'SkippedImage', 'MigrationRecord',
     'PlanOptions', 'RestorePlan', 'ProviderPlan', 'MetaValue', 'ReadLimits', 'LIBRARY_VERSION',

@@ -16,6 +16,7 @@
  * modifies a prototype.
  */
 
+import { isStackOverflow } from './stack-overflow.js';
 import { isUtf8 } from 'node:buffer';
 
 import { CkptError, ErrorCodes, describeError } from '../errors.js';
@@ -910,9 +911,9 @@ function decodeAll(decoder: Decoder): unknown {
     if (err instanceof CkptError || err instanceof Restart) throw err;
     const at = decoder.pos;
     // Running out of stack or memory on a stream that passed every bound is a
-    // limit of this process, not proof of damage: fail closed with LIMIT so
-    // restore does not fall back past a good image.
-    if (err instanceof RangeError && /call stack|allocation failed/i.test(err.message)) {
+    // limit of this process, not proof of damage: LIMIT, with the way to read
+    // the intact image.
+    if (isStackOverflow(err) || (err instanceof RangeError && /allocation failed/i.test(err.message))) {
       throw new CkptError(
         ErrorCodes.LIMIT,
         `value stream could not be decoded near byte ${String(at)}: ${err.message} — the image is intact but the state is nested too deeply or is too large for this process; restore it in a process with more stack or memory (node --stack-size=8000 --max-old-space-size=<MiB>, or a Worker with resourceLimits.stackSizeMb), and write future images with a lower maxDepth`,

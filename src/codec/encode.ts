@@ -15,6 +15,7 @@
  * shared references come back as copies and cycles are refused.
  */
 
+import { isStackOverflow } from './stack-overflow.js';
 import { CkptError, ErrorCodes, describeError, type ErrorCode } from '../errors.js';
 import {
   SHARED_MEMORY_REASON,
@@ -235,11 +236,16 @@ function withSegment(err: unknown, segment: PathSegment): Error {
 }
 
 function foreignError(err: unknown): PathError {
-  if (err instanceof RangeError && /call stack/i.test(err.message)) return leaf(STACK_OVERFLOW_REASON);
-  // A getter or proxy trap threw while we read the state.
+  // Classified only when the message is built (in toCkptError, with the stack
+  // unwound): this runs in the frame that overflowed, where even a regular
+  // expression can overflow again.
   return new PathError(
     ErrorCodes.UNSERIALIZABLE,
-    (subject) => `${subject} could not be read: ${describeError(err)} — make snapshot() return plain data`,
+    (subject) =>
+      isStackOverflow(err)
+        ? `${subject} ${STACK_OVERFLOW_REASON}`
+        : // A getter or proxy trap threw while we read the state.
+          `${subject} could not be read: ${describeError(err)} — make snapshot() return plain data`,
     err,
   );
 }

@@ -74,7 +74,7 @@ export interface ReadLimits {
   readonly maxDepth?: number;
   /**
    * Largest BigInt magnitude in bytes accepted by the value decoder
-   * (reserved: default and enforcement are the value decoder's).
+   * (default 1 MiB); a larger one fails with `CKPT_ERR_LIMIT`.
    */
   readonly maxBigIntBytes?: number;
 }
@@ -522,6 +522,7 @@ export class ImageReader {
         blobs: raw.blobs,
         blobKinds: p.blobs.map((b) => b.kind),
         maxDepth: this.#limits.maxDepth,
+        ...(this.#limits.maxBigIntBytes === undefined ? {} : { maxBigIntBytes: this.#limits.maxBigIntBytes }),
       });
     } catch (err) {
       if (isCkptError(err)) {

@@ -575,7 +575,7 @@ export class FsStore implements Store {
    * the listing never misses every committed image while one exists.
    *
    * @throws CkptError `CKPT_ERR_STORE_IO` when images kept vanishing through
-   *   {@link MAX_LIST_RETRIES} readings (never an empty listing instead)
+   *   100 readings (never an empty listing instead)
    */
   async list(): Promise<StoreEntry[]> {
     for (let attempt = 0; ; attempt++) {
