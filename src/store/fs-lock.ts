@@ -119,12 +119,20 @@ export function parseLockInfo(bytes: Uint8Array): LockInfo | undefined {
   return { pid, hostname, token, startedAt, procStart };
 }
 
+/** What `/proc/<pid>/stat` says of a process: its state letter and start time. */
+export interface ProcStat {
+  /** Field 3: `R`, `S`, … `Z` for a zombie (which `kill(pid, 0)` still reports as alive). */
+  readonly state: string;
+  /** Field 22, the start time in clock ticks since boot, as text. */
+  readonly start: string | null;
+}
+
 /**
- * The start time of process `pid` as recorded in the lock (Linux: field 22 of
- * `/proc/<pid>/stat`), or `null` when unknown (other platforms, no such process,
- * unreadable). Never throws.
+ * Process `pid`'s state and start time from one reading of
+ * `/proc/<pid>/stat` (Linux), or `null` when unknown (other platforms, no
+ * such process, unreadable). Never throws.
  */
-export async function readProcStart(fs: FsOps, pid: number): Promise<string | null> {
+export async function readProcStat(fs: FsOps, pid: number): Promise<ProcStat | null> {
   if (process.platform !== 'linux') return null;
   try {
     const text = Buffer.from(await fs.readFile(`/proc/${pid}/stat`)).toString('utf8');
@@ -133,27 +141,21 @@ export async function readProcStart(fs: FsOps, pid: number): Promise<string | nu
     const close = text.lastIndexOf(')');
     if (close < 0) return null;
     const fields = text.slice(close + 1).trim().split(/\s+/);
-    return fields[22 - 3] ?? null;
+    const state = fields[0];
+    return state === undefined || state === '' ? null : { state, start: fields[22 - 3] ?? null };
   } catch {
     return null;
   }
 }
 
-/**
- * The state letter of process `pid` (Linux: field 3 of `/proc/<pid>/stat`;
- * `Z` for a zombie, which `kill(pid, 0)` still reports as alive), or `null`
- * when unknown. Never throws.
- */
+/** The start time of process `pid` as recorded in the lock ({@link readProcStat}'s `start`), or `null` when unknown. Never throws. */
+export async function readProcStart(fs: FsOps, pid: number): Promise<string | null> {
+  return (await readProcStat(fs, pid))?.start ?? null;
+}
+
+/** The state letter of process `pid` ({@link readProcStat}'s `state`; `Z` for a zombie), or `null` when unknown. Never throws. */
 export async function readProcState(fs: FsOps, pid: number): Promise<string | null> {
-  if (process.platform !== 'linux') return null;
-  try {
-    const text = Buffer.from(await fs.readFile(`/proc/${pid}/stat`)).toString('utf8');
-    const close = text.lastIndexOf(')');
-    if (close < 0) return null;
-    return text.slice(close + 1).trim().split(/\s+/)[0] ?? null;
-  } catch {
-    return null;
-  }
+  return (await readProcStat(fs, pid))?.state ?? null;
 }
 
 /** `kill(pid, 0)`: true unless the process certainly does not exist (ESRCH). EPERM means it exists. */
@@ -489,11 +491,12 @@ async function judge(
     };
   }
   if (!isProcessAlive(info.pid)) return { stale: true, reason: `pid ${info.pid} is not running` };
-  if ((await readProcState(fs, info.pid)) === 'Z') {
+  const stat = await readProcStat(fs, info.pid);
+  if (stat?.state === 'Z') {
     return { stale: true, reason: `pid ${info.pid} has exited (a zombie its parent has not reaped yet)` };
   }
   if (info.procStart !== null) {
-    const now = await readProcStart(fs, info.pid);
+    const now = stat?.start ?? null;
     if (now !== null && now !== info.procStart) {
       return { stale: true, reason: `pid ${info.pid} now belongs to another process` };
     }
