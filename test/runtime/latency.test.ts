@@ -88,27 +88,32 @@ describe('requests reach a loop with synchronous iterations within a bounded num
     await app.ckpt.close();
   });
 
-  it('a real SIGUSR2 is taken within three iterations of being sent', async () => {
+  it('a real SIGUSR2 is taken at the boundary after the turn in which its listener ran', async () => {
+    // When the signal reaches the event loop depends on the kernel and the
+    // scheduler (measured by bench:latency); what ckpt controls starts there.
     const base = signalListeners();
     const app = counterApp({ store: new MemoryStore(), signals: {}, yieldEveryMs: YIELD_MS });
     let iterations = 0;
     const snapshots: { at: number; label: string | null }[] = [];
-    const sent: number[] = [];
+    const heard: number[] = [];
+    let sent = 0;
+    // Listeners run in one emit, so this one runs in the same turn as ckpt's.
+    const listener = (): void => void heard.push(iterations);
     app.ckpt.register({ id: 'clock', snapshot: (ctx) => void snapshots.push({ at: iterations, label: ctx.label }), restore: () => undefined });
     for await (const _ of app.ckpt.loop({ until: 100_000, checkpointAtEnd: false })) {
+      if (iterations === 0) process.on('SIGUSR2', listener);
       iterations++;
       busy(ITER_MS);
-      if (sent.length === snapshots.length) {
+      if (sent === snapshots.length) {
         if (snapshots.length === 5) break;
-        sent.push(iterations);
+        sent++;
         process.kill(process.pid, 'SIGUSR2');
       }
     }
+    process.off('SIGUSR2', listener);
     expect(snapshots.map((s) => s.label)).toEqual(Array(5).fill('signal:SIGUSR2'));
-    for (const [i, s] of snapshots.entries()) {
-      expect(s.at - sent[i]!).toBeGreaterThanOrEqual(1);
-      expect(s.at - sent[i]!).toBeLessThanOrEqual(3);
-    }
+    expect(heard).toHaveLength(5);
+    expect(snapshots.map((s, i) => s.at - heard[i]!)).toEqual(Array(5).fill(1));
     await app.ckpt.close();
     expect(signalListeners()).toEqual(base);
   });
