@@ -181,5 +181,5 @@ export function createFormatList<N>(
   model: ModelMapping<N>,
   options: FormatListOptions = {},
 ): FormatList {
-  return FormatList.build(versions, model as ModelMapping<unknown>, options);
+  return FormatList.build(versions, model, options);
 }
