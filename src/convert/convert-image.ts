@@ -65,7 +65,7 @@ export async function convertImageFileWith(formats: FormatList, input: string, o
   const source = await openImageFileSource(input);
   let reader: ImageReader;
   try {
-    reader = await ImageReader.open(source, options.limits ?? {}, formats);
+    reader = await ImageReader.openWith(formats, source, options.limits ?? {});
   } catch (err) {
     await source.close().catch(() => undefined);
     throw err;

@@ -182,10 +182,18 @@ export class ImageReader {
   /**
    * Open an image: reads and checks header, trailer and index only.
    * Fails with CORRUPT, FORMAT_NEWER or UNSUPPORTED_FEATURE. Does not close
-   * `source` on failure (the caller owns it). `formats`: the format versions
-   * read (default: this ckpt's list; tests of new versions pass their own).
+   * `source` on failure (the caller owns it).
    */
-  static async open(source: ImageSource, limits: ReadLimits = {}, formats: FormatList = FORMATS): Promise<ImageReader> {
+  static open(source: ImageSource, limits: ReadLimits = {}): Promise<ImageReader> {
+    return ImageReader.openWith(FORMATS, source, limits);
+  }
+
+  /**
+   * {@link ImageReader.open} reading the format versions of `formats`
+   * (tests of a new format version pass their own list).
+   * @internal
+   */
+  static async openWith(formats: FormatList, source: ImageSource, limits: ReadLimits = {}): Promise<ImageReader> {
     const full: FullLimits = {
       maxSegmentBytes: limits.maxSegmentBytes ?? DEFAULT_MAX_SEGMENT_BYTES,
       maxIndexBytes: limits.maxIndexBytes ?? DEFAULT_MAX_INDEX_BYTES,

@@ -105,7 +105,9 @@ describe('the production format list', () => {
     const direct = await failure(() => FORMATS.decodeIndex(3, bytes, offset, { maxSegmentBytes: 1 << 20 }));
     expect(direct.code).toBe(ErrorCodes.FORMAT_NEWER);
     expect(direct.message).toMatch(/reads versions 1, 2/);
-    const model = (await ImageReader.open(memorySource(v3image), {}, withV3)).index;
+    const r3 = await ImageReader.openWith(withV3, memorySource(v3image));
+    const model = r3.index;
+    await r3.close();
     const cannot = await failure(() => FORMATS.encodeIndex(model, 3));
     expect(cannot.code).toBe(ErrorCodes.INVALID_ARGUMENT);
     expect(cannot.message).toMatch(/cannot write image format version 3; this ckpt writes versions 1, 2/);
@@ -172,7 +174,7 @@ describe('a new format version is one module plus one list entry', () => {
     const raw = decodeIndexV3(bytes, offset, { maxSegmentBytes: 1 << 20 });
     expect(raw.segmentCount).toBe(raw.segments.length);
     expect(raw.segmentCount).toBeGreaterThan(1);
-    const reader = await ImageReader.open(memorySource(image), {}, withV3);
+    const reader = await ImageReader.openWith(withV3, memorySource(image));
     expect(reader.header.formatVersion).toBe(3);
     expect('segmentCount' in reader.index).toBe(false);
     expect(reader.index.segments.length).toBe(raw.segmentCount);
@@ -196,7 +198,7 @@ describe('a new format version is one module plus one list entry', () => {
     for (const v of [1, 2]) {
       const image = await write(FORMATS, v);
       const before = await ImageReader.open(memorySource(image));
-      const after = await ImageReader.open(memorySource(image), {}, withV3);
+      const after = await ImageReader.openWith(withV3, memorySource(image));
       expect(after.header.formatVersion).toBe(v);
       expect(after.index).toEqual(before.index);
       expect(await after.readProvider('a')).toEqual(state);
@@ -215,7 +217,7 @@ describe('a new format version is one module plus one list entry', () => {
     const input = fixture(1, 'multi');
     const up = await convertImageFileWith(withV3, input, join(dir, 'v3.ckpt'));
     expect(up).toMatchObject({ from: 1, to: 3, changes: withV3.changes(1, 3) });
-    const reader = await ImageReader.open(memorySource(await readFile(join(dir, 'v3.ckpt'))), {}, withV3);
+    const reader = await ImageReader.openWith(withV3, memorySource(await readFile(join(dir, 'v3.ckpt'))));
     expect(reader.header.formatVersion).toBe(3);
     await reader.close();
     const down = await convertImageFileWith(withV3, join(dir, 'v3.ckpt'), join(dir, 'v1.ckpt'), { to: 1 });
@@ -228,7 +230,7 @@ describe('a new format version is one module plus one list entry', () => {
     expect(oneWay.readable).toEqual([1, 2, 3]);
     expect(oneWay.writable).toEqual([3]);
     const image = await write(oneWay);
-    const reader = await ImageReader.open(memorySource(image), {}, oneWay);
+    const reader = await ImageReader.openWith(oneWay, memorySource(image));
     const e = await failure(() => oneWay.encodeIndex(reader.index, 2));
     await reader.close();
     expect(e.code).toBe(ErrorCodes.INVALID_ARGUMENT);
