@@ -3,7 +3,7 @@
 // list as a real new version would be — one module plus one entry — driving
 // the generic writer, reader and converter.
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -111,6 +111,20 @@ describe('the production format list', () => {
     const cannot = await failure(() => FORMATS.encodeIndex(model, 3));
     expect(cannot.code).toBe(ErrorCodes.INVALID_ARGUMENT);
     expect(cannot.message).toMatch(/cannot write image format version 3; this ckpt writes versions 1, 2/);
+  });
+});
+
+describe('layering', () => {
+  it('the image layer imports nothing from src/convert/ (conversion builds on the image layer, not the reverse)', async () => {
+    const dir = fileURLToPath(new URL('../../src/image/', import.meta.url));
+    const files = (await readdir(dir)).filter((f) => f.endsWith('.ts'));
+    expect(files).toEqual(expect.arrayContaining(['reader.ts', 'writer.ts']));
+    const upward: string[] = [];
+    for (const f of files) {
+      const text = await readFile(join(dir, f), 'utf8');
+      for (const m of text.matchAll(/from '([^']+)'/g)) if (m[1]!.includes('/convert/')) upward.push(`${f}: ${m[1]!}`);
+    }
+    expect(upward).toEqual([]);
   });
 });
 
