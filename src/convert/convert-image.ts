@@ -6,17 +6,18 @@
  * the copy is written atomically (temp file, fsync, rename, fsync directory).
  * Every segment's checksum is verified before it is copied, unchanged: the
  * header and trailer keep their sizes in every version, so segment offsets
- * do not move and nothing is recompressed. A dry run reports what would change.
+ * do not move and nothing is recompressed. A dry run reports what would
+ * change, in the words of the format list's steps (`image/format-registry`).
  */
 import { crc32 } from 'node:zlib';
 import { CkptError, ErrorCodes } from '../errors.js';
-import { CODEC_ID, FORMAT_VERSION } from '../image/constants.js';
+import { CODEC_ID } from '../image/constants.js';
+import type { FormatList } from '../image/format-list.js';
+import { FORMATS } from '../image/format-registry.js';
 import { encodeHeader, encodeTrailer } from '../image/header.js';
-import { openImageFile } from '../image/open.js';
-import type { ReadLimits } from '../image/reader.js';
+import { ImageReader, type ReadLimits } from '../image/reader.js';
 import { createAtomicFile } from '../store/atomic-file.js';
-import { WRITABLE_FORMAT_VERSIONS, encodeIndexOfVersion } from './index-chain.js';
-import { V1_TO_V2_CHANGES } from './v1-to-v2.js';
+import { openImageFileSource } from '../store/fs-store.js';
 
 /** Options of {@link convertImageFile}. */
 export interface ConvertOptions {
@@ -42,13 +43,6 @@ export interface ConvertReport {
   readonly segments: number;
 }
 
-function changesBetween(from: number, to: number): string[] {
-  if (from === to) return [];
-  if (from === 1 && to === 2) return [...V1_TO_V2_CHANGES];
-  if (from === 2 && to === 1) return ['header: format version 2 → 1', 'manifest: drops hostname (format 1 has no field for it)', 'segments: flags field removed'];
-  return [`format version ${from} → ${to}`];
-}
-
 /**
  * Convert the image file `input` to format `options.to` into the new file
  * `output` (which must not exist). Fails with the reader's codes for a bad
@@ -56,19 +50,34 @@ function changesBetween(from: number, to: number): string[] {
  * an output that exists, `CKPT_ERR_STORE_IO` for write failures.
  */
 export async function convertImageFile(input: string, output: string, options: ConvertOptions = {}): Promise<ConvertReport> {
-  const to = options.to ?? FORMAT_VERSION;
-  if (!WRITABLE_FORMAT_VERSIONS.includes(to)) {
-    throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `cannot convert to format version ${to}; this ckpt writes versions ${WRITABLE_FORMAT_VERSIONS.join(', ')}`);
+  return convertImageFileWith(FORMATS, input, output, options);
+}
+
+/**
+ * {@link convertImageFile} through the format list `formats` (this ckpt's
+ * for the public function; tests of a new format version pass their own).
+ */
+export async function convertImageFileWith(formats: FormatList, input: string, output: string, options: ConvertOptions = {}): Promise<ConvertReport> {
+  const to = options.to ?? formats.current;
+  if (!formats.writable.includes(to)) {
+    throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `cannot convert to format version ${to}; this ckpt writes versions ${formats.writable.join(', ')}`);
   }
-  const reader = await openImageFile(input, options.limits ?? {});
+  const source = await openImageFileSource(input);
+  let reader: ImageReader;
+  try {
+    reader = await ImageReader.openWith(formats, source, options.limits ?? {});
+  } catch (err) {
+    await source.close().catch(() => undefined);
+    throw err;
+  }
   try {
     const from = reader.header.formatVersion;
     const segments = reader.index.segments.length;
     // Encoding first also proves the target can hold everything (e.g. no meta for format 1).
-    const indexBytes = encodeIndexOfVersion(reader.index, to);
+    const indexBytes = formats.encodeIndex(reader.index, to);
     if (options.dryRun === true) {
       for (let n = 0; n < segments; n++) await reader.readStoredSegment(n);
-      return { from, to, changes: changesBetween(from, to), bytes: 0, segments };
+      return { from, to, changes: formats.changes(from, to), bytes: 0, segments };
     }
     const out = await createAtomicFile(output);
     let bytes = 0;
@@ -87,7 +96,7 @@ export async function convertImageFile(input: string, output: string, options: C
       await out.abort();
       throw err;
     }
-    return { from, to, changes: changesBetween(from, to), bytes, segments };
+    return { from, to, changes: formats.changes(from, to), bytes, segments };
   } finally {
     await reader.close();
   }

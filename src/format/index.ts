@@ -19,11 +19,10 @@ export type {
 } from '../image/reader.js';
 export { openImage, openImageFile } from '../image/open.js';
 export type { ImageHeader } from '../image/header.js';
-export type { BlobEntry, CodecSettings, ProviderEntry, SegmentBase, SegmentRun } from '../image/index-common.js';
-export type { ImageIndex, Manifest, MetaValue, SegmentEntry } from '../image/index-model.js';
+export type { BlobEntry, CodecSettings, ImageIndex, Manifest, MetaValue, ProviderEntry, SegmentBase, SegmentEntry, SegmentRun } from '../image/index-model.js';
 export type { SegmentCodecId } from '../image/constants.js';
 export type { BinaryKindCode, ClassLookup } from '../codec/types.js';
 export { FORMAT_VERSION } from '../image/constants.js';
 export { convertImageFile } from '../convert/convert-image.js';
 export type { ConvertOptions, ConvertReport } from '../convert/convert-image.js';
-export { READABLE_FORMAT_VERSIONS, WRITABLE_FORMAT_VERSIONS } from '../convert/index-chain.js';
+export { READABLE_FORMAT_VERSIONS, WRITABLE_FORMAT_VERSIONS } from '../image/format-registry.js';

@@ -2,7 +2,7 @@
  * @module image/constants
  *
  * Fixed numbers of the image format: magic bytes, sizes of the fixed-length
- * header and trailer, the current format version, flag bits, segment codecs and
+ * header and trailer, the default format version written, flag bits, segment codecs and
  * default limits. `docs/FORMAT.md` describes every byte; these constants are
  * the single source of those numbers in code.
  */
@@ -15,10 +15,12 @@ export const END_MAGIC = Uint8Array.of(0x43, 0x4b, 0x50, 0x54, 0x45, 0x4e, 0x44,
 export const HEADER_SIZE = 32;
 /** Size of the fixed trailer at the end of the image. */
 export const TRAILER_SIZE = 40;
-/** The format version this code writes. */
+/**
+ * The format version this code writes by default. Which versions exist (and
+ * so the newest one read) is the format list's business (`format-registry`);
+ * this is only the choice of default among them.
+ */
 export const FORMAT_VERSION = 2;
-/** The newest format version this code can read. */
-export const MAX_READ_FORMAT_VERSION = 2;
 /** Codec id 1: ckpt value encoding v1 in msgpack, segments zstd or raw, index msgpack (formats 1 and 2). */
 export const CODEC_ID = 1;
 

@@ -14,9 +14,9 @@ import {
   HEADER_SIZE,
   KNOWN_REQUIRED_FLAGS,
   MAGIC,
-  MAX_READ_FORMAT_VERSION,
   TRAILER_SIZE,
 } from './constants.js';
+import { FORMATS } from './format-registry.js';
 
 /** Decoded image header. */
 export interface ImageHeader {
@@ -69,9 +69,10 @@ export function hasMagic(bytes: Uint8Array): boolean {
  * Parse and check a header. Order matters: magic, then CRC, then version and
  * flags — so damage is reported as CORRUPT and a genuine newer image as
  * FORMAT_NEWER / UNSUPPORTED_FEATURE. `image` is the image's id, for the
- * messages and the errors' `image` field.
+ * messages and the errors' `image` field; `newest` the newest format version
+ * the reader's format list reads (default: this ckpt's).
  */
-export function decodeHeader(bytes: Uint8Array, image?: string): ImageHeader {
+export function decodeHeader(bytes: Uint8Array, image?: string, newest: number = FORMATS.newest): ImageHeader {
   const name = image === undefined ? 'image' : `image ${image}`;
   if (bytes.length < HEADER_SIZE) throw corrupt(`${name} is too short to be a ckpt image (${bytes.length} bytes); it may be truncated or not an image at all`, 'header', image);
   if (!hasMagic(bytes)) throw corrupt(`${name} is not a ckpt image (wrong magic bytes at offset 0)`, 'header', image);
@@ -83,10 +84,10 @@ export function decodeHeader(bytes: Uint8Array, image?: string): ImageHeader {
   const optionalFlags = b.readUInt32LE(16);
   const codecId = b.readUInt16LE(20);
   if (formatVersion === 0) throw corrupt(`${name}: format version 0 is invalid`, 'header', image);
-  if (formatVersion > MAX_READ_FORMAT_VERSION) {
+  if (formatVersion > newest) {
     throw new CkptError(
       ErrorCodes.FORMAT_NEWER,
-      `${name} has image format version ${formatVersion}, but this ckpt reads format versions up to ${MAX_READ_FORMAT_VERSION}; upgrade ckpt to restore it`,
+      `${name} has image format version ${formatVersion}, but this ckpt reads format versions up to ${newest}; upgrade ckpt to restore it`,
       image === undefined ? { where: 'header' } : { where: 'header', image },
     );
   }

@@ -5,7 +5,10 @@
  * no extensions, so the process-wide msgpackr extension table never matters),
  * a field checker that turns any malformed field into `CKPT_ERR_CORRUPT`
  * naming it, and the validation of segment tables and provider runs. Each
- * format version's layout (`index-v1`, `index-v2`) is built from these parts.
+ * format version's layout (`index-v1`, `index-v2`) is built from these parts,
+ * so a released part's behaviour never changes: a version that needs
+ * something else adds a part. The types here are the parts' own, not the
+ * live model's (`index-model`).
  */
 import { Packr } from 'msgpackr';
 import { BinaryKind, type BinaryKindCode } from '../codec/types.js';

@@ -1,11 +1,71 @@
 /**
  * @module image/index-model
  *
- * The in-memory model of an image index, in the shape of the newest format
- * version (2). Readers of older images convert their index to this model
- * (`convert/`), so everything above the image layer sees one shape.
+ * The live in-memory model of an image index: what everything above the
+ * image layer sees, whatever version an image was written in. Its types are
+ * its own — no format version module returns or aliases them — so the model
+ * can grow while released format modules stay frozen. The format list
+ * (`format-registry`) maps the newest format version's index to this model
+ * and back; older versions reach it through their upgrade steps.
  */
-import type { CodecSettings, ProviderEntry, SegmentBase } from './index-common.js';
+import type { BinaryKindCode } from '../codec/types.js';
+import type { SegmentCodecId } from './constants.js';
+
+/** Codec settings the reader must apply. */
+export interface CodecSettings {
+  /** Value encoding version (1). */
+  readonly values: number;
+  /** zstd level used (informational). */
+  readonly level: number;
+  /** Target raw segment size used by the writer (informational). */
+  readonly segmentSize: number;
+  /** Blob threshold used by the writer (informational). */
+  readonly blobThreshold: number;
+}
+
+/** The fields every segment has. */
+export interface SegmentBase {
+  /** Absolute byte offset in the image. */
+  readonly offset: number;
+  /** Stored (possibly compressed) length. */
+  readonly storedLength: number;
+  /** Raw (decompressed) length. */
+  readonly rawLength: number;
+  /** CRC-32 of the stored bytes. */
+  readonly crc: number;
+  /** How the stored bytes encode the raw bytes. */
+  readonly codec: SegmentCodecId;
+}
+
+/** A run of consecutive segments. */
+export interface SegmentRun {
+  /** Index of the first segment in the segment table. */
+  readonly first: number;
+  /** Number of segments. */
+  readonly count: number;
+  /** Total raw bytes of the run. */
+  readonly rawLength: number;
+}
+
+/** A blob: one large binary value of a provider, stored as raw segments. */
+export interface BlobEntry extends SegmentRun {
+  /** Binary kind (which typed array class etc.). */
+  readonly kind: BinaryKindCode;
+}
+
+/** One provider's place in the image. */
+export interface ProviderEntry {
+  /** Provider id. */
+  readonly id: string;
+  /** Schema version of the saved state. */
+  readonly version: number;
+  /** Whether the state was written in tree mode. */
+  readonly tree: boolean;
+  /** Segments holding the msgpack value stream. */
+  readonly stream: SegmentRun;
+  /** Blobs referenced by the stream, in index order. */
+  readonly blobs: readonly BlobEntry[];
+}
 
 /** A value allowed in user metadata (`checkpoint({ meta })`). */
 export type MetaValue = string | number | boolean | null;
@@ -36,7 +96,7 @@ export interface Manifest {
   readonly meta: Readonly<Record<string, MetaValue>>;
 }
 
-/** Segment flags (format 2). Reserved: a set flag needs the matching required header flag. */
+/** Segment flags. Reserved: a set flag needs the matching required header flag. */
 export const SegmentFlag = {
   /** The stored bytes are encrypted (reserved). */
   ENCRYPTED: 1 << 0,

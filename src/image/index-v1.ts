@@ -1,9 +1,11 @@
 /**
  * @module image/index-v1
  *
- * The index layout of image format version 1. Kept unchanged forever so v1
- * images stay readable (readers convert it to the current model with
- * `convert/v1-to-v2`) and so tests can still write v1 images. Layout:
+ * Image format version 1: its index layout and types, frozen forever so v1
+ * images stay readable (readers upgrade the index through the format list,
+ * `format-registry`) and v1 images can still be written (`convert --to 1`,
+ * tests). It is the oldest version, so it declares no step from a previous
+ * one. Layout:
  *
  * ```
  * { manifest: { imageId, app, createdAt, step, label, library, node, platform },
@@ -26,6 +28,7 @@ import {
   type ProviderEntry,
   type SegmentBase,
 } from './index-common.js';
+import { defineFormatVersion } from './format-version.js';
 
 /** The v1 manifest. */
 export interface ManifestV1 {
@@ -78,3 +81,10 @@ export function decodeIndexV1(bytes: Uint8Array, indexOffset: number, limits: In
   const providers = checkProviders(c, top['providers'], segments);
   return { manifest, codec, segments, providers };
 }
+
+/** Format version 1 as an entry of the format list. */
+export const formatV1 = defineFormatVersion<ImageIndexV1>({
+  version: 1,
+  decode: decodeIndexV1,
+  encode: encodeIndexV1,
+});

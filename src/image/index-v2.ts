@@ -1,8 +1,8 @@
 /**
  * @module image/index-v2
  *
- * The index layout of image format version 2 (the current one). Compared
- * with v1 it adds to the manifest `hostname`, `parent` (reserved for
+ * Image format version 2: its index layout and types (frozen once released)
+ * and the step from version 1. Compared with v1 it adds to the manifest `hostname`, `parent` (reserved for
  * incremental images) and `meta` (user metadata), and to every segment a
  * `flags` field (bit 0 encrypted, bit 1 stored by reference — both reserved:
  * a set bit requires the matching required flag in the header, which this
@@ -14,7 +14,14 @@
  *   segments: [[offset, storedLength, rawLength, crc32, codec, flags], …],
  *   providers: [ …same as v1… ] }
  * ```
+ *
+ * Upgrading a v1 index gives `hostname: null`, `parent: null`, `meta: {}` and
+ * `flags: 0` on every segment (segment bytes are the same in both versions).
+ * Downgrading refuses anything v1 cannot express (meta, parent, flags); the
+ * host name, which is informational, is dropped.
  */
+import { CkptError, ErrorCodes } from '../errors.js';
+import { defineFormatVersion } from './format-version.js';
 import {
   IndexChecker,
   checkCodec,
@@ -24,9 +31,43 @@ import {
   packIndex,
   providersToWire,
   unpackIndex,
+  type CodecSettings,
   type IndexLimits,
+  type ProviderEntry,
+  type SegmentBase,
 } from './index-common.js';
-import type { ImageIndex, Manifest, MetaValue, SegmentEntry } from './index-model.js';
+import type { ImageIndexV1 } from './index-v1.js';
+
+/** A value allowed in v2 `meta`. */
+export type MetaValueV2 = string | number | boolean | null;
+
+/** The v2 manifest. */
+export interface ManifestV2 {
+  readonly imageId: string;
+  readonly app: string | null;
+  readonly createdAt: string;
+  readonly step: number | null;
+  readonly label: string | null;
+  readonly library: string;
+  readonly node: string;
+  readonly platform: string;
+  readonly hostname: string | null;
+  readonly parent: string | null;
+  readonly meta: Readonly<Record<string, MetaValueV2>>;
+}
+
+/** A v2 segment entry: the v1 fields plus `flags`. */
+export interface SegmentEntryV2 extends SegmentBase {
+  readonly flags: number;
+}
+
+/** A v2 index. */
+export interface ImageIndexV2 {
+  readonly manifest: ManifestV2;
+  readonly codec: CodecSettings;
+  readonly segments: readonly SegmentEntryV2[];
+  readonly providers: readonly ProviderEntry[];
+}
 
 /** Most keys accepted in `meta`. */
 export const MAX_META_KEYS = 64;
@@ -34,7 +75,7 @@ export const MAX_META_KEYS = 64;
 export const MAX_META_STRING = 1024;
 
 /** Serialize a v2 index. Field order is fixed so equal inputs give equal bytes. */
-export function encodeIndexV2(index: ImageIndex): Buffer {
+export function encodeIndexV2(index: ImageIndexV2): Buffer {
   const m = index.manifest;
   return packIndex({
     manifest: {
@@ -56,12 +97,12 @@ export function encodeIndexV2(index: ImageIndex): Buffer {
   });
 }
 
-function checkMeta(c: IndexChecker, v: unknown): Record<string, MetaValue> {
+function checkMeta(c: IndexChecker, v: unknown): Record<string, MetaValueV2> {
   const w = c.obj(v, 'manifest.meta');
   const keys = Object.keys(w);
   if (keys.length > MAX_META_KEYS) c.fail('manifest.meta', `more than ${MAX_META_KEYS} keys`);
   // A null-prototype object: keys such as "__proto__" stay plain data.
-  const out = Object.create(null) as Record<string, MetaValue>;
+  const out = Object.create(null) as Record<string, MetaValueV2>;
   for (const k of keys) {
     if (k.length > MAX_META_STRING) c.fail('manifest.meta', 'key too long');
     const x = w[k];
@@ -73,11 +114,11 @@ function checkMeta(c: IndexChecker, v: unknown): Record<string, MetaValue> {
 }
 
 /** Decode and validate a v2 index. */
-export function decodeIndexV2(bytes: Uint8Array, indexOffset: number, limits: IndexLimits, image = 'image'): ImageIndex {
+export function decodeIndexV2(bytes: Uint8Array, indexOffset: number, limits: IndexLimits, image = 'image'): ImageIndexV2 {
   const c = new IndexChecker(image);
   const top = unpackIndex(bytes, c);
   const mw = c.obj(top['manifest'], 'manifest');
-  const manifest: Manifest = {
+  const manifest: ManifestV2 = {
     imageId: c.str(mw['imageId'], 'manifest.imageId', 256),
     app: c.strOrNull(mw['app'], 'manifest.app'),
     createdAt: c.str(mw['createdAt'], 'manifest.createdAt', 64),
@@ -91,10 +132,47 @@ export function decodeIndexV2(bytes: Uint8Array, indexOffset: number, limits: In
     meta: checkMeta(c, mw['meta']),
   };
   const codec = checkCodec(c, top['codec']);
-  const segments: SegmentEntry[] = checkSegments(c, top['segments'], 6, indexOffset, limits, (w, where, base) => ({
+  const segments: SegmentEntryV2[] = checkSegments(c, top['segments'], 6, indexOffset, limits, (w, where, base) => ({
     ...base,
     flags: c.uint(w[5], `${where}.flags`, 0xffff),
   }));
   const providers = checkProviders(c, top['providers'], segments);
   return { manifest, codec, segments, providers };
 }
+
+/** Upgrade a v1 index to v2: the fields v1 lacks get their "absent" values. */
+function upgradeFromV1(index: ImageIndexV1): ImageIndexV2 {
+  return {
+    manifest: { ...index.manifest, hostname: null, parent: null, meta: {} },
+    codec: index.codec,
+    segments: index.segments.map((s) => ({ ...s, flags: 0 })),
+    providers: index.providers,
+  };
+}
+
+/** Express a v2 index in v1. Fails if anything but the (informational) host name would be lost. */
+function downgradeToV1(index: ImageIndexV2): ImageIndexV1 {
+  const m = index.manifest;
+  if (Object.keys(m.meta).length > 0 || m.parent !== null || index.segments.some((s) => s.flags !== 0)) {
+    throw new CkptError(ErrorCodes.INVALID_ARGUMENT, 'this image uses format 2 features (meta, parent or segment flags) that format 1 cannot hold');
+  }
+  return {
+    manifest: { imageId: m.imageId, app: m.app, createdAt: m.createdAt, step: m.step, label: m.label, library: m.library, node: m.node, platform: m.platform },
+    codec: index.codec,
+    segments: index.segments.map(({ offset, storedLength, rawLength, crc, codec }) => ({ offset, storedLength, rawLength, crc, codec })),
+    providers: index.providers,
+  };
+}
+
+/** Format version 2 as an entry of the format list. */
+export const formatV2 = defineFormatVersion<ImageIndexV2, ImageIndexV1>({
+  version: 2,
+  decode: decodeIndexV2,
+  encode: encodeIndexV2,
+  previous: {
+    upgrade: upgradeFromV1,
+    downgrade: { supported: true, map: downgradeToV1 },
+    upgradeChanges: ['manifest: adds hostname (nil), parent (nil) and meta ({})', 'segments: each entry gains a flags field (0); segment bytes are copied unchanged'],
+    downgradeChanges: ['manifest: drops hostname (format 1 has no field for it)', 'segments: flags field removed'],
+  },
+});

@@ -26,9 +26,9 @@ import {
   TRAILER_SIZE,
 } from './constants.js';
 import { decodeHeader, decodeTrailer, type ImageHeader } from './header.js';
-import { decodeIndexOfVersion } from '../convert/index-chain.js';
-import type { ProviderEntry, SegmentRun } from './index-common.js';
-import type { ImageIndex, Manifest, SegmentEntry } from './index-model.js';
+import type { FormatList } from './format-list.js';
+import { FORMATS } from './format-registry.js';
+import type { ImageIndex, Manifest, ProviderEntry, SegmentEntry, SegmentRun } from './index-model.js';
 import type { RunBuffer, ZstdPool } from './pool.js';
 import { frameError, SegmentDecompressor, type FrameFailure } from './zstd.js';
 
@@ -184,7 +184,16 @@ export class ImageReader {
    * Fails with CORRUPT, FORMAT_NEWER or UNSUPPORTED_FEATURE. Does not close
    * `source` on failure (the caller owns it).
    */
-  static async open(source: ImageSource, limits: ReadLimits = {}): Promise<ImageReader> {
+  static open(source: ImageSource, limits: ReadLimits = {}): Promise<ImageReader> {
+    return ImageReader.openWith(FORMATS, source, limits);
+  }
+
+  /**
+   * {@link ImageReader.open} reading the format versions of `formats`
+   * (tests of a new format version pass their own list).
+   * @internal
+   */
+  static async openWith(formats: FormatList, source: ImageSource, limits: ReadLimits = {}): Promise<ImageReader> {
     const full: FullLimits = {
       maxSegmentBytes: limits.maxSegmentBytes ?? DEFAULT_MAX_SEGMENT_BYTES,
       maxIndexBytes: limits.maxIndexBytes ?? DEFAULT_MAX_INDEX_BYTES,
@@ -197,10 +206,10 @@ export class ImageReader {
     const name = `image ${source.id}`;
     if (source.size < HEADER_SIZE + TRAILER_SIZE) {
       const head = await source.read(0, Math.min(source.size, HEADER_SIZE));
-      decodeHeader(head, source.id); // reports "not an image" vs "truncated" precisely
+      decodeHeader(head, source.id, formats.newest); // reports "not an image" vs "truncated" precisely
       throw new CkptError(ErrorCodes.CORRUPT, `${name} is truncated (${source.size} bytes)`, { where: 'trailer', image: source.id });
     }
-    const header = decodeHeader(await source.read(0, HEADER_SIZE), source.id);
+    const header = decodeHeader(await source.read(0, HEADER_SIZE), source.id, formats.newest);
     const trailer = decodeTrailer(await source.read(source.size - TRAILER_SIZE, TRAILER_SIZE), source.size, source.id);
     if (trailer.indexLength > full.maxIndexBytes) {
       throw new CkptError(ErrorCodes.LIMIT, `${name}: index of ${trailer.indexLength} bytes is above this reader's limit of ${full.maxIndexBytes} (limits.maxIndexBytes); raise the limit if the image is trusted, or it is damaged`, { where: 'trailer', image: source.id });
@@ -209,7 +218,7 @@ export class ImageReader {
     if (crc32(indexBytes) !== trailer.indexCrc) {
       throw new CkptError(ErrorCodes.CORRUPT, `${name}: index checksum mismatch; the image is damaged`, { where: 'index', image: source.id });
     }
-    const index = decodeIndexOfVersion(header.formatVersion, indexBytes, trailer.indexOffset, full, name);
+    const index = formats.decodeIndex(header.formatVersion, indexBytes, trailer.indexOffset, full, name);
     // Segment flags are reserved: a set flag would need a required header flag
     // this code implements (none yet), so an image that sets one is damaged.
     const flagged = index.segments.findIndex((s) => s.flags !== 0);

@@ -22,12 +22,12 @@ import { crc32 } from 'node:zlib';
 import type { EncodedState } from '../codec/types.js';
 import type { ImageSink } from '../store/store.js';
 import { hostname } from 'node:os';
-import { encodeIndexOfVersion } from '../convert/index-chain.js';
-import { CODEC_ID, FORMAT_VERSION, HEADER_SIZE, SegmentCodec, TRAILER_SIZE } from './constants.js';
+import { CODEC_ID, HEADER_SIZE, SegmentCodec, TRAILER_SIZE } from './constants.js';
+import type { FormatList } from './format-list.js';
+import { FORMATS } from './format-registry.js';
 import { encodeHeader, encodeTrailer } from './header.js';
 import { aheadOf, type AheadSegment, type AheadStream } from './capture.js';
-import type { BlobEntry, ProviderEntry, SegmentRun } from './index-common.js';
-import type { ImageIndex, Manifest, SegmentEntry } from './index-model.js';
+import type { BlobEntry, ImageIndex, Manifest, ProviderEntry, SegmentEntry, SegmentRun } from './index-model.js';
 import type { Slot, ZstdPool } from './pool.js';
 import { compressBound, SegmentCompressor } from './zstd.js';
 
@@ -55,6 +55,8 @@ export interface WriteSettings {
   readonly signal?: AbortSignal;
   /** Format version to write (default: the current one; older ones for tests and conversion). */
   readonly formatVersion?: number;
+  /** The format versions known (default: this ckpt's list; tests of new versions pass their own). */
+  readonly formats?: FormatList;
   /** Worker pool to compress on (images of at least its `minBytes`); without it, the calling thread compresses. */
   readonly pool?: ZstdPool;
 }
@@ -254,7 +256,8 @@ export async function writeImage(
   providers: readonly CapturedProvider[],
   settings: WriteSettings,
 ): Promise<WriteResult> {
-  const formatVersion = settings.formatVersion ?? FORMAT_VERSION;
+  const formats = settings.formats ?? FORMATS;
+  const formatVersion = settings.formatVersion ?? formats.current;
   const w = new ImageStreamWriter(sink, settings, settings.pool !== undefined && rawBytesOf(providers) >= settings.pool.minBytes);
   try {
     await w.write(encodeHeader({ formatVersion, codecId: CODEC_ID, requiredFlags: 0, optionalFlags: 0 }));
@@ -275,7 +278,7 @@ export async function writeImage(
       segments: w.segments,
       providers: entries,
     };
-    const indexBytes = encodeIndexOfVersion(index, formatVersion);
+    const indexBytes = formats.encodeIndex(index, formatVersion);
     const indexOffset = w.offset;
     await w.write(indexBytes);
     await w.write(encodeTrailer({ indexOffset, indexLength: indexBytes.length, indexCrc: crc32(indexBytes) }));
