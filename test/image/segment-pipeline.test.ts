@@ -188,6 +188,29 @@ describe('segment pipeline', () => {
     expect(decodeHere(withTrailing, INPUTS.zeros!.length).fail?.kind).toBe('trailing');
   });
 
+  it('a writer keeps no state of its own: the output memory it reuses from one image to the next belongs to the pipeline it is given', async () => {
+    class Watched extends SegmentPipeline {
+      readonly taken: Uint8Array[] = [];
+      override takeOutput(bytes: number): Uint8Array {
+        const b = super.takeOutput(bytes);
+        this.taken.push(b);
+        return b;
+      }
+    }
+    const sink = (): ImageSink => ({ id: FIXED_MANIFEST.imageId, write: () => Promise.resolve(), commit: () => Promise.resolve(), abort: () => Promise.resolve() });
+    const writeWith = (pipeline: SegmentPipeline): Promise<unknown> =>
+      writeImage(sink(), FIXED_MANIFEST, [captured('a', { z: INPUTS.smooth!.slice() }, { blobThreshold: 1024 * KiB })], { level: LEVEL, segmentSize: 64 * KiB, blobThreshold: 1024 * KiB, pipeline });
+    const one = new Watched();
+    const other = new Watched();
+    await writeWith(one);
+    await writeWith(one);
+    await writeWith(other);
+    expect(one.taken.length).toBe(2);
+    expect(one.taken[1]).toBe(one.taken[0]);
+    expect(other.taken.length).toBe(1);
+    expect(other.taken[0]).not.toBe(one.taken[0]);
+  });
+
   it('a reader refuses a segment whose frame declares more than limits.maxSegmentBytes (its index entry less) with CKPT_ERR_LIMIT, with and without a pool', async () => {
     // An image whose provider's value stream is one zstd segment of 100 KiB…
     const chunks: Buffer[] = [];
