@@ -61,15 +61,15 @@ export class SegmentCompressor {
 
 /**
  * Why a stored segment was refused: `crc` (checksum mismatch), `frame` (not
- * a zstd frame), `limit` (its frame declares more raw bytes than the
- * reader's limit, `limit`), `declared` (its content size differs from the
- * index), `trailing` (bytes after the frame), `zstd` (decompression failed),
+ * a zstd frame), `declared` (its content size differs from the index),
+ * `limit` (its frame, agreeing with the index, declares more raw bytes than
+ * the reader's limit `limit`), `trailing` (bytes after the frame), `zstd` (decompression failed),
  * `size` (decompressed to another size). `value` carries the declared or
  * produced size, `message` zstd's own message, `cause` zstd's error (on the
  * thread that caught it; a structured clone elsewhere).
  */
 export interface FrameFailure {
-  readonly kind: 'crc' | 'frame' | 'limit' | 'declared' | 'trailing' | 'zstd' | 'size';
+  readonly kind: 'crc' | 'frame' | 'declared' | 'limit' | 'trailing' | 'zstd' | 'size';
   readonly value?: number | null;
   readonly limit?: number;
   readonly message?: string;
@@ -100,9 +100,9 @@ export function frameError(f: FrameFailure, where: string, expected: number, cau
 /**
  * The one check of a zstd frame's header, before anything is decompressed
  * (on the main thread and in the pool's threads alike): `src` must be exactly
- * one frame, declaring at most `maxRawBytes` (a reader's limit: checked
- * first, so a forged size is reported as such) and exactly `rawLength` raw
- * bytes. Returns the failed check, or undefined.
+ * one frame, declaring exactly `rawLength` raw bytes (what the index says:
+ * `declared` otherwise, damage) and at most `maxRawBytes` (a reader's limit:
+ * `limit`). Returns the failed check, or undefined.
  */
 export function checkFrame(src: Uint8Array, rawLength: number, maxRawBytes = Number.POSITIVE_INFINITY): FrameFailure | undefined {
   let declared: number | null;
@@ -113,8 +113,11 @@ export function checkFrame(src: Uint8Array, rawLength: number, maxRawBytes = Num
   } catch (cause) {
     return { kind: 'frame', message: errorMessage(cause), cause };
   }
-  if (declared !== null && declared > maxRawBytes) return { kind: 'limit', value: declared, limit: maxRawBytes };
+  // A frame that disagrees with the index is damage whatever its size (a
+  // higher limit would not make it readable); one that agrees but is above
+  // the limit is refused as such, before anything is decompressed.
   if (declared !== rawLength) return { kind: 'declared', value: declared };
+  if (declared > maxRawBytes) return { kind: 'limit', value: declared, limit: maxRawBytes };
   if (frameSize !== src.length) return { kind: 'trailing' };
   return undefined;
 }

@@ -2,7 +2,8 @@
 // same stored bytes, checksums, raw bytes and refusals on the calling thread
 // and in a pool thread (which runs the same module); a checksum mismatch is
 // CKPT_ERR_CORRUPT; a frame declaring more than the limit is CKPT_ERR_LIMIT
-// before anything is decompressed.
+// before anything is decompressed (one disagreeing with the index stays
+// CKPT_ERR_CORRUPT); the memory a writer reuses belongs to its pipeline.
 import { crc32 } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../src/errors.js';
@@ -153,21 +154,30 @@ describe('segment pipeline', () => {
     const limit = 64 * KiB;
     const frame = encodeHere(INPUTS.zeros!); // declares 100 KiB
     expect(frame.codec).toBe(SegmentCodec.ZSTD);
-    // The index claims a size within the limit: the destination is that size.
-    const here = decodeHere(frame, limit, limit);
-    const there = await decodeInPool(frame, limit, limit);
+    // The index agrees with the frame (100 KiB), the limit is below.
+    const here = decodeHere(frame, 100 * KiB, limit);
+    const there = await decodeInPool(frame, 100 * KiB, limit);
     expect(here.fail).toEqual({ kind: 'limit', value: 100 * KiB, limit });
     expect(there.fail).toEqual(here.fail);
     expect(here.raw.every((b) => b === SENTINEL)).toBe(true);
     expect(there.raw.every((b) => b === SENTINEL)).toBe(true);
-    const err = frameError(here.fail!, 'segment 0', limit);
+    const err = frameError(here.fail!, 'segment 0', 100 * KiB);
     expect(err.code).toBe(ErrorCodes.LIMIT);
     expect(err.message).toContain('limits.maxSegmentBytes');
-    // Within the limit but not what the index says: damage, as before.
-    const declared = decodeHere(frame, limit, 1024 * KiB);
-    expect(declared.fail).toEqual({ kind: 'declared', value: 100 * KiB });
-    expect(await decodeInPool(frame, limit, 1024 * KiB)).toEqual(declared);
-    expect(frameError(declared.fail!, 'segment 0', limit).code).toBe(ErrorCodes.CORRUPT);
+    // Within the limit it decodes.
+    expect(decodeHere(frame, 100 * KiB, 100 * KiB).fail).toBeUndefined();
+  });
+
+  it('a frame declaring another size than the index is CKPT_ERR_CORRUPT on both threads, above the limit or not (a higher limit would not make it readable)', async () => {
+    const frame = encodeHere(INPUTS.zeros!); // declares 100 KiB
+    for (const limit of [64 * KiB, 1024 * KiB]) {
+      const here = decodeHere(frame, 40 * KiB, limit);
+      const there = await decodeInPool(frame, 40 * KiB, limit);
+      expect(here.fail).toEqual({ kind: 'declared', value: 100 * KiB });
+      expect(there.fail).toEqual(here.fail);
+      expect(here.raw.every((b) => b === SENTINEL)).toBe(true);
+      expect(frameError(here.fail!, 'segment 0', 40 * KiB).code).toBe(ErrorCodes.CORRUPT);
+    }
   });
 
   it('a stored segment that is not a zstd frame, or has trailing bytes, is refused identically on both threads', async () => {
@@ -211,7 +221,7 @@ describe('segment pipeline', () => {
     expect(other.taken[0]).not.toBe(one.taken[0]);
   });
 
-  it('a reader refuses a segment whose frame declares more than limits.maxSegmentBytes (its index entry less) with CKPT_ERR_LIMIT, with and without a pool', async () => {
+  it('a reader refuses a segment whose frame declares more than its index entry with CKPT_ERR_CORRUPT, with and without a pool, whatever limits.maxSegmentBytes', async () => {
     // An image whose provider's value stream is one zstd segment of 100 KiB…
     const chunks: Buffer[] = [];
     const sink: ImageSink = { id: FIXED_MANIFEST.imageId, write: (c) => (chunks.push(Buffer.from(c)), Promise.resolve()), commit: () => Promise.resolve(), abort: () => Promise.resolve() };
@@ -231,8 +241,9 @@ describe('segment pipeline', () => {
     const ix = encodeIndexV2(index);
     const forged = Buffer.concat([img.subarray(0, trailer.indexOffset), ix, encodeTrailer({ indexOffset: trailer.indexOffset, indexLength: ix.length, indexCrc: crc32(ix) })]);
     for (const p of [undefined, pool]) {
-      // Above the limit (64 KiB): LIMIT, naming the limit; within it: damage (the sizes differ).
-      for (const [maxSegmentBytes, code] of [[64 * KiB, ErrorCodes.LIMIT], [1024 * KiB, ErrorCodes.CORRUPT]] as const) {
+      // The frame is above one limit and within the other: damage either way (the sizes differ).
+      for (const maxSegmentBytes of [64 * KiB, 1024 * KiB]) {
+        const code = ErrorCodes.CORRUPT;
         const reader = await ImageReader.open(memorySource(forged), { maxSegmentBytes });
         useReaderPool(reader, p);
         await expect(reader.readProvider('a')).rejects.toMatchObject({ code, where: 'segment 0' });
