@@ -122,7 +122,7 @@ export class ZstdPool {
   readonly #outputs: Uint8Array[] = [];
   #nextId = 1;
   #closed = false;
-  /** The calling thread's pipeline, for work below {@link minBytes} (writers and readers given this pool use it). */
+  /** The calling thread's pipeline, for work below {@link minBytes} (a writer given this pool and no pipeline of its own uses it). */
   readonly pipeline = new SegmentPipeline();
 
   /** Work smaller than this (an image's raw bytes, a run to read) stays on the calling thread. */
