@@ -32,6 +32,7 @@ import {
 import { imageInfo } from './image/image-info.js';
 import { CaptureArena } from './image/capture.js';
 import { ZstdPool } from './image/pool.js';
+import { SegmentPipeline } from './image/segment-pipeline.js';
 import { ImageReader, type ReadLimits } from './image/reader.js';
 import { releaseEncoderMemory } from './codec/encode.js';
 import { runCheckpoint, type CheckpointEnv, type PersistMode, type RunOptions } from './lifecycle/checkpoint-run.js';
@@ -203,6 +204,8 @@ export class Checkpointer {
   readonly #policies: RetentionPolicy[];
   readonly #level: number;
   readonly #pool: ZstdPool | undefined;
+  /** Segments written on the main thread go through it: the pool's, or this Checkpointer's own. */
+  readonly #pipeline: SegmentPipeline;
   readonly #arena = new CaptureArena();
   readonly #segmentSize: number;
   readonly #blobThreshold: number;
@@ -276,6 +279,7 @@ export class Checkpointer {
     this.#level = intInRange(options.compression?.level ?? DEFAULT_COMPRESSION_LEVEL, 'compression.level', 1, 19);
     const threads = intInRange(options.compression?.threads ?? availableParallelism(), 'compression.threads', 0, 1024);
     this.#pool = threads === 0 ? undefined : new ZstdPool(threads);
+    this.#pipeline = this.#pool?.pipeline ?? new SegmentPipeline();
     this.#segmentSize = intInRange(options.segmentSize ?? DEFAULT_SEGMENT_SIZE, 'segmentSize', 64 * 1024, DEFAULT_MAX_SEGMENT_BYTES);
     this.#blobThreshold = intInRange(options.blobThreshold ?? DEFAULT_BLOB_THRESHOLD, 'blobThreshold', 1, 2 ** 40);
     this.#maxDepth = intInRange(options.maxDepth ?? DEFAULT_MAX_DEPTH, 'maxDepth', 1, 100_000);
@@ -643,6 +647,7 @@ export class Checkpointer {
       maxDepth: this.#maxDepth,
       app: this.#app,
       ...(this.#pool === undefined ? {} : { pool: this.#pool }),
+      pipeline: this.#pipeline,
       arena: this.#arena,
       writerLock: () => this.#writerLock(),
       warn: (w) => this.#warn(w),

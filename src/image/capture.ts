@@ -18,7 +18,7 @@
 import { encodeState } from '../codec/encode.js';
 import type { Blob, EncodedState, EncodeOptions } from '../codec/types.js';
 import type { CompressResult, ZstdPool } from './pool.js';
-import { compressBound } from './zstd.js';
+import { SegmentPipeline } from './segment-pipeline.js';
 
 /**
  * A stream's segments compressed during capture are at most this many times
@@ -139,12 +139,10 @@ export interface AheadStream {
   readonly segments: readonly (AheadSegment | undefined)[];
 }
 
-/** Streams compressed ahead, by the captured state that carries them (internal plumbing capture → writer). */
-const aheadByState = new WeakMap<EncodedState, AheadStream>();
-
-/** The segments of `encoded`'s stream compressed during capture, if any. */
-export function aheadOf(encoded: EncodedState): AheadStream | undefined {
-  return aheadByState.get(encoded);
+/** A captured state as {@link captureState} returns it: encoded, and the segments of its stream compressed during capture (the writer picks them up). */
+export interface CapturedEncoding extends EncodedState {
+  /** Segments compressed during capture; absent when none were. */
+  readonly ahead?: AheadStream;
 }
 
 /** Dispatches a stream's finished segments to the pool while it is being encoded. */
@@ -187,7 +185,7 @@ class AheadCompressor {
       // threads count finished jobs in shared memory: replies cannot be read
       // before the encoder returns.
       if (!final && this.#next - Atomics.load(this.#done, 0) >= Math.max(1, this.pool.size - 1)) return;
-      const out = this.pool.aheadOutput(compressBound(stop - start));
+      const out = this.pool.aheadOutput(SegmentPipeline.outputBytes(stop - start));
       const job = this.pool.compress(buffer.subarray(start, stop), out.memory, this.level, this.#done);
       this.#leases.push(out.release);
       this.#jobs.push(job.then(() => undefined, () => undefined));
@@ -229,7 +227,7 @@ export interface CaptureSettings {
  * large binary values are copied. The result's `release()` gives back
  * everything it holds (the writer calls it once the image is written).
  */
-export function captureState(state: unknown, options: EncodeOptions, settings: CaptureSettings): EncodedState {
+export function captureState(state: unknown, options: EncodeOptions, settings: CaptureSettings): CapturedEncoding {
   const ahead = settings.pool === undefined ? undefined : new AheadCompressor(settings.pool, settings.segmentSize, settings.level);
   let encoded = encodeState(state, ahead === undefined ? options : { ...options, onSealed: ahead.onSealed, sealStep: settings.segmentSize });
   if (ahead !== undefined && ahead.segments.length > 0) {
@@ -241,6 +239,6 @@ export function captureState(state: unknown, options: EncodeOptions, settings: C
     };
   }
   if (settings.mode === 'async') encoded = detachBlobs(encoded, settings.arena, settings.pool);
-  if (ahead !== undefined && ahead.segments.length > 0) aheadByState.set(encoded, { segmentSize: settings.segmentSize, level: settings.level, segments: ahead.segments });
-  return encoded;
+  if (ahead === undefined || ahead.segments.length === 0) return encoded;
+  return { ...encoded, ahead: { segmentSize: settings.segmentSize, level: settings.level, segments: ahead.segments } };
 }

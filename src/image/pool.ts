@@ -15,10 +15,12 @@
  * A thread that dies fails its tasks with a `CkptError` naming what happened;
  * the next task starts a new thread.
  */
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { CkptError, ErrorCodes, type ErrorCode } from '../errors.js';
-import { WORKER_SOURCE } from './pool-worker.js';
-import { BINDING_PATH, type FrameFailure } from './zstd.js';
+import type { PoolReply, PoolTask } from './pool-worker.js';
+import { SegmentPipeline, type FrameFailure } from './segment-pipeline.js';
 
 /**
  * Default {@link ZstdPool.minBytes}: images (and runs read) smaller than this
@@ -52,19 +54,10 @@ export interface Slot {
 }
 
 interface Pending {
-  resolve(reply: Reply): void;
+  resolve(reply: PoolReply): void;
   reject(err: Error): void;
   readonly code: ErrorCode;
   readonly what: string;
-}
-
-interface Reply {
-  readonly id: number;
-  readonly n?: number;
-  readonly crc?: number;
-  readonly fail?: FrameFailure;
-  readonly error?: string;
-  readonly buffer?: ArrayBuffer;
 }
 
 interface Thread {
@@ -98,6 +91,22 @@ function shared(bytes: number): Uint8Array {
   return new Uint8Array(new SharedArrayBuffer(Math.max(1, bytes)));
 }
 
+/**
+ * How a pool thread is started: the worker module next to this one. Built
+ * (`dist/`), that is plain JavaScript; run from the TypeScript sources
+ * (tests, benchmarks through tsx or vitest), the thread first registers
+ * tsx's loader (resolved from here) and then imports the `.ts` file.
+ */
+function workerEntry(): { entry: string | URL; eval: boolean } {
+  const here = import.meta.url;
+  if (!here.endsWith('.ts')) return { entry: new URL('./pool-worker.js', here), eval: false };
+  // tsx's ESM API (its `exports` map gives `require` the CommonJS file; `import` needs the .mjs one).
+  const tsx = pathToFileURL(createRequire(here).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+  const file = new URL('./pool-worker.ts', here).href;
+  const source = `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(file)}); });`;
+  return { entry: source, eval: true };
+}
+
 /** zstd worker threads plus the shared segment slots they work on. */
 export class ZstdPool {
   /** Number of threads. */
@@ -113,8 +122,9 @@ export class ZstdPool {
   readonly #outputs: Uint8Array[] = [];
   #nextId = 1;
   #closed = false;
+  /** The calling thread's pipeline, for work below {@link minBytes} (a writer given this pool and no pipeline of its own uses it). */
+  readonly pipeline = new SegmentPipeline();
 
-  /** @param size - number of worker threads (≥ 1) */
   /** Work smaller than this (an image's raw bytes, a run to read) stays on the calling thread. */
   readonly minBytes: number;
 
@@ -231,17 +241,18 @@ export class ZstdPool {
    * cannot wait for the reply (the encoder, mid-stream) can still see it.
    */
   async compress(src: Uint8Array, dst: Uint8Array, level: number, done?: Int32Array): Promise<CompressResult> {
-    const r = await this.#post(this.#pick(), { op: 1, level, src, dst, done }, ErrorCodes.SNAPSHOT_FAILED, 'compressing a segment');
+    const r = await this.#post(this.#pick(), { op: 'encode', level, src, dst, done }, ErrorCodes.SNAPSHOT_FAILED, 'compressing a segment');
     return { length: r.n ?? -1, crc: r.crc ?? 0 };
   }
 
   /**
-   * Check `src` against `crc` and the zstd frame against `dst.length`, then
-   * decompress into `dst` (views over SharedArrayBuffers). Resolves with the
-   * failed check, or undefined when the segment is sound.
+   * Check `src` against `crc` and the zstd frame against `dst.length` (and
+   * `maxRawBytes`), then decompress into `dst` (views over
+   * SharedArrayBuffers). Resolves with the failed check, or undefined when
+   * the segment is sound.
    */
-  async decompress(src: Uint8Array, dst: Uint8Array, crc: number): Promise<FrameFailure | undefined> {
-    const r = await this.#post(this.#pick(), { op: 2, src, dst, crc }, ErrorCodes.CORRUPT, 'decompressing a segment');
+  async decompress(src: Uint8Array, dst: Uint8Array, crc: number, maxRawBytes = Number.POSITIVE_INFINITY): Promise<FrameFailure | undefined> {
+    const r = await this.#post(this.#pick(), { op: 'decode', src, dst, crc, maxRawBytes }, ErrorCodes.CORRUPT, 'decompressing a segment');
     return r.fail;
   }
 
@@ -259,7 +270,7 @@ export class ZstdPool {
     const key = this.#nextId++;
     owner.owned += bytes;
     const run: OwnedRun = { bytes, owner, key };
-    await this.#post(owner, { op: 3, run: key, bytes }, ErrorCodes.LIMIT, 'allocating a run buffer');
+    await this.#post(owner, { op: 'openRun', run: key, bytes }, ErrorCodes.LIMIT, 'allocating a run buffer');
     return run;
   }
 
@@ -269,9 +280,10 @@ export class ZstdPool {
    * decompressed by the least busy thread: the owner writes straight into
    * the run; another thread decompresses into `scratch` (≥ `raw` bytes,
    * shared) and the owner copies it in. Resolves with the failed check, or
-   * undefined. `src` and `scratch` are busy until it settles.
+   * undefined. `src` and `scratch` are busy until it settles. A frame may
+   * declare at most `maxRawBytes`.
    */
-  async fillRun(runBuffer: RunBuffer, offset: number, src: Uint8Array, crc: number, codec: number, raw: number, scratch: Uint8Array): Promise<FrameFailure | undefined> {
+  async fillRun(runBuffer: RunBuffer, offset: number, src: Uint8Array, crc: number, codec: number, raw: number, scratch: Uint8Array, maxRawBytes = Number.POSITIVE_INFINITY): Promise<FrameFailure | undefined> {
     const run = runBuffer as OwnedRun;
     const what = 'reading a segment';
     const code = ErrorCodes.CORRUPT;
@@ -279,13 +291,13 @@ export class ZstdPool {
     // decompressed elsewhere (then copied in by the owner).
     const t = codec === 1 && run.owner.pending.size > 1 ? this.#pick() : run.owner;
     if (t === run.owner) {
-      const r = await this.#post(t, { op: 4, run: run.key, offset, src, crc, codec, raw }, code, what);
+      const r = await this.#post(t, { op: 'fillRun', run: run.key, offset, src, crc, codec, raw, maxRawBytes }, code, what);
       return r.fail;
     }
     const out = scratch.subarray(0, raw);
-    const r = await this.#post(t, { op: 2, src, dst: out, crc }, code, what);
+    const r = await this.#post(t, { op: 'decode', src, dst: out, crc, maxRawBytes }, code, what);
     if (r.fail !== undefined) return r.fail;
-    await this.#post(run.owner, { op: 7, run: run.key, offset, src: out }, code, what);
+    await this.#post(run.owner, { op: 'copyIntoRun', run: run.key, offset, src: out }, code, what);
     return undefined;
   }
 
@@ -293,8 +305,8 @@ export class ZstdPool {
    * Fault in the pages of new shared memory on the pool's threads while the
    * calling thread fills it from the start: the memory is cut into one part
    * per thread plus one, and each thread touches one part other than the
-   * first, without changing a byte (see the worker's op 8), so it races
-   * safely with the filling. Why: on some virtual machines a page fault
+   * first, without changing a byte, so it races
+   * safely with the filling (the worker's `prefault`). Why: on some virtual machines a page fault
    * costs ~14 µs, so the first copy into 1 GiB of new memory takes seconds
    * on one thread; spread over the cores it takes a fraction. Returns at
    * once; never fails (it is only a speed-up).
@@ -310,7 +322,7 @@ export class ZstdPool {
       const to = Math.min(words, from + per);
       if (to <= from) continue;
       const view = new Int32Array(memory.buffer, memory.byteOffset + from * 4, to - from);
-      this.#post(this.#threads[k - 1]!, { op: 8, memory: view }, ErrorCodes.SNAPSHOT_FAILED, 'preparing memory').catch(() => undefined);
+      this.#post(this.#threads[k - 1]!, { op: 'prefault', memory: view }, ErrorCodes.SNAPSHOT_FAILED, 'preparing memory').catch(() => undefined);
     }
   }
 
@@ -323,7 +335,7 @@ export class ZstdPool {
   async takeRun(runBuffer: RunBuffer): Promise<ArrayBuffer> {
     const run = runBuffer as OwnedRun;
     try {
-      const r = await this.#post(run.owner, { op: 5, run: run.key }, ErrorCodes.CORRUPT, 'handing over a run buffer');
+      const r = await this.#post(run.owner, { op: 'takeRun', run: run.key }, ErrorCodes.CORRUPT, 'handing over a run buffer');
       return r.buffer!;
     } finally {
       run.owner.owned -= run.bytes;
@@ -335,14 +347,14 @@ export class ZstdPool {
     const run = runBuffer as OwnedRun;
     run.owner.owned -= run.bytes;
     if (run.owner.dead || this.#closed) return;
-    this.#post(run.owner, { op: 6, run: run.key }, ErrorCodes.CORRUPT, 'dropping a run buffer').catch(() => undefined);
+    this.#post(run.owner, { op: 'dropRun', run: run.key }, ErrorCodes.CORRUPT, 'dropping a run buffer').catch(() => undefined);
   }
 
-  #post(t: Thread, message: Record<string, unknown>, code: ErrorCode, what: string): Promise<Reply> {
+  #post(t: Thread, message: PoolTask, code: ErrorCode, what: string): Promise<PoolReply> {
     if (this.#closed) return Promise.reject(this.#closedError());
     if (t.dead) return Promise.reject(new CkptError(code, `a zstd worker thread of ckpt exited while ${what}; the operation failed, the pool starts a new thread for the next one`));
     const id = this.#nextId++;
-    return new Promise<Reply>((resolve, reject) => {
+    return new Promise<PoolReply>((resolve, reject) => {
       if (t.pending.size === 0) t.worker.ref();
       t.pending.set(id, { resolve, reject, code, what });
       t.worker.postMessage({ id, ...message });
@@ -362,10 +374,11 @@ export class ZstdPool {
 
   #spawn(): Thread {
     // execArgv: [] — the app's flags (loaders, inspectors) are not for this thread.
-    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { binding: BINDING_PATH }, stdout: false, stderr: false });
+    const { entry, eval: isSource } = workerEntry();
+    const worker = new Worker(entry, { eval: isSource, execArgv: [], stdout: false, stderr: false });
     worker.unref();
     const t: Thread = { worker, pending: new Map(), dead: false, owned: 0 };
-    worker.on('message', (r: Reply) => {
+    worker.on('message', (r: PoolReply) => {
       const p = t.pending.get(r.id);
       if (p === undefined) return;
       t.pending.delete(r.id);

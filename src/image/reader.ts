@@ -30,7 +30,8 @@ import type { FormatList } from './format-list.js';
 import { FORMATS } from './format-registry.js';
 import type { ImageIndex, Manifest, ProviderEntry, SegmentEntry, SegmentRun } from './index-model.js';
 import type { RunBuffer, ZstdPool } from './pool.js';
-import { frameError, SegmentDecompressor, type FrameFailure } from './zstd.js';
+import { SegmentPipeline, type FrameFailure } from './segment-pipeline.js';
+import { frameError } from './zstd.js';
 
 /** Memory for stored segments, reused within one read call (grown on demand). */
 interface Scratch {
@@ -42,8 +43,8 @@ function scratchOf(s: Scratch, bytes: number): Uint8Array {
   return s.bytes;
 }
 
-/** Worker pools readers decompress on (set by their owner, e.g. a Checkpointer); internal, not on the public class. */
-const pools = new WeakMap<ImageReader, ZstdPool>();
+/** Sets a reader's pool (its private field); assigned by ImageReader's static block. */
+let setReaderPool: (reader: ImageReader, pool: ZstdPool | undefined) => void;
 
 /**
  * Let `reader` decompress runs of at least the pool's `minBytes` on
@@ -51,8 +52,7 @@ const pools = new WeakMap<ImageReader, ZstdPool>();
  * Without it a reader decompresses on the calling thread. Internal.
  */
 export function useReaderPool(reader: ImageReader, pool: ZstdPool | undefined): void {
-  if (pool === undefined) pools.delete(reader);
-  else pools.set(reader, pool);
+  setReaderPool(reader, pool);
 }
 
 /**
@@ -168,8 +168,17 @@ export class ImageReader {
   readonly size: number;
   readonly #source: ImageSource;
   readonly #limits: FullLimits;
-  readonly #decompressor = new SegmentDecompressor();
+  /** Segments read on this thread go through it. */
+  readonly #pipeline = new SegmentPipeline();
+  /** Worker pool to decompress large runs on (see {@link useReaderPool}); internal, not on the public class. */
+  #pool: ZstdPool | undefined;
   #closed = false;
+
+  static {
+    setReaderPool = (reader, pool): void => {
+      reader.#pool = pool;
+    };
+  }
 
   private constructor(source: ImageSource, header: ImageHeader, index: ImageIndex, limits: FullLimits) {
     this.#source = source;
@@ -287,9 +296,15 @@ export class ImageReader {
 
   /** Segment `n`'s stored bytes against its checksum: CKPT_ERR_CORRUPT when they differ. */
   #checkCrc(n: number, seg: SegmentEntry, stored: Uint8Array): void {
-    if (crc32(stored) === seg.crc) return;
+    const failed = this.#pipeline.check(stored, seg.crc);
+    if (failed !== undefined) throw this.#segmentError(n, seg, failed);
+  }
+
+  /** The error for segment `n`'s failed check (`where` is the segment, `image` this image). */
+  #segmentError(n: number, seg: SegmentEntry, failed: FrameFailure): CkptError {
     const where = `segment ${n}`;
-    throw new CkptError(ErrorCodes.CORRUPT, `image ${this.id}: ${where} checksum mismatch; the image is damaged`, { where, image: this.id });
+    const err = frameError(failed, `image ${this.id}: ${where}`, seg.rawLength);
+    return new CkptError(err.code, err.message, { where, image: this.id, ...(err.cause === undefined ? {} : { cause: err.cause }) });
   }
 
   /**
@@ -310,23 +325,13 @@ export class ImageReader {
    * never shared between calls, which may run concurrently on one reader).
    */
   async #readSegmentInto(n: number, seg: SegmentEntry, dst: Uint8Array, scratch: Scratch): Promise<void> {
-    const where = `segment ${n}`;
     // A raw segment is read straight into place where the source can
     // (readInto; its stored and raw lengths are equal), a compressed one
     // through the scratch; either is checked before it is used.
     const raw = seg.codec === SegmentCodec.RAW;
     const stored = await this.#storedBytes(seg, raw ? dst : scratchOf(scratch, seg.storedLength));
-    this.#checkCrc(n, seg, stored);
-    if (raw) {
-      if (stored.buffer !== dst.buffer || stored.byteOffset !== dst.byteOffset) dst.set(stored);
-    } else {
-      try {
-        this.#decompressor.decompressInto(stored, dst, `image ${this.id}: ${where}`);
-      } catch (err) {
-        if (isCkptError(err)) throw new CkptError(err.code, err.message, { where, image: this.id, cause: err.cause });
-        throw err;
-      }
-    }
+    const failed = this.#pipeline.decode(stored, seg.codec, seg.crc, dst, this.#limits.maxSegmentBytes);
+    if (failed !== undefined) throw this.#segmentError(n, seg, failed);
   }
 
   /**
@@ -339,7 +344,7 @@ export class ImageReader {
    * copies stored bytes into shared slots. In flight at most the pool's slots.
    */
   async #readRuns(runs: readonly SegmentRun[], transient?: { first: Uint8Array }): Promise<Uint8Array[]> {
-    const pool = pools.get(this);
+    const pool = this.#pool;
     const outs: Uint8Array[] = new Array<Uint8Array>(runs.length);
     const pooled = pool === undefined ? [] : runs.map((r, i) => (r.rawLength >= pool.minBytes ? i : -1)).filter((i) => i !== -1);
     if (pool !== undefined && pooled.length > 0) await this.#readPooled(pool, runs, pooled, outs, transient);
@@ -436,29 +441,20 @@ export class ImageReader {
     if (seg.codec === SegmentCodec.RAW) {
       // Read into place when the source can; checked there.
       const stored = seg.storedLength === dst.length ? await this.#storedBytes(seg, dst) : await this.#source.read(seg.offset, seg.storedLength);
-      if (crc32(stored) !== seg.crc) failed = { kind: 'crc' };
-      else if (stored !== dst && stored.buffer !== dst.buffer) dst.set(stored);
+      failed = this.#pipeline.decode(stored, seg.codec, seg.crc, dst, this.#limits.maxSegmentBytes);
     } else {
       const stored = await this.#storedBytes(seg, input);
       if (stored.buffer !== input.buffer) input.set(stored);
-      failed = await pool.decompress(input.subarray(0, seg.storedLength), dst, seg.crc);
+      failed = await pool.decompress(input.subarray(0, seg.storedLength), dst, seg.crc, this.#limits.maxSegmentBytes);
     }
-    if (failed !== undefined) {
-      const where = `segment ${n}`;
-      const err = frameError(failed, `image ${this.id}: ${where}`, seg.rawLength);
-      throw new CkptError(err.code, err.message, { where, image: this.id });
-    }
+    if (failed !== undefined) throw this.#segmentError(n, seg, failed);
   }
 
   async #fillSegment(pool: ZstdPool, run: RunBuffer, offset: number, n: number, seg: SegmentEntry, input: Uint8Array, scratch: Uint8Array): Promise<void> {
     const stored = await this.#storedBytes(seg, input);
     if (stored.buffer !== input.buffer) input.set(stored);
-    const failed: FrameFailure | undefined = await pool.fillRun(run, offset, input.subarray(0, seg.storedLength), seg.crc, seg.codec, seg.rawLength, scratch);
-    if (failed !== undefined) {
-      const where = `segment ${n}`;
-      const err = frameError(failed, `image ${this.id}: ${where}`, seg.rawLength);
-      throw new CkptError(err.code, err.message, { where, image: this.id });
-    }
+    const failed = await pool.fillRun(run, offset, input.subarray(0, seg.storedLength), seg.crc, seg.codec, seg.rawLength, scratch, this.#limits.maxSegmentBytes);
+    if (failed !== undefined) throw this.#segmentError(n, seg, failed);
   }
 
   /** Read and check one provider's raw bytes without decoding them. */
@@ -511,7 +507,7 @@ export class ImageReader {
     const p = this.#checkedProvider(id);
     // With a pool, a large value stream is decompressed into the pool's
     // reused scratch memory: it only lives while it is decoded.
-    const pool = pools.get(this);
+    const pool = this.#pool;
     const scratch = pool !== undefined && p.stream.rawLength >= pool.minBytes ? pool.takeScratch(p.stream.rawLength) : undefined;
     try {
       const [stream, ...blobs] = await this.#readRuns([p.stream, ...p.blobs], scratch === undefined ? undefined : { first: scratch.memory });

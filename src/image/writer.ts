@@ -26,10 +26,10 @@ import { CODEC_ID, HEADER_SIZE, SegmentCodec, TRAILER_SIZE } from './constants.j
 import type { FormatList } from './format-list.js';
 import { FORMATS } from './format-registry.js';
 import { encodeHeader, encodeTrailer } from './header.js';
-import { aheadOf, type AheadSegment, type AheadStream } from './capture.js';
+import type { AheadSegment, AheadStream, CapturedEncoding } from './capture.js';
 import type { BlobEntry, ImageIndex, Manifest, ProviderEntry, SegmentEntry, SegmentRun } from './index-model.js';
 import type { Slot, ZstdPool } from './pool.js';
-import { compressBound, SegmentCompressor } from './zstd.js';
+import { SegmentPipeline } from './segment-pipeline.js';
 
 /** One provider's captured state, ready to persist. */
 export interface CapturedProvider {
@@ -39,8 +39,8 @@ export interface CapturedProvider {
   readonly version: number;
   /** Whether the state was encoded in tree mode. */
   readonly tree: boolean;
-  /** The encoded state. */
-  readonly encoded: EncodedState;
+  /** The encoded state (with its segments compressed during capture, if any: see image/capture). */
+  readonly encoded: EncodedState | CapturedEncoding;
 }
 
 /** Settings for writing one image. */
@@ -59,6 +59,12 @@ export interface WriteSettings {
   readonly formats?: FormatList;
   /** Worker pool to compress on (images of at least its `minBytes`); without it, the calling thread compresses. */
   readonly pool?: ZstdPool;
+  /**
+   * The calling thread's segment pipeline (its zstd contexts and output
+   * memory are reused from one image to the next). Default: the pool's,
+   * else one for this image only.
+   */
+  readonly pipeline?: SegmentPipeline;
 }
 
 /** The manifest as the writer takes it: format-2 fields default to this host, no parent, no meta. */
@@ -74,30 +80,6 @@ export interface WriteResult {
   readonly formatVersion: number;
 }
 
-/** Compressor cache: zstd contexts are reused across images of the same level. */
-const compressors = new Map<number, SegmentCompressor>();
-function compressorFor(level: number): SegmentCompressor {
-  let c = compressors.get(level);
-  if (c === undefined) {
-    c = new SegmentCompressor(level);
-    compressors.set(level, c);
-  }
-  return c;
-}
-
-/**
- * Output buffers of the inline path, kept for the next image (fresh memory
- * costs page faults on every segment otherwise). A list, not one buffer:
- * two images may be written at once (two Checkpointers in one process).
- */
-const spareOutputs: Uint8Array[] = [];
-function takeOutput(size: number): Uint8Array {
-  const i = spareOutputs.findIndex((b) => b.length >= size);
-  return i === -1 ? new Uint8Array(size) : spareOutputs.splice(i, 1)[0]!;
-}
-function giveOutput(b: Uint8Array): void {
-  if (spareOutputs.length < 2) spareOutputs.push(b);
-}
 
 class ImageStreamWriter {
   readonly segments: SegmentEntry[] = [];
@@ -109,7 +91,8 @@ class ImageStreamWriter {
   #chain: Promise<void> = Promise.resolve();
   #failed = false;
   #failure: unknown;
-  readonly #compressor: SegmentCompressor;
+  /** Segments compressed on this thread go through it. */
+  readonly #pipeline: SegmentPipeline;
   readonly #pool: ZstdPool | undefined;
   #output: Uint8Array | undefined;
 
@@ -118,7 +101,7 @@ class ImageStreamWriter {
     readonly settings: WriteSettings,
     pooled: boolean,
   ) {
-    this.#compressor = compressorFor(settings.level);
+    this.#pipeline = settings.pipeline ?? settings.pool?.pipeline ?? new SegmentPipeline();
     this.#pool = pooled ? settings.pool : undefined;
   }
 
@@ -138,7 +121,7 @@ class ImageStreamWriter {
   /** Wait for every started segment and give buffers back, ignoring failures (cleanup). */
   async settle(): Promise<void> {
     await this.#chain;
-    if (this.#output !== undefined) giveOutput(this.#output);
+    if (this.#output !== undefined) this.#pipeline.giveOutput(this.#output);
     this.#output = undefined;
   }
 
@@ -177,17 +160,13 @@ class ImageStreamWriter {
 
   async #inline(index: number, raw: Uint8Array): Promise<void> {
     await this.drain();
-    let stored = raw;
-    if (raw.length > 0) {
-      const bound = compressBound(raw.length);
-      if (this.#output === undefined || this.#output.length < bound) {
-        if (this.#output !== undefined) giveOutput(this.#output);
-        this.#output = takeOutput(bound);
-      }
-      const n = this.#compressor.compressInto(raw, this.#output);
-      if (n < raw.length) stored = this.#output.subarray(0, n);
+    const bound = SegmentPipeline.outputBytes(raw.length);
+    if (this.#output === undefined || this.#output.length < bound) {
+      if (this.#output !== undefined) this.#pipeline.giveOutput(this.#output);
+      this.#output = this.#pipeline.takeOutput(bound);
     }
-    this.#entry(index, stored, raw.length, crc32(stored), stored === raw ? SegmentCodec.RAW : SegmentCodec.ZSTD);
+    const { stored, crc, codec } = this.#pipeline.encode(raw, this.#output, this.settings.level);
+    this.#entry(index, stored, raw.length, crc, codec);
     // Awaited before the output buffer is reused: the sink may hold it until then.
     await this.sink.write(stored);
     this.offset += stored.length;
@@ -208,7 +187,7 @@ class ImageStreamWriter {
 
   async #pooled(pool: ZstdPool, index: number, raw: Uint8Array): Promise<void> {
     // Backpressure: wait for a free slot (segments in flight are bounded).
-    const slot: Slot = await pool.acquire(raw.length, compressBound(raw.length));
+    const slot: Slot = await pool.acquire(raw.length, SegmentPipeline.outputBytes(raw.length));
     let src = raw;
     if (!(raw.buffer instanceof SharedArrayBuffer)) {
       slot.input.set(raw);
@@ -263,7 +242,7 @@ export async function writeImage(
     await w.write(encodeHeader({ formatVersion, codecId: CODEC_ID, requiredFlags: 0, optionalFlags: 0 }));
     const entries: ProviderEntry[] = [];
     for (const p of providers) {
-      const stream = await w.writeRun(p.encoded.stream, aheadOf(p.encoded));
+      const stream = await w.writeRun(p.encoded.stream, 'ahead' in p.encoded ? p.encoded.ahead : undefined);
       const blobs: BlobEntry[] = [];
       for (const blob of p.encoded.blobs) {
         const r = await w.writeRun(blob.bytes);

@@ -7,10 +7,9 @@
  * (from the checked index) and the frame must agree before anything is
  * allocated, and the decompressor can never write past that buffer.
  *
- * The same checks run on the main thread ({@link SegmentDecompressor}) and in
- * the worker pool (`image/pool-worker`); both report a failed check as a
- * {@link FrameFailure}, turned into the same `CKPT_ERR_CORRUPT` message by
- * {@link frameError}.
+ * One frame check ({@link checkFrame}) serves the main thread and the worker
+ * pool (whose threads run `image/segment-pipeline` too); a failed check is a
+ * {@link FrameFailure}, turned into the same `CkptError` by {@link frameError}.
  */
 import { createRequire } from 'node:module';
 import { CkptError, ErrorCodes } from '../errors.js';
@@ -29,9 +28,7 @@ interface ZstdBinding {
 
 // zstd-napi's package has no `exports` map for its binding; load it the CommonJS way.
 const require = createRequire(import.meta.url);
-/** Absolute path of zstd-napi's binding, for worker threads (which `require` it themselves). */
-export const BINDING_PATH: string = require.resolve('zstd-napi/binding');
-const binding = require(BINDING_PATH) as ZstdBinding;
+const binding = require('zstd-napi/binding') as ZstdBinding;
 
 /** Largest compressed size of `size` raw bytes (zstd's `ZSTD_compressBound`). */
 export function compressBound(size: number): number {
@@ -65,24 +62,30 @@ export class SegmentCompressor {
 /**
  * Why a stored segment was refused: `crc` (checksum mismatch), `frame` (not
  * a zstd frame), `declared` (its content size differs from the index),
- * `trailing` (bytes after the frame), `zstd` (decompression failed), `size`
- * (decompressed to another size). `value` carries the declared or produced
- * size, `message` zstd's own message.
+ * `limit` (its frame, agreeing with the index, declares more raw bytes than
+ * the reader's limit `limit`), `trailing` (bytes after the frame), `zstd` (decompression failed),
+ * `size` (decompressed to another size). `value` carries the declared or
+ * produced size, `message` zstd's own message, `cause` zstd's error (on the
+ * thread that caught it; a structured clone elsewhere).
  */
 export interface FrameFailure {
-  readonly kind: 'crc' | 'frame' | 'declared' | 'trailing' | 'zstd' | 'size';
+  readonly kind: 'crc' | 'frame' | 'declared' | 'limit' | 'trailing' | 'zstd' | 'size';
   readonly value?: number | null;
+  readonly limit?: number;
   readonly message?: string;
+  readonly cause?: unknown;
 }
 
-/** The `CKPT_ERR_CORRUPT` error for a {@link FrameFailure} of a segment; `where` names it. */
-export function frameError(f: FrameFailure, where: string, expected: number, cause?: unknown): CkptError {
+/** The `CKPT_ERR_CORRUPT` (or, for `limit`, `CKPT_ERR_LIMIT`) error for a {@link FrameFailure} of a segment; `where` names it. */
+export function frameError(f: FrameFailure, where: string, expected: number, cause: unknown = f.cause): CkptError {
   const c = cause === undefined ? {} : { cause };
   switch (f.kind) {
     case 'crc':
       return new CkptError(ErrorCodes.CORRUPT, `${where} checksum mismatch; the image is damaged`, { where, ...c });
     case 'frame':
       return new CkptError(ErrorCodes.CORRUPT, `${where}: not a valid zstd frame; the image is damaged`, { where, ...c });
+    case 'limit':
+      return new CkptError(ErrorCodes.LIMIT, `${where}: zstd frame declares ${String(f.value)} bytes, above this reader's limit of ${String(f.limit)} (limits.maxSegmentBytes); raise the limit if the image is trusted, or it is damaged`, { where });
     case 'declared':
       return new CkptError(ErrorCodes.CORRUPT, `${where}: zstd frame declares ${String(f.value)} bytes but the index says ${expected}; the image is damaged`, { where });
     case 'trailing':
@@ -94,31 +97,63 @@ export function frameError(f: FrameFailure, where: string, expected: number, cau
   }
 }
 
+/**
+ * The one check of a zstd frame's header, before anything is decompressed
+ * (on the main thread and in the pool's threads alike): `src` must be exactly
+ * one frame, declaring exactly `rawLength` raw bytes (what the index says:
+ * `declared` otherwise, damage) and at most `maxRawBytes` (a reader's limit:
+ * `limit`). Returns the failed check, or undefined.
+ */
+export function checkFrame(src: Uint8Array, rawLength: number, maxRawBytes = Number.POSITIVE_INFINITY): FrameFailure | undefined {
+  let declared: number | null;
+  let frameSize: number;
+  try {
+    declared = binding.getFrameContentSize(src);
+    frameSize = binding.findFrameCompressedSize(src);
+  } catch (cause) {
+    return { kind: 'frame', message: errorMessage(cause), cause };
+  }
+  // A frame that disagrees with the index is damage whatever its size (a
+  // higher limit would not make it readable); one that agrees but is above
+  // the limit is refused as such, before anything is decompressed.
+  if (declared !== rawLength) return { kind: 'declared', value: declared };
+  if (declared > maxRawBytes) return { kind: 'limit', value: declared, limit: maxRawBytes };
+  if (frameSize !== src.length) return { kind: 'trailing' };
+  return undefined;
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 /** A reusable bounded zstd decompressor. */
 export class SegmentDecompressor {
   readonly #dctx = new binding.DCtx();
+
+  /**
+   * Check `src` with {@link checkFrame}, then decompress it into `dst`, whose
+   * length is the raw size the index promised: the decompressor never
+   * writes past it. Returns the failed check, or undefined.
+   */
+  decompress(src: Uint8Array, dst: Uint8Array, maxRawBytes = Number.POSITIVE_INFINITY): FrameFailure | undefined {
+    const bad = checkFrame(src, dst.length, maxRawBytes);
+    if (bad !== undefined) return bad;
+    let n: number;
+    try {
+      n = this.#dctx.decompress(dst, src);
+    } catch (cause) {
+      return { kind: 'zstd', message: errorMessage(cause), cause };
+    }
+    if (n !== dst.length) return { kind: 'size', value: n };
+    return undefined;
+  }
 
   /**
    * Decompress exactly one frame `src` into `dst`, whose length is the raw size
    * the index promised. Fails with CORRUPT if the frame disagrees in any way.
    */
   decompressInto(src: Uint8Array, dst: Uint8Array, where: string): void {
-    let declared: number | null;
-    let frameSize: number;
-    try {
-      declared = binding.getFrameContentSize(src);
-      frameSize = binding.findFrameCompressedSize(src);
-    } catch (cause) {
-      throw frameError({ kind: 'frame' }, where, dst.length, cause);
-    }
-    if (declared !== dst.length) throw frameError({ kind: 'declared', value: declared }, where, dst.length);
-    if (frameSize !== src.length) throw frameError({ kind: 'trailing' }, where, dst.length);
-    let n: number;
-    try {
-      n = this.#dctx.decompress(dst, src);
-    } catch (cause) {
-      throw frameError({ kind: 'zstd', message: (cause as Error).message }, where, dst.length, cause);
-    }
-    if (n !== dst.length) throw frameError({ kind: 'size', value: n }, where, dst.length);
+    const bad = this.decompress(src, dst);
+    if (bad !== undefined) throw frameError(bad, where, dst.length);
   }
 }

@@ -23,6 +23,7 @@ import { infoFromIndex } from '../image/image-info.js';
 import { writeImage, type CapturedProvider } from '../image/writer.js';
 import type { MetaValue } from '../image/index-model.js';
 import type { ZstdPool } from '../image/pool.js';
+import type { SegmentPipeline } from '../image/segment-pipeline.js';
 import type { CheckpointInfo, ImageInfo } from '../info.js';
 import type { CheckpointContext, Resource, ResumeContext } from '../provider/provider.js';
 import type { RegisteredProvider } from '../provider/registry.js';
@@ -46,6 +47,8 @@ export interface CheckpointEnv {
   readonly app: string | null;
   /** Worker threads that compress large images (none: the main thread compresses). */
   readonly pool?: ZstdPool;
+  /** The main thread's segment pipeline (zstd contexts and output memory reused across images). */
+  readonly pipeline?: SegmentPipeline;
   /** Reusable memory for the copies async persist makes at capture. */
   readonly arena?: CaptureArena;
   writerLock(): Promise<WriterLock>;
@@ -191,7 +194,7 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
           ...(options.meta === undefined ? {} : { meta: options.meta }),
         },
         capturedProviders,
-        { level: env.level, segmentSize: env.segmentSize, blobThreshold: env.blobThreshold, ...(signal === undefined ? {} : { signal }), ...(env.pool === undefined ? {} : { pool: env.pool }) },
+        { level: env.level, segmentSize: env.segmentSize, blobThreshold: env.blobThreshold, ...(signal === undefined ? {} : { signal }), ...(env.pool === undefined ? {} : { pool: env.pool }), ...(env.pipeline === undefined ? {} : { pipeline: env.pipeline }) },
       );
       written = infoFromIndex(res.index, res.bytes, FORMAT_VERSION);
       faultPoint('after-write');

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ClassRegistry } from '../../src/codec/class-registry.js';
 import { encodeState } from '../../src/codec/encode.js';
 import { CkptError, ErrorCodes } from '../../src/errors.js';
-import { aheadOf, CaptureArena, captureState } from '../../src/image/capture.js';
+import { CaptureArena, captureState } from '../../src/image/capture.js';
 import { ZstdPool } from '../../src/image/pool.js';
 import { ImageReader, useReaderPool } from '../../src/image/reader.js';
 import { writeImage, type CapturedProvider } from '../../src/image/writer.js';
@@ -126,16 +126,16 @@ describe('zstd worker pool', () => {
     const identity = { tree: false, classes, blobThreshold: 64 * KiB, maxDepth: 100 };
     const plainIdentity = await write([{ id: 'a', version: 1, tree: false, encoded: encodeState(big(), identity) }], undefined);
     const capturedIdentity = captureState(big(), identity, { mode: 'sync', pool, arena: undefined, segmentSize: 64 * KiB, level: 3 });
-    expect(aheadOf(capturedIdentity)?.segments.length).toBeGreaterThan(3);
+    expect(capturedIdentity.ahead?.segments.length).toBeGreaterThan(3);
     expect((await write([{ id: 'a', version: 1, tree: false, encoded: capturedIdentity }], pool)).equals(plainIdentity)).toBe(true);
     const opts = { tree: true, classes, blobThreshold: 64 * KiB, maxDepth: 100 };
     const plain = await write([{ id: 'a', version: 1, tree: true, encoded: encodeState(big(), opts) }], undefined);
     let sealed = 0;
     const encoded = captureState(big(), { ...opts }, { mode: 'sync', pool, arena: undefined, segmentSize: 64 * KiB, level: 3 });
-    expect(aheadOf(encoded)?.segments.length).toBeGreaterThan(3);
+    expect(encoded.ahead?.segments.length).toBeGreaterThan(3);
     // Bounded: each holds an output buffer until the write; the writer compresses the rest.
     expect(encoded.stream.length / (64 * KiB)).toBeGreaterThan(4 * pool.slots);
-    expect(aheadOf(encoded)!.segments.filter((x) => x !== undefined).length).toBeLessThanOrEqual(4 * pool.slots);
+    expect(encoded.ahead!.segments.filter((x) => x !== undefined).length).toBeLessThanOrEqual(4 * pool.slots);
     const withAhead = await write([{ id: 'a', version: 1, tree: true, encoded }], pool);
     expect(withAhead.equals(plain)).toBe(true);
     // The encoder reported sealed prefixes while it ran (not only at the end).

@@ -1,0 +1,196 @@
+/**
+ * @module image/segment-pipeline
+ *
+ * The one place where a segment's raw bytes become the bytes stored in an
+ * image, and back. A {@link SegmentStage} is one reversible step; the
+ * {@link SegmentPipeline} runs its stages in order on write (raw → stored)
+ * and in reverse order on read (stored → raw). Today the stages are
+ * `compress` (zstd, kept raw when that is not smaller) and `checksum`
+ * (CRC-32 of the stored bytes). Future per-segment features are stages too:
+ * compare with the parent image (incremental) goes before `compress`,
+ * encrypt between `compress` and `checksum` (see docs/architecture.md).
+ *
+ * The same module runs on the main thread and in the worker pool's threads
+ * (`image/pool-worker` imports it), so the bytes written and the checks made
+ * on read are the same wherever a segment is processed. A pipeline owns its
+ * zstd contexts and reuses them; it is not shared between threads.
+ */
+import { crc32 } from 'node:zlib';
+import { SegmentCodec, type SegmentCodecId } from './constants.js';
+import { compressBound, SegmentCompressor, SegmentDecompressor, type FrameFailure } from './zstd.js';
+
+export type { FrameFailure } from './zstd.js';
+
+/** Names of the stages, in write order. */
+export type SegmentStageName = 'compress' | 'checksum';
+
+/** What the index records of a stored segment besides its place: how to turn it back into raw bytes. */
+export interface StoredSegment {
+  /** The bytes to store (a view over the raw bytes or over the output memory given to {@link SegmentPipeline.encode}). */
+  readonly stored: Uint8Array;
+  /** How `stored` holds the raw bytes. */
+  readonly codec: SegmentCodecId;
+  /** CRC-32 of `stored`. */
+  readonly crc: number;
+}
+
+/** A segment on its way from raw to stored bytes; each stage reads and replaces `bytes`. */
+export interface EncodingSegment {
+  /** The raw bytes. */
+  readonly raw: Uint8Array;
+  /** Memory a stage may write into (at least {@link compressBound} of the raw length). */
+  readonly output: Uint8Array;
+  /** zstd level (1..19). */
+  readonly level: number;
+  /** The bytes so far (the raw bytes before the first stage). */
+  bytes: Uint8Array;
+  /** How `bytes` holds the raw bytes so far. */
+  codec: SegmentCodecId;
+  /** CRC-32 of the stored bytes (set by the `checksum` stage). */
+  crc: number;
+}
+
+/** A stored segment on its way back to raw bytes; each stage (in reverse order) reads and may replace `bytes`. */
+export interface DecodingSegment {
+  /** The bytes so far (the stored bytes before the first stage). */
+  bytes: Uint8Array;
+  /** The codec the index records. */
+  readonly codec: number;
+  /** The CRC-32 the index records. */
+  readonly crc: number;
+  /** Where the raw bytes go: exactly the raw length the index records. */
+  readonly dst: Uint8Array;
+  /** Largest raw size a frame may declare (the reader's segment limit). */
+  readonly maxRawBytes: number;
+}
+
+/**
+ * One reversible step between raw and stored bytes. `encode` runs on write
+ * in pipeline order; `decode` on read in reverse order and returns the
+ * failed check (the read stops there), or undefined.
+ */
+export interface SegmentStage {
+  readonly name: SegmentStageName;
+  encode(seg: EncodingSegment): void;
+  decode(seg: DecodingSegment): FrameFailure | undefined;
+}
+
+/** zstd: a frame when it is smaller than the raw bytes, else the raw bytes as they are. */
+class CompressStage implements SegmentStage {
+  readonly name = 'compress';
+  /** zstd contexts by level (costly to create, reused from one segment and image to the next). */
+  readonly #compressors = new Map<number, SegmentCompressor>();
+  #decompressor: SegmentDecompressor | undefined;
+
+  encode(seg: EncodingSegment): void {
+    if (seg.bytes.length === 0) return;
+    const n = this.#compressor(seg.level).compressInto(seg.bytes, seg.output);
+    if (n >= seg.bytes.length) return;
+    seg.bytes = seg.output.subarray(0, n);
+    seg.codec = SegmentCodec.ZSTD;
+  }
+
+  decode(seg: DecodingSegment): FrameFailure | undefined {
+    if (seg.codec === SegmentCodec.ZSTD) {
+      this.#decompressor ??= new SegmentDecompressor();
+      const bad = this.#decompressor.decompress(seg.bytes, seg.dst, seg.maxRawBytes);
+      if (bad === undefined) seg.bytes = seg.dst;
+      return bad;
+    }
+    // Raw: the index guarantees stored length = raw length; checked again, never trusted.
+    if (seg.bytes.length !== seg.dst.length) return { kind: 'size', value: seg.bytes.length };
+    if (seg.bytes.buffer !== seg.dst.buffer || seg.bytes.byteOffset !== seg.dst.byteOffset) seg.dst.set(seg.bytes);
+    seg.bytes = seg.dst;
+    return undefined;
+  }
+
+  #compressor(level: number): SegmentCompressor {
+    let c = this.#compressors.get(level);
+    if (c === undefined) {
+      c = new SegmentCompressor(level);
+      this.#compressors.set(level, c);
+    }
+    return c;
+  }
+}
+
+/** CRC-32 of the stored bytes, checked before any other stage reads them. */
+class ChecksumStage implements SegmentStage {
+  readonly name = 'checksum';
+
+  encode(seg: EncodingSegment): void {
+    seg.crc = crc32(seg.bytes);
+  }
+
+  decode(seg: DecodingSegment): FrameFailure | undefined {
+    return crc32(seg.bytes) === seg.crc ? undefined : { kind: 'crc' };
+  }
+}
+
+/** Turns a segment's raw bytes into stored bytes and back, through its {@link SegmentStage}s. */
+export class SegmentPipeline {
+  /** The stages in write order (a read runs them backwards). */
+  readonly stages: readonly SegmentStage[];
+  readonly #checksum = new ChecksumStage();
+  /** Output memory given back by writers, for the next image (fresh memory costs a page fault per 4 KiB). */
+  readonly #spare: Uint8Array[] = [];
+
+  constructor() {
+    this.stages = [new CompressStage(), this.#checksum];
+  }
+
+  /** Output memory {@link encode} needs for `rawLength` raw bytes. */
+  static outputBytes(rawLength: number): number {
+    return rawLength === 0 ? 0 : compressBound(rawLength);
+  }
+
+  /**
+   * The stored form of `raw`: compressed into `output` (at least
+   * {@link SegmentPipeline.outputBytes}) when that is smaller, else `raw`
+   * itself; and its checksum. Throws only on a zstd failure (out of memory).
+   */
+  encode(raw: Uint8Array, output: Uint8Array, level: number): StoredSegment {
+    const seg: EncodingSegment = { raw, output, level, bytes: raw, codec: SegmentCodec.RAW, crc: 0 };
+    for (const stage of this.stages) stage.encode(seg);
+    return { stored: seg.bytes, codec: seg.codec, crc: seg.crc };
+  }
+
+  /**
+   * Check the stored bytes of a segment (`codec` and `crc` as the index
+   * records them) and put its raw bytes into `dst` (exactly the raw length
+   * the index records; nothing is allocated). Returns the failed check, or
+   * undefined; turn it into an error with `frameError` (image/zstd).
+   */
+  decode(stored: Uint8Array, codec: number, crc: number, dst: Uint8Array, maxRawBytes = Number.POSITIVE_INFINITY): FrameFailure | undefined {
+    const seg: DecodingSegment = { bytes: stored, codec, crc, dst, maxRawBytes };
+    for (let i = this.stages.length - 1; i >= 0; i--) {
+      const bad = this.stages[i]!.decode(seg);
+      if (bad !== undefined) return bad;
+    }
+    return undefined;
+  }
+
+  /**
+   * Output memory of at least `bytes` for {@link encode}: kept memory when
+   * some fits, else new. Give it back with {@link giveOutput} once the bytes
+   * encoded into it are written.
+   */
+  takeOutput(bytes: number): Uint8Array {
+    const i = this.#spare.findIndex((b) => b.length >= bytes);
+    return i === -1 ? new Uint8Array(bytes) : this.#spare.splice(i, 1)[0]!;
+  }
+
+  /** Keep `output` for the next {@link takeOutput} (two at most: two images may be written at once). */
+  giveOutput(output: Uint8Array): void {
+    if (this.#spare.length < 2) this.#spare.push(output);
+  }
+
+  /**
+   * Check stored bytes without turning them into raw ones (copying segments
+   * as they are, or checking one above a limit): the stages after
+   * `compress` — today the checksum. Returns the failed check, or undefined.
+   */
+  check(stored: Uint8Array, crc: number): FrameFailure | undefined {
+    return this.#checksum.decode({ bytes: stored, codec: SegmentCodec.RAW, crc, dst: stored, maxRawBytes: stored.length });
+  }
+}
