@@ -53,8 +53,8 @@ export interface CheckpointEnv {
   readonly arena?: CaptureArena;
   writerLock(): Promise<WriterLock>;
   warn(w: CkptWarning): void;
-  /** Runs after a commit (retention). Must not throw. */
-  afterCommit(): Promise<void>;
+  /** Runs after a commit (retention), with the committed image's info. Must not throw. */
+  afterCommit(committed: ImageInfo): Promise<void>;
 }
 
 /** A running checkpoint. */
@@ -262,7 +262,7 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
     }
   }
   faultPoint('before-retention');
-  await env.afterCommit();
+  await env.afterCommit(written);
   faultPoint('after-retention');
   return { ...info, totalMs: performance.now() - t0 };
 }

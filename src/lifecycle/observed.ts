@@ -6,6 +6,7 @@
  * call whose promise nobody awaits — the missing `await` that makes an image
  * hold the state of a later moment — is detected when the call runs.
  */
+import { WarningCodes, type CkptWarning } from '../events.js';
 
 /** A promise that records whether `then` was called on it. Derived promises are plain `Promise`s. */
 export class ObservedPromise<T> extends Promise<T> {
@@ -45,4 +46,32 @@ export class ObservedPromise<T> extends Promise<T> {
 export async function afterCallerTurn(): Promise<void> {
   await Promise.resolve();
   await Promise.resolve();
+}
+
+/**
+ * Warns (once per method) when a promise a method returned was not awaited:
+ * checked after the caller's turn, when the call starts running.
+ */
+export class NotAwaitedCheck {
+  /** Methods already warned about. */
+  readonly #warned = new Set<string>();
+
+  /** @param warn - where `CKPT_WARN_NOT_AWAITED` goes */
+  constructor(private readonly warn: (w: CkptWarning) => void) {}
+
+  /** After the caller's turn: warn if `p`, returned by `what` (`'restore()'`, `'checkpoint()'`), was not observed. */
+  async check(p: ObservedPromise<unknown> | undefined, what: string): Promise<void> {
+    if (p === undefined) return;
+    await afterCallerTurn();
+    if (p.observed || this.#warned.has(what)) return;
+    this.#warned.add(what);
+    this.warn({
+      code: WarningCodes.NOT_AWAITED,
+      message:
+        `${what} was called without await: it runs only when the caller yields, so ` +
+        (what === 'restore()'
+          ? 'the restored state overwrites whatever the program did after the call — await ckpt.restore() before using the state'
+          : 'its image holds the state at that later moment, not at the call — await each ckpt.checkpoint()'),
+    });
+  }
 }

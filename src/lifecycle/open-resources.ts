@@ -14,6 +14,8 @@
  * itself opens (worker threads, its lock file) are not listed by Node or are
  * opened only during the write, after this check.
  */
+import { CkptError, ErrorCodes } from '../errors.js';
+import { WarningCodes, type CkptWarning } from '../events.js';
 import type { Resource } from '../provider/provider.js';
 
 /** What to do about open handles no resource accounts for: warn (default), refuse the checkpoint, or nothing. */
@@ -85,4 +87,38 @@ export function unregisteredMessage(counts: ReadonlyMap<string, number>): string
     `they will not exist after a restore — register them with registerResource() (saying what each owns with owns()), ` +
     `or pass unregisteredResources: 'off'; see docs/resources.md`
   );
+}
+
+/**
+ * The open-handle check made at each checkpoint call, before the freeze: in
+ * `'warn'` mode each new set of unregistered handles is reported once; in
+ * `'error'` mode the checkpoint is refused with `CKPT_ERR_UNREGISTERED_RESOURCES`.
+ */
+export class OpenHandleCheck {
+  /** The unregistered handles reported last ('' = none), so each set is reported once. */
+  #reported = '';
+
+  /**
+   * @param mode - what to do about unregistered handles
+   * @param warn - where `CKPT_WARN_UNREGISTERED_RESOURCES` goes
+   */
+  constructor(
+    readonly mode: UnregisteredResourcesMode,
+    private readonly warn: (w: CkptWarning) => void,
+  ) {}
+
+  /** Check the open handles against `resources`; throws in `'error'` mode when some are unregistered. */
+  check(resources: readonly Resource[]): void {
+    if (this.mode === 'off') return;
+    const counts = unregisteredHandles(resources);
+    const desc = describeHandles(counts);
+    if (desc === '') {
+      this.#reported = '';
+      return;
+    }
+    if (this.mode === 'error') throw new CkptError(ErrorCodes.UNREGISTERED_RESOURCES, `checkpoint refused: ${unregisteredMessage(counts)}`);
+    if (desc === this.#reported) return;
+    this.#reported = desc;
+    this.warn({ code: WarningCodes.UNREGISTERED_RESOURCES, message: unregisteredMessage(counts) });
+  }
 }
