@@ -12,7 +12,7 @@ import { crc32 } from 'node:zlib';
 import { CkptError, ErrorCodes } from '../errors.js';
 import { CODEC_ID, FORMAT_VERSION } from '../image/constants.js';
 import { encodeHeader, encodeTrailer } from '../image/header.js';
-import { openImageFile } from '../image/open.js';
+import { openImageFile } from '../store/open-image-file.js';
 import type { ReadLimits } from '../image/reader.js';
 import { createAtomicFile } from '../store/atomic-file.js';
 import { WRITABLE_FORMAT_VERSIONS, encodeIndexOfVersion } from './index-chain.js';

@@ -17,7 +17,8 @@ export type {
   VerifyProblem,
   VerifyReport,
 } from '../image/reader.js';
-export { openImage, openImageFile } from '../image/open.js';
+export { openImage } from '../image/open.js';
+export { openImageFile } from '../store/open-image-file.js';
 export type { ImageHeader } from '../image/header.js';
 export type { BlobEntry, CodecSettings, ProviderEntry, SegmentBase, SegmentRun } from '../image/index-common.js';
 export type { ImageIndex, Manifest, MetaValue, SegmentEntry } from '../image/index-model.js';

@@ -4,8 +4,10 @@
  * Helpers for testing code that uses ckpt, and for authors of third-party
  * stores: the store conformance suite every `Store` must pass, and
  * helpers that run a provider's migration chain on a state or a fixture image,
- * and the filesystem layer `FsStore` writes through (`FsStoreOptions.fs`),
- * which tests replace to inject storage faults.
+ * the filesystem layer `FsStore` writes through (`FsStoreOptions.fs`),
+ * which tests replace to inject storage faults, and `faultPointHooks()`
+ * (`FsStoreOptions.hooks`), which kills a process at an exact step of a
+ * commit for crash tests.
  */
 export { runStoreConformance, storeConformanceCases } from './store-conformance.js';
 export type {
@@ -20,3 +22,4 @@ export type { MigrateFixtureOptions, MigrationRun } from './migrations.js';
 export type { ClassConstructor } from '../codec/class-registry.js';
 export { nodeFsOps } from '../store/fs-ops.js';
 export type { FsFile, FsOpenMode, FsOps, FsStat } from '../store/fs-ops.js';
+export { faultPointHooks } from './fault-point-hooks.js';
