@@ -2,7 +2,8 @@
  * @module ckpt/testing
  *
  * Helpers for testing code that uses ckpt, and for authors of third-party
- * stores: the store conformance suite every `Store` must pass, and
+ * stores: the store conformance suite every `Store` must pass (and its read
+ * part alone, for read-only stores: `runReadStoreConformance`), and
  * helpers that run a provider's migration chain on a state or a fixture image,
  * the filesystem layer `FsStore` writes through (`FsStoreOptions.fs`),
  * which tests replace to inject storage faults, and `faultPointHooks()`
@@ -17,6 +18,13 @@ export type {
   StoreFactory,
   StoreHarness,
 } from './store-conformance.js';
+export { readStoreConformanceCases, runReadStoreConformance } from './read-store-conformance.js';
+export type {
+  ReadStoreConformanceCase,
+  ReadStoreFactory,
+  ReadStoreHarness,
+  RunReadStoreConformanceOptions,
+} from './read-store-conformance.js';
 export { migrateFixture, runMigrationChain } from './migrations.js';
 export type { MigrateFixtureOptions, MigrationRun } from './migrations.js';
 export type { ClassConstructor } from '../codec/class-registry.js';
