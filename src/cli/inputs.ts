@@ -48,7 +48,7 @@ export function localPath(pathOrUrl: string, what: string): string {
       throw usageError(`${pathOrUrl} is not a valid file:// URL (${err instanceof Error ? err.message : String(err)}); pass a local path`);
     }
   }
-  throw usageError(`${pathOrUrl}: ckpt cannot open ${scheme}:// ${what}s; pass a local path (or a file:// URL)`);
+  throw usageError(`${pathOrUrl}: ckpt cannot open ${scheme}:// URLs; pass the ${what} as a local path or a file:// URL`);
 }
 
 /** Stat `path`; a missing path is a one-line error (exit 4). */
