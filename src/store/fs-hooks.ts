@@ -11,6 +11,28 @@
  */
 
 /**
+ * A step of {@link FsStore}'s durable path (see {@link FsStoreHooks}):
+ * `lock-created`, `lock-written` (taking the writer lock or a stale-lock
+ * recovery token), `temp-created`, `segment-write` (after each write into the
+ * temp file), `after-fsync`, `before-rename`, `after-rename`,
+ * `after-dir-fsync` (committing an image), `retention-delete`,
+ * `after-unlink` (deleting one), `cleanup-unlink` (after each leftover
+ * `cleanup()` removed).
+ */
+export type FsStoreStep =
+  | 'lock-created'
+  | 'lock-written'
+  | 'cleanup-unlink'
+  | 'temp-created'
+  | 'segment-write'
+  | 'after-fsync'
+  | 'before-rename'
+  | 'after-rename'
+  | 'after-dir-fsync'
+  | 'retention-delete'
+  | 'after-unlink';
+
+/**
  * Every step {@link FsStoreHooks.reached} reports, in the order a checkpoint
  * passes them (taking the lock, cleanup, the image's commit, retention).
  */
@@ -26,18 +48,12 @@ export const FS_STORE_STEPS = [
   'after-dir-fsync', // the commit is durable
   'retention-delete', // delete(): lock checked, the unlink is next
   'after-unlink', // delete(): unlinked, the directory not yet fsynced
-] as const;
+] as const satisfies readonly FsStoreStep[];
 
-/**
- * A step of {@link FsStore}'s durable path (see {@link FsStoreHooks}):
- * `lock-created`, `lock-written` (taking the writer lock or a stale-lock
- * recovery token), `temp-created`, `segment-write` (after each write into the
- * temp file), `after-fsync`, `before-rename`, `after-rename`,
- * `after-dir-fsync` (committing an image), `retention-delete`,
- * `after-unlink` (deleting one), `cleanup-unlink` (after each leftover
- * `cleanup()` removed).
- */
-export type FsStoreStep = (typeof FS_STORE_STEPS)[number];
+/** Steps missing from {@link FS_STORE_STEPS}: none, or this file does not compile. */
+type MissingSteps = Exclude<FsStoreStep, (typeof FS_STORE_STEPS)[number]>;
+const listsEveryStep: [MissingSteps] extends [never] ? true : false = true;
+void listsEveryStep;
 
 /**
  * Receives the steps of {@link FsStore}'s durable path as they are reached
