@@ -5,7 +5,8 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { cleanupDirs, ensureBuilt, json, makeStore, runCli, tempDir } from '../cli/helpers.js';
+import { cleanupDirs, ensureBuilt, golden, json, makeStore, runCli, tempDir } from '../cli/helpers.js';
+import { openImageFile } from '../../src/format/index.js';
 
 beforeAll(ensureBuilt, 180_000);
 afterAll(cleanupDirs);
@@ -81,5 +82,18 @@ describe('ckpt and store locations', () => {
     const scheme = url.slice(0, url.indexOf(':'));
     expect(r.stderr).toContain(`cannot open ${scheme}:// URLs`);
     expect(json<{ error: { code: string } }>(r).error.code).toBe('CKPT_ERR_USAGE');
+  });
+
+  it('convert takes file:// URLs for its input and output, and refuses another scheme for the output', async () => {
+    const dir = await tempDir();
+    const out = join(dir, 'converted.ckpt');
+    const r = await runCli(['convert', pathToFileURL(golden(1, 'values')).href, pathToFileURL(out).href, '--json']);
+    expect(r.code).toBe(0);
+    const img = await openImageFile(out);
+    expect(img.providers.length).toBeGreaterThan(0);
+    await img.close();
+    const bad = await runCli(['convert', golden(1, 'values'), 's3://bucket/converted.ckpt', '--json']);
+    expect(bad.code).toBe(1);
+    expect(json<{ error: { code: string } }>(bad).error.code).toBe('CKPT_ERR_USAGE');
   });
 });
