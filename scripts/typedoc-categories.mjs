@@ -17,7 +17,7 @@ export const CATEGORIES = {
     'Provider', 'Resource', 'Migration', 'CheckpointContext', 'ResumeContext', 'RestoreContext',
     'MigrationContext', 'ProviderInfo',
   ],
-  Stores: ['FsStore', 'FsStoreOptions', 'MemoryStore', 'MemoryStoreOptions', 'Store', 'StoreEntry', 'ImageSink', 'ImageSource', 'WriterLock', 'AcquireOptions'],
+  Stores: ['FsStore', 'FsStoreOptions', 'FsStoreHooks', 'FsStoreStep', 'MemoryStore', 'MemoryStoreOptions', 'Store', 'ReadStore', 'WriteStore', 'StoreEntry', 'ImageSink', 'ImageSource', 'WriterLock', 'AcquireOptions'],
   Retention: ['keepLast', 'keepEverySteps', 'keepEverySeconds', 'keepLabelled', 'RetentionOptions', 'RetentionPolicy'],
   Events: [
     'CheckpointerEvents', 'CheckpointerListener', 'CkptWarning', 'WarningCode', 'WarningCodes',

@@ -27,7 +27,8 @@ import { stat } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ClassRegistry, type ClassConstructor } from '../codec/class-registry.js';
-import { Checkpointer, ErrorCodes, isCkptError, type CheckpointerOptions, type Provider, type Store } from '../index.js';
+import { Checkpointer, ErrorCodes, isCkptError, type CheckpointerOptions, type Provider, type ReadStore } from '../index.js';
+import { readOnlyStore } from '../store/read-only-store.js';
 import { CliError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 
@@ -100,12 +101,13 @@ export async function loadAppModule(spec: string, cwd: string): Promise<AppModul
 
 /**
  * Create a Checkpointer over `store` with the app's reading options, and let
- * the app module register its providers and classes on it.
+ * the app module register its providers and classes on it. The Checkpointer
+ * only plans: its store refuses every write.
  */
-export async function setupApp(app: AppModule, store: Store): Promise<AppSetup> {
+export async function setupApp(app: AppModule, store: ReadStore): Promise<AppSetup> {
   let ckpt: Checkpointer;
   try {
-    ckpt = new Checkpointer({ store, signals: false, ...app.options });
+    ckpt = new Checkpointer({ store: readOnlyStore(store), signals: false, ...app.options });
   } catch (err) {
     throw appError(`--app ${app.spec}: its options are not valid: ${err instanceof Error ? err.message : String(err)}`, err);
   }

@@ -4,16 +4,21 @@
  * Turning command-line paths into images and stores, with one clear message
  * for every kind of bad input: a missing path, a directory where an image
  * file is expected (and the other way round), a directory that is not a
- * store. Images are opened through a byte-counting source so long reads can
- * drive a progress bar.
+ * store, a URL of a kind ckpt cannot open. Every command opens its store
+ * through {@link openStoreForCli}, typed by what it does with it (read or
+ * write), so another kind of store (a URL scheme) is one new branch there.
+ * Images are opened through a byte-counting source so long reads can drive a
+ * progress bar.
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { ErrorCodes, FsStore, type ImageSource } from '../index.js';
+import { fileURLToPath } from 'node:url';
+import { ErrorCodes, FsStore, type CkptWarning, type ImageSource, type ReadStore, type Store } from '../index.js';
 import { openImage, type ImageReader } from '../format/index.js';
-import { openImageFileSource } from '../store/fs-store.js';
+import { openImageFileSource } from '../store/fs-image-source.js';
 import { CliError, usageError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
+import type { Output } from './output.js';
 
 /** File names of committed images in a store: `<12 digits>.ckpt`. */
 export const STORE_IMAGE_RE = /^\d{12}\.ckpt$/;
@@ -25,8 +30,30 @@ function errno(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
 }
 
+/** `scheme://…` (two letters at least, so a Windows drive `C:\\` is a path). */
+const URL_RE = /^([a-z][a-z0-9+.-]+):\/\//i;
+
+/**
+ * The local path a command-line location names: a plain path as it is, a
+ * `file://` URL as its path. Any other URL scheme is a usage error (exit 2)
+ * naming what ckpt can open.
+ */
+export function localPath(pathOrUrl: string, what: string): string {
+  const scheme = URL_RE.exec(pathOrUrl)?.[1]?.toLowerCase();
+  if (scheme === undefined) return pathOrUrl;
+  if (scheme === 'file') {
+    try {
+      return fileURLToPath(pathOrUrl);
+    } catch (err) {
+      throw usageError(`${pathOrUrl} is not a valid file:// URL (${err instanceof Error ? err.message : String(err)}); pass a local path`);
+    }
+  }
+  throw usageError(`${pathOrUrl}: ckpt cannot open ${scheme}:// URLs; pass the ${what} as a local path or a file:// URL`);
+}
+
 /** Stat `path`; a missing path is a one-line error (exit 4). */
-export async function pathKind(path: string, what: string): Promise<PathKind> {
+export async function pathKind(pathOrUrl: string, what: string): Promise<PathKind> {
+  const path = localPath(pathOrUrl, what);
   try {
     const st = await stat(path);
     return st.isFile() ? 'file' : st.isDirectory() ? 'directory' : 'other';
@@ -52,7 +79,8 @@ async function newestImageIn(dir: string): Promise<string | undefined> {
  * Check that `path` is an image file (not a directory or a device). The
  * image itself is checked when it is opened.
  */
-export async function requireImagePath(path: string, command: string): Promise<string> {
+export async function requireImagePath(pathOrUrl: string, command: string): Promise<string> {
+  const path = localPath(pathOrUrl, 'image');
   const kind = await pathKind(path, 'image');
   if (kind === 'directory') {
     const newest = await newestImageIn(path);
@@ -69,22 +97,89 @@ function looksLikeStore(names: readonly string[]): boolean {
   return names.some((n) => STORE_IMAGE_RE.test(n) || n === '.ckpt-lock' || n.startsWith('.ckpt-lock.stale-') || (n.startsWith('.tmp-') && n.endsWith('.partial')));
 }
 
-/** A store directory opened for the CLI. */
-export interface StoreDir {
+/**
+ * A store opened for the CLI: a {@link ReadStore} for the commands that only
+ * read (ls, verify), a {@link Store} for those that write (prune).
+ */
+export interface StoreDir<S extends ReadStore = ReadStore> {
+  /** Where the store is, for messages and JSON (a directory: its absolute path). */
+  readonly dir: string;
+  /** The store (never creates a directory). */
+  readonly store: S;
+  /** Names of leftovers of interrupted checkpoints (`.tmp-*.partial`). */
+  readonly leftovers: readonly string[];
+  /**
+   * Warnings the store reported so far (e.g. `CKPT_WARN_FOREIGN_ENTRY`: a
+   * file named like an image that is not one). Human output has them on
+   * stderr as they come; `--json` output lists them in its `warnings`.
+   */
+  readonly warnings: readonly CkptWarning[];
+}
+
+/** How {@link openStoreForCli} opens a store. */
+export interface OpenStoreOptions {
+  /** The command, for messages (`ls`, `prune`…). */
+  readonly command: string;
+  /**
+   * The command's output: without `--json` each warning of the store is a
+   * line on stderr as it comes; with it, warnings are only collected (the
+   * command lists them in its JSON document, see {@link warningsJson}).
+   */
+  readonly out: Output;
+}
+
+/** The warnings a {@link StoreDir} shows, plus where they go as they come. */
+function warningSink(out: Output): { readonly list: CkptWarning[]; readonly onWarning: (w: CkptWarning) => void } {
+  const list: CkptWarning[] = [];
+  return {
+    list,
+    onWarning: (w) => {
+      list.push(w);
+      if (!out.json) out.warn(`${w.message} (${w.code})`);
+    },
+  };
+}
+
+/** The `warnings` field of a command's JSON document: what the store warned about. */
+export function warningsJson(store: StoreDir | undefined): { code: string; message: string }[] {
+  return (store?.warnings ?? []).map((w) => ({ code: w.code, message: w.message }));
+}
+
+/**
+ * Open the store at `pathOrUrl` for a command: `read` gives a
+ * {@link ReadStore} (ls, verify), `write` a {@link Store} (prune). A local
+ * path or `file://` URL is a store directory (see {@link requireStoreDir});
+ * another URL scheme is a usage error (a store of another kind is one more
+ * branch here). The store's warnings go to `options.onWarning` and into the
+ * result's `warnings`.
+ */
+export async function openStoreForCli(pathOrUrl: string, access: 'read', options: OpenStoreOptions): Promise<StoreDir>;
+export async function openStoreForCli(pathOrUrl: string, access: 'write', options: OpenStoreOptions): Promise<StoreDir<Store>>;
+export async function openStoreForCli(pathOrUrl: string, access: 'read' | 'write', options: OpenStoreOptions): Promise<StoreDir | StoreDir<Store>> {
+  const path = localPath(pathOrUrl, 'store');
+  const dir = await requireStoreDir(path, options.command);
+  const warnings = warningSink(options.out);
+  // FsStore is both contracts; the read-only commands see only the read one.
+  const store = new FsStore(dir.dir, { createDir: false, onWarning: warnings.onWarning });
+  const opened = { dir: dir.dir, leftovers: dir.leftovers, warnings: warnings.list };
+  const read: ReadStore = store;
+  return access === 'write' ? { ...opened, store } : { ...opened, store: read };
+}
+
+/** A store directory checked by {@link requireStoreDir}. */
+export interface CheckedStoreDir {
   /** Absolute path. */
   readonly dir: string;
-  /** The store (never creates the directory). */
-  readonly store: FsStore;
   /** File names of leftovers of interrupted checkpoints (`.tmp-*.partial`). */
   readonly leftovers: readonly string[];
 }
 
 /**
- * Open `path` as a store directory: it must exist, be a directory, and hold
- * committed images (`NNNNNNNNNNNN.ckpt`) or a writer's lock or leftovers; an
- * empty directory is an empty store.
+ * Check that `path` is a store directory: it must exist, be a directory, and
+ * hold committed images (`NNNNNNNNNNNN.ckpt`) or a writer's lock or
+ * leftovers; an empty directory is an empty store.
  */
-export async function requireStoreDir(path: string, command: string): Promise<StoreDir> {
+export async function requireStoreDir(path: string, command: string): Promise<CheckedStoreDir> {
   const kind = await pathKind(path, 'store directory');
   if (kind === 'file') {
     throw usageError(`${path} is a file; 'ckpt ${command}' takes a store directory (the one given to new Checkpointer({ store })); for one image file use 'ckpt inspect ${path}' or 'ckpt verify ${path}'`);
@@ -103,7 +198,7 @@ export async function requireStoreDir(path: string, command: string): Promise<St
     throw new CliError(`${path} is not a ckpt store: it holds no committed images (files named like 000000000001.ckpt)${hint}`, ExitCode.IO, { code: ErrorCodes.NOT_A_STORE });
   }
   const leftovers = names.filter((n) => n.startsWith('.tmp-') && n.endsWith('.partial'));
-  return { dir, store: new FsStore(dir, { createDir: false }), leftovers };
+  return { dir, leftovers };
 }
 
 /** Path of image `id` in a store directory. */
@@ -129,7 +224,7 @@ export function countingSource(source: ImageSource, onRead: (bytes: number) => v
  * Open the image file `path` (header, trailer and index are checked).
  * `onRead` sees every byte read afterwards (progress).
  */
-export async function openImagePath(path: string, onRead?: (bytes: number) => void): Promise<ImageReader> {
-  const source = await openImageFileSource(path);
+export async function openImagePath(pathOrUrl: string, onRead?: (bytes: number) => void): Promise<ImageReader> {
+  const source = await openImageFileSource(localPath(pathOrUrl, 'image'));
   return openImage(onRead === undefined ? source : countingSource(source, onRead));
 }

@@ -1,17 +1,17 @@
 /**
  * @module cli/single-image-store
  *
- * A read-only {@link Store} holding one image file, so a loose image (copied
- * from a server) can be planned against the app's providers with
- * `Checkpointer.plan()` like an image in a store directory.
+ * A read-only store ({@link ReadStore}) holding one image file, so a loose
+ * image (copied from a server) can be planned against the app's providers
+ * with `Checkpointer.plan()` like an image in a store directory.
  */
 import { basename, resolve } from 'node:path';
 import { stat } from 'node:fs/promises';
-import { CkptError, ErrorCodes, type ImageSink, type ImageSource, type Store, type StoreEntry, type WriterLock } from '../index.js';
-import { openImageFileSource } from '../store/fs-store.js';
+import { CkptError, ErrorCodes, type ImageSource, type ReadStore, type StoreEntry } from '../index.js';
+import { openImageFileSource } from '../store/fs-image-source.js';
 
 /** A read-only store of exactly one image file; its id is the file name. */
-export class SingleImageStore implements Store {
+export class SingleImageStore implements ReadStore {
   /** `file:<absolute path>`. */
   readonly description: string;
   /** The one image's id (its file name). */
@@ -35,29 +35,5 @@ export class SingleImageStore implements Store {
   async open(id: string): Promise<ImageSource> {
     if (id !== this.id) throw new CkptError(ErrorCodes.NOT_FOUND, `${this.description} holds only image ${this.id}, not ${id}`);
     return openImageFileSource(this.#path);
-  }
-
-  #readOnly(): Promise<never> {
-    return Promise.reject(new CkptError(ErrorCodes.INVALID_ARGUMENT, `${this.description} is read-only (the ckpt command never writes to an image it checks)`));
-  }
-
-  /** Always fails: read-only. */
-  acquireWriter(): Promise<WriterLock> {
-    return this.#readOnly();
-  }
-
-  /** Always fails: read-only. */
-  create(): Promise<ImageSink> {
-    return this.#readOnly();
-  }
-
-  /** Always fails: read-only. */
-  delete(): Promise<void> {
-    return this.#readOnly();
-  }
-
-  /** Always fails: read-only. */
-  cleanup(): Promise<string[]> {
-    return this.#readOnly();
   }
 }

@@ -17,7 +17,7 @@ import { FORMATS } from '../image/format-registry.js';
 import { encodeHeader, encodeTrailer } from '../image/header.js';
 import { ImageReader, type ReadLimits } from '../image/reader.js';
 import { createAtomicFile } from '../store/atomic-file.js';
-import { openImageFileSource } from '../store/fs-store.js';
+import { openImageFileSource } from '../store/fs-image-source.js';
 
 /** Options of {@link convertImageFile}. */
 export interface ConvertOptions {

@@ -17,7 +17,8 @@ export type {
   VerifyProblem,
   VerifyReport,
 } from '../image/reader.js';
-export { openImage, openImageFile } from '../image/open.js';
+export { openImage } from '../image/open.js';
+export { openImageFile } from '../store/open-image-file.js';
 export type { ImageHeader } from '../image/header.js';
 export type { BlobEntry, CodecSettings, ImageIndex, Manifest, MetaValue, ProviderEntry, SegmentBase, SegmentEntry, SegmentRun } from '../image/index-model.js';
 export type { SegmentCodecId } from '../image/constants.js';

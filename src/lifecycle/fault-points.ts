@@ -8,8 +8,11 @@
  * created, in the middle of the segment writes, after the rename but before
  * the directory fsync, during retention — which a timer cannot hit reliably.
  *
- * `faultPoint(name)` marks such a moment. It does nothing unless the
- * environment variable `CKPT_TEST_KILL_AT` names it:
+ * `faultPoint(name)` marks such a moment. The checkpoint phases call it
+ * directly; the store's moments reach it only through the hooks a test
+ * passes to its store (`faultPointHooks()` from `ckpt/testing`, see
+ * `store/fs-hooks`), so the store modules contain no test code. It does
+ * nothing unless the environment variable `CKPT_TEST_KILL_AT` names it:
  *
  * - `CKPT_TEST_KILL_AT=after-rename` — SIGKILL this process the first time
  *   the point `after-rename` is reached;
@@ -28,15 +31,15 @@ import { writeSync } from 'node:fs';
 
 /** Every crash point, in the order a checkpoint (and its store commit) passes them. */
 export const FAULT_POINTS = [
-  // store/fs-lock: taking the writer lock
+  // store/fs-lock (through FsStore hooks): taking the writer lock
   'lock-created', // lock file created (O_EXCL), not yet written: an unreadable lock is left behind
   'lock-written', // lock file written and fsynced
-  // store/fs-store: cleanup of leftovers at the first checkpoint
+  // store/fs-store (through hooks): cleanup of leftovers at the first checkpoint
   'cleanup-unlink', // after removing one leftover file
   // lifecycle/checkpoint-run: the phases
   'after-prepare', // providers' prepare() ran
   'after-capture', // snapshot() ran and every state is encoded
-  // store/fs-store: the sink
+  // store/fs-store (through hooks): the sink
   'temp-created', // the temp file exists, empty
   'segment-write', // after each write(2) into the temp file (header, segments, index, trailer)
   'after-write', // lifecycle: the whole image is in the temp file, not yet fsynced
@@ -59,7 +62,10 @@ const hits = new Map<string, number>();
 
 /**
  * A test-only crash point: SIGKILLs this process when `CKPT_TEST_KILL_AT`
- * selects `name` (see the module comment). Does nothing otherwise.
+ * selects `name` (`name`: at its first hit; `name:n`: at its n-th hit,
+ * counted per process). With `CKPT_TEST_FAULT_TRACE=1` every hit is written
+ * to stderr as `ckpt-fault-point <name> <count>`. Does nothing when neither
+ * variable is set.
  */
 export function faultPoint(name: FaultPointName): void {
   const spec = process.env['CKPT_TEST_KILL_AT'];

@@ -30,11 +30,12 @@ import type { ZstdPool } from '../image/pool.js';
 import { ImageReader, readError, useReaderPool, type ReadLimits } from '../image/reader.js';
 import type { ImageInfo, MigrationRecord, RestoreResult, SkippedImage } from '../info.js';
 import type { RegisteredProvider, Registry } from '../provider/registry.js';
-import type { Store } from '../store/store.js';
+import type { ReadStore } from '../store/store.js';
 
 /** What a restore (or its dry run, the plan) needs from its Checkpointer. */
 export interface RestoreEnv {
-  readonly store: Store;
+  /** Where the images are read from: restoring and planning only read. */
+  readonly store: ReadStore;
   /** The registered providers and resources, read live at each phase. */
   readonly registry: Registry;
   readonly classes: ClassLookup;

@@ -46,7 +46,7 @@ import { CkptError, ErrorCodes } from '../errors.js';
 import type { WriterLock } from './store.js';
 import { errnoCode, nodeFsOps, storeIoError } from './fs-ops.js';
 import type { FsOps, FsStat } from './fs-ops.js';
-import { faultPoint } from '../lifecycle/fault-points.js';
+import { NO_FS_STORE_HOOKS, type FsStoreHooks } from './fs-hooks.js';
 
 /** Name of the lock file inside a store directory. */
 export const LOCK_FILE_NAME = '.ckpt-lock';
@@ -84,6 +84,8 @@ export interface LockInfo {
 export interface FsLockOptions {
   /** Filesystem layer (default {@link nodeFsOps}). */
   readonly fs?: FsOps;
+  /** Observers of the steps `lock-created` and `lock-written` (default: none). */
+  readonly hooks?: FsStoreHooks;
   /** How long to wait for a busy lock, in ms. 0 (default) fails at once. */
   readonly waitMs?: number;
   /** Interval between attempts while waiting, in ms (default {@link DEFAULT_LOCK_POLL_MS}). */
@@ -191,12 +193,6 @@ async function observe(fs: FsOps, path: string): Promise<Observed | undefined> {
 }
 
 /**
- * Errors of {@link createExclusive} after which the file it created could not
- * be removed again: it may still be at the path, holding `bytes` or a prefix.
- */
-const leftBehind = new WeakSet<object>();
-
-/**
  * Lock files this process created but neither confirmed nor removed, because
  * the filesystem failed right then (EIO on the read-back, a failed write and
  * a failed unlink…). By path. Without this memory the file would look like a
@@ -204,6 +200,11 @@ const leftBehind = new WeakSet<object>();
  * incomplete, like a lock being created right now — and this process could
  * never take the lock again. `acquire` adopts such a file when it holds
  * exactly these bytes, and treats it as stale when it holds a prefix of them.
+ *
+ * Process-wide on purpose, like the pid and start time the lock file records:
+ * the file is this process's, whichever store handle created it, and a
+ * memory owned by one handle would leave every other handle in the process
+ * (a new Checkpointer on the same directory) LOCKED by its own process.
  */
 const orphans = new Map<string, { readonly info: LockInfo; readonly bytes: Uint8Array }>();
 
@@ -214,10 +215,18 @@ function isPrefixOf(a: Uint8Array, b: Uint8Array): boolean {
 /**
  * Create `path` with O_EXCL holding `bytes`, fsynced. Returns false when the
  * path already exists. On a failure after creation the half-written file is
- * removed (best effort) before the error is thrown; if that fails too, the
- * error is marked (see {@link leftBehind}).
+ * removed (best effort) before the error is thrown; if that fails too,
+ * `leftBehind()` is called first: the file may still be at the path, holding
+ * `bytes` or a prefix.
  */
-async function createExclusive(fs: FsOps, path: string, bytes: Uint8Array, perm = DEFAULT_FILE_MODE): Promise<boolean> {
+async function createExclusive(
+  fs: FsOps,
+  hooks: FsStoreHooks,
+  path: string,
+  bytes: Uint8Array,
+  perm: number,
+  leftBehind: () => void,
+): Promise<boolean> {
   let file;
   try {
     file = await fs.open(path, 'wx', perm);
@@ -225,7 +234,7 @@ async function createExclusive(fs: FsOps, path: string, bytes: Uint8Array, perm 
     if (errnoCode(err) === 'EEXIST') return false;
     throw storeIoError('creating the writer lock', path, err);
   }
-  faultPoint('lock-created');
+  hooks.reached('lock-created');
   let step = 'writing the writer lock';
   try {
     let done = 0;
@@ -240,7 +249,7 @@ async function createExclusive(fs: FsOps, path: string, bytes: Uint8Array, perm 
     const f = file;
     file = undefined;
     await fs.close(f);
-    faultPoint('lock-written');
+    hooks.reached('lock-written');
     return true;
   } catch (err) {
     if (file !== undefined) await fs.close(file).catch(() => undefined);
@@ -248,9 +257,8 @@ async function createExclusive(fs: FsOps, path: string, bytes: Uint8Array, perm 
       () => true,
       (e: unknown) => errnoCode(e) === 'ENOENT',
     );
-    const error = storeIoError(step, path, err);
-    if (!removed) leftBehind.add(error);
-    throw error;
+    if (!removed) leftBehind();
+    throw storeIoError(step, path, err);
   }
 }
 
@@ -294,6 +302,7 @@ export class FsWriterLock implements WriterLock {
   static async acquire(directory: string, options: FsLockOptions = {}): Promise<FsWriterLock> {
     const dir = resolve(directory);
     const fs = options.fs ?? nodeFsOps;
+    const hooks = options.hooks ?? NO_FS_STORE_HOOKS;
     const waitMs = options.waitMs ?? 0;
     if (typeof waitMs !== 'number' || Number.isNaN(waitMs) || waitMs < 0) {
       throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `Invalid waitMs ${String(waitMs)}: it must be a number ≥ 0 (ms).`);
@@ -327,13 +336,7 @@ export class FsWriterLock implements WriterLock {
           procStart,
         };
         const bytes = Buffer.from(JSON.stringify(info) + '\n', 'utf8');
-        let created: boolean;
-        try {
-          created = await createExclusive(fs, path, bytes, perm);
-        } catch (err) {
-          if (leftBehind.has(err as object)) orphans.set(path, { info, bytes });
-          throw err;
-        }
+        const created = await createExclusive(fs, hooks, path, bytes, perm, () => orphans.set(path, { info, bytes }));
         if (created) {
           // Confirm the file at the path is ours: a process recovering the
           // previous (stale) lock could have moved ours aside in the instant
@@ -371,7 +374,7 @@ export class FsWriterLock implements WriterLock {
           ? { stale: true, reason: 'an incomplete lock file this process created when the filesystem failed' }
           : await judge(fs, path, description, observed, host, unreadableStaleMs);
         if (verdict.stale) {
-          const outcome = await recoverStale(fs, path, observed, bytes, host, unreadableStaleMs, perm);
+          const outcome = await recoverStale(fs, hooks, path, observed, bytes, host, unreadableStaleMs, perm);
           if (incomplete) orphans.delete(path);
           if (outcome === 'recovered') {
             quickRetries++;
@@ -514,6 +517,7 @@ async function judge(
  * Recovery-token files this process created and could not remove again (the
  * disk failed). No recovery of ours runs on them any more, so they are dead
  * leftovers, not a live recoverer (the same pid would look alive forever).
+ * Process-wide for the same reason as {@link orphans}.
  */
 const leftTokens = new Set<string>();
 
@@ -539,6 +543,7 @@ const MAX_RECOVERY_GENERATIONS = 64;
  */
 async function recoverStale(
   fs: FsOps,
+  hooks: FsStoreHooks,
   path: string,
   judged: Observed,
   me: Uint8Array,
@@ -550,13 +555,8 @@ async function recoverStale(
   const tokenPath = (gen: number): string => join(dirname(path), `${STALE_LOCK_PREFIX}${identity}.${gen}`);
   let held = 0;
   for (let gen = 1; gen <= MAX_RECOVERY_GENERATIONS && held === 0; gen++) {
-    let created: boolean;
-    try {
-      created = await createExclusive(fs, tokenPath(gen), me, perm);
-    } catch (err) {
-      if (leftBehind.has(err as object)) leftTokens.add(tokenPath(gen));
-      throw err;
-    }
+    const token = tokenPath(gen);
+    const created = await createExclusive(fs, hooks, token, me, perm, () => leftTokens.add(token));
     if (created) {
       held = gen;
       break;

@@ -23,24 +23,32 @@
  * fail each step with ENOSPC, EIO, EACCES or short writes.
  */
 
-import { constants as bufferConstants } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import { asError, CkptError, ErrorCodes } from '../errors.js';
 import type { AcquireOptions, ImageSink, ImageSource, Store, StoreEntry, WriterLock } from './store.js';
+
+export { openImageFileSource } from './fs-image-source.js';
 import { errnoCode, nodeFsOps, statOpenFile, storeIoError } from './fs-ops.js';
 import type { FsFile, FsOps } from './fs-ops.js';
 import { DEFAULT_FILE_MODE, FsWriterLock, STALE_LOCK_PREFIX } from './fs-lock.js';
 import { formatImageId, isImageId, nextImageId, parseImageId } from './image-ids.js';
-import { faultPoint } from '../lifecycle/fault-points.js';
+import { NO_FS_STORE_HOOKS, type FsStoreHooks } from './fs-hooks.js';
+import { FsImageSource } from './fs-image-source.js';
 import { statSync } from 'node:fs';
 import { MAGIC } from '../image/constants.js';
 import { WarningCodes, type CkptWarning } from '../events.js';
 
 /** Options for {@link FsStore}. */
 export interface FsStoreOptions {
-  /** Filesystem layer (default {@link nodeFsOps}); tests inject faults through it. */
+  /** Filesystem layer (default {@link nodeFsOps}, the real filesystem); tests inject faults through it. */
   readonly fs?: FsOps;
+  /**
+   * Observers of the durable path's steps (default: none). For tests that
+   * must act at an exact moment of a commit; `faultPointHooks()` from
+   * `ckpt/testing` kills the process at a chosen step.
+   */
+  readonly hooks?: FsStoreHooks;
   /**
    * Create the directory (and parents) when a writer first needs it, and treat
    * a missing directory as an empty store when listing. Default true. When
@@ -123,148 +131,16 @@ function idOfFileName(name: string): string | undefined {
   return id !== undefined && isImageId(id) ? id : undefined;
 }
 
-/**
- * Open any image file by path (outside a store directory too, e.g. a copy
- * from another machine) as an {@link ImageSource}; its id is the file name.
- * Missing file → `CKPT_ERR_NOT_FOUND`; a directory → `CKPT_ERR_INVALID_ARGUMENT`.
- */
-export async function openImageFileSource(path: string, fs: FsOps = nodeFsOps): Promise<ImageSource> {
-  if (typeof path !== 'string' || path === '') {
-    throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `an image path must be a non-empty string; got ${JSON.stringify(path)}`);
-  }
-  const full = resolve(path);
-  let file: FsFile;
-  try {
-    file = await fs.open(full, 'r');
-  } catch (err) {
-    const code = errnoCode(err);
-    if (code === 'ENOENT' || code === 'ENOTDIR') {
-      throw new CkptError(ErrorCodes.NOT_FOUND, `no image file at ${full}; check the path`, { cause: err });
-    }
-    throw storeIoError('opening image file', full, err);
-  }
-  try {
-    // fstat of the open file: the path may be gone already (pruned by a writer
-    // in another process), but what we opened is still readable.
-    const st = await statOpenFile(fs, file);
-    if (!st.isFile) throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `${full} is not a file; pass the path of one image (a .ckpt file)`);
-    return new FsImageSource(basename(full), st.size, file, fs);
-  } catch (err) {
-    await fs.close(file).catch(() => undefined);
-    if (err instanceof CkptError) throw err;
-    if (errnoCode(err) === 'ENOENT') throw new CkptError(ErrorCodes.NOT_FOUND, `no image file at ${full} (it was removed while being opened)`, { cause: err });
-    throw storeIoError('opening image file: stat', full, err);
-  }
-}
-
-/**
- * Ids handed to sinks that have not committed or aborted yet, per lock: the
- * next id must skip them, or two open sinks of one writer would get the same id.
- */
-const reservedIds = new WeakMap<FsWriterLock, Set<number>>();
-
-/** Temp files of sinks open in this process; `cleanup()` must not remove them. */
-const openTempPaths = new Set<string>();
-
-/**
- * Image files whose commit failed after the rename (the directory fsync
- * failed) and which could not be removed again then. The commit rejected, so
- * the image must not exist: `cleanup()` removes them once the disk works.
- */
-const failedCommits = new Set<string>();
-
-/** Random-access reader over one committed image file. */
-class FsImageSource implements ImageSource {
-  #closed = false;
-
-  constructor(
-    readonly id: string,
-    readonly size: number,
-    private readonly file: FsFile,
-    private readonly fs: FsOps,
-  ) {}
-
-  async read(offset: number, length: number): Promise<Uint8Array> {
-    this.#checkRead(offset, length);
-    // An unpooled buffer of exactly `length` bytes, seen as a plain Uint8Array:
-    // callers may build typed arrays over `.buffer` without surprises, and
-    // `.slice()` copies as it does on any Uint8Array (Buffer's would not).
-    const out = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
-    await this.#fill(offset, out);
-    return out;
-  }
-
-  async readInto(offset: number, into: Uint8Array): Promise<void> {
-    if (!(into instanceof Uint8Array)) {
-      throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `ImageSource.readInto() takes a Uint8Array to read into.`, { image: this.id });
-    }
-    this.#checkRead(offset, into.length);
-    await this.#fill(offset, into);
-  }
-
-  #checkRead(offset: number, length: number): void {
-    if (this.#closed) {
-      throw new CkptError(ErrorCodes.CLOSED, `Image ${this.id} was closed; open it again to read it.`, { image: this.id });
-    }
-    if (
-      !Number.isSafeInteger(offset) ||
-      !Number.isSafeInteger(length) ||
-      offset < 0 ||
-      length < 0 ||
-      offset + length > this.size
-    ) {
-      throw new CkptError(
-        ErrorCodes.CORRUPT,
-        `Image ${this.id} is truncated or its index is damaged: a read of ${String(length)} bytes at offset ` +
-          `${String(offset)} is outside the image (${this.size} bytes).`,
-        { image: this.id, where: `bytes ${String(offset)}+${String(length)}` },
-      );
-    }
-    if (length > bufferConstants.MAX_LENGTH) {
-      throw new CkptError(
-        ErrorCodes.LIMIT,
-        `Cannot read ${length} bytes of image ${this.id} at once: the largest buffer Node can allocate is ` +
-          `${bufferConstants.MAX_LENGTH} bytes. Read it in smaller parts.`,
-        { image: this.id },
-      );
-    }
-  }
-
-  /** Read `out.length` bytes at `offset` into `out` (checked by {@link #checkRead}). */
-  async #fill(offset: number, out: Uint8Array): Promise<void> {
-    const length = out.length;
-    let done = 0;
-    while (done < length) {
-      let n: number;
-      try {
-        n = await this.fs.read(this.file, out, done, length - done, offset + done);
-      } catch (err) {
-        throw storeIoError(`reading image ${this.id}`, this.file.path, err, this.id);
-      }
-      if (n <= 0) {
-        throw new CkptError(
-          ErrorCodes.CORRUPT,
-          `Image ${this.id} is truncated: its file ${this.file.path} ended at byte ${offset + done}, ` +
-            `before the ${this.size} bytes it had when opened.`,
-          { image: this.id, where: `byte ${offset + done}` },
-        );
-      }
-      done += n;
-    }
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    try {
-      await this.fs.close(this.file);
-    } catch (err) {
-      throw storeIoError(`closing image ${this.id}`, this.file.path, err, this.id);
-    }
-  }
-}
 
 type SinkState = 'open' | 'committing' | 'committed' | 'aborted' | 'failed';
+
+/** What a sink tells the store that created it. */
+interface SinkOwner {
+  /** The sink committed, aborted or failed: its id and temp file are free again. */
+  settled(lock: FsWriterLock, seq: number, tempPath: string): void;
+  /** A commit failed after its rename and the image file could not be removed: `cleanup()` must remove it. */
+  failedCommit(path: string): void;
+}
 
 /**
  * A sink starts an fsync of its temp file in the background each time this
@@ -299,6 +175,8 @@ class FsImageSink implements ImageSink {
     private readonly file: FsFile,
     private readonly fs: FsOps,
     private readonly lock: FsWriterLock,
+    private readonly hooks: FsStoreHooks,
+    private readonly owner: SinkOwner,
   ) {}
 
   write(chunk: Uint8Array): Promise<void> {
@@ -328,7 +206,7 @@ class FsImageSink implements ImageSink {
       done += n;
       this.#position += n;
       this.#unflushed += n;
-      faultPoint('segment-write');
+      this.hooks.reached('segment-write');
     }
     if (this.#unflushed >= FLUSH_EVERY_BYTES && this.#flush === undefined) this.#startFlush();
   }
@@ -376,7 +254,7 @@ class FsImageSink implements ImageSink {
       if (this.#failure !== undefined) throw this.#failure;
       step = 'fsync';
       await this.fs.fsync(this.file);
-      faultPoint('after-fsync');
+      this.hooks.reached('after-fsync');
       step = 'close';
       this.#fileOpen = false;
       await this.fs.close(this.file);
@@ -394,15 +272,15 @@ class FsImageSink implements ImageSink {
       }
       step = 'rename';
       path = `${this.tempPath} → ${target}`;
-      faultPoint('before-rename');
+      this.hooks.reached('before-rename');
       await this.fs.rename(this.tempPath, target);
       renamed = true;
-      faultPoint('after-rename');
+      this.hooks.reached('after-rename');
       step = 'directory fsync';
       path = this.dir;
       await this.fs.fsyncDir(this.dir);
       this.#state = 'committed';
-      faultPoint('after-dir-fsync');
+      this.hooks.reached('after-dir-fsync');
     } catch (err) {
       this.#state = 'failed';
       await this.#flushed();
@@ -419,11 +297,11 @@ class FsImageSink implements ImageSink {
       );
       const error = storeIoError(`committing image ${this.id}: ${step}`, path, err, this.id);
       if (!removed && renamed) {
-        failedCommits.add(target);
+        this.owner.failedCommit(target);
         throw new CkptError(
           ErrorCodes.STORE_IO,
           `${error.message} The image file could not be removed again, so image ${this.id} may or may not ` +
-            `survive a crash; do not rely on it (the next cleanup() in this process removes it).`,
+            `survive a crash; do not rely on it (the next cleanup() of this store removes it).`,
           { cause: err, image: this.id },
         );
       }
@@ -462,8 +340,7 @@ class FsImageSink implements ImageSink {
 
   /** Forget the reservation of this sink's id and temp file. */
   #settle(): void {
-    reservedIds.get(this.lock)?.delete(this.seq);
-    openTempPaths.delete(this.tempPath);
+    this.owner.settled(this.lock, this.seq, this.tempPath);
   }
 
   #closedError(what: string): CkptError {
@@ -479,7 +356,15 @@ class FsImageSink implements ImageSink {
 /**
  * The default store: a directory of image files, written with the commit rule
  * (temp file, fsync, rename, directory fsync) and guarded by a lock file with
- * stale-lock recovery. See the module comment for the layout.
+ * stale-lock recovery.
+ *
+ * Layout of the directory: `<id>.ckpt` committed images
+ * (`000000000007.ckpt`, the only files `list()` shows); `.tmp-<id>-<pid>-<rand>.partial`
+ * an image being written, or left by a crashed writer (`cleanup()` removes
+ * it); `.ckpt-lock` the writer lock, and `.ckpt-lock.stale-*` leftovers of
+ * stale-lock recovery. Other files are left alone; one named like an image
+ * but not one is skipped with a `CKPT_WARN_FOREIGN_ENTRY` warning. Details,
+ * including what survives a crash at each step: `docs/stores.md`.
  */
 export class FsStore implements Store {
   /** Absolute path of the store directory. */
@@ -492,6 +377,30 @@ export class FsStore implements Store {
   readonly #warned = new Set<string>();
   readonly #mode: number;
   readonly #dirMode: number;
+  readonly #hooks: FsStoreHooks;
+  /**
+   * Per writer lock: ids handed to sinks that have not committed or aborted
+   * yet (the next id must skip them, or two open sinks of one writer would
+   * get the same id), and their temp files (`cleanup()` must not remove them).
+   */
+  readonly #open = new WeakMap<FsWriterLock, { readonly ids: Set<number>; readonly temps: Set<string> }>();
+  /**
+   * Image files whose commit failed after the rename (the directory fsync
+   * failed) and which could not be removed again then. The commit rejected,
+   * so the image must not exist: `cleanup()` removes them once the disk works.
+   */
+  readonly #failedCommits = new Set<string>();
+  /** How sinks report back to this store. */
+  readonly #sinkOwner: SinkOwner = {
+    settled: (lock, seq, tempPath) => {
+      const open = this.#open.get(lock);
+      open?.ids.delete(seq);
+      open?.temps.delete(tempPath);
+    },
+    failedCommit: (path) => {
+      this.#failedCommits.add(path);
+    },
+  };
 
   /**
    * @param dir - the store directory (resolved against the current directory now)
@@ -507,6 +416,7 @@ export class FsStore implements Store {
     this.#fs = options.fs ?? nodeFsOps;
     this.#createDir = options.createDir ?? true;
     this.#onWarning = options.onWarning ?? defaultWarning;
+    this.#hooks = options.hooks ?? NO_FS_STORE_HOOKS;
     this.#mode = checkMode('mode', options.mode, DEFAULT_FILE_MODE);
     this.#dirMode = checkMode('dirMode', options.dirMode, DEFAULT_DIR_MODE);
     let isDir: boolean | undefined;
@@ -646,6 +556,7 @@ export class FsStore implements Store {
     await this.#ensureDir();
     return FsWriterLock.acquire(this.dir, {
       fs: this.#fs,
+      hooks: this.#hooks,
       description: this.description,
       mode: this.#mode,
       ...(options.waitMs === undefined ? {} : { waitMs: options.waitMs }),
@@ -656,11 +567,12 @@ export class FsStore implements Store {
   async create(lock: WriterLock): Promise<ImageSink> {
     const held = await this.#checkLock(lock, 'create');
     const names = await this.#readdir();
-    let reserved = reservedIds.get(held);
-    if (reserved === undefined) {
-      reserved = new Set();
-      reservedIds.set(held, reserved);
+    let open = this.#open.get(held);
+    if (open === undefined) {
+      open = { ids: new Set(), temps: new Set() };
+      this.#open.set(held, open);
     }
+    const reserved = open.ids;
     // No await between computing the id and reserving it: two concurrent
     // create() calls on one lock cannot pick the same id.
     // Id allocation looks at real images only: an entry named like an image
@@ -687,14 +599,14 @@ export class FsStore implements Store {
     const seq = parseImageId(id);
     reserved.add(seq);
     const tempPath = join(this.dir, `${TEMP_PREFIX}${id}-${process.pid}-${randomBytes(4).toString('hex')}${TEMP_SUFFIX}`);
-    openTempPaths.add(tempPath);
+    open.temps.add(tempPath);
     try {
       const file = await this.#fs.open(tempPath, 'wx', this.#mode);
-      faultPoint('temp-created');
-      return new FsImageSink(id, seq, this.dir, tempPath, file, this.#fs, held);
+      this.#hooks.reached('temp-created');
+      return new FsImageSink(id, seq, this.dir, tempPath, file, this.#fs, held, this.#hooks, this.#sinkOwner);
     } catch (err) {
       reserved.delete(seq);
-      openTempPaths.delete(tempPath);
+      open.temps.delete(tempPath);
       throw storeIoError(`creating image ${id}`, tempPath, err, id);
     }
   }
@@ -704,14 +616,14 @@ export class FsStore implements Store {
     parseImageId(id);
     await this.#checkLock(lock, 'delete');
     const path = join(this.dir, imageFileName(id));
-    faultPoint('retention-delete');
+    this.#hooks.reached('retention-delete');
     try {
       await this.#fs.unlink(path);
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') throw this.#notFound(id, err);
       throw storeIoError(`deleting image ${id}`, path, err, id);
     }
-    faultPoint('after-unlink');
+    this.#hooks.reached('after-unlink');
     try {
       await this.#fs.fsyncDir(this.dir);
     } catch (err) {
@@ -725,17 +637,18 @@ export class FsStore implements Store {
 
   /**
    * Remove temp files of crashed writers and stale-lock leftovers, and image
-   * files of commits that failed in this process after their rename and could
-   * not be removed then. Requires the writer lock (so no other process can be
-   * writing a temp file). Temp files of sinks still open in this process are
+   * files of commits of this store handle that failed after their rename and
+   * could not be removed then. Requires the writer lock (so no other process can be
+   * writing a temp file). Temp files of sinks still open under this lock are
    * kept. Returns the removed file names.
    */
   async cleanup(lock: WriterLock): Promise<string[]> {
-    await this.#checkLock(lock, 'cleanup');
+    const held = await this.#checkLock(lock, 'cleanup');
     const names = (await this.#readdir()) ?? [];
+    const openTemps = this.#open.get(held)?.temps;
     const removed: string[] = [];
     let images = 0;
-    for (const path of failedCommits) {
+    for (const path of this.#failedCommits) {
       if (dirname(path) !== this.dir) continue;
       try {
         await this.#fs.unlink(path);
@@ -744,18 +657,18 @@ export class FsStore implements Store {
       } catch (err) {
         if (errnoCode(err) !== 'ENOENT') throw storeIoError('cleanup: removing the image of a failed commit', path, err);
       }
-      failedCommits.delete(path);
+      this.#failedCommits.delete(path);
     }
     // Like delete(): make the removal of an image durable.
     if (images > 0) await this.#fs.fsyncDir(this.dir).catch(() => undefined);
     for (const name of names) {
       const path = join(this.dir, name);
-      const leftover = (isTempFileName(name) && !openTempPaths.has(path)) || name.startsWith(STALE_LOCK_PREFIX);
+      const leftover = (isTempFileName(name) && openTemps?.has(path) !== true) || name.startsWith(STALE_LOCK_PREFIX);
       if (!leftover) continue;
       try {
         await this.#fs.unlink(path);
         removed.push(name);
-        faultPoint('cleanup-unlink');
+        this.#hooks.reached('cleanup-unlink');
       } catch (err) {
         if (errnoCode(err) !== 'ENOENT') throw storeIoError('cleanup: removing', path, err);
       }

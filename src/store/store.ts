@@ -1,12 +1,18 @@
 /**
  * @module store/store
  *
- * The `Store` contract: where images live. Every store follows one commit
- * rule: an image is written under a temporary name, made durable, and only
- * then becomes visible under its id (atomically). Half-written images are never
- * listed or opened. One writer per store at a time, enforced by a writer lock;
- * listing and reading never need the lock. `ckpt/testing` exports a
- * conformance suite that every store (including third-party ones) must pass.
+ * The store contracts: where images live. Two roles, two contracts:
+ * {@link ReadStore} (list and open committed images; all that restore
+ * planning and the read-only CLI commands need) and {@link WriteStore} (the
+ * writer lock, new images, deletion, cleanup). A {@link Store} is both, and is
+ * what a Checkpointer writes to; a read-only store (an archive, a bucket seen
+ * with read-only credentials, one image file) implements {@link ReadStore}
+ * alone. Every writable store follows one commit rule: an image is written
+ * under a temporary name, made durable, and only then becomes visible under
+ * its id (atomically). Half-written images are never listed or opened. One
+ * writer per store at a time, enforced by a writer lock; listing and reading
+ * never need the lock. `ckpt/testing` exports conformance suites for both
+ * contracts. See `docs/stores.md`.
  */
 
 /** A committed image as the store sees it: an id and a size. */
@@ -63,20 +69,45 @@ export interface WriterLock {
   release(): Promise<void>;
 }
 
-/** Options for {@link Store.acquireWriter}. */
+/** Options for {@link WriteStore.acquireWriter}. */
 export interface AcquireOptions {
   /** How long to wait for a busy lock, in ms. 0 (default) fails at once with `CKPT_ERR_LOCKED`. */
   readonly waitMs?: number;
 }
 
-/** Where images live. See the module comment for the rules every store follows. */
-export interface Store {
+/**
+ * The read side of a store: list and open committed images. Needs no lock,
+ * never changes the storage. Implement this alone for a read-only store (it
+ * can then be inspected by the `ckpt` CLI and planned against, but not
+ * written to); `runReadStoreConformance` from `ckpt/testing` checks it.
+ *
+ * Rules: only committed images are listed (never temporary or half-written
+ * ones); ids sort as strings, a greater id being a newer image; an image that
+ * vanished between `list()` and `open()` is `CKPT_ERR_NOT_FOUND`; every I/O
+ * failure is `CKPT_ERR_STORE_IO`. See `docs/stores.md`.
+ */
+export interface ReadStore {
   /** Human-readable location for messages (`fs:/var/ckpt`, `memory`). */
   readonly description: string;
   /** Committed images, newest first. Never lists temporary or half-written images. */
   list(): Promise<StoreEntry[]>;
   /** Open a committed image for reading. Unknown id: `CKPT_ERR_NOT_FOUND`. */
   open(id: string): Promise<ImageSource>;
+}
+
+/**
+ * The write side of a store: the single-writer lock, new images, deletion
+ * and cleanup. Every method but `acquireWriter` needs the lock it returned.
+ *
+ * The commit rule: an image is written under a temporary name, made durable,
+ * and only then becomes visible under its id, atomically; a commit that
+ * rejects leaves no image. Ids are assigned by the store, each greater than
+ * every id it holds. A crashed writer's lock is recovered, its temporary
+ * leftovers removed by `cleanup()`. See `docs/stores.md`.
+ */
+export interface WriteStore {
+  /** Human-readable location for messages (`fs:/var/ckpt`, `memory`). */
+  readonly description: string;
   /**
    * Take the writer lock. A lock held by a live process fails with
    * `CKPT_ERR_LOCKED` (after `waitMs`); a stale lock (its process is gone) is recovered.
@@ -88,4 +119,16 @@ export interface Store {
   delete(lock: WriterLock, id: string): Promise<void>;
   /** Remove temporary leftovers of crashed writers. Requires the writer lock. Returns what was removed. */
   cleanup(lock: WriterLock): Promise<string[]>;
+}
+
+/**
+ * Where images live, read and written: both {@link ReadStore} and
+ * {@link WriteStore}. This is what a Checkpointer takes (`FsStore`,
+ * `MemoryStore`, or your own; `runStoreConformance` from `ckpt/testing`
+ * checks it). The rules every store follows are on the two contracts and in
+ * `docs/stores.md`.
+ */
+export interface Store extends ReadStore, WriteStore {
+  /** Human-readable location for messages (`fs:/var/ckpt`, `memory`). */
+  readonly description: string;
 }

@@ -9,7 +9,7 @@
 import { ClassRegistry, type ClassConstructor } from '../codec/class-registry.js';
 import { planMigration, runMigration } from '../convert/migrate.js';
 import { CkptError, ErrorCodes } from '../errors.js';
-import { openImageFile } from '../image/open.js';
+import { openImageFile } from '../store/open-image-file.js';
 import type { Provider } from '../provider/provider.js';
 import { normalizeProvider } from '../provider/registry.js';
 

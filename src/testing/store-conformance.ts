@@ -2,7 +2,9 @@
  * @module testing/store-conformance
  *
  * The conformance suite every `Store` must pass — ckpt's own (FsStore,
- * MemoryStore) and third-party ones alike. It checks the contract of
+ * MemoryStore) and third-party ones alike. It includes the read-contract
+ * cases of `testing/read-store-conformance` (which a read-only store runs
+ * alone, with `runReadStoreConformance`). It checks the contract of
  * `store/store`, not an implementation: ids, newest-first listing, the commit
  * rule (nothing visible before commit, nothing after a failed or aborted one),
  * bounds-checked reads, the single-writer lock and its waiting, and big
@@ -18,6 +20,7 @@ import { strict as assert } from 'node:assert';
 import { isCkptError, describeError, ErrorCodes } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { ImageSink, Store, StoreEntry, WriterLock } from '../store/store.js';
+import { readStoreConformanceCases, type ReadStoreFactory } from './read-store-conformance.js';
 
 /** One store under test, with a way to open the same storage again and to clean up. */
 export interface StoreHarness {
@@ -555,5 +558,34 @@ export function runStoreConformance(factory: StoreFactory, runner: ConformanceRu
     for (const c of storeConformanceCases) {
       if (!skip.has(c.name)) it(c.name, () => c.run(factory));
     }
+    const reading = readFactoryOf(factory);
+    for (const c of readStoreConformanceCases) {
+      if (!skip.has(c.name)) it(`read contract: ${c.name}`, () => c.run(reading));
+    }
   });
+}
+
+/** The read cases on a full store: the images are committed through its write side, then read through a second handle. */
+function readFactoryOf(factory: StoreFactory): ReadStoreFactory {
+  return async (images) => {
+    const harness = await factory();
+    try {
+      const lock = await harness.store.acquireWriter();
+      const ids: string[] = [];
+      try {
+        for (const image of images) {
+          const sink = await harness.store.create(lock);
+          await sink.write(image);
+          await sink.commit();
+          ids.push(sink.id);
+        }
+      } finally {
+        await lock.release();
+      }
+      return { store: await harness.reopen(), ids, dispose: () => harness.dispose() };
+    } catch (err) {
+      await harness.dispose().catch(() => undefined);
+      throw err;
+    }
+  };
 }

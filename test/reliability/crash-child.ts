@@ -6,7 +6,8 @@
 //
 // Events: start (what was restored), committed (each image), warning, done.
 import { writeSync } from 'node:fs';
-import { Checkpointer } from '../../src/index.js';
+import { Checkpointer, FsStore } from '../../src/index.js';
+import { faultPointHooks } from '../../src/testing/index.js';
 import { Sim, type SimState } from './crash-sim.js';
 
 const env = process.env;
@@ -23,7 +24,8 @@ function emit(event: Record<string, unknown>): void {
 
 const sim = new Sim(SIZE);
 const ckpt = new Checkpointer({
-  store: dir,
+  // The store's steps are crash points too (CKPT_TEST_KILL_AT).
+  store: new FsStore(dir, { hooks: faultPointHooks(), onWarning: (w) => emit({ e: 'warning', code: w.code, message: w.message }) }),
   retention: { keepLast: 2 },
   // A writer killed between creating and writing its lock leaves an
   // unreadable lock that turns stale after 5 s: wait for it.

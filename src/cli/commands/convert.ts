@@ -15,7 +15,7 @@ import { convertImageFile, FORMAT_VERSION, WRITABLE_FORMAT_VERSIONS } from '../.
 import { addCommonOptions, examples, positiveInt, type CommandContext } from '../command.js';
 import { usageError } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
-import { requireImagePath } from '../inputs.js';
+import { localPath, requireImagePath } from '../inputs.js';
 import { formatBytes, Output, plural, type CommonOptions } from '../output.js';
 import { createProgress, type Progress } from '../progress.js';
 
@@ -83,13 +83,14 @@ async function runConvert(input: string, output: string | undefined, options: Co
   if (options.to !== undefined && !WRITABLE_FORMAT_VERSIONS.includes(options.to)) {
     throw usageError(`--to ${options.to}: this ckpt writes format versions ${WRITABLE_FORMAT_VERSIONS.join(', ')}`);
   }
-  await requireImagePath(input, 'convert');
-  const inSize = (await stat(input)).size;
+  const inPath = await requireImagePath(input, 'convert');
+  const outPath = output === undefined ? undefined : localPath(output, 'output file');
+  const inSize = (await stat(inPath)).size;
   const progress = createProgress(ctx.io.stderr, { enabled: out.progress && !dryRun, label: 'converting', total: inSize });
-  const stop = output !== undefined && !dryRun && out.progress ? watchTempFile(output, progress) : (): void => undefined;
+  const stop = outPath !== undefined && !dryRun && out.progress ? watchTempFile(outPath, progress) : (): void => undefined;
   let report;
   try {
-    report = await convertImageFile(input, output ?? `${input}.dry-run`, { ...(options.to === undefined ? {} : { to: options.to }), dryRun });
+    report = await convertImageFile(inPath, outPath ?? `${inPath}.dry-run`, { ...(options.to === undefined ? {} : { to: options.to }), dryRun });
   } catch (err) {
     // A downgrade that would lose data: say what to do instead.
     if (isCkptError(err, ErrorCodes.INVALID_ARGUMENT) && /cannot hold/.test(err.message)) {

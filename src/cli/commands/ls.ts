@@ -12,7 +12,7 @@ import type { Command } from 'commander';
 import { addCommonOptions, examples, type CommandContext } from '../command.js';
 import { scanStore, type ImageCheck } from '../check.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
-import { requireStoreDir } from '../inputs.js';
+import { openStoreForCli, warningsJson } from '../inputs.js';
 import { formatBytes, formatDate, Output, plural, table, type CommonOptions } from '../output.js';
 import { createProgress } from '../progress.js';
 import { imageJson, problemLine } from './shared.js';
@@ -51,7 +51,7 @@ function mark(check: ImageCheck, pick: string | null): string {
 
 async function runLs(dir: string, options: LsOptions, ctx: CommandContext): Promise<ExitCodeValue> {
   const out = new Output(ctx.io, options);
-  const store = await requireStoreDir(dir, 'ls');
+  const store = await openStoreForCli(dir, 'read', { command: 'ls', out });
   const progress = createProgress(ctx.io.stderr, { enabled: out.progress, label: 'checking' });
   let scan;
   try {
@@ -70,6 +70,7 @@ async function runLs(dir: string, options: LsOptions, ctx: CommandContext): Prom
         error: restoreError,
       },
       leftovers: store.leftovers,
+      warnings: warningsJson(store),
     });
     return ExitCode.OK;
   }

@@ -26,6 +26,7 @@ import {
   keepLast,
   type ImageInfo,
   type RetentionPolicy,
+  type Store,
   type WriterLock,
 } from '../../index.js';
 import { selectForDeletion } from '../../retention/policy.js';
@@ -33,7 +34,7 @@ import { scanStore, type ImageCheck } from '../check.js';
 import { addCommonOptions, examples, nonNegativeInt, positiveInt, type CommandContext } from '../command.js';
 import { CliError, usageError } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
-import { requireStoreDir, type StoreDir } from '../inputs.js';
+import { openStoreForCli, warningsJson, type StoreDir } from '../inputs.js';
 import { formatBytes, formatDate, Output, plural, table, type CommonOptions } from '../output.js';
 import { createProgress } from '../progress.js';
 
@@ -89,7 +90,7 @@ async function runPrune(dir: string, options: PruneOptions, ctx: CommandContext)
   if (options.keepEverySeconds !== undefined) policies.push(keepEverySeconds(options.keepEverySeconds));
   if (options.keepLabelled === true) policies.push(keepLabelled());
   if (policies.length === 0) throw usageError('say what to keep: --keep-last N (and/or --keep-every-steps N, --keep-every-seconds S, --keep-labelled)');
-  const store = await requireStoreDir(dir, 'prune');
+  const store = await openStoreForCli(dir, 'write', { command: 'prune', out });
   const dryRun = options.dryRun === true;
   let lock: WriterLock | undefined;
   if (!dryRun) lock = await acquire(store, options.waitMs ?? 0);
@@ -141,6 +142,7 @@ async function runPrune(dir: string, options: PruneOptions, ctx: CommandContext)
     if (out.json) {
       out.data({
         store: store.dir,
+        warnings: warningsJson(store),
         dryRun,
         policies: policies.map((p) => p.name),
         newestValid: scan.pick,
@@ -188,7 +190,7 @@ async function runPrune(dir: string, options: PruneOptions, ctx: CommandContext)
 }
 
 /** Take the writer lock; a running writer's lock becomes one clear line and exit code 5. */
-async function acquire(store: StoreDir, waitMs: number): Promise<WriterLock> {
+async function acquire(store: StoreDir<Store>, waitMs: number): Promise<WriterLock> {
   try {
     return await store.store.acquireWriter({ waitMs });
   } catch (err) {

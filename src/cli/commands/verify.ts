@@ -13,13 +13,13 @@ import type { Command } from 'commander';
 import type { CkptError, ProviderPlan } from '../../index.js';
 import type { VerifyProblem } from '../../format/index.js';
 import { runMigrationChain } from '../../testing/migrations.js';
-import { openImageFileSource } from '../../store/fs-store.js';
+import { openImageFileSource } from '../../store/fs-image-source.js';
 import { loadAppModule, setupApp, type AppSetup } from '../app-module.js';
 import { checkImage, problemOf, scanStore, statusOf, type ImageCheck } from '../check.js';
 import { addCommonOptions, examples, type CommandContext } from '../command.js';
 import { usageError } from '../errors.js';
 import { exitCodeForProblems, type ExitCodeValue } from '../exit-codes.js';
-import { openImagePath, pathKind, requireStoreDir, type StoreDir } from '../inputs.js';
+import { openImagePath, openStoreForCli, pathKind, warningsJson, type StoreDir } from '../inputs.js';
 import { Output, plural, type CommonOptions } from '../output.js';
 import { createProgress } from '../progress.js';
 import { SingleImageStore } from '../single-image-store.js';
@@ -134,7 +134,7 @@ async function runVerify(target: string, options: VerifyOptions, ctx: CommandCon
   const progress = createProgress(ctx.io.stderr, { enabled: out.progress, label: 'verifying' });
   try {
     if (kind === 'directory') {
-      store = await requireStoreDir(target, 'verify');
+      store = await openStoreForCli(target, 'read', { command: 'verify', out });
       if (app !== undefined) setup = await setupApp(app, store.store);
       const scan = await scanStore(store, { verify: 'all', progress, ...(setup === undefined ? {} : { classes: setup.classes }) });
       pick = scan.pick;
@@ -177,7 +177,7 @@ async function runVerify(target: string, options: VerifyOptions, ctx: CommandCon
               },
             }),
       })),
-      ...(store === undefined ? {} : { store: store.dir, restorePick: pick, leftovers: store.leftovers }),
+      ...(store === undefined ? {} : { store: store.dir, restorePick: pick, leftovers: store.leftovers, warnings: warningsJson(store) }),
     });
     return exit;
   }
