@@ -13,6 +13,14 @@
 //   declare function simulate(grid: Float64Array): void;
 //   -->                             hidden lines prepended to the block (declarations
 //                                   a fragment relies on); implies no-run when it declares
+//   <!-- snippet: module=./model.js
+//   export declare class Particle { x: number }
+//   -->                             the types of a module the block imports that is the
+//                                   reader's own (an app's ./model.js, a test runner): the
+//                                   lines are written as that module's declaration file
+//                                   (a relative specifier: next to the block; a package
+//                                   name: `declare module '…' { … }`), so the block is
+//                                   type-checked against them instead of left unchecked
 // Several words may share one comment: <!-- snippet: no-run name=x -->.
 //
 // Usage: node scripts/check-snippets.mjs [--files a.md b.md] [--no-run] [--list] [--print NAME]
@@ -51,7 +59,7 @@ async function defaultFiles() {
 export function extractSnippets(text, file) {
   const lines = text.split('\n');
   const out = [];
-  let pending = { words: [], prelude: [] };
+  let pending = { words: [], prelude: [], modules: [] };
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
     const directive = /^\s*<!--\s*snippet:(.*)$/.exec(line);
@@ -64,7 +72,13 @@ export function extractSnippets(text, file) {
         if (i >= lines.length) throw new Error(`${file}:${i}: unterminated <!-- snippet: comment`);
       }
       const words = rest.trim().split(/\s+/).filter(Boolean);
-      pending = { words: [...pending.words, ...words], prelude: [...pending.prelude, ...body] };
+      const mod = words.find((w) => w.startsWith('module='));
+      if (mod !== undefined) {
+        if (words.length !== 1) throw new Error(`${file}:${i + 1}: a module= comment holds only that word (its lines are the module's declarations)`);
+        pending = { ...pending, modules: [...pending.modules, { specifier: mod.slice('module='.length), lines: body }] };
+      } else {
+        pending = { ...pending, words: [...pending.words, ...words], prelude: [...pending.prelude, ...body] };
+      }
       continue;
     }
     const fence = /^(\s*)(`{3,}|~{3,})\s*([\w-]*)/.exec(line);
@@ -80,7 +94,7 @@ export function extractSnippets(text, file) {
         const words = new Set(pending.words.filter((w) => !w.includes('=')));
         const named = pending.words.find((w) => w.startsWith('name='));
         for (const w of words) {
-          if (w !== 'no-run' && w !== 'prelude') throw new Error(`${file}:${start}: unknown snippet directive "${w}" (known: no-run, name=…, prelude)`);
+          if (w !== 'no-run' && w !== 'prelude') throw new Error(`${file}:${start}: unknown snippet directive "${w}" (known: no-run, name=…, prelude, module=…)`);
         }
         out.push({
           file,
@@ -88,14 +102,15 @@ export function extractSnippets(text, file) {
           ext,
           code: code.join('\n'),
           prelude: pending.prelude,
-          run: !words.has('no-run'),
+          modules: pending.modules,
+          run: !words.has('no-run') && pending.modules.length === 0,
           name: named?.slice('name='.length),
         });
       }
-      pending = { words: [], prelude: [] };
+      pending = { words: [], prelude: [], modules: [] };
       continue;
     }
-    if (line.trim() !== '') pending = { words: [], prelude: [] };
+    if (line.trim() !== '') pending = { words: [], prelude: [], modules: [] };
   }
   return out;
 }
@@ -118,6 +133,22 @@ function tsconfig() {
     },
     include: ['src'],
   };
+}
+
+/**
+ * Where and what to write for one module= declaration of block `m`: a
+ * relative specifier becomes a `.d.ts` beside the block (`./model.js` →
+ * `model.d.ts`), a package name an ambient `declare module`.
+ */
+function moduleStub(dir, m, mod, n) {
+  const blockDir = dirname(m.src);
+  const own = join(dir, 'src', m.base);
+  if (mod.specifier.startsWith('.')) {
+    const path = resolve(blockDir, mod.specifier.replace(/\.(m?js|ts)$/, '')) + '.d.ts';
+    if (!path.startsWith(`${own}/`)) throw new Error(`${relative(root, m.file)}:${m.line}: module=${mod.specifier} leaves the block's folder (at most one ../)`);
+    return { path, text: mod.lines.join('\n') };
+  }
+  return { path: join(own, `module-${n}.d.ts`), text: `declare module '${mod.specifier}' {\n${mod.lines.join('\n')}\n}` };
 }
 
 async function scratchProject() {
@@ -169,12 +200,24 @@ async function main() {
   let failed = 0;
   try {
     const byModule = new Map();
+    // Each block is src/<base>/doc/index.<ext>: its own folder, so the
+    // declaration files of the modules it imports (module=) sit beside it
+    // (`../x.js` too) without meeting another block's.
     snippets.forEach((s, i) => {
       const base = `${relative(root, s.file).replace(/[^\w-]+/g, '_')}-L${s.line}-${i}`;
       const body = [...s.prelude, s.code, ...(s.ext === 'ts' ? ['export {};'] : [])].join('\n');
-      byModule.set(base, { ...s, body, src: join(dir, 'src', `${base}.${s.ext}`), out: join(dir, 'out', `${base}.${s.ext === 'ts' ? 'js' : 'mjs'}`) });
+      const entry = `${base}/doc/index`;
+      byModule.set(entry, { ...s, base, body, src: join(dir, 'src', `${entry}.${s.ext}`), out: join(dir, 'out', `${entry}.${s.ext === 'ts' ? 'js' : 'mjs'}`) });
     });
-    for (const m of byModule.values()) await writeFile(m.src, `${m.body}\n`);
+    for (const m of byModule.values()) {
+      await mkdir(dirname(m.src), { recursive: true });
+      await writeFile(m.src, `${m.body}\n`);
+      for (const [n, mod] of m.modules.entries()) {
+        const stub = moduleStub(dir, m, mod, n);
+        await mkdir(dirname(stub.path), { recursive: true });
+        await writeFile(stub.path, `${stub.text}\n`);
+      }
+    }
 
     const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
     const result = spawnSync(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json'), '--pretty', 'false'], { cwd: dir, encoding: 'utf8' });
@@ -182,8 +225,13 @@ async function main() {
     const broken = new Set();
     for (const d of diagnostics) {
       const m = /^src\/([^(]+)\.(ts|mjs)\((\d+),(\d+)\): (.*)$/.exec(d);
+      const stubOf = m ? /^src\/([^/]+)\/.*\.d\.ts\(\d+,\d+\): (.*)$/.exec(d) : null;
       const mod = m ? byModule.get(m[1]) : undefined;
-      if (m && mod) {
+      const owner = stubOf ? [...byModule.entries()].find(([, x]) => x.base === stubOf[1]) : undefined;
+      if (owner !== undefined && stubOf) {
+        broken.add(owner[0]);
+        console.error(`${relative(root, owner[1].file)}:${owner[1].line} (a module= declaration): ${stubOf[2]}`);
+      } else if (m && mod) {
         broken.add(m[1]);
         const codeLine = Number(m[3]) - mod.prelude.length;
         const where = codeLine >= 1 ? `${relative(root, mod.file)}:${mod.line + codeLine - 1}:${m[4]}` : `${relative(root, mod.file)}:${mod.line} (prelude line ${m[3]})`;

@@ -81,6 +81,12 @@ export interface CkptErrorDetails {
   readonly image?: string;
   /** Where inside an image or a state the problem was found (`segment 3`, `particles[3].onHit`). */
   readonly where?: string;
+  /**
+   * What the user can do about it, when the message does not already say so
+   * (one clause, lower case, no final full stop: `move it out of the store`).
+   * The `ckpt` CLI prints it after the message.
+   */
+  readonly hint?: string;
 }
 
 /** Options accepted by the {@link CkptError} constructor. */
@@ -90,20 +96,35 @@ export interface CkptErrorOptions extends CkptErrorDetails {
 }
 
 /**
+ * The brand every {@link CkptError} carries, registered in the global symbol
+ * registry so that {@link isCkptError} recognises errors made by another copy
+ * of ckpt loaded in the same process (two versions in `node_modules`, or the
+ * same file loaded under two URLs), where `instanceof` fails.
+ */
+const BRAND: unique symbol = Symbol.for('ckpt.error') as never;
+
+/**
  * The single error class of ckpt. `code` is stable and documented in
- * `docs/errors.md`; `message` says what happened and what to do about it.
+ * `docs/errors.md`; `message` says what happened (and usually what to do);
+ * `hint`, when set, says what to do.
+ *
+ * The optional facts (`errors`, `provider`, `image`, `where`, `hint`) are own
+ * properties only when set, so `util.inspect` and Node's printer of uncaught
+ * errors show what is known and no `undefined` placeholders.
  */
 export class CkptError extends Error {
   /** The stable `CKPT_ERR_*` code. */
   readonly code: ErrorCode;
-  /** Individual failures, for aggregated errors. Empty otherwise (and then not an own property). */
-  declare readonly errors: readonly Error[];
+  /** Individual failures, for aggregated errors; an own property only when there is at least one. */
+  declare readonly errors?: readonly Error[];
   /** The provider concerned; an own property only when set. */
   declare readonly provider?: string;
   /** The image concerned; an own property only when set. */
   declare readonly image?: string;
   /** Location inside an image or state; an own property only when set. */
   declare readonly where?: string;
+  /** What the user can do about it; an own property only when set. */
+  declare readonly hint?: string;
 
   /**
    * @param code - one of {@link ErrorCodes}
@@ -114,18 +135,18 @@ export class CkptError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'CkptError';
     this.code = code;
-    const errors = options.errors ?? [];
-    // Own property only when there are some (the prototype answers `[]` otherwise).
-    if (errors.length > 0) Object.defineProperty(this, 'errors', { value: errors, enumerable: true, writable: false, configurable: true });
-    for (const key of ['provider', 'image', 'where'] as const) {
+    // Not enumerable: the brand is for isCkptError, not for printing or copying.
+    Object.defineProperty(this, BRAND, { value: true, enumerable: false, writable: false, configurable: false });
+    if (options.errors !== undefined && options.errors.length > 0) defineFact(this, 'errors', Object.freeze([...options.errors]));
+    for (const key of ['provider', 'image', 'where', 'hint'] as const) {
       const v = options[key];
-      if (v !== undefined) Object.defineProperty(this, key, { value: v, enumerable: true, writable: false, configurable: true });
+      if (v !== undefined) defineFact(this, key, v);
     }
   }
 
   /**
-   * What `util.inspect` shows (Node's uncaught-exception printer does not
-   * call it, but sees only the own properties that are set):
+   * What `util.inspect` shows (Node's printer of uncaught errors turns custom
+   * inspection off, and then shows the own properties that are set):
    * the stack, then the code, the facts that are set (never `undefined`
    * placeholders), where the code is documented, the individual failures
    * and the cause.
@@ -136,20 +157,30 @@ export class CkptError extends Error {
     if (this.provider !== undefined) facts.push(`provider: ${JSON.stringify(this.provider)}`);
     if (this.image !== undefined) facts.push(`image: ${JSON.stringify(this.image)}`);
     if (this.where !== undefined) facts.push(`where: ${JSON.stringify(this.where)}`);
-    lines.push(`  ${facts.join(', ')}`, `  (${this.code} is explained in ckpt's docs/errors.md)`);
+    lines.push(`  ${facts.join(', ')}`);
+    if (this.hint !== undefined) lines.push(`  hint: ${this.hint}`);
+    lines.push(`  (${this.code} is explained in ckpt's docs/errors.md)`);
     const nested = typeof inspect === 'function' && depth >= 0;
-    for (const e of this.errors) lines.push(`  - ${nested ? inspect(e, { ...options, depth: depth - 1 }).replace(/\n/g, '\n    ') : e.message}`);
+    for (const e of this.errors ?? []) lines.push(`  - ${nested ? inspect(e, { ...options, depth: depth - 1 }).replace(/\n/g, '\n    ') : e.message}`);
     if (this.cause !== undefined) lines.push(`  [cause]: ${nested ? inspect(this.cause, { ...options, depth: depth - 1 }).replace(/\n/g, '\n  ') : describeError(this.cause)}`);
     return lines.join('\n');
   }
 }
 
-const NO_ERRORS: readonly Error[] = Object.freeze([]);
-Object.defineProperty(CkptError.prototype, 'errors', { get: () => NO_ERRORS, configurable: true, enumerable: false });
+/** Make `value` a read-only, enumerable own property of `err`. */
+function defineFact(err: CkptError, key: keyof CkptErrorDetails, value: unknown): void {
+  Object.defineProperty(err, key, { value, enumerable: true, writable: false, configurable: true });
+}
 
-/** True when `err` is a {@link CkptError}, optionally with the given code. */
+/**
+ * True when `err` is a {@link CkptError}, optionally with the given code.
+ * Recognises errors made by any copy of ckpt in the process (by a brand
+ * registered with `Symbol.for('ckpt.error')`), not only by this one.
+ */
 export function isCkptError(err: unknown, code?: ErrorCode): err is CkptError {
-  return err instanceof CkptError && (code === undefined || err.code === code);
+  if (typeof err !== 'object' || err === null) return false;
+  if (!(err instanceof CkptError) && (err as { readonly [BRAND]?: unknown })[BRAND] !== true) return false;
+  return code === undefined || (err as CkptError).code === code;
 }
 
 /** A thrown value as an Error (something thrown that is not one becomes an Error with its text). Internal. */

@@ -6,8 +6,8 @@
  * and the full check (every segment checksum, every provider decoded — what
  * `restore()` needs), and which image `restore()` would pick in a store:
  * the newest one that passes, skipping damaged ones exactly as `restore()`
- * falls back past them, and stopping where `restore()` would fail instead
- * (an image newer than this ckpt, or over a reader limit).
+ * falls back past them (damaged, unreadable, or over a reader limit), and
+ * stopping where `restore()` would fail instead (an image newer than this ckpt).
  */
 import { imageInfo } from '../image/image-info.js';
 import { ErrorCodes, isCkptError, type ImageInfo, type ImageSource } from '../index.js';
@@ -15,6 +15,7 @@ import { openImage, type ClassLookup, type ImageHeader, type VerifyProblem } fro
 import { exitCodeForProblems, ExitCode } from './exit-codes.js';
 import { countingSource, storeImagePath, type StoreDir } from './inputs.js';
 import { NO_PROGRESS, type Progress } from './progress.js';
+import { FALLBACK_CODES as RESTORE_FALLBACK_CODES } from '../lifecycle/restore-run.js';
 
 /** The status of one image after its check. */
 export type ImageStatus = 'ok' | 'damaged' | 'newer' | 'unreadable' | 'app';
@@ -115,8 +116,8 @@ export async function checkImage(open: () => Promise<ImageSource>, id: string, p
   }
 }
 
-/** Codes `restore()` falls back past (the image is skipped); any other code makes it fail. */
-const FALLBACK_CODES: ReadonlySet<string> = new Set<string>([ErrorCodes.CORRUPT, ErrorCodes.NOT_FOUND, ErrorCodes.STORE_IO]);
+/** Codes `restore()` falls back past (the image is skipped); any other code makes it fail. The same set restore() uses. */
+const FALLBACK_CODES: ReadonlySet<string> = RESTORE_FALLBACK_CODES;
 
 /** Whether `restore()` would skip an image with these problems (rather than fail on it). */
 export function restoreSkips(problems: readonly VerifyProblem[]): boolean {

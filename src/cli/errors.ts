@@ -65,21 +65,15 @@ export interface FailureReport {
   readonly message: string;
 }
 
-/** Hints appended when a library message does not already say what to do. */
-const HINTS: Partial<Record<string, string>> = {
+/**
+ * What to do, for the codes whose library messages say what happened but
+ * not what to do, when the error carries no `hint` of its own. Codes whose
+ * messages already say what to do (FORMAT_NEWER, UNSUPPORTED_FEATURE, LIMIT)
+ * have none, so the advice is not printed twice.
+ */
+const CODE_HINTS: Partial<Record<ErrorCode, string>> = {
   [ErrorCodes.CORRUPT]: "restore() skips damaged images; 'ckpt verify' lists every problem — move it out of the store, or copy it again if it came from elsewhere",
-  [ErrorCodes.LIMIT]: 'the image may be damaged, or written with larger limits',
-  [ErrorCodes.FORMAT_NEWER]: 'upgrade ckpt to read it',
-  [ErrorCodes.UNSUPPORTED_FEATURE]: 'upgrade ckpt to read it',
-  [ErrorCodes.STORE_IO]: 'check the path, its permissions and the disk',
 };
-
-const NOT_AN_IMAGE_HINT = 'pass an image file written by ckpt (a store keeps them as 000000000001.ckpt, …)';
-
-/** True when `message` already tells the user what to do. */
-function hasAdvice(message: string): boolean {
-  return /\b(check|run|use|pass|upgrade|raise|register|deploy|fix|move|stop|choose|create|retry|copy it)\b/i.test(message);
-}
 
 /** Shorten the library's long "image <id>" prefix style where it helps, and keep one line. */
 function oneLine(message: string): string {
@@ -90,10 +84,8 @@ function oneLine(message: string): string {
 export function describeFailure(err: unknown): FailureReport {
   if (err instanceof CliError) return { exitCode: err.exitCode, code: err.code, message: oneLine(err.message) };
   if (isCkptError(err)) {
-    let message = oneLine(err.message);
-    const notImage = err.code === ErrorCodes.CORRUPT && /is not a ckpt image|too short to be a ckpt image/.test(message);
-    const hint = notImage ? NOT_AN_IMAGE_HINT : HINTS[err.code];
-    if (hint !== undefined && !hasAdvice(message)) message = `${message}; ${hint}`;
+    const hint = err.hint ?? CODE_HINTS[err.code];
+    const message = hint === undefined ? oneLine(err.message) : `${oneLine(err.message)}; ${oneLine(hint)}`;
     return { exitCode: exitCodeForErrorCode(err.code), code: err.code, message };
   }
   const e = asError(err);
@@ -112,7 +104,8 @@ export function debugText(err: unknown): string {
       if (e instanceof CkptError) {
         const facts = [e.where && `where: ${e.where}`, e.image && `image: ${e.image}`, e.provider && `provider: ${e.provider}`].filter(Boolean);
         if (facts.length > 0) lines.push(`  (${facts.join(', ')})`);
-        for (const sub of e.errors) lines.push(`  - ${sub.message}`);
+        if (e.hint !== undefined) lines.push(`  hint: ${e.hint}`);
+        for (const sub of e.errors ?? []) lines.push(`  - ${sub.message}`);
       }
       e = e.cause;
     } else {

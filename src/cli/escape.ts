@@ -28,12 +28,12 @@ function escapeChar(ch: string): string {
   return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
 }
 
+/** {@link UNSAFE} without the global flag: `test` on it keeps no state between calls. */
+const UNSAFE_ANY = new RegExp(UNSAFE.source);
+
 /** True when `s` holds a character {@link escapeText} would escape. */
 export function hasUnsafeText(s: string): boolean {
-  UNSAFE.lastIndex = 0;
-  const found = UNSAFE.test(s);
-  UNSAFE.lastIndex = 0;
-  return found;
+  return UNSAFE_ANY.test(s);
 }
 
 /** `s` with every terminal control, separator and bidi character made a visible escape. */

@@ -195,9 +195,13 @@ const BIGINT_HEX_SHOWN = 16;
 /** The bit length of `|b|` (linear time: hex conversion is linear). */
 export function bigintBits(b: bigint): number {
   const abs = b < 0n ? -b : b;
-  if (abs === 0n) return 0;
-  const hex = abs.toString(16);
-  return (hex.length - 1) * 4 + parseInt(hex[0]!, 16).toString(2).length;
+  return abs === 0n ? 0 : hexDigitsBits(abs.toString(16));
+}
+
+/** The bit length of a magnitude given as hex digits without leading zeros (`'0'` has 0 bits). */
+function hexDigitsBits(digits: string): number {
+  if (digits === '0') return 0;
+  return (digits.length - 1) * 4 + parseInt(digits[0]!, 16).toString(2).length;
 }
 
 /** True when `b` is too wide for decimal text (over {@link BIGINT_DECIMAL_MAX_BITS} bits). */
@@ -220,8 +224,8 @@ export function bigintHex(b: bigint): string {
  */
 export function bigintText(b: bigint): string {
   if (!isHugeBigint(b)) return `${b.toString()}n`;
-  const hex = bigintHex(b);
-  const neg = hex.startsWith('-');
-  const digits = neg ? hex.slice(1) : hex;
-  return `${neg ? '-' : ''}0x${digits.slice(0, BIGINT_HEX_SHOWN)}…n (${bigintBits(b)} bits)`;
+  // One hex conversion gives both the digits shown and the width.
+  const neg = b < 0n;
+  const digits = (neg ? -b : b).toString(16);
+  return `${neg ? '-' : ''}0x${digits.slice(0, BIGINT_HEX_SHOWN)}…n (${hexDigitsBits(digits)} bits)`;
 }

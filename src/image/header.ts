@@ -54,9 +54,12 @@ export function encodeHeader(h: ImageHeader): Buffer {
   return b;
 }
 
-function corrupt(message: string, where: string, image?: string): CkptError {
-  return new CkptError(ErrorCodes.CORRUPT, message, image === undefined ? { where } : { where, image });
+function corrupt(message: string, where: string, image?: string, hint?: string): CkptError {
+  return new CkptError(ErrorCodes.CORRUPT, message, { where, ...(image === undefined ? {} : { image }), ...(hint === undefined ? {} : { hint }) });
 }
+
+/** What to do when a file is not an image at all. */
+const NOT_AN_IMAGE_HINT = 'pass an image file written by ckpt (a store keeps them as 000000000001.ckpt, …)';
 
 /** True when `bytes` starts with the image magic. */
 export function hasMagic(bytes: Uint8Array): boolean {
@@ -74,8 +77,8 @@ export function hasMagic(bytes: Uint8Array): boolean {
  */
 export function decodeHeader(bytes: Uint8Array, image?: string, newest: number = FORMATS.newest): ImageHeader {
   const name = image === undefined ? 'image' : `image ${image}`;
-  if (bytes.length < HEADER_SIZE) throw corrupt(`${name} is too short to be a ckpt image (${bytes.length} bytes); it may be truncated or not an image at all`, 'header', image);
-  if (!hasMagic(bytes)) throw corrupt(`${name} is not a ckpt image (wrong magic bytes at offset 0)`, 'header', image);
+  if (bytes.length < HEADER_SIZE) throw corrupt(`${name} is too short to be a ckpt image (${bytes.length} bytes); it may be truncated or not an image at all`, 'header', image, NOT_AN_IMAGE_HINT);
+  if (!hasMagic(bytes)) throw corrupt(`${name} is not a ckpt image (wrong magic bytes at offset 0)`, 'header', image, NOT_AN_IMAGE_HINT);
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, HEADER_SIZE);
   if (crc32(b.subarray(0, 28)) !== b.readUInt32LE(28)) throw corrupt(`${name}: header checksum mismatch; the image is damaged`, 'header', image);
   const formatVersion = b.readUInt16LE(8);

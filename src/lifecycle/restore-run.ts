@@ -69,7 +69,7 @@ const MAX_RELISTS = 10;
  * read limits (a forged size, or a state too large for them) is skipped with
  * a warning that names the limit, as damage is.
  */
-const FALLBACK_CODES = new Set<string>([ErrorCodes.CORRUPT, ErrorCodes.NOT_FOUND, ErrorCodes.STORE_IO, ErrorCodes.LIMIT]);
+export const FALLBACK_CODES: ReadonlySet<string> = new Set<string>([ErrorCodes.CORRUPT, ErrorCodes.NOT_FOUND, ErrorCodes.STORE_IO, ErrorCodes.LIMIT]);
 
 /**
  * Restore the newest valid image, or the image `imageId` (no fallback then).

@@ -242,5 +242,5 @@ export function storeIoError(operation: string, path: string, err: unknown, imag
   const hint = fsErrorHint(code);
   const message =
     `Store I/O failed: ${operation} of ${path} failed: ${describeError(err)}` + (hint === undefined ? '.' : ` (${hint}).`);
-  return new CkptError(ErrorCodes.STORE_IO, message, image === undefined ? { cause: err } : { cause: err, image });
+  return new CkptError(ErrorCodes.STORE_IO, message, { cause: err, ...(image === undefined ? {} : { image }), ...(hint === undefined ? { hint: 'check the path, its permissions and the disk' } : {}) });
 }

@@ -3,56 +3,15 @@
  * that records what the Checkpointer does and can damage bytes on read, temp
  * directories, and a deferred promise for holding a lifecycle hook open.
  */
-import { expect } from 'vitest';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MemoryStore, isCkptError } from '../../src/index.js';
+import { MemoryStore } from '../../src/index.js';
 import { ImageReader } from '../../src/format/index.js';
-import type { AcquireOptions, CkptError, ImageSink, ImageSource, Store, StoreEntry, WriterLock } from '../../src/index.js';
+import type { AcquireOptions, ImageSink, ImageSource, Store, StoreEntry, WriterLock } from '../../src/index.js';
 
-/** Await a promise that must reject with a CkptError of `code`; returns the error. */
-export async function expectCode(promise: Promise<unknown>, code: string): Promise<CkptError> {
-  const err: unknown = await promise.then(
-    (v) => ({ resolvedWith: v }),
-    (e: unknown) => e,
-  );
-  expect(isCkptError(err), `expected CkptError ${code}, got ${err instanceof Error ? `${err.name}: ${err.message}` : JSON.stringify(err)}`).toBe(true);
-  expect((err as CkptError).code).toBe(code);
-  return err as CkptError;
-}
-
-/** Call `fn`, which must throw a CkptError of `code`; returns the error. */
-export function expectThrowCode(fn: () => unknown, code: string): CkptError {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(isCkptError(err), `expected CkptError ${code}, got ${String(err)}`).toBe(true);
-  expect((err as CkptError).code).toBe(code);
-  return err as CkptError;
-}
-
-/** A promise with its resolve function exposed. */
-export interface Deferred<T = void> {
-  readonly promise: Promise<T>;
-  resolve(value: T): void;
-}
-
-export function deferred<T = void>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-}
-
-/** Let queued microtasks and one macrotask run. */
-export function tick(ms = 0): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+export { expectCode, expectThrowCode } from '../helpers/errors.js';
+export { deferred, tick, type Deferred } from '../helpers/async.js';
 
 /**
  * A Store wrapper around a MemoryStore that logs sink writes, commits and

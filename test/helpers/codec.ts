@@ -6,13 +6,12 @@
  * helper for CkptError codes.
  */
 
-import { expect } from 'vitest';
-
 import { ClassRegistry } from '../../src/codec/class-registry.js';
 import { decodeState } from '../../src/codec/decode.js';
 import { encodeState } from '../../src/codec/encode.js';
 import type { DecodeOptions, EncodeOptions, EncodedState } from '../../src/codec/types.js';
-import { CkptError, type ErrorCode } from '../../src/errors.js';
+import type { CkptError, ErrorCode } from '../../src/errors.js';
+import { expectThrowCode } from './errors.js';
 
 /** Options for a test round trip. */
 export interface TestCodecOptions {
@@ -56,16 +55,7 @@ export function roundTrip<T>(value: T, o: TestCodecOptions = {}): T {
 
 /** Run `fn`, expect a CkptError with `code`, and return it. */
 export function expectCkptError(fn: () => unknown, code: ErrorCode): CkptError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught, 'expected a CkptError to be thrown').toBeInstanceOf(CkptError);
-  const err = caught as CkptError;
-  expect(err.code).toBe(code);
-  return err;
+  return expectThrowCode(fn, code);
 }
 
 /** Hex of bytes, for readable byte-level assertions. */

@@ -3,10 +3,10 @@
 // the previous one stays intact, and no temporary file is left behind.
 import { afterEach, describe, expect, it } from 'vitest';
 import { readdir } from 'node:fs/promises';
-import { Checkpointer, ErrorCodes, FsStore, isCkptError } from '../../src/index.js';
-import type { CkptError } from '../../src/index.js';
+import { Checkpointer, ErrorCodes, FsStore } from '../../src/index.js';
 import { removeTempDirs, tempDir } from '../checkpointer/helpers.js';
 import { ControlledStore, expectCode, now } from './helpers.js';
+import { assertCkptError as expectCkptError } from '../helpers/errors.js';
 
 afterEach(removeTempDirs);
 
@@ -41,13 +41,6 @@ async function app(options: { slowStopMs?: number; stopDeadlineMs?: number; stor
     },
   });
   return { dir, ckpt, box, slowDone };
-}
-
-/** `error` must be a CkptError of `code`. */
-function expectCkptError(error: unknown, code: string): CkptError {
-  expect(isCkptError(error), `expected ${code}, got ${String(error)}`).toBe(true);
-  expect((error as CkptError).code).toBe(code);
-  return error as CkptError;
 }
 
 /** Run the counter loop; requestStop() in iteration `stopAt`. Returns when the loop ends or throws. */

@@ -6,7 +6,8 @@
 import { Checkpointer, MemoryStore } from '../../src/index.js';
 import type { AcquireOptions, CheckpointerOptions, ImageSink, ImageSource, Store, StoreEntry, WriterLock } from '../../src/index.js';
 
-export { deferred, expectCode, expectThrowCode, tick, type Deferred } from '../checkpointer/helpers.js';
+export { expectCode, expectThrowCode } from '../helpers/errors.js';
+export { deferred, tick, type Deferred } from '../helpers/async.js';
 
 /** Milliseconds since an arbitrary origin, sub-ms resolution. */
 export const now = (): number => performance.now();

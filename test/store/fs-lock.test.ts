@@ -12,7 +12,8 @@ import { FsStore } from '../../src/store/fs-store.js';
 import { DEFAULT_UNREADABLE_STALE_MS, FsWriterLock, LOCK_FILE_NAME, parseLockInfo, readProcStart, readProcState } from '../../src/store/fs-lock.js';
 import type { LockInfo } from '../../src/store/fs-lock.js';
 import { nodeFsOps } from '../../src/store/fs-ops.js';
-import { CkptError, ErrorCodes } from '../../src/errors.js';
+import { ErrorCodes } from '../../src/errors.js';
+import { rejection } from '../helpers/errors.js';
 import { FaultyFs } from './helpers/faulty-fs.js';
 
 const childScript = fileURLToPath(new URL('./helpers/lock-holder.ts', import.meta.url));
@@ -66,15 +67,6 @@ async function spawnHolder(dir: string): Promise<Child> {
     });
   });
   return child;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<CkptError> {
-  const err: unknown = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(CkptError);
-  return err as CkptError;
 }
 
 async function writeLock(dir: string, info: Partial<LockInfo> | string, ageMs = 0): Promise<string> {

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FsStore } from '../../src/store/fs-store.js';
 import { LOCK_FILE_NAME } from '../../src/store/fs-lock.js';
-import { CkptError, ErrorCodes } from '../../src/errors.js';
+import { ErrorCodes } from '../../src/errors.js';
+import { expectCode, rejection } from '../helpers/errors.js';
 import type { WriterLock } from '../../src/store/store.js';
 import { FaultyFs } from './helpers/faulty-fs.js';
 import type { FsOpName } from './helpers/faulty-fs.js';
@@ -34,15 +35,6 @@ afterEach(async () => {
   await lock.release();
   await rm(dir, { recursive: true, force: true });
 });
-
-async function rejection(promise: Promise<unknown>): Promise<CkptError> {
-  const err: unknown = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(CkptError);
-  return err as CkptError;
-}
 
 /** The store still holds exactly the good image, readable, and no temp file. */
 async function expectUntouched(): Promise<void> {
@@ -198,6 +190,3 @@ describe('FsStore commit under injected faults', () => {
   });
 });
 
-async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
-  expect((await rejection(promise)).code).toBe(code);
-}

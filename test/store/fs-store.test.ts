@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FsStore } from '../../src/store/fs-store.js';
 import { LOCK_FILE_NAME, parseLockInfo } from '../../src/store/fs-lock.js';
-import { ErrorCodes, isCkptError } from '../../src/errors.js';
+import { ErrorCodes } from '../../src/errors.js';
+import { expectCode } from '../helpers/errors.js';
 import { runStoreConformance } from '../../src/testing/store-conformance.js';
 import type { StoreHarness } from '../../src/testing/store-conformance.js';
 import { FaultyFs } from './helpers/faulty-fs.js';
@@ -31,16 +32,6 @@ async function tempDir(): Promise<string> {
 afterEach(async () => {
   for (const root of roots.splice(0)) await rm(root, { recursive: true, force: true });
 });
-
-async function expectCode(promise: Promise<unknown>, code: string): Promise<Error> {
-  const err: unknown = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(isCkptError(err), `expected CkptError ${code}, got ${String(err)}`).toBe(true);
-  expect((err as { code: string }).code).toBe(code);
-  return err as Error;
-}
 
 describe('FsStore', () => {
   it('stores committed images as <id>.ckpt and holds the lock in .ckpt-lock', async () => {

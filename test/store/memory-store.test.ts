@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { MemoryStore } from '../../src/store/memory-store.js';
-import { CkptError, ErrorCodes } from '../../src/errors.js';
+import { ErrorCodes } from '../../src/errors.js';
+import { rejection } from '../helpers/errors.js';
 import { runStoreConformance, storeConformanceCases } from '../../src/testing/store-conformance.js';
 
 runStoreConformance(
@@ -11,15 +12,6 @@ runStoreConformance(
   { describe, it },
   { name: 'MemoryStore conformance' },
 );
-
-async function rejection(promise: Promise<unknown>): Promise<CkptError> {
-  const err: unknown = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(CkptError);
-  return err as CkptError;
-}
 
 describe('MemoryStore', () => {
   it('describes itself', () => {

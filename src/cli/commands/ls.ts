@@ -4,11 +4,14 @@
  * `ckpt ls DIR`: the committed images of a store, newest first — id, step,
  * label, creation time, size, providers — with the one `restore()` would
  * pick marked `*` and those failing their check marked `!` (damaged or
- * unreadable) or `?` (newer than this ckpt). Every image gets the quick check
+ * unreadable, or over this reader's limits) or `?` (newer than this ckpt).
+ * `restore()` skips `!` images (with `CKPT_WARN_IMAGE_SKIPPED`) and fails on
+ * a `?` image newer than every image that passes. Every image gets the quick check
  * (header, trailer and index); the images from the newest down to the pick
  * also get the full check `restore()` relies on (`--quick` skips that).
  */
 import type { Command } from 'commander';
+import { ErrorCodes } from '../../index.js';
 import { addCommonOptions, examples, type CommandContext } from '../command.js';
 import { scanStore, type ImageCheck } from '../check.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
@@ -35,11 +38,27 @@ export function registerLs(program: Command, ctx: CommandContext): void {
     'after',
     `
 Marks: *  the image restore() would pick (the newest that passes the full check)
-       !  fails its check (damaged or unreadable): 'ckpt verify DIR' lists every problem
+       !  fails its check (damaged, unreadable, or over this reader's default limits):
+          restore() skips it; 'ckpt verify DIR' lists every problem
        ?  written by a newer ckpt (format or required feature): restore() fails on it
+          when it is newer than every image that passes
 ${examples(['ckpt ls ./checkpoints', 'ckpt ls ./checkpoints --json | jq \'.images[] | select(.status != "ok") | .id\''])}`,
   );
   cmd.action(async (dir: string, options: LsOptions) => ctx.setExit(await runLs(dir, options, ctx)));
+}
+
+/**
+ * The images newer than `stop` (the pick, or the image restore() fails on;
+ * null: all of them) that restore() skips only because they are over a
+ * reader limit — an app with raised limits would restore one of them.
+ */
+export function limitSkipped(images: readonly ImageCheck[], stop: string | null): string[] {
+  const ids: string[] = [];
+  for (const c of images) {
+    if (c.id === stop) break;
+    if (c.problems.some((p) => p.code === ErrorCodes.LIMIT)) ids.push(c.id);
+  }
+  return ids;
 }
 
 function mark(check: ImageCheck, pick: string | null): string {
@@ -104,12 +123,19 @@ async function runLs(dir: string, options: LsOptions, ctx: CommandContext): Prom
     if (note !== undefined) out.print(out.c.dim(`     └ ${note}`));
   });
   out.print('');
+  const overLimit = limitSkipped(scan.images, scan.pick ?? scan.blockedBy?.id ?? null);
   if (scan.pick !== null) {
     out.print(`* restore() would pick ${scan.pick}${scan.pickVerified ? ' (fully checked)' : ' (quick check only; its data was not read)'}`);
   } else if (restoreError !== null && scan.blockedBy !== null) {
     out.print(out.c.red(`restore() would fail on ${scan.blockedBy.id}: ${restoreError.code}`) + ` — ${restoreError.message}`);
   } else {
     out.print(out.c.red('restore() would fail: no valid image (CKPT_ERR_NO_VALID_IMAGE)') + `; move the damaged images away to start fresh`);
+  }
+  if (overLimit.length > 0) {
+    out.print(
+      `${overLimit.length === 1 ? `${overLimit[0]!} is` : `${plural(overLimit.length, 'image')} (${overLimit.join(', ')}) are`} over this reader's default limits (${ErrorCodes.LIMIT}): ` +
+        `restore() with default limits skips ${overLimit.length === 1 ? 'it' : 'them'}; an app that raises the limit named reads ${overLimit.length === 1 ? 'it' : 'them'}`,
+    );
   }
   if (bad > 0) out.print(`${bad === 1 ? 'one image fails' : `${bad} images fail`} a check; 'ckpt verify ${dir}' lists every problem`);
   if (store.leftovers.length > 0) out.print(out.c.dim(`${plural(store.leftovers.length, 'leftover temporary file')} of interrupted checkpoints (removed by the next writer or 'ckpt prune')`));
