@@ -7,37 +7,13 @@
  * code as `restore()` is used, so a test that passes here restores there.
  */
 import { ClassRegistry, type ClassConstructor } from '../codec/class-registry.js';
-import { planMigration, runMigration } from '../convert/migrate.js';
+import { runMigrationChain, type MigrationRun } from '../convert/migrate.js';
 import { CkptError, ErrorCodes } from '../errors.js';
 import { openImageFile } from '../store/open-image-file.js';
 import type { Provider } from '../provider/provider.js';
 import { normalizeProvider } from '../provider/registry.js';
 
-/** The outcome of running a migration chain. */
-export interface MigrationRun<S> {
-  /** The migrated state (what `restore()` would receive). */
-  readonly state: S;
-  /** The version migrated from. */
-  readonly from: number;
-  /** The provider's version. */
-  readonly to: number;
-  /** The steps that ran, in order (target versions). */
-  readonly steps: readonly number[];
-}
-
-/**
- * Run `provider`'s migrations on `state` saved at version `from`. Throws the
- * same `CKPT_ERR_NO_MIGRATION` / `CKPT_ERR_VERSION_NEWER` /
- * `CKPT_ERR_MIGRATION_FAILED` a restore would.
- */
-export async function runMigrationChain<S>(provider: Provider<S>, state: unknown, from: number): Promise<MigrationRun<S>> {
-  const p = normalizeProvider(provider);
-  if (!Number.isSafeInteger(from) || from < 1) throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `from must be a positive integer version, got ${String(from)}`);
-  const plan = planMigration(p, from);
-  if (!plan.ok) throw plan.error;
-  const migrated = await runMigration(p, state, from, plan.steps);
-  return { state: migrated as S, from, to: p.version, steps: plan.steps };
-}
+export { runMigrationChain, type MigrationRun };
 
 /** Options of {@link migrateFixture}. */
 export interface MigrateFixtureOptions {

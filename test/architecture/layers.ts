@@ -17,7 +17,7 @@
  * | 2    | image      | `image/`                                                                                |
  * | 3    | store      | `store/` (the implementations: FsStore, MemoryStore, locks, file operations)            |
  * | 3    | convert    | `convert/` (format versions, migrations, restore plans)                                 |
- * | 4    | lifecycle  | `lifecycle/`                                                                            |
+ * | 4    | lifecycle  | `lifecycle/`, `options.ts` (the Checkpointer's options and their validation)           |
  * | 4    | retention  | `retention/`                                                                            |
  * | 5    | facade     | `checkpointer.ts`, `index.ts`, `format/` (`ckpt/format`), `testing/` (`ckpt/testing`)   |
  * | 6    | cli        | `cli/`                                                                                  |
@@ -64,6 +64,7 @@ export const LAYER_RULES: readonly LayerRule[] = [
   { match: 'store/', layer: L.store },
   { match: 'convert/', layer: L.convert },
   { match: 'lifecycle/', layer: L.lifecycle },
+  { match: 'options.ts', layer: L.lifecycle },
   { match: 'retention/', layer: L.retention },
   { match: 'checkpointer.ts', layer: L.facade },
   { match: 'index.ts', layer: L.facade },

@@ -12,7 +12,7 @@
 import type { Command } from 'commander';
 import type { CkptError, ProviderPlan } from '../../index.js';
 import type { VerifyProblem } from '../../format/index.js';
-import { runMigrationChain } from '../../testing/migrations.js';
+import { runMigrationChain } from '../../convert/migrate.js';
 import { openImageFileSource } from '../../store/fs-image-source.js';
 import { loadAppModule, setupApp, type AppSetup } from '../app-module.js';
 import { checkImage, problemOf, scanStore, statusOf, type ImageCheck } from '../check.js';
