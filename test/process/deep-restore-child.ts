@@ -3,6 +3,7 @@
 // nested containers and checkpoints them all into DIR (one provider each);
 // `restore` phase — a fresh process — restores the newest image and compares
 // every provider's state with the chain it should be, level by level.
+// An optional fourth argument (comma-separated kinds) limits the kinds.
 // Prints one JSON line: { ok, results? | code?, message? }.
 import { Checkpointer } from '../../src/index.js';
 
@@ -11,9 +12,9 @@ class Link {
   next: unknown = null;
 }
 
-const [dir, phase, depthArg] = process.argv.slice(2);
+const [dir, phase, depthArg, only] = process.argv.slice(2);
 const depth = Number(depthArg);
-const KINDS = ['array', 'object', 'nullproto', 'mapvalue', 'mapkey', 'set', 'class', 'mixed'];
+const KINDS = only?.split(',') ?? ['array', 'object', 'nullproto', 'mapvalue', 'mapkey', 'set', 'class', 'mixed'];
 
 /** One container holding `inner`, of the kind for level `i` (mixed chains rotate through all kinds). */
 function wrap(k: string, inner: unknown, i: number): unknown {
