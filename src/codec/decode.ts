@@ -29,15 +29,14 @@ import {
   type BinaryValue,
 } from './binary-kinds.js';
 import { bufferText } from './buffer-text.js';
+import { DEEP_THRESHOLD, PRESIZE_MAX, decodeDeep, type DeepDecoder } from './decode-deep.js';
+import { defineOwn, setProp } from './decode-props.js';
 import { DEFAULT_MAX_BIGINT_BYTES, Ext, type BinaryKindCode, type ClassLookup, type DecodeOptions } from './types.js';
 
 /** The input buffer type (the text conversions live in codec/buffer-text). */
 type FastBuffer = Buffer<ArrayBufferLike>;
 
 const TWO_32 = 0x100000000;
-
-/** Arrays up to this many elements are allocated at their declared size up front. */
-const PRESIZE_MAX = 64;
 
 /** Largest BIGINT magnitude accepted, in bytes (V8's BigInt limit is 2^30 bits). */
 const MAX_BIGINT_BYTES = 1 << 27;
@@ -65,11 +64,6 @@ const valueCache: (string | undefined)[] = new Array<string | undefined>(VALUE_C
 
 /** Strings shorter than this get an ASCII check in JS and then a latin1 slice (cheaper than UTF-8 decoding). */
 const SHORT_STRING = 16;
-
-/** Define an own, enumerable, writable data property — never triggers a setter or `__proto__`. */
-function defineOwn(obj: object, key: string, value: unknown): void {
-  Object.defineProperty(obj, key, { value, writable: true, enumerable: true, configurable: true });
-}
 
 // ---------------------------------------------------------------------------
 // Fast paths: containers built as one literal
@@ -208,7 +202,7 @@ function compileShape(shape: Shape): ShapeReader | undefined {
   }
 }
 
-class Decoder {
+class Decoder implements DeepDecoder {
   readonly buf: FastBuffer;
   /** The same bytes as a DataView: its float reads compile to plain loads. */
   readonly view: DataView;
@@ -230,9 +224,20 @@ class Decoder {
   readonly objects: unknown[] | null;
   /** Whether the literal fast paths are used (off after a {@link Restart}). */
   readonly fast: boolean;
+  /** Containers entered at this depth or deeper are decoded by the iterative decoder (codec/decode-deep). */
+  readonly deepAt: number;
+  /**
+   * Holes still to be returned by {@link elem} from a run of holes met in an
+   * array read by a fast-path reader (the reader's next calls take them);
+   * {@link runK} and {@link runAt} describe that run for the overrun error.
+   */
+  runSkip = 0;
+  runK = 0;
+  runAt = 0;
 
-  constructor(buf: FastBuffer, options: DecodeOptions, fast = true) {
+  constructor(buf: FastBuffer, options: DecodeOptions, fast: boolean, deepAt: number) {
     this.fast = fast;
+    this.deepAt = deepAt;
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     this.buf = buf;
     this.end = buf.length;
@@ -284,12 +289,53 @@ class Decoder {
 
   /** Refuse a container that is too deep or declares more members than bytes remain. */
   checkContainer(members: number, depth: number, at: number): void {
-    if (depth >= this.maxDepth) throw this.corrupt(`nesting deeper than maxDepth (${String(this.maxDepth)})`, at);
+    this.checkArray(depth, at);
     // Every member takes at least one byte: a larger count is forged, and is
     // refused before anything of that size is allocated.
     if (members > this.end - this.pos) {
       throw this.corrupt(`a container declares ${String(members)} members but only ${String(this.end - this.pos)} bytes remain`, at);
     }
+  }
+
+  /**
+   * Refuse an array nested deeper than maxDepth. Its length is not checked
+   * against the bytes that remain: a run of holes stands for up to 2^32−1
+   * elements in 6 bytes. Arrays are never allocated by their length beyond
+   * {@link PRESIZE_MAX}, and every element that is not a hole takes at least
+   * one byte, each read bounds-checked.
+   */
+  checkArray(depth: number, at: number): void {
+    if (depth >= this.maxDepth) throw this.corrupt(`nesting deeper than maxDepth (${String(this.maxDepth)})`, at);
+  }
+
+  /**
+   * A HOLE (fixext1) or a run of holes (fixext4 HOLE, u32 LE count ≥ 1) at
+   * the current position, as an element of an array with `left` indices
+   * still to fill: consumes it and returns how many holes it stands for, or
+   * 0 when no hole is there (nothing consumed).
+   */
+  holes(left: number): number {
+    const p = this.pos;
+    const buf = this.buf;
+    if (buf[p + 1] !== Ext.HOLE) return 0;
+    const b = buf[p];
+    if (b === 0xd4 && p + 3 <= this.end) {
+      if (buf[p + 2] !== 0) throw this.corrupt('HOLE with a non-zero data byte', p);
+      this.pos = p + 3;
+      return 1;
+    }
+    if (b === 0xd6 && p + 6 <= this.end) {
+      const k = this.u32le(p + 2);
+      if (k === 0) throw this.corrupt('a run of 0 holes', p);
+      if (k > left) throw this.runOverrun(k, p);
+      this.pos = p + 6;
+      return k;
+    }
+    return 0;
+  }
+
+  runOverrun(k: number, at: number): CkptError {
+    return this.corrupt(`a run of ${String(k)} holes goes past the end of its array`, at);
   }
 
   // --- values ---------------------------------------------------------------
@@ -497,22 +543,33 @@ class Decoder {
 
   /** An array element: a value, or {@link HOLE_MARK} for a HOLE. */
   elem(depth: number): unknown {
-    const p = this.pos;
-    const buf = this.buf;
-    if (buf[p] === 0xd4 && buf[p + 1] === Ext.HOLE && p + 3 <= this.end) {
-      if (buf[p + 2] !== 0) throw this.corrupt('HOLE with a non-zero data byte', p);
-      this.pos = p + 3;
+    if (this.runSkip !== 0) {
+      this.runSkip--;
       return HOLE_MARK;
+    }
+    if (this.buf[this.pos + 1] === Ext.HOLE) {
+      // A fast-path reader does not know its index: a run hands its further
+      // holes to the reader's next calls, and array() checks the rest.
+      const p = this.pos;
+      const k = this.holes(Infinity);
+      if (k !== 0) {
+        this.runSkip = k - 1;
+        this.runK = k;
+        this.runAt = p;
+        return HOLE_MARK;
+      }
     }
     return this.value(depth);
   }
 
   array(n: number, depth: number, at: number): unknown[] {
-    this.checkContainer(n, depth, at);
+    if (depth >= this.deepAt) return this.deep(depth, at) as unknown[];
+    this.checkArray(depth, at);
     if (this.fast && n <= 8 && n > 0) {
       const objects = this.objects;
       const id = objects === null ? -1 : objects.push(PENDING) - 1;
       const arr = ARRAY_READERS[n]!(this, depth + 1);
+      if (this.runSkip !== 0) throw this.runOverrun(this.runK, this.runAt);
       if (objects !== null) objects[id] = arr;
       for (let i = 0; i < n; i++) {
         if (arr[i] === HOLE_MARK) {
@@ -531,22 +588,25 @@ class Decoder {
     // Registered before the elements are decoded, so they can refer to it.
     this.objects?.push(arr);
     const buf = this.buf;
-    for (let i = 0; i < n; i++) {
-      const p = this.pos;
-      // HOLE is only meaningful here, as an array element (fixext1, data 0).
-      if (buf[p] === 0xd4 && buf[p + 1] === Ext.HOLE && p + 3 <= this.end) {
-        if (buf[p + 2] !== 0) throw this.corrupt('HOLE with a non-zero data byte', p);
-        this.pos = p + 3;
-        if (!presize) arr.length = i + 1; // extends the array leaving index i absent
-        continue;
+    for (let i = 0; i < n; ) {
+      // HOLE (and a run of holes) is only meaningful here, as an array element.
+      if (buf[this.pos + 1] === Ext.HOLE) {
+        const k = this.holes(n - i);
+        if (k !== 0) {
+          i += k;
+          if (!presize) arr.length = i; // extends the array leaving the indices absent
+          continue;
+        }
       }
       if (presize) arr[i] = this.value(depth + 1);
       else arr.push(this.value(depth + 1));
+      i++;
     }
     return arr;
   }
 
   plainObject(n: number, depth: number, at: number): Record<string, unknown> {
+    if (depth >= this.deepAt) return this.deep(depth, at) as Record<string, unknown>;
     this.checkContainer(n * 2, depth, at);
     if (!this.fast || n === 0 || n > SHAPE_MAX_KEYS) {
       const obj: Record<string, unknown> = {};
@@ -603,13 +663,21 @@ class Decoder {
    * object's prototype, which hostile input must never be able to do.
    */
   props(obj: object, n: number, childDepth: number, viaProto: boolean): void {
-    const target = obj as Record<string, unknown>;
     for (let i = 0; i < n; i++) {
       const key = this.key();
-      const v = this.value(childDepth);
-      if (key === '__proto__' || (viaProto && key in obj)) defineOwn(obj, key, v);
-      else target[key] = v;
+      setProp(obj, key, this.value(childDepth), viaProto);
     }
+  }
+
+  /**
+   * Decode the container whose header starts at `at` — and all it holds —
+   * with the iterative decoder (codec/decode-deep): it is nested
+   * {@link deepAt} containers deep, and recursing further would make the
+   * call stack grow with the nesting.
+   */
+  deep(depth: number, at: number): unknown {
+    this.pos = at;
+    return decodeDeep(this, depth);
   }
 
   /** Read a msgpack map header inside an ext payload. */
@@ -647,7 +715,7 @@ class Decoder {
         if (len !== 1 || this.u8(start) !== 0) throw this.corrupt('UNDEFINED must be fixext1 with data 0', at);
         return undefined;
       case Ext.HOLE:
-        throw this.corrupt('HOLE outside an array (or not a fixext1)', at);
+        throw this.corrupt('HOLE outside an array (or not a fixext1 hole / fixext4 run of holes)', at);
       case Ext.REF: {
         const objects = this.objects;
         if (objects === null) throw this.corrupt('back-reference in a tree-mode stream', at);
@@ -673,11 +741,13 @@ class Decoder {
         return this.bytes(start, len, at);
       case Ext.BLOB:
         return this.blob(start, len, at);
+      case Ext.REGEXP:
+        break;
       case Ext.MAP:
       case Ext.SET:
-      case Ext.REGEXP:
       case Ext.CLASS:
       case Ext.NULL_PROTO:
+        if (depth >= this.deepAt) return this.deep(depth, at);
         break;
       default:
         throw this.corrupt(`unknown ext type 0x${type.toString(16)}`, at);
@@ -705,17 +775,38 @@ class Decoder {
         result = this.nullProto(depth, at);
         break;
     }
-    if (this.pos !== stop) {
-      throw this.corrupt(`an ext container declares ${String(len)} bytes but its content is ${String(this.pos - start)}`, at);
-    }
-    this.end = outerEnd;
+    this.extEnd(start, len, at, outerEnd);
     return result;
   }
 
-  map(depth: number, at: number): Map<unknown, unknown> {
+  extEnd(start: number, len: number, at: number, outerEnd: number): void {
+    if (this.pos !== start + len) {
+      throw this.corrupt(`an ext container declares ${String(len)} bytes but its content is ${String(this.pos - start)}`, at);
+    }
+    this.end = outerEnd;
+  }
+
+  mapItems(depth: number, at: number): number {
     const n = this.arrayHeader();
     if ((n & 1) !== 0) throw this.corrupt('a MAP payload has an odd number of items', at);
     this.checkContainer(n, depth, at);
+    return n;
+  }
+
+  setItems(depth: number, at: number): number {
+    const n = this.arrayHeader();
+    this.checkContainer(n, depth, at);
+    return n;
+  }
+
+  objectItems(depth: number, at: number): number {
+    const n = this.mapHeader();
+    this.checkContainer(n * 2, depth, at);
+    return n;
+  }
+
+  map(depth: number, at: number): Map<unknown, unknown> {
+    const n = this.mapItems(depth, at);
     const m = new Map<unknown, unknown>();
     this.objects?.push(m);
     for (let i = 0; i < n; i += 2) {
@@ -726,8 +817,7 @@ class Decoder {
   }
 
   set(depth: number, at: number): Set<unknown> {
-    const n = this.arrayHeader();
-    this.checkContainer(n, depth, at);
+    const n = this.setItems(depth, at);
     const s = new Set<unknown>();
     this.objects?.push(s);
     for (let i = 0; i < n; i++) s.add(this.value(depth + 1));
@@ -752,6 +842,16 @@ class Decoder {
   }
 
   classInstance(depth: number, at: number): object {
+    const proto = this.classProto(at);
+    const n = this.objectItems(depth, at);
+    // The constructor is deliberately not called (see codec/class-registry).
+    const obj = Object.create(proto) as object;
+    this.objects?.push(obj);
+    this.props(obj, n, depth + 1, true);
+    return obj;
+  }
+
+  classProto(at: number): object {
     if (this.arrayHeader() !== 2) throw this.corrupt('a CLASS payload must be [name, props]', at);
     const name = this.key();
     const proto = this.classes.protoOf(name);
@@ -762,18 +862,11 @@ class Decoder {
         { where: `byte ${String(at)}` },
       );
     }
-    const n = this.mapHeader();
-    this.checkContainer(n * 2, depth, at);
-    // The constructor is deliberately not called (see codec/class-registry).
-    const obj = Object.create(proto) as object;
-    this.objects?.push(obj);
-    this.props(obj, n, depth + 1, true);
-    return obj;
+    return proto;
   }
 
   nullProto(depth: number, at: number): object {
-    const n = this.mapHeader();
-    this.checkContainer(n * 2, depth, at);
+    const n = this.objectItems(depth, at);
     const obj = Object.create(null) as object;
     this.objects?.push(obj);
     this.props(obj, n, depth + 1, false);
@@ -887,12 +980,32 @@ export function decodeState(stream: Uint8Array, options: DecodeOptions): unknown
   if (!(stream instanceof Uint8Array)) {
     throw new CkptError(ErrorCodes.INVALID_ARGUMENT, 'decodeState() needs the stream as a Uint8Array');
   }
+  return decodeWith(stream, options, DEEP_THRESHOLD);
+}
+
+/**
+ * {@link decodeState} with the depth at which the iterative decoder takes
+ * over: 0 decodes everything iteratively, `Infinity` everything recursively
+ * (within the call stack). For tests comparing the two decoders.
+ *
+ * @internal
+ */
+export function decodeStateAt(stream: Uint8Array, options: DecodeOptions, deepAt: number): unknown {
+  assertLittleEndianHost();
+  checkOptions(options);
+  if (!(stream instanceof Uint8Array)) {
+    throw new CkptError(ErrorCodes.INVALID_ARGUMENT, 'decodeState() needs the stream as a Uint8Array');
+  }
+  return decodeWith(stream, options, deepAt);
+}
+
+function decodeWith(stream: Uint8Array, options: DecodeOptions, deepAt: number): unknown {
   const buf = Buffer.from(stream.buffer, stream.byteOffset, stream.byteLength);
   try {
-    return decodeAll(new Decoder(buf, options, true));
+    return decodeAll(new Decoder(buf, options, true, deepAt));
   } catch (err) {
     // A cycle through a literal-built container: start over on the generic path.
-    if (err instanceof Restart) return decodeAll(new Decoder(buf, options, false));
+    if (err instanceof Restart) return decodeAll(new Decoder(buf, options, false, deepAt));
     throw err;
   }
 }
