@@ -205,3 +205,15 @@ describe('round trip (needs a reader of hole runs)', () => {
     expect(Object.keys(back)).toEqual(['100000000']);
   });
 });
+
+describe('the documented test vector', () => {
+  it('docs/value-encoding.md vector 4, both modes', () => {
+    const a: unknown[] = [1];
+    a[9] = 2;
+    a[12] = 3;
+    a.length = 22;
+    const vector = 'dc 00 16 01 d6 02 08 00 00 00 02 d4 02 00 d4 02 00 03 d6 02 09 00 00 00'.replace(/ /g, '');
+    expect(enc(a)).toBe(vector);
+    expect(enc(a, true)).toBe(vector);
+  });
+});
