@@ -783,27 +783,32 @@ class Encoder {
       this.deep(v, depth);
       return;
     }
-    const kind = this.openObject(v, depth);
-    if (kind === K_LEAF) return;
-    const start = this.openedAt;
-    switch (kind) {
-      case K_PROPS:
-        this.props(v, depth + 1);
-        return;
-      case K_ARRAY:
-        this.array(v as unknown[], depth + 1);
-        return;
-      case K_MAP:
-        this.map(v as Map<unknown, unknown>, depth + 1);
-        break;
-      case K_SET:
-        this.set(v as Set<unknown>, depth + 1);
-        break;
-      default:
-        this.props(v, depth + 1);
-        break;
+    const ids = this.ids;
+    if (ids !== null && this.identify(v, ids)) return;
+    const proto = Object.getPrototypeOf(v) as object | null;
+    if (proto === OBJECT_PROTO) {
+      this.enter(v, depth);
+      this.props(v, depth + 1);
+    } else if (proto === ARRAY_PROTO) {
+      this.enter(v, depth);
+      this.array(v as unknown[], depth + 1);
+    } else {
+      const kind = this.openOther(v, proto, depth);
+      if (kind === K_LEAF) return;
+      const start = this.openedAt;
+      switch (kind) {
+        case K_MAP:
+          this.map(v as Map<unknown, unknown>, depth + 1);
+          break;
+        case K_SET:
+          this.set(v as Set<unknown>, depth + 1);
+          break;
+        default:
+          this.props(v, depth + 1);
+          break;
+      }
+      this.endContainer(start);
     }
-    this.endContainer(start);
   }
 
   /**
@@ -817,40 +822,7 @@ class Encoder {
    */
   openObject(v: object, depth: number): ContainerKind {
     const ids = this.ids;
-    if (ids !== null) {
-      const gen = ids.gen;
-      let map = ids.first;
-      let tag = map.get(v);
-      if (tag === undefined) {
-        for (const m of ids.more) {
-          tag = m.get(v);
-          if (tag !== undefined) {
-            map = m;
-            break;
-          }
-        }
-      }
-      // Exact for every integer below 2^53: `& GEN_MASK` reads the low bits
-      // of doubles too (ToInt32 keeps the value modulo 2^32).
-      if (tag !== undefined && (tag & GEN_MASK) === gen) {
-        this.ref((tag - gen) / GENERATIONS);
-        return K_LEAF;
-      }
-      if (tag === undefined) {
-        // A new key: into the last WeakMap, or a new one when that is full (see IdTable).
-        let last = ids.inserted.length - 1;
-        if (ids.inserted[last]! >= WEAK_MAX_KEYS) {
-          ids.more.push(new WeakMap());
-          ids.inserted.push(0);
-          last++;
-        }
-        ids.inserted[last]!++;
-        map = last === 0 ? ids.first : ids.more[last - 1]!;
-      }
-      // The id is taken before the children are written (pre-order), which is
-      // what lets a child refer back to this object (cycles).
-      map.set(v, this.nextId++ * GENERATIONS + gen);
-    }
+    if (ids !== null && this.identify(v, ids)) return K_LEAF;
     const proto = Object.getPrototypeOf(v) as object | null;
     if (proto === OBJECT_PROTO) {
       this.enter(v, depth);
@@ -860,6 +832,50 @@ class Encoder {
       this.enter(v, depth);
       return K_ARRAY;
     }
+    return this.openOther(v, proto, depth);
+  }
+
+  /**
+   * Identity mode: write a REF and return true when `v` was written before;
+   * else give it the next id (pre-order: before its members, which is what
+   * lets a member refer back to it) and return false.
+   */
+  identify(v: object, ids: IdTable): boolean {
+    const gen = ids.gen;
+    let map = ids.first;
+    let tag = map.get(v);
+    if (tag === undefined) {
+      for (const m of ids.more) {
+        tag = m.get(v);
+        if (tag !== undefined) {
+          map = m;
+          break;
+        }
+      }
+    }
+    // Exact for every integer below 2^53: `& GEN_MASK` reads the low bits
+    // of doubles too (ToInt32 keeps the value modulo 2^32).
+    if (tag !== undefined && (tag & GEN_MASK) === gen) {
+      this.ref((tag - gen) / GENERATIONS);
+      return true;
+    }
+    if (tag === undefined) {
+      // A new key: into the last WeakMap, or a new one when that is full (see IdTable).
+      let last = ids.inserted.length - 1;
+      if (ids.inserted[last]! >= WEAK_MAX_KEYS) {
+        ids.more.push(new WeakMap());
+        ids.inserted.push(0);
+        last++;
+      }
+      ids.inserted[last]!++;
+      map = last === 0 ? ids.first : ids.more[last - 1]!;
+    }
+    map.set(v, this.nextId++ * GENERATIONS + gen);
+    return false;
+  }
+
+  /** {@link openObject} for every prototype but Object's and Array's (the common ones, tested first by the callers). */
+  openOther(v: object, proto: object | null, depth: number): ContainerKind {
     if (proto === MAP_PROTO) {
       this.enter(v, depth);
       this.openedAt = this.beginContainer(Ext.MAP);
