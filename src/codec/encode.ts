@@ -61,6 +61,13 @@ const MAX_EXT32 = 0xffffffff;
 export const DEEP_FROM = 64;
 /** Hole runs at least this long are one fixext4 HOLE with a count; shorter ones stay one fixext1 per hole. */
 export const HOLE_RUN_MIN = 8;
+/**
+ * A gap this long in an array makes the encoder stop reading elements by
+ * index and list the array's keys instead (cost by elements present, not by
+ * length). Shorter gaps are read through: a mostly dense array with a few
+ * holes costs no key listing.
+ */
+const SCAN_GAP = 32;
 /** At most this many unserializable values are described in `CkptError.errors`; the rest are counted. */
 export const MAX_REPORTED = 20;
 
@@ -269,6 +276,8 @@ class Frame {
   cur = -1;
   /** Array in sparse mode: the next of `keys` to look at. */
   ki = 0;
+  /** Array, read by index: holes counted since the last element. */
+  gap = 0;
   /** Map: the key of entry `cur`. */
   key: unknown = undefined;
   /** Map: the value of entry `cur`, while its key is written. */
@@ -956,26 +965,38 @@ class Encoder {
     }
   }
 
-  /** An array: elements by index up to the first hole, the rest by {@link sparse}. */
+  /**
+   * An array: elements by index, gaps counted and written as holes, until a
+   * gap reaches {@link SCAN_GAP}; from that gap on, by {@link sparse}.
+   */
   array(arr: unknown[], childDepth: number): void {
     const n = arr.length;
     this.arrayHeader(n);
     let i = 0;
+    let gap = 0;
     try {
       for (; i < n; i++) {
         const el = arr[i];
         // `in` only when the element reads as undefined: holes are rare.
-        if (el === undefined && !(i in arr)) break;
+        if (el === undefined && !(i in arr)) {
+          if (++gap === SCAN_GAP) break;
+          continue;
+        }
+        if (gap > 0) {
+          this.holes(gap);
+          gap = 0;
+        }
         this.value(el, childDepth);
       }
     } catch (err) {
       throw withSegment(err, { kind: 'index', index: i });
     }
-    if (i < n) this.sparse(arr, i, n, childDepth);
+    if (i < n) this.sparse(arr, i - gap + 1, n, childDepth);
+    else if (gap > 0) this.holes(gap);
   }
 
   /**
-   * The rest of an array from its first hole at `from`, at a cost set by
+   * The rest of an array from the hole at `from`, at a cost set by
    * the elements present, not by the length: present elements are found by
    * the array's own index keys (ascending), the gaps between them are
    * written as hole runs ({@link holes}).
@@ -1157,20 +1178,32 @@ class Encoder {
           const n = f.n;
           const keys = f.keys;
           if (keys === null) {
+            // As array() does: gaps counted, up to SCAN_GAP.
             const i = f.cur + 1;
             if (i >= n) {
+              if (f.gap > 0) this.holes(f.gap);
               this.close(stack, false);
               continue;
             }
+            // Advanced before the read: a getter that throws (when
+            // collecting) must not make the walk read it again.
+            f.cur = i;
             member = arr[i];
             if (member === undefined && !(i in arr)) {
-              // The first hole: from here on, as sparse() does. Keys set
-              // empty first, so a proxy whose key listing throws cannot loop.
-              f.keys = NO_KEYS;
-              f.keys = Object.getOwnPropertyNames(arr);
+              if (++f.gap === SCAN_GAP) {
+                // From the gap's start on, as sparse() does. Keys set empty
+                // first, so a proxy whose key listing throws cannot loop.
+                f.cur = i - f.gap;
+                f.gap = 0;
+                f.keys = NO_KEYS;
+                f.keys = Object.getOwnPropertyNames(arr);
+              }
               continue;
             }
-            f.cur = i;
+            if (f.gap > 0) {
+              this.holes(f.gap);
+              f.gap = 0;
+            }
           } else {
             let next = n;
             while (f.ki < keys.length) {
