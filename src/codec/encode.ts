@@ -27,6 +27,18 @@ import {
   type BinaryValue,
 } from './binary-kinds.js';
 import { bufferText } from './buffer-text.js';
+import {
+  EncoderMemory,
+  GENERATIONS,
+  INITIAL_CAPACITY,
+  GEN_MASK,
+  LEASE_MIN,
+  WEAK_MAX_KEYS,
+  allocate,
+  freshIdTable,
+  type FastBuffer,
+  type IdTable,
+} from './encode-memory.js';
 import { findValuePath, renderPath, type PathSegment } from './path.js';
 import {
   BinaryKind,
@@ -39,21 +51,25 @@ import {
   type EncodedState,
 } from './types.js';
 
-/** Initial size of the output buffer. */
-const INITIAL_CAPACITY = 64 * 1024;
-/** Output buffers up to this size are kept for the next call instead of being dropped. */
-const SCRATCH_MAX = 16 * 1024 * 1024;
-/**
- * Streams longer than this are handed out in the encoder's own (shared)
- * buffer with a `release()`, instead of being copied into a right-sized one.
- * Buffers this large are SharedArrayBuffers, so the writer's worker threads
- * compress them where they lie.
- */
-const LEASE_MIN = 1024 * 1024;
-/** A released buffer up to this size is kept for the next large state. */
-const SPARE_MAX = 2 ** 30;
 /** Largest payload an ext32 can declare. */
 const MAX_EXT32 = 0xffffffff;
+/**
+ * Containers at this depth and deeper are encoded by the explicit-stack
+ * encoder ({@link Encoder.deep}): the recursive one is faster but takes about
+ * three JS frames per level, so it is kept to depths any stack can afford.
+ */
+export const DEEP_FROM = 64;
+/** Hole runs at least this long are one fixext4 HOLE with a count; shorter ones stay one fixext1 per hole. */
+export const HOLE_RUN_MIN = 8;
+/**
+ * A gap this long in an array makes the encoder stop reading elements by
+ * index and list the array's keys instead (cost by elements present, not by
+ * length). Shorter gaps are read through: a mostly dense array with a few
+ * holes costs no key listing.
+ */
+const SCAN_GAP = 32;
+/** At most this many unserializable values are described in `CkptError.errors`; the rest are counted. */
+export const MAX_REPORTED = 20;
 
 const OBJECT_PROTO: object = Object.prototype;
 const ARRAY_PROTO: object = Array.prototype;
@@ -62,131 +78,16 @@ const SET_PROTO: object = Set.prototype;
 const DATE_PROTO: object = Date.prototype;
 const REGEXP_PROTO: object = RegExp.prototype;
 
-/** The output buffer type (kept as an alias: the text conversions live in codec/buffer-text). */
-type FastBuffer = Buffer<ArrayBufferLike>;
-
 /** `String.prototype.isWellFormed` (ES2024; Node ≥ 20) — the project's lib is ES2023. */
 interface WellFormedString {
   isWellFormed(): boolean;
 }
-
-/**
- * Output buffer kept between calls so small checkpoints do not allocate 64 KiB
- * each time. Taken (set to null) while an encoding runs, so a re-entrant call
- * (a getter that encodes) simply allocates its own.
- */
-let scratch: FastBuffer | null = null;
-
-/**
- * A large shared output buffer whose stream was released: the next large
- * state is encoded into it. Why keep it: a large state's stream is hundreds
- * of megabytes, and new memory costs page faults (and a full GC for the
- * external memory it announces) on every checkpoint; re-using the pages of
- * the last one costs neither. Taken while in use, like {@link scratch}.
- */
-let spare: FastBuffer | null = null;
 
 /** A growable SharedArrayBuffer (ES2024; Node ≥ 20) — the project's lib is ES2023. */
 interface GrowableShared {
   readonly growable: boolean;
   readonly maxByteLength: number;
   grow(byteLength: number): void;
-}
-
-/** Largest stream: ext32 lengths cap containers at 4 GiB, and this is only address space. */
-const MAX_STREAM_BYTES = 2 ** 32;
-
-const GrowableSharedArrayBuffer = SharedArrayBuffer as unknown as new (byteLength: number, options: { maxByteLength: number }) => SharedArrayBuffer;
-
-function allocate(size: number): FastBuffer {
-  // Large buffers are growable shared memory (see LEASE_MIN): they grow in
-  // place and worker threads read them. Small ones come from allocUnsafeSlow:
-  // never a slice of Node's shared pool, so the memory we hand out (or keep
-  // as scratch) is ours alone.
-  if (size >= LEASE_MIN && size <= MAX_STREAM_BYTES) return Buffer.from(new GrowableSharedArrayBuffer(size, { maxByteLength: MAX_STREAM_BYTES }), 0, size);
-  return Buffer.allocUnsafeSlow(size);
-}
-
-/** Keep `buf` for a later call, if it is worth keeping. */
-function giveBack(buf: FastBuffer): void {
-  if (buf.buffer instanceof SharedArrayBuffer) {
-    if (buf.length <= SPARE_MAX && (spare === null || spare.length < buf.length)) spare = buf;
-  } else if (buf.length <= SCRATCH_MAX) {
-    scratch = buf;
-  }
-}
-
-/** Generations one {@link IdTable} serves before it is replaced (a power of two). */
-const GENERATIONS = 32;
-const GEN_MASK = GENERATIONS - 1;
-/** Keys one WeakMap of an {@link IdTable} takes at most; past it, the next WeakMap takes new keys. */
-const WEAK_MAX_KEYS = 1536 * 1024;
-
-/**
- * Identity mode's "seen" table: object → `id × 32 + generation`, where the
- * generation (1..31) is that of the encoding that wrote the entry.
- *
- * Why WeakMaps kept across calls: a checkpoint fills a hash table with an
- * entry per object, and a fresh one grows (rehashing into new memory) every
- * time — that was most of identity mode's cost. Kept, the table already
- * holds the state's objects from the last checkpoint, and setting them
- * again updates entries in place (about 5× faster here). Entries of older
- * generations read as "not seen"; after 31 encodings the table is
- * replaced, so a generation never repeats within one table. Weak, so
- * objects the app drops are not kept alive.
- *
- * Why several WeakMaps of at most {@link WEAK_MAX_KEYS} keys each: one V8
- * WeakMap falls off a cliff past about two million entries (measured with
- * Node 20, one update pass: 1.5M entries 0.14 s, 2M 0.23 s, 2.5M 6 s, 3M
- * 13 s, 4M 40 s — consistent with object identity hashes of 21 bits
- * colliding in its open-addressed table); a fresh Map instead cost 2.5 s
- * per encoding of 4M objects. So an object is looked up in each WeakMap in
- * turn, and a new key goes to the last one, or to a new one when that is
- * full. `inserted` counts the keys ever added to each (entries of dead
- * objects leave by themselves, so it bounds the sizes from above); a state
- * that churns (new objects every checkpoint) gets fresh WeakMaps once the
- * keys ever added pass twice its size plus one map's worth.
- */
-interface IdTable {
-  /** The first WeakMap (most states need no other). */
-  readonly first: WeakMap<object, number>;
-  /** Further WeakMaps, in the order they were added. */
-  readonly more: WeakMap<object, number>[];
-  /** Keys ever inserted into `first`, then into each of `more`. */
-  readonly inserted: number[];
-  /** Generation of the encoding using the table now. */
-  gen: number;
-}
-
-/** The kept table between encodings; taken (null) while one runs, so a nested encoding gets its own. */
-let idTable: IdTable | null = null;
-
-function takeIdTable(): IdTable {
-  const t = idTable;
-  idTable = null;
-  if (t === null || t.gen >= GEN_MASK) return { first: new WeakMap(), more: [], inserted: [0], gen: 1 };
-  t.gen++;
-  return t;
-}
-
-/** Keep `t` for the next encoding, which met `objects` objects. */
-function giveIdTable(t: IdTable | null, objects: number): void {
-  if (t === null) return;
-  let inserted = 0;
-  for (const n of t.inserted) inserted += n;
-  // Mostly keys of objects that are gone: start afresh at the next encoding.
-  if (inserted > 2 * objects + WEAK_MAX_KEYS) t.gen = GEN_MASK;
-  idTable = t;
-}
-
-/**
- * Drop the buffers kept for later calls (the Checkpointer does this on
- * close, so an app that stops checkpointing does not hold the memory).
- */
-export function releaseEncoderMemory(): void {
-  scratch = null;
-  spare = null;
-  idTable = null;
 }
 
 // ---------------------------------------------------------------------------
@@ -347,6 +248,109 @@ interface BufferUse {
 }
 
 // ---------------------------------------------------------------------------
+// Containers and the explicit-stack encoder's frames
+// ---------------------------------------------------------------------------
+
+/** Not a container: written whole (a REF, Date, RegExp or binary value). */
+const K_LEAF = 0;
+/** A plain object: a msgpack map of its own enumerable properties. */
+const K_PROPS = 1;
+/** An array. */
+const K_ARRAY = 2;
+/** A Map (ext MAP around a msgpack array). */
+const K_MAP = 3;
+/** A Set (ext SET around a msgpack array). */
+const K_SET = 4;
+/** A null-prototype object or a registered class instance: an ext around a msgpack map. */
+const K_EXT_PROPS = 5;
+
+/** What {@link Encoder.openObject} found an object to be. */
+type ContainerKind = typeof K_LEAF | typeof K_PROPS | typeof K_ARRAY | typeof K_MAP | typeof K_SET | typeof K_EXT_PROPS;
+
+/** An empty key list (see the explicit-stack encoder's switch to a sparse array). */
+const NO_KEYS: readonly string[] = Object.freeze([]);
+
+/** One container being written by the explicit-stack encoder. */
+class Frame {
+  /** Index of the member being written (−1 before the first). */
+  cur = -1;
+  /** Array in sparse mode: the next of `keys` to look at. */
+  ki = 0;
+  /** Array, read by index: holes counted since the last element. */
+  gap = 0;
+  /** Map: the key of entry `cur`. */
+  key: unknown = undefined;
+  /** Map: the value of entry `cur`, while its key is written. */
+  val: unknown = undefined;
+  /** Map: the key (not the value) of entry `cur` is being written. */
+  inKey = false;
+
+  constructor(
+    /** The container's kind (never {@link K_LEAF}). */
+    readonly kind: ContainerKind,
+    /** The container. */
+    readonly obj: object,
+    /** Containers enclosing it. */
+    readonly depth: number,
+    /** Payload start of its ext container, −1 for a plain object or an array. */
+    readonly start: number,
+    /** Number of members: keys, length or size. */
+    readonly n: number,
+    /** Object: its keys; array: null until the first hole, then its own property names. */
+    public keys: readonly string[] | null,
+    /** Map or Set: its iterator. */
+    readonly it: Iterator<unknown> | null,
+  ) {}
+}
+
+/** The path segment of the member a frame is writing. */
+function segmentOf(f: Frame): PathSegment {
+  switch (f.kind) {
+    case K_ARRAY:
+      return { kind: 'index', index: f.cur };
+    case K_MAP:
+      return f.inKey ? { kind: 'mapKey', index: f.cur } : { kind: 'mapValue', key: f.key, index: f.cur };
+    case K_SET:
+      return { kind: 'setItem', index: f.cur };
+    default:
+      return { kind: 'prop', key: f.keys![f.cur]! };
+  }
+}
+
+/**
+ * The array index a property name stands for, or `n` when it is not an
+ * index below `n` (`length`, other names; they come after the indices).
+ */
+function keyIndex(key: string, n: number): number {
+  const x = +key;
+  return x >>> 0 === x && x < n && String(x) === key ? x : n;
+}
+
+/** Tree mode: the container being entered is its own ancestor at depth `d`. */
+function cycleError(d: number): PathError {
+  return new PathError(ErrorCodes.UNSERIALIZABLE, (_subject, path, _root, segments) => {
+    // The ancestor's path is the first d segments of this one.
+    const ancestor = renderPath(segments.slice(0, d));
+    return (
+      `cycle at ${path === '' ? 'the state' : path}: it refers back to ${ancestor === '' ? 'the state itself' : ancestor}, ` +
+      'and tree mode cannot save cycles — use identity mode (tree: false) or remove the cycle from the state returned by snapshot()'
+    );
+  });
+}
+
+/** Unserializable values met by a collecting walk: the first {@link MAX_REPORTED} described, all counted. */
+class Collector {
+  readonly errors: CkptError[] = [];
+  total = 0;
+  constructor(readonly root: unknown) {}
+
+  add(err: unknown): void {
+    this.total++;
+    if (this.errors.length < MAX_REPORTED) this.errors.push(toCkptError(err, this.root));
+  }
+}
+
+// ---------------------------------------------------------------------------
 // The encoder
 // ---------------------------------------------------------------------------
 
@@ -375,8 +379,15 @@ class Encoder {
   sealAt = Infinity;
   /** Header positions of the ext32 containers still open (their lengths are back-patched). */
   readonly open: number[] = [];
+  /** Payload start of the ext container {@link openObject} began last. */
+  openedAt = 0;
 
-  constructor(buf: FastBuffer, options: EncodeOptions) {
+  /** Tree mode, containers deeper than {@link DEEP_FROM}: ancestor → its depth (the linear scan would be quadratic). */
+  readonly deepAncestors: Map<object, number> | null;
+  /** Set while unserializable values are collected rather than thrown (see {@link collectUnserializable}). */
+  collector: Collector | null = null;
+
+  constructor(buf: FastBuffer, options: EncodeOptions, ids: IdTable | null) {
     this.buf = buf;
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     this.tree = options.tree;
@@ -384,8 +395,9 @@ class Encoder {
     this.blobThreshold = options.blobThreshold;
     this.maxDepth = options.maxDepth;
     this.maxBigIntBytes = options.maxBigIntBytes ?? DEFAULT_MAX_BIGINT_BYTES;
-    this.ids = options.tree ? null : takeIdTable();
+    this.ids = ids;
     this.buffers = options.tree ? null : new Map();
+    this.deepAncestors = options.tree ? new Map() : null;
     this.sealStep = options.sealStep ?? 0;
     this.onSealed = this.sealStep > 0 ? options.onSealed : undefined;
     if (this.onSealed !== undefined) this.sealAt = this.sealStep;
@@ -770,42 +782,18 @@ class Encoder {
     }
   }
 
+  /**
+   * Encode an object: a leaf, a REF, or a container — recursively while it
+   * lies less than {@link DEEP_FROM} containers deep, else with the heap work
+   * stack of {@link deep}, so no state is too deep for the call stack.
+   */
   object(v: object, depth: number): void {
-    const ids = this.ids;
-    if (ids !== null) {
-      const gen = ids.gen;
-      let map = ids.first;
-      let tag = map.get(v);
-      if (tag === undefined) {
-        for (const m of ids.more) {
-          tag = m.get(v);
-          if (tag !== undefined) {
-            map = m;
-            break;
-          }
-        }
-      }
-      // Exact for every integer below 2^53: `& GEN_MASK` reads the low bits
-      // of doubles too (ToInt32 keeps the value modulo 2^32).
-      if (tag !== undefined && (tag & GEN_MASK) === gen) {
-        this.ref((tag - gen) / GENERATIONS);
-        return;
-      }
-      if (tag === undefined) {
-        // A new key: into the last WeakMap, or a new one when that is full (see IdTable).
-        let last = ids.inserted.length - 1;
-        if (ids.inserted[last]! >= WEAK_MAX_KEYS) {
-          ids.more.push(new WeakMap());
-          ids.inserted.push(0);
-          last++;
-        }
-        ids.inserted[last]!++;
-        map = last === 0 ? ids.first : ids.more[last - 1]!;
-      }
-      // The id is taken before the children are written (pre-order), which is
-      // what lets a child refer back to this object (cycles).
-      map.set(v, this.nextId++ * GENERATIONS + gen);
+    if (depth >= DEEP_FROM) {
+      this.deep(v, depth);
+      return;
     }
+    const ids = this.ids;
+    if (ids !== null && this.identify(v, ids)) return;
     const proto = Object.getPrototypeOf(v) as object | null;
     if (proto === OBJECT_PROTO) {
       this.enter(v, depth);
@@ -813,39 +801,131 @@ class Encoder {
     } else if (proto === ARRAY_PROTO) {
       this.enter(v, depth);
       this.array(v as unknown[], depth + 1);
-    } else if (proto === MAP_PROTO) {
-      this.enter(v, depth);
-      this.map(v as Map<unknown, unknown>, depth + 1);
-    } else if (proto === SET_PROTO) {
-      this.enter(v, depth);
-      this.set(v as Set<unknown>, depth + 1);
-    } else if (proto === DATE_PROTO) {
-      this.date(v as Date);
-    } else if (proto === REGEXP_PROTO) {
-      this.regexp(v as RegExp);
-    } else if (proto === null) {
-      this.enter(v, depth);
-      const start = this.beginContainer(Ext.NULL_PROTO);
-      this.props(v, depth + 1);
-      this.endContainer(start);
     } else {
-      const kind = binaryKindOfProto(proto);
-      if (kind !== undefined) {
-        this.binary(v as BinaryValue, kind);
-        return;
+      const kind = this.openOther(v, proto, depth);
+      if (kind === K_LEAF) return;
+      const start = this.openedAt;
+      switch (kind) {
+        case K_MAP:
+          this.map(v as Map<unknown, unknown>, depth + 1);
+          break;
+        case K_SET:
+          this.set(v as Set<unknown>, depth + 1);
+          break;
+        default:
+          this.props(v, depth + 1);
+          break;
       }
-      const name = this.classes.nameOf(proto);
-      if (name === undefined) throw leaf(describeUnsupported(v, proto));
-      this.enter(v, depth);
-      const start = this.beginContainer(Ext.CLASS);
-      this.byte(0x92);
-      this.string(name);
-      this.props(v, depth + 1);
       this.endContainer(start);
     }
   }
 
-  /** Depth limit, and in tree mode the cycle check (a linear scan: depth is small). */
+  /**
+   * Everything an object needs before its members, shared by the recursive
+   * and the explicit-stack encoder: identity (a REF when it was written
+   * before), the class checks, the depth limit, the cycle check and, for an
+   * ext container, its ext header (payload start in {@link openedAt}). Writes a
+   * leaf (REF, Date, RegExp, binary value) whole and returns {@link K_LEAF};
+   * for a container it returns the container's kind and the caller writes
+   * the members (from the msgpack array/map header on).
+   */
+  openObject(v: object, depth: number): ContainerKind {
+    const ids = this.ids;
+    if (ids !== null && this.identify(v, ids)) return K_LEAF;
+    const proto = Object.getPrototypeOf(v) as object | null;
+    if (proto === OBJECT_PROTO) {
+      this.enter(v, depth);
+      return K_PROPS;
+    }
+    if (proto === ARRAY_PROTO) {
+      this.enter(v, depth);
+      return K_ARRAY;
+    }
+    return this.openOther(v, proto, depth);
+  }
+
+  /**
+   * Identity mode: write a REF and return true when `v` was written before;
+   * else give it the next id (pre-order: before its members, which is what
+   * lets a member refer back to it) and return false.
+   */
+  identify(v: object, ids: IdTable): boolean {
+    const gen = ids.gen;
+    let map = ids.first;
+    let tag = map.get(v);
+    if (tag === undefined) {
+      for (const m of ids.more) {
+        tag = m.get(v);
+        if (tag !== undefined) {
+          map = m;
+          break;
+        }
+      }
+    }
+    // Exact for every integer below 2^53: `& GEN_MASK` reads the low bits
+    // of doubles too (ToInt32 keeps the value modulo 2^32).
+    if (tag !== undefined && (tag & GEN_MASK) === gen) {
+      this.ref((tag - gen) / GENERATIONS);
+      return true;
+    }
+    if (tag === undefined) {
+      // A new key: into the last WeakMap, or a new one when that is full (see IdTable).
+      let last = ids.inserted.length - 1;
+      if (ids.inserted[last]! >= WEAK_MAX_KEYS) {
+        ids.more.push(new WeakMap());
+        ids.inserted.push(0);
+        last++;
+      }
+      ids.inserted[last]!++;
+      map = last === 0 ? ids.first : ids.more[last - 1]!;
+    }
+    map.set(v, this.nextId++ * GENERATIONS + gen);
+    return false;
+  }
+
+  /** {@link openObject} for every prototype but Object's and Array's (the common ones, tested first by the callers). */
+  openOther(v: object, proto: object | null, depth: number): ContainerKind {
+    if (proto === MAP_PROTO) {
+      this.enter(v, depth);
+      this.openedAt = this.beginContainer(Ext.MAP);
+      return K_MAP;
+    }
+    if (proto === SET_PROTO) {
+      this.enter(v, depth);
+      this.openedAt = this.beginContainer(Ext.SET);
+      return K_SET;
+    }
+    if (proto === DATE_PROTO) {
+      this.date(v as Date);
+      return K_LEAF;
+    }
+    if (proto === REGEXP_PROTO) {
+      this.regexp(v as RegExp);
+      return K_LEAF;
+    }
+    if (proto === null) {
+      this.enter(v, depth);
+      this.openedAt = this.beginContainer(Ext.NULL_PROTO);
+      return K_EXT_PROPS;
+    }
+    const kind = binaryKindOfProto(proto);
+    if (kind !== undefined) {
+      this.binary(v as BinaryValue, kind);
+      return K_LEAF;
+    }
+    const name = this.classes.nameOf(proto);
+    if (name === undefined) throw leaf(describeUnsupported(v, proto));
+    this.enter(v, depth);
+    this.openedAt = this.beginContainer(Ext.CLASS);
+    this.byte(0x92);
+    this.string(name);
+    return K_EXT_PROPS;
+  }
+
+  /**
+   * Depth limit, and in tree mode the cycle check: a linear scan of the
+   * (at most {@link DEEP_FROM}) shallow ancestors, a map lookup for deeper ones.
+   */
   enter(v: object, depth: number): void {
     if (depth >= this.maxDepth) {
       const max = this.maxDepth;
@@ -853,19 +933,18 @@ class Encoder {
     }
     if (this.tree) {
       const ancestors = this.ancestors;
-      for (let d = 0; d < depth; d++) {
-        if (ancestors[d] === v) {
-          throw new PathError(ErrorCodes.UNSERIALIZABLE, (_subject, path, _root, segments) => {
-            // The ancestor's path is the first d segments of this one.
-            const ancestor = renderPath(segments.slice(0, d));
-            return (
-              `cycle at ${path === '' ? 'the state' : path}: it refers back to ${ancestor === '' ? 'the state itself' : ancestor}, ` +
-              'and tree mode cannot save cycles — use identity mode (tree: false) or remove the cycle from the state returned by snapshot()'
-            );
-          });
-        }
+      const shallow = depth < DEEP_FROM ? depth : DEEP_FROM;
+      for (let d = 0; d < shallow; d++) {
+        if (ancestors[d] === v) throw cycleError(d);
       }
-      ancestors[depth] = v;
+      if (depth < DEEP_FROM) {
+        ancestors[depth] = v;
+      } else {
+        const deepAncestors = this.deepAncestors!;
+        const d = deepAncestors.get(v);
+        if (d !== undefined) throw cycleError(d);
+        deepAncestors.set(v, depth);
+      }
     }
   }
 
@@ -886,24 +965,80 @@ class Encoder {
     }
   }
 
+  /**
+   * An array: elements by index, gaps counted and written as holes, until a
+   * gap reaches {@link SCAN_GAP}; from that gap on, by {@link sparse}.
+   */
   array(arr: unknown[], childDepth: number): void {
     const n = arr.length;
     this.arrayHeader(n);
     let i = 0;
+    let gap = 0;
     try {
       for (; i < n; i++) {
         const el = arr[i];
         // `in` only when the element reads as undefined: holes are rare.
-        if (el === undefined && !(i in arr)) this.marker(Ext.HOLE);
-        else this.value(el, childDepth);
+        if (el === undefined && !(i in arr)) {
+          if (++gap === SCAN_GAP) break;
+          continue;
+        }
+        if (gap > 0) {
+          this.holes(gap);
+          gap = 0;
+        }
+        this.value(el, childDepth);
+      }
+    } catch (err) {
+      throw withSegment(err, { kind: 'index', index: i });
+    }
+    if (i < n) this.sparse(arr, i - gap + 1, n, childDepth);
+    else if (gap > 0) this.holes(gap);
+  }
+
+  /**
+   * The rest of an array from the hole at `from`, at a cost set by
+   * the elements present, not by the length: present elements are found by
+   * the array's own index keys (ascending), the gaps between them are
+   * written as hole runs ({@link holes}).
+   */
+  sparse(arr: unknown[], from: number, n: number, childDepth: number): void {
+    const keys = Object.getOwnPropertyNames(arr);
+    let i = from;
+    try {
+      for (let k = 0; ; k++) {
+        const next = k < keys.length ? keyIndex(keys[k]!, n) : n;
+        // Written already (or keys out of order, which only a proxy can do).
+        if (next < i) continue;
+        if (next > i) this.holes(next - i);
+        if (next >= n) return;
+        i = next;
+        this.value(arr[i], childDepth);
+        i++;
       }
     } catch (err) {
       throw withSegment(err, { kind: 'index', index: i });
     }
   }
 
+  /**
+   * `k` consecutive holes: one fixext4 HOLE with the count from
+   * {@link HOLE_RUN_MIN} on, else one fixext1 HOLE each (the form every
+   * reader knows, so arrays with only short gaps encode as they always did).
+   */
+  holes(k: number): void {
+    if (k >= HOLE_RUN_MIN) {
+      this.ensure(6);
+      this.buf[this.pos] = 0xd6;
+      this.buf[this.pos + 1] = Ext.HOLE;
+      this.u32le(this.pos + 2, k);
+      this.pos += 6;
+      return;
+    }
+    for (let j = 0; j < k; j++) this.marker(Ext.HOLE);
+  }
+
+  /** A Map's entries as one msgpack array [k1, v1, …] (the ext header is already written). */
   map(m: Map<unknown, unknown>, childDepth: number): void {
-    const start = this.beginContainer(Ext.MAP);
     const size = m.size;
     this.arrayHeader(size * 2);
     let i = 0;
@@ -926,11 +1061,10 @@ class Encoder {
       throw withSegment(err, inKey ? { kind: 'mapKey', index: i } : { kind: 'mapValue', key, index: i });
     }
     if (i !== size) throw leaf(MODIFIED_REASON);
-    this.endContainer(start);
   }
 
+  /** A Set's items as one msgpack array (the ext header is already written). */
   set(s: Set<unknown>, childDepth: number): void {
-    const start = this.beginContainer(Ext.SET);
     const size = s.size;
     this.arrayHeader(size);
     let i = 0;
@@ -947,7 +1081,194 @@ class Encoder {
       throw withSegment(err, { kind: 'setItem', index: i });
     }
     if (i !== size) throw leaf(MODIFIED_REASON);
-    this.endContainer(start);
+  }
+
+  // --- the explicit-stack encoder --------------------------------------------
+
+  /**
+   * Encode `root` (lying `depth` containers deep) and everything inside it
+   * with a work stack on the heap instead of the call stack. The bytes, ids,
+   * checks, limits and error paths are those of the recursive methods: the
+   * leaves, headers and checks are theirs ({@link openObject}, {@link value},
+   * {@link holes}); only the walk over members is a loop here.
+   *
+   * An error is given the path segments of every frame on the work stack
+   * (innermost first) and thrown on to the recursive frames above — or, when
+   * collecting ({@link collector}), recorded, and the walk goes on with the
+   * next member.
+   */
+  deep(root: unknown, depth: number): void {
+    const stack: Frame[] = [];
+    let started = false;
+    for (;;) {
+      try {
+        if (!started) {
+          started = true;
+          if (typeof root === 'object' && root !== null) this.push(stack, root, depth);
+          else this.value(root, depth);
+        }
+        this.run(stack);
+        return;
+      } catch (err) {
+        let e: unknown = err;
+        for (let k = stack.length - 1; k >= 0; k--) e = withSegment(e, segmentOf(stack[k]!));
+        const collector = this.collector;
+        if (collector === null || e instanceof CkptError) throw e;
+        collector.add(e);
+      }
+    }
+  }
+
+  /** Start a member that is an object: written whole when a leaf, else a new frame on `stack`. */
+  push(stack: Frame[], v: object, depth: number): void {
+    const kind = this.openObject(v, depth);
+    if (kind === K_LEAF) return;
+    try {
+      switch (kind) {
+        case K_ARRAY: {
+          const n = (v as unknown[]).length;
+          this.arrayHeader(n);
+          stack.push(new Frame(kind, v, depth, -1, n, null, null));
+          return;
+        }
+        case K_MAP: {
+          const m = v as Map<unknown, unknown>;
+          const size = m.size;
+          this.arrayHeader(size * 2);
+          stack.push(new Frame(kind, v, depth, this.openedAt, size, null, m[Symbol.iterator]()));
+          return;
+        }
+        case K_SET: {
+          const s = v as Set<unknown>;
+          const size = s.size;
+          this.arrayHeader(size);
+          stack.push(new Frame(kind, v, depth, this.openedAt, size, null, s[Symbol.iterator]()));
+          return;
+        }
+        default: {
+          const start = kind === K_PROPS ? -1 : this.openedAt;
+          const keys = Object.keys(v);
+          this.mapHeader(keys.length);
+          stack.push(new Frame(kind, v, depth, start, keys.length, keys, null));
+        }
+      }
+    } catch (err) {
+      // Never opened, so never closed: it is no longer an ancestor.
+      if (depth >= DEEP_FROM) this.deepAncestors?.delete(v);
+      throw err;
+    }
+  }
+
+  /** Pop the finished top frame (ending its ext container); `modified` when a Map or Set changed size while read. */
+  close(stack: Frame[], modified: boolean): void {
+    const f = stack.pop()!;
+    if (f.depth >= DEEP_FROM) this.deepAncestors?.delete(f.obj);
+    if (modified) throw leaf(MODIFIED_REASON);
+    if (f.start >= 0) this.endContainer(f.start);
+  }
+
+  /** The walk: take the next member of the top frame and write it, until the stack is empty. */
+  run(stack: Frame[]): void {
+    while (stack.length > 0) {
+      const f = stack[stack.length - 1]!;
+      let member: unknown;
+      switch (f.kind) {
+        case K_ARRAY: {
+          const arr = f.obj as unknown[];
+          const n = f.n;
+          const keys = f.keys;
+          if (keys === null) {
+            // As array() does: gaps counted, up to SCAN_GAP.
+            const i = f.cur + 1;
+            if (i >= n) {
+              if (f.gap > 0) this.holes(f.gap);
+              this.close(stack, false);
+              continue;
+            }
+            // Advanced before the read: a getter that throws (when
+            // collecting) must not make the walk read it again.
+            f.cur = i;
+            member = arr[i];
+            if (member === undefined && !(i in arr)) {
+              if (++f.gap === SCAN_GAP) {
+                // From the gap's start on, as sparse() does. Keys set empty
+                // first, so a proxy whose key listing throws cannot loop.
+                f.cur = i - f.gap;
+                f.gap = 0;
+                f.keys = NO_KEYS;
+                f.keys = Object.getOwnPropertyNames(arr);
+              }
+              continue;
+            }
+            if (f.gap > 0) {
+              this.holes(f.gap);
+              f.gap = 0;
+            }
+          } else {
+            let next = n;
+            while (f.ki < keys.length) {
+              const x = keyIndex(keys[f.ki++]!, n);
+              if (x > f.cur) {
+                next = x;
+                break;
+              }
+            }
+            const from = f.cur + 1;
+            if (next > from) this.holes(next - from);
+            if (next >= n) {
+              this.close(stack, false);
+              continue;
+            }
+            f.cur = next;
+            member = arr[next];
+          }
+          break;
+        }
+        case K_MAP: {
+          if (f.inKey) {
+            f.inKey = false;
+            member = f.val;
+            f.val = undefined;
+            break;
+          }
+          const r = f.it!.next();
+          if (r.done === true || f.cur + 1 === f.n) {
+            this.close(stack, r.done !== true || f.cur + 1 !== f.n);
+            continue;
+          }
+          f.cur++;
+          const entry = r.value as [unknown, unknown];
+          f.key = entry[0];
+          f.val = entry[1];
+          f.inKey = true;
+          member = f.key;
+          break;
+        }
+        case K_SET: {
+          const r = f.it!.next();
+          if (r.done === true || f.cur + 1 === f.n) {
+            this.close(stack, r.done !== true || f.cur + 1 !== f.n);
+            continue;
+          }
+          f.cur++;
+          member = r.value;
+          break;
+        }
+        default: {
+          const i = f.cur + 1;
+          if (i >= f.n) {
+            this.close(stack, false);
+            continue;
+          }
+          f.cur = i;
+          const key = f.keys![i]!;
+          this.string(key);
+          member = (f.obj as Record<string, unknown>)[key];
+        }
+      }
+      if (typeof member === 'object' && member !== null) this.push(stack, member, f.depth + 1);
+      else this.value(member, f.depth + 1);
+    }
   }
 
   date(d: Date): void {
@@ -1089,55 +1410,83 @@ function checkOptions(options: EncodeOptions): void {
 }
 
 /**
- * Encode one provider's state as a ckpt value stream (exactly one msgpack
- * value) plus the binary blobs it references.
- *
- * - `stream` belongs to the caller. Up to 1 MiB it is a fresh, right-sized
- *   allocation. A longer one lies in the encoder's own buffer (a
- *   SharedArrayBuffer, possibly with slack after the stream) and the result
- *   has a `release()`: calling it after the last use of `stream` lets the
- *   next call reuse that memory; not calling it is safe.
- * - `blobs[i].bytes` are views over the application's live memory (no copy):
- *   copy or persist them before the application may change them.
- *
- * @param value - the state returned by a provider's `snapshot()`
- * @param options - mode (identity/tree), registered classes, blob threshold, depth limit
- * @throws CkptError UNSERIALIZABLE naming the path of the offending value
- *   (`particles[3].onHit is a function; …`), for functions, symbols, Promises,
- *   weak collections, shared memory, boxed primitives, Errors, unregistered
- *   classes, overlapping binary views, cycles in tree mode, nesting beyond
- *   `maxDepth` or beyond the call stack.
- * @throws CkptError LIMIT when the output cannot grow, INVALID_ARGUMENT for
- *   bad options, UNSUPPORTED_FEATURE on a big-endian host.
+ * Walk the whole state again after a value was refused, collecting every
+ * unserializable value instead of stopping at the first. The walk is the
+ * explicit-stack encoder's from the root (so the paths are complete without
+ * unwinding), into a buffer of its own that is then dropped; binary values
+ * are not copied (every one is counted as a blob). Returns undefined when
+ * the walk hits a limit (the first error then stands alone).
  */
-export function encodeState(value: unknown, options: EncodeOptions): EncodedState {
+function collectUnserializable(value: unknown, options: EncodeOptions): Collector | undefined {
+  const walkOptions: EncodeOptions = {
+    tree: options.tree,
+    classes: options.classes,
+    blobThreshold: 0,
+    maxDepth: options.maxDepth,
+    ...(options.maxBigIntBytes === undefined ? {} : { maxBigIntBytes: options.maxBigIntBytes }),
+  };
+  const encoder = new Encoder(allocate(INITIAL_CAPACITY), walkOptions, options.tree ? null : freshIdTable());
+  const collector = new Collector(value);
+  encoder.collector = collector;
+  try {
+    encoder.deep(value, 0);
+  } catch {
+    return undefined;
+  }
+  return collector;
+}
+
+/** Paths named in the summary of further unserializable values. */
+const SUMMARY_PATHS = 5;
+
+/**
+ * The error for a refused state: `first` alone when it is the only
+ * unserializable value (or not about one), else the first one's message
+ * with a summary of the others, all of them (up to {@link MAX_REPORTED}) in
+ * `errors`.
+ */
+function refusal(first: CkptError, value: unknown, options: EncodeOptions): CkptError {
+  if (first.code !== ErrorCodes.UNSERIALIZABLE) return first;
+  const found = collectUnserializable(value, options);
+  if (found === undefined || found.total < 2) return first;
+  const head = found.errors[0]!;
+  const more = found.total - 1;
+  const shown = found.errors.slice(1, 1 + SUMMARY_PATHS).map((e) => e.where ?? '(root)');
+  const listed = `${shown.join(', ')}${more > shown.length ? ', …' : ''}`;
+  const detail = found.errors.length === found.total ? 'each is described in error.errors' : `the first ${String(found.errors.length)} are described in error.errors`;
+  const message = `${head.message}; and ${String(more)} more unserializable value${more === 1 ? '' : 's'} (${listed}) — ${detail}`;
+  return new CkptError(ErrorCodes.UNSERIALIZABLE, message, {
+    errors: found.errors,
+    ...(head.where === undefined ? {} : { where: head.where }),
+    ...(head.cause === undefined ? {} : { cause: head.cause }),
+  });
+}
+
+/** Encode with `memory`'s kept buffers and id table (see {@link StateEncoder.encode}). */
+function encodeWith(memory: EncoderMemory, value: unknown, options: EncodeOptions): EncodedState {
   assertLittleEndianHost();
   checkOptions(options);
-  // The large spare first: a state that was large last time likely still is.
-  let initial = spare ?? scratch;
-  if (initial === spare) spare = null;
-  else scratch = null;
-  initial ??= allocate(INITIAL_CAPACITY);
-  const encoder = new Encoder(initial, options);
+  const initial = memory.takeBuffer();
+  const encoder = new Encoder(initial, options, options.tree ? null : memory.takeIdTable());
   try {
     encoder.value(value, 0);
   } catch (err) {
-    giveBack(encoder.buf);
+    memory.giveBack(encoder.buf);
     // Grown in place, `initial` is a shorter view of the same memory: not a second buffer.
-    if (initial.buffer !== encoder.buf.buffer) giveBack(initial);
-    giveIdTable(encoder.ids, encoder.nextId);
-    throw toCkptError(err, value);
+    if (initial.buffer !== encoder.buf.buffer) memory.giveBack(initial);
+    memory.giveIdTable(encoder.ids, encoder.nextId);
+    throw refusal(toCkptError(err, value), value, options);
   }
-  giveIdTable(encoder.ids, encoder.nextId);
+  memory.giveIdTable(encoder.ids, encoder.nextId);
   const buf = encoder.buf;
   const n = encoder.pos;
-  if (initial.buffer !== buf.buffer) giveBack(initial);
+  if (initial.buffer !== buf.buffer) memory.giveBack(initial);
   if (n <= LEASE_MIN || !(buf.buffer instanceof SharedArrayBuffer)) {
     // Copy into a fresh allocation: the buffer is reused, and Buffer.from()
     // would take small copies from Node's shared pool.
     const stream = Buffer.allocUnsafeSlow(n);
     buf.copy(stream, 0, 0, n);
-    giveBack(buf);
+    memory.giveBack(buf);
     return { stream, blobs: encoder.blobs };
   }
   // Large: lend the buffer itself rather than copying hundreds of megabytes
@@ -1150,7 +1499,81 @@ export function encodeState(value: unknown, options: EncodeOptions): EncodedStat
     release: () => {
       if (released) return;
       released = true;
-      giveBack(buf);
+      memory.giveBack(buf);
     },
   };
+}
+
+/**
+ * A value encoder with memory of its own: the output buffers and identity
+ * table it keeps between encodings (so repeated checkpoints of one state
+ * allocate nothing new) belong to this instance alone. Give each
+ * checkpointer — or each encoder of a pool — its own, so none of them sees
+ * or holds another's memory.
+ */
+export class StateEncoder {
+  readonly #memory = new EncoderMemory();
+
+  /**
+   * Encode one provider's state as a ckpt value stream (exactly one msgpack
+   * value) plus the binary blobs it references.
+   *
+   * - `stream` belongs to the caller. Up to 1 MiB it is a fresh, right-sized
+   *   allocation. A longer one lies in this encoder's own buffer (a
+   *   SharedArrayBuffer, possibly with slack after the stream) and the result
+   *   has a `release()`: calling it after the last use of `stream` lets the
+   *   next call reuse that memory; not calling it is safe.
+   * - `blobs[i].bytes` are views over the application's live memory (no copy):
+   *   copy or persist them before the application may change them.
+   *
+   * Any nesting up to `maxDepth` is encoded, whatever the size of the call
+   * stack (deep parts are walked with a work stack on the heap). Sparse
+   * arrays cost by their elements, not their length.
+   *
+   * @param value - the state returned by a provider's `snapshot()`
+   * @param options - mode (identity/tree), registered classes, blob threshold, depth limit
+   * @throws CkptError UNSERIALIZABLE naming the path of the offending value
+   *   (`particles[3].onHit is a function; …`), for functions, symbols, Promises,
+   *   weak collections, shared memory, boxed primitives, Errors, unregistered
+   *   classes, overlapping binary views, cycles in tree mode, nesting beyond
+   *   `maxDepth`, values a getter changed or that threw while read. When
+   *   there are several, the message names the first and counts the others,
+   *   and `errors` holds one CkptError per value (the first
+   *   {@link MAX_REPORTED}).
+   * @throws CkptError LIMIT when the output cannot grow, INVALID_ARGUMENT for
+   *   bad options, UNSUPPORTED_FEATURE on a big-endian host.
+   */
+  encode(value: unknown, options: EncodeOptions): EncodedState {
+    return encodeWith(this.#memory, value, options);
+  }
+
+  /** Drop the buffers and the identity table kept for later calls. */
+  releaseMemory(): void {
+    this.#memory.release();
+  }
+}
+
+/** The encoder behind {@link encodeState}. */
+const defaultEncoder = new StateEncoder();
+
+/**
+ * {@link StateEncoder.encode} with the module's default encoder (whose kept
+ * memory {@link releaseEncoderMemory} drops). Callers that may run
+ * side by side should each hold their own {@link StateEncoder}.
+ *
+ * @param value - the state returned by a provider's `snapshot()`
+ * @param options - mode (identity/tree), registered classes, blob threshold, depth limit
+ * @throws CkptError as {@link StateEncoder.encode}
+ */
+export function encodeState(value: unknown, options: EncodeOptions): EncodedState {
+  return defaultEncoder.encode(value, options);
+}
+
+/**
+ * Drop the buffers kept by the default encoder ({@link encodeState}) for
+ * later calls (the Checkpointer does this on close, so an app that stops
+ * checkpointing does not hold the memory).
+ */
+export function releaseEncoderMemory(): void {
+  defaultEncoder.releaseMemory();
 }

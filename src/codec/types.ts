@@ -11,7 +11,11 @@
 export const Ext = {
   /** `undefined` (fixext1, data byte 0). */
   UNDEFINED: 0x01,
-  /** A hole in a sparse array (fixext1, data byte 0). Only valid as an array element. */
+  /**
+   * Holes in a sparse array, only valid as an array element: one hole
+   * (fixext1, data byte 0), or a run of k ≥ 1 consecutive holes (fixext4,
+   * u32 LE k) — written for gaps of 8 or more, read by ckpt after 0.1.0.
+   */
   HOLE: 0x02,
   /** Back-reference to an earlier object by id (fixext4, u32 LE id). Identity mode only. */
   REF: 0x03,
@@ -72,7 +76,10 @@ export interface EncodeOptions {
   readonly classes: ClassLookup;
   /** Binary values of at least this many bytes go to blobs instead of inline. */
   readonly blobThreshold: number;
-  /** Maximum nesting depth; deeper state fails with `CKPT_ERR_UNSERIALIZABLE`. */
+  /**
+   * Maximum nesting depth; deeper state fails with `CKPT_ERR_UNSERIALIZABLE`.
+   * Any depth up to it is written whatever the size of the call stack.
+   */
   readonly maxDepth: number;
   /**
    * Largest BigInt magnitude written, in bytes (default {@link DEFAULT_MAX_BIGINT_BYTES});

@@ -141,11 +141,26 @@ describe('unserializable values name their exact path', () => {
     expectCkptError(() => decodeState(new Uint8Array([1]), { ...decOptions([]), maxDepth: 1.5 }), ErrorCodes.INVALID_ARGUMENT);
   });
 
-  it('a stack overflow is converted to UNSERIALIZABLE', () => {
+  it('a state deeper than the call stack encodes (the deep part is walked with a heap stack)', () => {
     let deep: unknown = [];
     for (let i = 0; i < 200_000; i++) deep = [deep];
-    const { message } = unserializable(deep, { maxDepth: 1_000_000, tree: true });
-    expect(message).toMatch(/nested too deeply to encode \(the call stack overflowed\)/);
+    const { stream } = encodeState(deep, encOptions({ maxDepth: 1_000_000, tree: true }));
+    // 200 000 one-element arrays (fixarray 0x91) around an empty one (0x90).
+    expect(stream.length).toBe(200_001);
+    expect(stream.subarray(0, 200_000).every((b) => b === 0x91)).toBe(true);
+    expect(stream[200_000]).toBe(0x90);
+  });
+
+  it('a stack overflow inside a getter is converted to UNSERIALIZABLE', () => {
+    const recurse = (): number => recurse() + 1;
+    const state = {
+      get x(): number {
+        return recurse();
+      },
+    };
+    const { message, where } = unserializable({ a: state });
+    expect(where).toBe('a.x');
+    expect(message).toMatch(/^a\.x is nested too deeply to encode \(the call stack overflowed\)/);
   });
 
   it('a throwing getter is reported with its path and cause', () => {
