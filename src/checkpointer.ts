@@ -11,7 +11,7 @@
  * at a time, in call order. See docs/architecture.md.
  */
 import { ClassRegistry } from './codec/class-registry.js';
-import { releaseEncoderMemory } from './codec/encode.js';
+import { StateEncoder } from './codec/encode.js';
 import type { RestorePlan } from './convert/plan.js';
 import { asError, CkptError, ErrorCodes } from './errors.js';
 import type { CheckpointerEvents, CkptWarning } from './events.js';
@@ -74,6 +74,7 @@ export class Checkpointer {
   readonly #events = new EventSink();
   readonly #pool: ZstdPool | undefined;
   readonly #arena = new CaptureArena();
+  readonly #encoder = new StateEncoder();
   readonly #writer: WriterSession;
   readonly #runLoop: RunLoop;
   readonly #jobs: Jobs;
@@ -98,6 +99,7 @@ export class Checkpointer {
       pool: this.#pool,
       pipeline,
       arena: this.#arena,
+      encoder: this.#encoder,
       writer: this.#writer,
       events: this.#events,
       openHandles: new OpenHandleCheck(s.unregisteredResources, warn),
@@ -419,7 +421,7 @@ export class Checkpointer {
     // No thread and no kept memory outlives the Checkpointer.
     await this.#pool?.close();
     this.#arena.clear();
-    releaseEncoderMemory();
+    this.#encoder.releaseMemory();
     await this.#writer.release();
     this.#events.throwPending();
   }

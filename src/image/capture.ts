@@ -15,7 +15,7 @@
  *   previous checkpoint is a plain memcpy; and shared memory is what the
  *   worker pool compresses from, with no further copy.
  */
-import { encodeState } from '../codec/encode.js';
+import { encodeState, type StateEncoder } from '../codec/encode.js';
 import type { Blob, EncodedState, EncodeOptions } from '../codec/types.js';
 import type { CompressResult, ZstdPool } from './pool.js';
 import { SegmentPipeline } from './segment-pipeline.js';
@@ -216,6 +216,8 @@ export interface CaptureSettings {
   readonly pool: ZstdPool | undefined;
   /** Reusable memory for async copies. */
   readonly arena: CaptureArena | undefined;
+  /** The encoder whose buffers are reused from one checkpoint to the next (default: the process-wide one). */
+  readonly encoder?: StateEncoder;
   /** Segment size and level of the image to be written. */
   readonly segmentSize: number;
   readonly level: number;
@@ -229,7 +231,8 @@ export interface CaptureSettings {
  */
 export function captureState(state: unknown, options: EncodeOptions, settings: CaptureSettings): CapturedEncoding {
   const ahead = settings.pool === undefined ? undefined : new AheadCompressor(settings.pool, settings.segmentSize, settings.level);
-  let encoded = encodeState(state, ahead === undefined ? options : { ...options, onSealed: ahead.onSealed, sealStep: settings.segmentSize });
+  const encodeOptions = ahead === undefined ? options : { ...options, onSealed: ahead.onSealed, sealStep: settings.segmentSize };
+  let encoded = settings.encoder === undefined ? encodeState(state, encodeOptions) : settings.encoder.encode(state, encodeOptions);
   if (ahead !== undefined && ahead.segments.length > 0) {
     const inner = encoded;
     encoded = {

@@ -15,6 +15,7 @@
  * `committed` settles with the outcome.
  */
 import type { ClassLookup } from '../codec/types.js';
+import type { StateEncoder } from '../codec/encode.js';
 import { asError, CkptError, ErrorCodes, isCkptError } from '../errors.js';
 import { WarningCodes, type CkptWarning } from '../events.js';
 import { captureState, type CaptureArena } from '../image/capture.js';
@@ -51,6 +52,8 @@ export interface CheckpointEnv {
   readonly pipeline?: SegmentPipeline;
   /** Reusable memory for the copies async persist makes at capture. */
   readonly arena?: CaptureArena;
+  /** The encoder whose buffers are reused across checkpoints (default: the process-wide one). */
+  readonly encoder?: StateEncoder;
   writerLock(): Promise<WriterLock>;
   warn(w: CkptWarning): void;
   /** Runs after a commit (retention), with the committed image's info. Must not throw. */
@@ -162,7 +165,7 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
         const encoded = captureState(
           state,
           { tree: p.tree, classes: env.classes, blobThreshold: env.blobThreshold, maxDepth: env.maxDepth },
-          { mode, pool: env.pool, arena: env.arena, segmentSize: env.segmentSize, level: env.level },
+          { mode, pool: env.pool, arena: env.arena, segmentSize: env.segmentSize, level: env.level, ...(env.encoder === undefined ? {} : { encoder: env.encoder }) },
         );
         capturedProviders.push({ id: p.id, version: p.version, tree: p.tree, encoded });
       } catch (err) {

@@ -9,6 +9,7 @@
  * of a run are `checkpoint-run.ts` and `restore-run.ts`.
  */
 import type { ClassLookup } from '../codec/types.js';
+import type { StateEncoder } from '../codec/encode.js';
 import { asError, CkptError, ErrorCodes, isCkptError } from '../errors.js';
 import { checkpointChannel, publish, restoreChannel } from '../events.js';
 import type { CaptureArena } from '../image/capture.js';
@@ -35,6 +36,8 @@ export interface JobsEnv {
   /** Segments written on the main thread go through it: the pool's, or the Checkpointer's own. */
   readonly pipeline: SegmentPipeline;
   readonly arena: CaptureArena;
+  /** This Checkpointer's value encoder (its buffers are reused from one checkpoint to the next). */
+  readonly encoder: StateEncoder;
   readonly writer: WriterSession;
   readonly events: EventSink;
   readonly openHandles: OpenHandleCheck;
@@ -155,6 +158,7 @@ export class Jobs {
       ...(pool === undefined ? {} : { pool }),
       pipeline: this.#env.pipeline,
       arena: this.#env.arena,
+      encoder: this.#env.encoder,
       writerLock: () => writer.lock(),
       warn: (w) => events.warn(w),
       afterCommit: (committed) => writer.applyRetention(committed),
