@@ -69,7 +69,8 @@ describe('read limits', () => {
   it.runIf(bufferConstants.MAX_LENGTH < 65 * 64 * 1024 * 1024)('a blob run above the largest buffer Node can allocate (4 GiB) is CKPT_ERR_LIMIT in readProvider, readRaw and verify — never a RangeError', async () => {
     const img = forgedBlobImage(64 * 1024 * 1024, 65);
     expect(img.length).toBeLessThan(1024 * 1024);
-    const reader = await ImageReader.open(memorySource(img));
+    // Raised state limits: the runtime's buffer maximum is what refuses it.
+    const reader = await ImageReader.open(memorySource(img), { maxStateBytes: 2 ** 40, maxImageBytes: 2 ** 40 });
     const err = await errorOf(reader.readProvider('a'));
     expect(codeOf(err)).toBe(ErrorCodes.LIMIT);
     expect((err as CkptError).message).toContain('largest buffer');
