@@ -642,6 +642,7 @@ export class Checkpointer {
       blobThreshold: this.#blobThreshold,
       maxDepth: this.#maxDepth,
       app: this.#app,
+      limits: this.#limits,
       ...(this.#pool === undefined ? {} : { pool: this.#pool }),
       arena: this.#arena,
       writerLock: () => this.#writerLock(),
