@@ -27,6 +27,7 @@ import {
 } from './constants.js';
 import { decodeHeader, decodeTrailer, type ImageHeader } from './header.js';
 import { decodeIndexOfVersion } from '../convert/index-chain.js';
+import { prepassIndex } from './index-prepass.js';
 import type { ProviderEntry, SegmentRun } from './index-common.js';
 import type { ImageIndex, Manifest, SegmentEntry } from './index-model.js';
 import type { RunBuffer, ZstdPool } from './pool.js';
@@ -209,6 +210,8 @@ export class ImageReader {
     if (crc32(indexBytes) !== trailer.indexCrc) {
       throw new CkptError(ErrorCodes.CORRUPT, `${name}: index checksum mismatch; the image is damaged`, { where: 'index', image: source.id });
     }
+    // Bound what unpacking the index would build before building it.
+    prepassIndex(indexBytes, full.maxSegments, name);
     const index = decodeIndexOfVersion(header.formatVersion, indexBytes, trailer.indexOffset, full, name);
     // Segment flags are reserved: a set flag would need a required header flag
     // this code implements (none yet), so an image that sets one is damaged.

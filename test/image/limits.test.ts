@@ -4,13 +4,15 @@
 // RangeError), so restore can fall back past the image.
 import { constants as bufferConstants } from 'node:buffer';
 import { crc32 } from 'node:zlib';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ClassRegistry } from '../../src/codec/class-registry.js';
 import { encodeState } from '../../src/codec/encode.js';
 import { BinaryKind } from '../../src/codec/types.js';
 import { CkptError, ErrorCodes } from '../../src/errors.js';
 import { CODEC_ID, DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_STATE_BYTES, FORMAT_VERSION, HEADER_SIZE, SegmentCodec } from '../../src/image/constants.js';
 import { decodeTrailer, encodeHeader, encodeTrailer } from '../../src/image/header.js';
+import { indexPackr } from '../../src/image/index-common.js';
+import { maxIndexContainers, maxIndexEntries, prepassIndex } from '../../src/image/index-prepass.js';
 import { decodeIndexV2, encodeIndexV2 } from '../../src/image/index-v2.js';
 import type { ImageIndex, SegmentEntry } from '../../src/image/index-model.js';
 import { ImageReader, type ReadLimits } from '../../src/image/reader.js';
@@ -247,5 +249,69 @@ describe('checkpoints the reader would refuse are not written', () => {
     expect((await reader.restore())?.image.id).toBe('000000000002');
     expect(Buffer.from(restored as Uint8Array).equals(Buffer.alloc(150_000, 7))).toBe(true);
     await reader.close();
+  });
+});
+
+describe('index cost is bounded before the index is unpacked', () => {
+  /** An image whose index (within maxIndexBytes) is a map whose "segments" array holds `n` copies of `item`. */
+  function forgedIndexImage(item: number, n: number): Buffer {
+    const ix = Buffer.alloc(15 + n, item);
+    ix[0] = 0x81; // map of 1
+    ix[1] = 0xa8; // str of 8
+    ix.write('segments', 2, 'latin1');
+    ix[10] = 0xdd; // array32
+    ix.writeUInt32BE(n, 11);
+    const head = encodeHeader({ formatVersion: FORMAT_VERSION, codecId: CODEC_ID, requiredFlags: 0, optionalFlags: 0 });
+    return Buffer.concat([head, ix, encodeTrailer({ indexOffset: HEADER_SIZE, indexLength: ix.length, indexCrc: crc32(ix) })]);
+  }
+
+  for (const [what, item] of [['empty maps', 0x80], ['empty arrays', 0x90], ['small integers', 0x00]] as const) {
+    it(`an index of millions of ${what} is CKPT_ERR_LIMIT naming maxSegments, without being unpacked`, async () => {
+      const img = forgedIndexImage(item, 4 * 1024 * 1024);
+      const unpack = vi.spyOn(indexPackr, 'unpack');
+      try {
+        const err = await errorOf(ImageReader.open(memorySource(img)));
+        expect(codeOf(err)).toBe(ErrorCodes.LIMIT);
+        expect((err as CkptError).message).toContain('limits.maxSegments');
+        expect(unpack).not.toHaveBeenCalled();
+      } finally {
+        unpack.mockRestore();
+      }
+    });
+  }
+
+  it('the walk stops at the bound: it visits at most maxIndexEntries values, however many the index claims', () => {
+    const ix = Buffer.alloc(15 + 4 * 1024 * 1024, 0x00);
+    ix[0] = 0xdd;
+    ix.writeUInt32BE(0xffffffff, 1);
+    const err = (() => {
+      try {
+        return prepassIndex(ix, 100, 'forged');
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(codeOf(err)).toBe(ErrorCodes.LIMIT);
+    // A well-formed index within the bound is walked whole, every value counted once.
+    const small = Buffer.from([0x82, 0xa1, 0x61, 0x93, 0x01, 0x02, 0x03, 0xa1, 0x62, 0x80]); // {a: [1, 2, 3], b: {}}
+    expect(prepassIndex(small, 1, 'ok')).toEqual({ entries: 8, containers: 3 });
+  });
+
+  it('real indexes of the densest shapes (one segment per provider, one per blob) stay within the bounds of their own segment count', async () => {
+    const manyProviders = await imageBytes(Array.from({ length: 300 }, (_, i) => captured(`provider-${i}`, { i })));
+    const manyBlobs = await imageBytes([captured('a', Array.from({ length: 300 }, (_, i) => new Uint8Array(64).fill(i)), { blobThreshold: 64 })]);
+    for (const img of [manyProviders, manyBlobs]) {
+      const t = decodeTrailer(img.subarray(img.length - 40), img.length);
+      const indexBytes = img.subarray(t.indexOffset, t.indexOffset + t.indexLength);
+      const reader = await ImageReader.open(memorySource(img));
+      const segments = reader.index.segments.length;
+      await reader.close();
+      expect(segments).toBeGreaterThanOrEqual(300);
+      const shape = prepassIndex(indexBytes, segments, 'real');
+      expect(shape.entries).toBeLessThanOrEqual(maxIndexEntries(segments));
+      expect(shape.containers).toBeLessThanOrEqual(maxIndexContainers(segments));
+      // and the image opens with maxSegments set to exactly its segment count
+      expect(await errorOf(ImageReader.open(memorySource(img), { maxSegments: segments }).then((r) => r.close()))).toBe('ok');
+    }
   });
 });
