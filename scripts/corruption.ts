@@ -6,7 +6,10 @@
  * specific ckpt code, never a value, never another exception); plus restore()
  * over a store whose newest image is damaged, for every byte and truncation of
  * the small image and a stride of the medium one (→ falls back to the previous
- * image, fellBack, skipped, a warning). See docs/reliability.md.
+ * image, fellBack, skipped, a warning). While the mutations are read, the
+ * allocation guard of fuzz-lib counts every buffer the reader allocates: no
+ * damaged copy may make it allocate more in all than the intact image needs.
+ * See docs/reliability.md.
  *
  *   node --import tsx scripts/corruption.ts [--scale 4] [--values 8] [--garbage 50000] [--stride 13] [--json report.json]
  *
@@ -16,6 +19,7 @@ import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { ImageReader } from '../src/image/reader.js';
 import { deepDiff } from '../test/helpers/deep-equal.js';
+import { allocations, installAllocationGuard } from '../test/reliability/fuzz-lib.js';
 import { checkFallback, checkMutation, fallbackReader, memorySource, mutations, newStats, testImages } from '../test/reliability/corruption-lib.js';
 
 const { values: args } = parseArgs({
@@ -42,6 +46,8 @@ const someValues = (b: number, at: number): number[] => {
   return [...out];
 };
 
+// Every buffer the reader allocates is counted per damaged image while the mutations are read.
+const uninstallGuard = installAllocationGuard();
 for (const img of images) {
   let n = 0;
   for (const m of mutations(img, img.name === 'small' ? allValues : someValues, garbage, 77)) {
@@ -50,6 +56,7 @@ for (const img of images) {
   }
   log(`corruption: ${img.name}: ${n} mutations read`);
 }
+uninstallGuard();
 
 for (const [k, img] of images.entries()) {
   const older = olders[k]!;
@@ -78,6 +85,7 @@ const seconds = Math.round((performance.now() - t0) / 1000);
 if (args.json !== undefined) await writeFile(args.json, JSON.stringify({ scale, perByte, garbage, stride, seconds, sizes: images.map((i) => i.bytes.length), ...stats }, null, 2));
 console.log(
   `corruption: ${stats.images} images (${images.map((i) => `${i.bytes.length} B`).join(', ')}), ${stats.mutations} mutations read ${JSON.stringify(stats.byCode)}, ` +
-    `${stats.restores} restores of a damaged newest image (${stats.fallbacks} fell back correctly), ${stats.failures.length} failures, ${seconds} s`,
+    `${stats.restores} restores of a damaged newest image (${stats.fallbacks} fell back correctly), ${stats.failures.length} failures, ` +
+    `largest allocation ${allocations.max} bytes, most for one image ${stats.maxImageAllocation} bytes, ${seconds} s`,
 );
 process.exitCode = stats.failures.length === 0 ? 0 : 1;
