@@ -79,7 +79,7 @@ describe('corruption of whole images', () => {
   }, 60_000);
 
   it('the allocation guard counts all bytes of one image: a read allocating more than the intact image needs is a failure', async () => {
-    const small = images[0]!;
+    const small = (await testImages(1, 0))[0]!;
     // A valid image of 512 KiB of state, read as if it were a damaged copy of the small one: far above the small one's budget.
     const larger = await imageBytes([captured('a', Uint8Array.from({ length: 512 * 1024 }, (_, i) => (i * 7919) % 251))]);
     const own = newStats();
