@@ -59,7 +59,11 @@ export interface CheckpointerOptions {
   readonly blobThreshold?: number;
   /** Maximum nesting depth of a state (default 2000). */
   readonly maxDepth?: number;
-  /** Limits applied when reading images. */
+  /**
+   * Limits applied when reading images (defaults in `docs/reliability.md`).
+   * A checkpoint whose image would exceed them fails with `CKPT_ERR_LIMIT`
+   * naming the option, and nothing is written.
+   */
   readonly limits?: ReadLimits;
   /**
    * How long to wait for the store's writer lock, in ms (default 0: fail at

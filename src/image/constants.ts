@@ -56,10 +56,24 @@ export const DEFAULT_MAX_SEGMENT_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_MAX_INDEX_BYTES = 8 * 1024 * 1024;
 /** Most segments an index may list by default. */
 export const DEFAULT_MAX_SEGMENTS = 65536;
-/** Largest total decoded size of all providers of one image accepted by default. */
-export const DEFAULT_MAX_IMAGE_BYTES = 8 * 1024 * 1024 * 1024;
-/** Largest decoded state of one provider accepted by default (stream + blobs). */
-export const DEFAULT_MAX_STATE_BYTES = 8 * 1024 * 1024 * 1024;
+/**
+ * Largest decoded state of one provider accepted by default (value stream +
+ * blobs): 2 GiB. A stored image is untrusted input — a forged 50 KB file can
+ * claim gigabytes of zero-filled state, and since Node 22 a single buffer may
+ * be that large — so this bounds what one provider can make a reader
+ * allocate. Raise it with `limits.maxStateBytes`; a checkpoint whose state is
+ * above the configured limit fails with `CKPT_ERR_LIMIT` before anything is
+ * written, so a state that grows past it is found at the checkpoint, not at
+ * the next restart.
+ */
+export const DEFAULT_MAX_STATE_BYTES = 2 * 1024 * 1024 * 1024;
+/**
+ * Largest total decoded size of all providers of one image accepted by
+ * default: 4 GiB (two providers at the per-provider default). Raise it with
+ * `limits.maxImageBytes`; checkpoints are held to it like to
+ * {@link DEFAULT_MAX_STATE_BYTES}.
+ */
+export const DEFAULT_MAX_IMAGE_BYTES = 4 * 1024 * 1024 * 1024;
 /** Default zstd level. */
 export const DEFAULT_COMPRESSION_LEVEL = 3;
 /** Default maximum nesting depth of a state. */

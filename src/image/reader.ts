@@ -29,6 +29,7 @@ import { decodeHeader, decodeTrailer, type ImageHeader } from './header.js';
 import type { FormatList } from './format-list.js';
 import { FORMATS } from './format-registry.js';
 import type { ImageIndex, Manifest, ProviderEntry, SegmentEntry, SegmentRun } from './index-model.js';
+import { prepassIndex } from './index-prepass.js';
 import type { RunBuffer, ZstdPool } from './pool.js';
 import { SegmentPipeline, type FrameFailure } from './segment-pipeline.js';
 import { frameError } from './zstd.js';
@@ -66,9 +67,9 @@ export interface ReadLimits {
   readonly maxIndexBytes?: number;
   /** Most segments an index may list (default 65 536). */
   readonly maxSegments?: number;
-  /** Largest state of one provider accepted, stream + blobs (default 8 GiB). */
+  /** Largest state of one provider accepted, stream + blobs (default 2 GiB). */
   readonly maxStateBytes?: number;
-  /** Largest decoded size of all providers of one image together (default 8 GiB). */
+  /** Largest decoded size of all providers of one image together (default 4 GiB). */
   readonly maxImageBytes?: number;
   /** Deepest nesting accepted when decoding (default 2000). */
   readonly maxDepth?: number;
@@ -227,6 +228,8 @@ export class ImageReader {
     if (crc32(indexBytes) !== trailer.indexCrc) {
       throw new CkptError(ErrorCodes.CORRUPT, `${name}: index checksum mismatch; the image is damaged`, { where: 'index', image: source.id });
     }
+    // Bound what unpacking the index would build before building it.
+    prepassIndex(indexBytes, full.maxSegments, name);
     const index = formats.decodeIndex(header.formatVersion, indexBytes, trailer.indexOffset, full, name);
     // Segment flags are reserved: a set flag would need a required header flag
     // this code implements (none yet), so an image that sets one is damaged.
@@ -466,6 +469,28 @@ export class ImageReader {
     } catch (err) {
       throw readError(err, this.id, id);
     }
+  }
+
+  /**
+   * Check, without decompressing or decoding anything, that the providers
+   * `ids` fit this reader's limits and that every segment of the image
+   * matches its checksum: stored bytes stream through one reused buffer.
+   * Fails like {@link readProvider} would for those causes (`CKPT_ERR_LIMIT`,
+   * `CKPT_ERR_CORRUPT`), so a caller can refuse a damaged image before it
+   * decodes any state. Resolves with the number of segments checked.
+   */
+  async checkSegments(ids: readonly string[]): Promise<number> {
+    for (const id of ids) this.#checkedProvider(id);
+    const scratch: Scratch = { bytes: undefined };
+    try {
+      for (let s = 0; s < this.index.segments.length; s++) {
+        const seg = this.index.segments[s]!;
+        this.#checkCrc(s, seg, await this.#storedBytes(seg, scratchOf(scratch, seg.storedLength)));
+      }
+    } catch (err) {
+      throw readError(err, this.id, undefined);
+    }
+    return this.index.segments.length;
   }
 
   /** The index entry of provider `id`, checked against the state-size limit. */

@@ -13,18 +13,35 @@
  *
  * `captured` resolves when the app may run again (it never rejects);
  * `committed` settles with the outcome.
+ *
+ * A checkpoint never commits an image its own read limits would refuse: a
+ * state above `limits.maxStateBytes`, an image above `limits.maxImageBytes`,
+ * more segments than `limits.maxSegments`, a segment size above
+ * `limits.maxSegmentBytes` or an index above `limits.maxIndexBytes` fails
+ * with `CKPT_ERR_LIMIT` naming the option, nothing is committed and earlier
+ * images are untouched — instead of an image a fresh process rejects.
  */
 import type { ClassLookup } from '../codec/types.js';
 import type { StateEncoder } from '../codec/encode.js';
 import { asError, CkptError, ErrorCodes, isCkptError } from '../errors.js';
 import { WarningCodes, type CkptWarning } from '../events.js';
 import { captureState, type CaptureArena } from '../image/capture.js';
-import { FORMAT_VERSION } from '../image/constants.js';
+import {
+  DEFAULT_MAX_IMAGE_BYTES,
+  DEFAULT_MAX_INDEX_BYTES,
+  DEFAULT_MAX_SEGMENTS,
+  DEFAULT_MAX_SEGMENT_BYTES,
+  DEFAULT_MAX_STATE_BYTES,
+  FORMAT_VERSION,
+  HEADER_SIZE,
+  TRAILER_SIZE,
+} from '../image/constants.js';
 import { infoFromIndex } from '../image/image-info.js';
 import { writeImage, type CapturedProvider } from '../image/writer.js';
 import type { MetaValue } from '../image/index-model.js';
 import type { ZstdPool } from '../image/pool.js';
 import type { SegmentPipeline } from '../image/segment-pipeline.js';
+import type { ReadLimits } from '../image/reader.js';
 import type { CheckpointInfo, ImageInfo } from '../info.js';
 import type { CheckpointContext, Resource, ResumeContext } from '../provider/provider.js';
 import type { RegisteredProvider } from '../provider/registry.js';
@@ -46,6 +63,8 @@ export interface CheckpointEnv {
   readonly blobThreshold: number;
   readonly maxDepth: number;
   readonly app: string | null;
+  /** The limits this Checkpointer reads images with: what it writes must fit them. */
+  readonly limits: ReadLimits;
   /** Worker threads that compress large images (none: the main thread compresses). */
   readonly pool?: ZstdPool;
   /** The main thread's segment pipeline (zstd contexts and output memory reused across images). */
@@ -95,6 +114,55 @@ function aggregate(failures: readonly Error[]): CkptError {
 function storeError(env: CheckpointEnv, err: unknown, doing: string): CkptError {
   if (isCkptError(err)) return err;
   return new CkptError(ErrorCodes.STORE_IO, `${doing} in ${env.store.description} failed: ${asError(err).message}`, { cause: err });
+}
+
+function limitError(message: string, provider?: string): CkptError {
+  return new CkptError(ErrorCodes.LIMIT, `${message}; nothing was written, earlier images are untouched`, provider === undefined ? {} : { provider });
+}
+
+/**
+ * The first read limit the captured image would break, before it is written:
+ * per-provider and total state, segment size and segment count (every run is
+ * cut into segments of `segmentSize`, an empty run into one).
+ */
+function capturedOverLimit(env: CheckpointEnv, captured: readonly CapturedProvider[]): CkptError | undefined {
+  const l = env.limits;
+  const maxSegmentBytes = l.maxSegmentBytes ?? DEFAULT_MAX_SEGMENT_BYTES;
+  if (env.segmentSize > maxSegmentBytes) {
+    return limitError(`segmentSize ${env.segmentSize} is above limits.maxSegmentBytes (${maxSegmentBytes}): no reader with these limits could read the image; lower segmentSize or raise limits.maxSegmentBytes`);
+  }
+  const maxState = l.maxStateBytes ?? DEFAULT_MAX_STATE_BYTES;
+  const maxImage = l.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES;
+  const maxSegments = l.maxSegments ?? DEFAULT_MAX_SEGMENTS;
+  let image = 0;
+  let segments = 0;
+  for (const p of captured) {
+    let state = 0;
+    for (const run of [p.encoded.stream, ...p.encoded.blobs.map((b) => b.bytes)]) {
+      state += run.length;
+      segments += Math.max(1, Math.ceil(run.length / env.segmentSize));
+    }
+    image += state;
+    if (state > maxState) {
+      return limitError(`checkpoint refused: provider ${JSON.stringify(p.id)} holds ${state} bytes of state, above limits.maxStateBytes (${maxState}), so restoring it would fail; raise limits.maxStateBytes (readers of this store need the same limit)`, p.id);
+    }
+  }
+  if (image > maxImage) {
+    return limitError(`checkpoint refused: the providers hold ${image} bytes of state together, above limits.maxImageBytes (${maxImage}), so restoring it would fail; raise limits.maxImageBytes (readers of this store need the same limit)`);
+  }
+  if (segments > maxSegments) {
+    return limitError(`checkpoint refused: the image would have ${segments} segments, above limits.maxSegments (${maxSegments}), so restoring it would fail; raise segmentSize or limits.maxSegments (readers of this store need the same limit)`);
+  }
+  return undefined;
+}
+
+/** The written index against `limits.maxIndexBytes` (segments lie back to back from the header to the index). */
+function indexOverLimit(env: CheckpointEnv, bytes: number, segments: readonly { offset: number; storedLength: number }[]): CkptError | undefined {
+  const last = segments[segments.length - 1];
+  const indexLength = bytes - TRAILER_SIZE - (last === undefined ? HEADER_SIZE : last.offset + last.storedLength);
+  const max = env.limits.maxIndexBytes ?? DEFAULT_MAX_INDEX_BYTES;
+  if (indexLength <= max) return undefined;
+  return limitError(`checkpoint refused: the image's index is ${indexLength} bytes, above limits.maxIndexBytes (${max}), so restoring it would fail; raise limits.maxIndexBytes or segmentSize (readers of this store need the same limit)`);
 }
 
 /** Extra settings of one run. */
@@ -178,7 +246,9 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
 
   let sink: ImageSink | undefined;
   let written: ImageInfo | undefined;
-  let writeError: CkptError | undefined;
+  // An image the read limits would refuse is not written at all.
+  let writeError: CkptError | undefined = failures.length === 0 ? capturedOverLimit(env, capturedProviders) : undefined;
+  if (writeError !== undefined) for (const p of capturedProviders) p.encoded.release?.();
   const write = async (): Promise<void> => {
     try {
       const lock = await env.writerLock();
@@ -199,6 +269,8 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
         capturedProviders,
         { level: env.level, segmentSize: env.segmentSize, blobThreshold: env.blobThreshold, ...(signal === undefined ? {} : { signal }), ...(env.pool === undefined ? {} : { pool: env.pool }), ...(env.pipeline === undefined ? {} : { pipeline: env.pipeline }) },
       );
+      const overIndex = indexOverLimit(env, res.bytes, res.index.segments);
+      if (overIndex !== undefined) throw overIndex;
       written = infoFromIndex(res.index, res.bytes, FORMAT_VERSION);
       faultPoint('after-write');
     } catch (err) {
@@ -207,7 +279,7 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
   };
 
   // Synchronous mode: blobs are views on live memory, so write before resuming.
-  if (mode === 'sync' && failures.length === 0) await write();
+  if (mode === 'sync' && failures.length === 0 && writeError === undefined) await write();
 
   // 4. resume: providers and resources are told, whatever happened so far.
   const firstError = writeError ?? failures[0];
@@ -230,7 +302,7 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
   release(pauseMs);
 
   // Asynchronous mode: the app runs again; compress and write in the background.
-  if (mode === 'async' && failures.length === 0) await write();
+  if (mode === 'async' && failures.length === 0 && writeError === undefined) await write();
 
   // 5. post-dump: commit, or abort and report.
   if (writeError !== undefined || failures.length > 0 || sink === undefined || written === undefined) {

@@ -155,6 +155,7 @@ export class Jobs {
       blobThreshold: s.blobThreshold,
       maxDepth: s.maxDepth,
       app: s.app,
+      limits: s.limits,
       ...(pool === undefined ? {} : { pool }),
       pipeline: this.#env.pipeline,
       arena: this.#env.arena,

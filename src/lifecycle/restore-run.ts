@@ -1,8 +1,8 @@
 /**
  * @module lifecycle/restore-run
  *
- * One restore, phase by phase: pick → plan → load (read + decode) → migrate →
- * restore hooks → afterRestore.
+ * One restore, phase by phase: pick → plan → check → decode → migrate →
+ * restore hooks → afterRestore, one provider's state in memory at a time.
  *
  * - Pick: images are tried newest first (or only the image asked for). An
  *   image listed a moment ago and gone when opened was pruned by a writer in
@@ -12,10 +12,25 @@
  *   migration and provider-set problems are not damage and fail closed.
  * - Plan: before any state is decoded, the image's index is checked against
  *   the providers registered now, so those problems fail fast.
- * - Load: every needed state is read and decoded without touching the
- *   application, so a damaged image found here can still be skipped.
- * - Apply: migrations run first, then each provider's `restore()` in
- *   registration order, then each resource's `afterRestore()`.
+ * - Check: every needed provider is checked against the read limits and
+ *   every segment of the image against its checksum, streaming the stored
+ *   bytes (nothing decompressed or decoded), so a damaged image is skipped
+ *   before any application hook runs.
+ * - Decode before the first hook: the states of providers that need a
+ *   migration (a failing migration restores nothing, as before) and the state
+ *   of the first provider to restore. A failure here still skips the image.
+ * - Apply: migrations run, then each provider in registration order has its
+ *   state decoded (if not yet), its `restore()` called and the reference
+ *   dropped before the next one is decoded; then each resource's
+ *   `afterRestore()`. Peak memory is one provider's state (plus migrated
+ *   ones), not the whole image.
+ * - A provider whose state fails to decode after an earlier provider was
+ *   restored cannot fall back any more (the application is partly restored):
+ *   a damage or limit failure there — possible only for an image whose
+ *   checksums hold, i.e. written wrong or forged, or over a decode-time
+ *   limit such as `maxBigIntBytes` — is `CKPT_ERR_RESTORE_FAILED` with the
+ *   cause; any other code (e.g. `CKPT_ERR_UNKNOWN_CLASS`) keeps its code.
+ *   Either message names the providers already restored.
  *
  * The caller serializes restores with checkpoints and owns events,
  * diagnostics_channel publishing and error wrapping.
@@ -50,16 +65,6 @@ export interface RestoreEnv {
   warn(w: CkptWarning): void;
 }
 
-/** An image read, checked and decoded, not yet applied to the application. */
-export interface LoadedImage {
-  readonly info: ImageInfo;
-  readonly byProvider: Map<RegisteredProvider, { savedId: string; version: number }>;
-  readonly plans: Map<RegisteredProvider, readonly number[]>;
-  readonly states: Map<RegisteredProvider, unknown>;
-  /** Warnings to emit if this image is the one restored. */
-  readonly notes: readonly CkptWarning[];
-}
-
 /** How often restore() lists the store again when listed images vanish under it (pruned by another writer). */
 const MAX_RELISTS = 10;
 
@@ -78,7 +83,7 @@ export const FALLBACK_CODES: ReadonlySet<string> = new Set<string>([ErrorCodes.C
  * serializes runs (one restore or checkpoint at a time).
  */
 export async function runRestore(env: RestoreEnv, imageId: string | undefined): Promise<RestoreResult | undefined> {
-  if (imageId !== undefined) return applyImage(env, await loadImage(env, imageId), []);
+  if (imageId !== undefined) return restoreImage(env, imageId, []);
   let listing = (await env.store.list()).map((e) => e.id);
   if (listing.length === 0) return undefined;
   const skipped: SkippedImage[] = [];
@@ -88,9 +93,8 @@ export async function runRestore(env: RestoreEnv, imageId: string | undefined): 
     const id = listing.find((x) => !tried.has(x)); // newest not tried yet
     if (id === undefined) break;
     tried.add(id);
-    let loaded: LoadedImage;
     try {
-      loaded = await loadImage(env, id);
+      return await restoreImage(env, id, skipped);
     } catch (err) {
       if (isCkptError(err, ErrorCodes.NOT_FOUND) && relists < MAX_RELISTS) {
         // Listed a moment ago and gone now: a writer in another process
@@ -109,7 +113,6 @@ export async function runRestore(env: RestoreEnv, imageId: string | undefined): 
       }
       throw err;
     }
-    return applyImage(env, loaded, skipped);
   }
   throw new CkptError(
     ErrorCodes.NO_VALID_IMAGE,
@@ -145,71 +148,132 @@ export async function planImage(env: RestoreEnv, imageId: string | undefined): P
   return undefined;
 }
 
-/** Read, check and decode everything needed from one image, without touching the app. */
-export async function loadImage(env: RestoreEnv, id: string): Promise<LoadedImage> {
+/** The plan of one image applied to the providers registered now. */
+interface Needed {
+  readonly byProvider: Map<RegisteredProvider, { savedId: string; version: number }>;
+  readonly plans: Map<RegisteredProvider, readonly number[]>;
+  /** Warnings to emit if this image is the one restored. */
+  readonly notes: readonly CkptWarning[];
+}
+
+function neededOf(env: RestoreEnv, id: string, plan: RestorePlan): Needed {
+  const byProvider = new Map<RegisteredProvider, { savedId: string; version: number }>();
+  const plans = new Map<RegisteredProvider, readonly number[]>();
+  const notes: CkptWarning[] = [];
+  for (const pp of plan.providers) {
+    if (pp.action === 'drop') {
+      notes.push({ code: WarningCodes.STATE_DROPPED, message: `image ${id}: state of provider ${JSON.stringify(pp.id)} was dropped because no provider is registered for it (unknownProviders: 'ignore')` });
+    } else if (pp.action === 'skip') {
+      notes.push({ code: WarningCodes.NOT_RESTORED, message: `image ${id} has no state for provider ${JSON.stringify(pp.id)}; its restore() was not called (missingProviders: 'allow')` });
+    } else {
+      const p = env.registry.lookup(pp.id)!;
+      byProvider.set(p, { savedId: pp.savedId!, version: pp.from! });
+      plans.set(p, pp.steps);
+    }
+  }
+  return { byProvider, plans, notes };
+}
+
+/**
+ * Restore image `id`: check it whole, then decode and restore one provider
+ * at a time (see the module comment). Every failure before the first
+ * application hook ran is thrown as the reader reported it (so the caller
+ * may fall back past damage); after it, damage is `CKPT_ERR_RESTORE_FAILED`.
+ * `skipped` are the newer images fallen back past.
+ */
+async function restoreImage(env: RestoreEnv, id: string, skipped: SkippedImage[]): Promise<RestoreResult> {
   const source = await env.store.open(id);
   try {
-    const reader = await ImageReader.open(source, env.limits);
-    useReaderPool(reader, env.pool);
-    const info = imageInfo(reader);
-    // Plan before decoding anything: provider-set and version problems fail closed, fast.
-    const plan = planRestore(id, reader.index, env.registry, { unknownProviders: env.unknownProviders, missingProviders: env.missingProviders });
-    if (!plan.ok) throw plan.errors[0]!;
-    const byProvider = new Map<RegisteredProvider, { savedId: string; version: number }>();
-    const plans = new Map<RegisteredProvider, readonly number[]>();
-    const notes: CkptWarning[] = [];
-    for (const pp of plan.providers) {
-      if (pp.action === 'drop') {
-        notes.push({ code: WarningCodes.STATE_DROPPED, message: `image ${id}: state of provider ${JSON.stringify(pp.id)} was dropped because no provider is registered for it (unknownProviders: 'ignore')` });
-      } else if (pp.action === 'skip') {
-        notes.push({ code: WarningCodes.NOT_RESTORED, message: `image ${id} has no state for provider ${JSON.stringify(pp.id)}; its restore() was not called (missingProviders: 'allow')` });
-      } else {
-        const p = env.registry.lookup(pp.id)!;
-        byProvider.set(p, { savedId: pp.savedId!, version: pp.from! });
-        plans.set(p, pp.steps);
-      }
-    }
+    let reader: ImageReader;
+    let info: ImageInfo;
+    let needed: Needed;
+    let order: RegisteredProvider[];
     const states = new Map<RegisteredProvider, unknown>();
-    for (const [p, saved] of byProvider) states.set(p, await reader.readProvider(saved.savedId, { classes: env.classes }));
-    return { info, byProvider, plans, states, notes };
-  } catch (err) {
-    // Whatever escapes ckpt's own reading is a ckpt code (never a raw RangeError).
-    throw readError(err, id, undefined);
+    try {
+      reader = await ImageReader.open(source, env.limits);
+      useReaderPool(reader, env.pool);
+      info = imageInfo(reader);
+      // Plan before reading any state: provider-set and version problems fail closed, fast.
+      const plan = planRestore(id, reader.index, env.registry, { unknownProviders: env.unknownProviders, missingProviders: env.missingProviders });
+      if (!plan.ok) throw plan.errors[0]!;
+      needed = neededOf(env, id, plan);
+      const { byProvider, plans } = needed;
+      // Check every segment before any state is decoded or any hook runs.
+      await reader.checkSegments([...byProvider.values()].map((v) => v.savedId));
+      order = env.registry.providers.filter((p) => byProvider.has(p));
+      // Decoded before the first hook: states to migrate, and the first to restore.
+      for (const p of order) {
+        if (plans.get(p)!.length > 0 || p === order[0]) states.set(p, await reader.readProvider(byProvider.get(p)!.savedId, { classes: env.classes }));
+      }
+    } catch (err) {
+      // Whatever escapes ckpt's own reading is a ckpt code (never a raw RangeError).
+      throw readError(err, id, undefined);
+    }
+    const { byProvider, plans, notes } = needed;
+    for (const n of notes) env.warn(n);
+    const migrated: MigrationRecord[] = [];
+    for (const p of order) {
+      const steps = plans.get(p)!;
+      if (steps.length === 0) continue;
+      const saved = byProvider.get(p)!;
+      states.set(p, await runMigration(p, states.get(p), saved.version, steps));
+      migrated.push({ id: p.id, from: saved.version, to: p.version });
+    }
+    const restored: string[] = [];
+    for (const p of order) {
+      const saved = byProvider.get(p)!;
+      let state: unknown;
+      if (states.has(p)) {
+        state = states.get(p);
+        states.delete(p); // the application holds it from here on, ckpt no longer does
+      } else {
+        try {
+          state = await reader.readProvider(saved.savedId, { classes: env.classes });
+        } catch (err) {
+          throw lateReadError(readError(err, id, p.id), info, p, restored);
+        }
+      }
+      try {
+        await p.provider.restore(state, { image: info, savedVersion: saved.version, savedId: saved.savedId });
+        restored.push(p.id);
+      } catch (cause) {
+        throw new CkptError(
+          ErrorCodes.RESTORE_FAILED,
+          `provider ${JSON.stringify(p.id)} restore() threw while restoring image ${info.id}: ${asError(cause).message}. Already restored: ${restored.join(', ') || 'none'}; the application state is partly restored — restart the program`,
+          { provider: p.id, image: info.id, cause },
+        );
+      }
+      state = undefined;
+    }
+    await afterRestore(env, info);
+    return { image: info, migrated, skipped, fellBack: skipped.length > 0 };
   } finally {
     await source.close();
   }
 }
 
 /**
- * Apply a loaded image to the application: emit its notes, run migrations,
- * call each provider's `restore()` in registration order, then each
- * resource's `afterRestore()`. `skipped` are the newer images fallen back past.
+ * A provider's state that could not be read after earlier providers were
+ * restored: the image cannot be skipped any more. Damage or a limit (the
+ * image passed its checksum pass, so it was written wrong, forged, or holds
+ * a value over a decode-time limit) becomes `CKPT_ERR_RESTORE_FAILED`, never
+ * a fallback code; other codes keep theirs. Both name what was restored.
  */
-export async function applyImage(env: RestoreEnv, loaded: LoadedImage, skipped: SkippedImage[]): Promise<RestoreResult> {
-  const { info, byProvider, plans, states, notes } = loaded;
-  for (const n of notes) env.warn(n);
-  const migrated: MigrationRecord[] = [];
-  const ready = new Map<RegisteredProvider, unknown>();
-  for (const [p, saved] of byProvider) {
-    const steps = plans.get(p)!;
-    ready.set(p, await runMigration(p, states.get(p), saved.version, steps));
-    if (steps.length > 0) migrated.push({ id: p.id, from: saved.version, to: p.version });
+function lateReadError(err: CkptError, info: ImageInfo, p: RegisteredProvider, restored: readonly string[]): CkptError {
+  const partly = `Already restored: ${restored.join(', ')}; the application state is partly restored`;
+  const facts = { provider: p.id, image: info.id, cause: err, ...(err.where === undefined ? {} : { where: err.where }) };
+  if (FALLBACK_CODES.has(err.code)) {
+    return new CkptError(
+      ErrorCodes.RESTORE_FAILED,
+      `the state of provider ${JSON.stringify(p.id)} in image ${info.id} could not be read after its checksums were verified: [${err.code}] ${err.message}. ${partly} — move image ${info.id} out of the store (or raise the limit the message names) and restart the program; a restart restores the next older image`,
+      facts,
+    );
   }
-  const restored: string[] = [];
-  for (const p of env.registry.providers) {
-    const saved = byProvider.get(p);
-    if (saved === undefined) continue;
-    try {
-      await p.provider.restore(ready.get(p), { image: info, savedVersion: saved.version, savedId: saved.savedId });
-      restored.push(p.id);
-    } catch (cause) {
-      throw new CkptError(
-        ErrorCodes.RESTORE_FAILED,
-        `provider ${JSON.stringify(p.id)} restore() threw while restoring image ${info.id}: ${asError(cause).message}. Already restored: ${restored.join(', ') || 'none'}; the application state is partly restored — restart the program`,
-        { provider: p.id, image: info.id, cause },
-      );
-    }
-  }
+  return new CkptError(err.code, `${err.message}. ${partly} — fix this and restart the program`, facts);
+}
+
+/** Each resource's `afterRestore()`; failures are collected into one RESTORE_FAILED. */
+async function afterRestore(env: RestoreEnv, info: ImageInfo): Promise<void> {
   const errors: Error[] = [];
   for (const r of env.registry.resources) {
     try {
@@ -221,5 +285,4 @@ export async function applyImage(env: RestoreEnv, loaded: LoadedImage, skipped: 
   if (errors.length > 0) {
     throw new CkptError(ErrorCodes.RESTORE_FAILED, `state of image ${info.id} was restored, but ${errors.length} resource(s) could not be re-acquired:\n${errors.map((e) => `  - ${e.message}`).join('\n')}`, { errors, cause: errors[0], image: info.id });
   }
-  return { image: info, migrated, skipped, fellBack: skipped.length > 0 };
 }

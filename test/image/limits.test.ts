@@ -4,16 +4,19 @@
 // RangeError), so restore can fall back past the image.
 import { constants as bufferConstants } from 'node:buffer';
 import { crc32 } from 'node:zlib';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ClassRegistry } from '../../src/codec/class-registry.js';
 import { encodeState } from '../../src/codec/encode.js';
 import { BinaryKind } from '../../src/codec/types.js';
 import { CkptError, ErrorCodes } from '../../src/errors.js';
-import { FORMAT_VERSION, CODEC_ID, HEADER_SIZE, SegmentCodec } from '../../src/image/constants.js';
+import { CODEC_ID, DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_STATE_BYTES, FORMAT_VERSION, HEADER_SIZE, SegmentCodec } from '../../src/image/constants.js';
 import { decodeTrailer, encodeHeader, encodeTrailer } from '../../src/image/header.js';
+import { indexPackr } from '../../src/image/index-common.js';
+import { maxIndexContainers, maxIndexEntries, prepassIndex } from '../../src/image/index-prepass.js';
 import { decodeIndexV2, encodeIndexV2 } from '../../src/image/index-v2.js';
 import type { ImageIndex, SegmentEntry } from '../../src/image/index-model.js';
-import { ImageReader } from '../../src/image/reader.js';
+import { ImageReader, type ReadLimits } from '../../src/image/reader.js';
+import { Checkpointer, MemoryStore } from '../../src/index.js';
 import { SegmentCompressor } from '../../src/image/zstd.js';
 import { captured, FIXED_MANIFEST, imageBytes, memorySource } from '../helpers/image-bytes.js';
 
@@ -69,7 +72,8 @@ describe('read limits', () => {
   it.runIf(bufferConstants.MAX_LENGTH < 65 * 64 * 1024 * 1024)('a blob run above the largest buffer Node can allocate (4 GiB) is CKPT_ERR_LIMIT in readProvider, readRaw and verify — never a RangeError', async () => {
     const img = forgedBlobImage(64 * 1024 * 1024, 65);
     expect(img.length).toBeLessThan(1024 * 1024);
-    const reader = await ImageReader.open(memorySource(img));
+    // Raised state limits: the runtime's buffer maximum is what refuses it.
+    const reader = await ImageReader.open(memorySource(img), { maxStateBytes: 2 ** 40, maxImageBytes: 2 ** 40 });
     const err = await errorOf(reader.readProvider('a'));
     expect(codeOf(err)).toBe(ErrorCodes.LIMIT);
     expect((err as CkptError).message).toContain('largest buffer');
@@ -91,7 +95,7 @@ describe('read limits', () => {
     await reader.close();
     // Within the limit the same image reads.
     const ok = await ImageReader.open(memorySource(img), { maxImageBytes: 700_000 });
-    expect(await ok.readProvider('b')).toEqual(new Uint8Array(300_000));
+    expect(Buffer.from((await ok.readProvider('b')) as Uint8Array).equals(Buffer.alloc(300_000))).toBe(true);
     await ok.close();
   });
 
@@ -143,5 +147,171 @@ describe('index and stream agree', () => {
     const good = await ImageReader.open(memorySource(img));
     expect(((await good.readProvider('a')) as { x: Float64Array }).x).toBeInstanceOf(Float64Array);
     await good.close();
+  });
+});
+
+describe('default state limits', () => {
+  it('a forged 4 GiB blob run is refused by the default maxStateBytes, and the message names the option to raise', async () => {
+    // 65 segments claiming 64 MiB each: about 130 KB of image. Node 22+ would
+    // allocate a buffer this large; the default limit refuses it first.
+    const img = forgedBlobImage(64 * 1024 * 1024, 65);
+    const reader = await ImageReader.open(memorySource(img));
+    const err = await errorOf(reader.readProvider('a'));
+    expect(codeOf(err)).toBe(ErrorCodes.LIMIT);
+    expect((err as CkptError).message).toContain('limits.maxStateBytes');
+    expect(codeOf(await errorOf(reader.checkSegments(['a'])))).toBe(ErrorCodes.LIMIT);
+    await reader.close();
+  });
+
+  it('the per-image default is at least the per-provider default, and both are below the 4 GiB a forged 130 KB image can claim', () => {
+    expect(DEFAULT_MAX_IMAGE_BYTES).toBeGreaterThanOrEqual(DEFAULT_MAX_STATE_BYTES);
+    expect(DEFAULT_MAX_STATE_BYTES).toBeLessThan(65 * 64 * 1024 * 1024);
+  });
+});
+
+describe('checkpoints the reader would refuse are not written', () => {
+  /** A store holding one committed image with state "small", and a writer over it. */
+  async function storeWithOneImage(limits: ReadLimits, extra: { segmentSize?: number } = {}): Promise<{ store: MemoryStore; writer: Checkpointer; state: { value: unknown } }> {
+    const store = new MemoryStore();
+    const state: { value: unknown } = { value: 'small' };
+    const writer = new Checkpointer({ store, limits, ...extra });
+    writer.register({ id: 'p', snapshot: () => state.value, restore: () => undefined });
+    await writer.checkpoint();
+    return { store, writer, state };
+  }
+
+  async function expectRefused(store: MemoryStore, writer: Checkpointer, option: string): Promise<void> {
+    const err = await errorOf(writer.checkpoint());
+    expect(codeOf(err)).toBe(ErrorCodes.LIMIT);
+    expect((err as CkptError).message).toContain(`limits.${option}`);
+    expect((err as CkptError).message).toContain('nothing was written');
+    // The earlier image is untouched and still the newest.
+    expect((await store.list()).map((e) => e.id)).toEqual(['000000000001']);
+    await writer.close();
+    const reader = new Checkpointer({ store, readOnly: true });
+    let restored: unknown;
+    reader.register({ id: 'p', snapshot: () => null, restore: (s) => void (restored = s) });
+    expect((await reader.restore())?.fellBack).toBe(false);
+    expect(restored).toBe('small');
+    await reader.close();
+  }
+
+  for (const persist of ['sync', 'async'] as const) {
+    it(`a state above limits.maxStateBytes fails checkpoint() with CKPT_ERR_LIMIT (${persist} persist)`, async () => {
+      const store = new MemoryStore();
+      const writer = new Checkpointer({ store, persist, limits: { maxStateBytes: 100_000 } });
+      let value: unknown = 'small';
+      writer.register({ id: 'p', snapshot: () => value, restore: () => undefined });
+      await writer.checkpoint();
+      value = { big: new Float64Array(20_000) }; // 160 000 bytes of blob
+      await expectRefused(store, writer, 'maxStateBytes');
+    });
+  }
+
+  it('all providers together above limits.maxImageBytes fail checkpoint() with CKPT_ERR_LIMIT', async () => {
+    const { store, writer, state } = await storeWithOneImage({ maxImageBytes: 100_000 });
+    writer.register({ id: 'q', snapshot: () => new Uint8Array(60_000), restore: () => undefined });
+    state.value = new Uint8Array(60_000);
+    await expectRefused(store, writer, 'maxImageBytes');
+  });
+
+  it('more segments than limits.maxSegments fail checkpoint() with CKPT_ERR_LIMIT', async () => {
+    const { store, writer, state } = await storeWithOneImage({ maxSegments: 8 }, { segmentSize: 64 * 1024 });
+    state.value = new Uint8Array(1024 * 1024); // 16 segments of 64 KiB
+    await expectRefused(store, writer, 'maxSegments');
+  });
+
+  it('a segment size above limits.maxSegmentBytes fails checkpoint() with CKPT_ERR_LIMIT', async () => {
+    const store = new MemoryStore();
+    const writer = new Checkpointer({ store, segmentSize: 1024 * 1024, limits: { maxSegmentBytes: 256 * 1024 } });
+    writer.register({ id: 'p', snapshot: () => 'small', restore: () => undefined });
+    const err = await errorOf(writer.checkpoint());
+    expect(codeOf(err)).toBe(ErrorCodes.LIMIT);
+    expect((err as CkptError).message).toContain('limits.maxSegmentBytes');
+    expect(await store.list()).toEqual([]);
+    await writer.close();
+  });
+
+  it('an index above limits.maxIndexBytes fails checkpoint() with CKPT_ERR_LIMIT, the written bytes are discarded', async () => {
+    const { store, writer, state } = await storeWithOneImage({ maxIndexBytes: 1024 }, { segmentSize: 64 * 1024 });
+    state.value = Array.from({ length: 80 }, () => new Uint8Array(64 * 1024)); // 80 blobs: a longer index
+    await expectRefused(store, writer, 'maxIndexBytes');
+  });
+
+  it('within the limits the same checkpoint is written and restores', async () => {
+    const { store, writer, state } = await storeWithOneImage({ maxStateBytes: 200_000 });
+    state.value = new Uint8Array(150_000).fill(7);
+    await writer.checkpoint();
+    await writer.close();
+    const reader = new Checkpointer({ store, readOnly: true, limits: { maxStateBytes: 200_000 } });
+    let restored: unknown;
+    reader.register({ id: 'p', snapshot: () => null, restore: (s) => void (restored = s) });
+    expect((await reader.restore())?.image.id).toBe('000000000002');
+    expect(Buffer.from(restored as Uint8Array).equals(Buffer.alloc(150_000, 7))).toBe(true);
+    await reader.close();
+  });
+});
+
+describe('index cost is bounded before the index is unpacked', () => {
+  /** An image whose index (within maxIndexBytes) is a map whose "segments" array holds `n` copies of `item`. */
+  function forgedIndexImage(item: number, n: number): Buffer {
+    const ix = Buffer.alloc(15 + n, item);
+    ix[0] = 0x81; // map of 1
+    ix[1] = 0xa8; // str of 8
+    ix.write('segments', 2, 'latin1');
+    ix[10] = 0xdd; // array32
+    ix.writeUInt32BE(n, 11);
+    const head = encodeHeader({ formatVersion: FORMAT_VERSION, codecId: CODEC_ID, requiredFlags: 0, optionalFlags: 0 });
+    return Buffer.concat([head, ix, encodeTrailer({ indexOffset: HEADER_SIZE, indexLength: ix.length, indexCrc: crc32(ix) })]);
+  }
+
+  for (const [what, item] of [['empty maps', 0x80], ['empty arrays', 0x90], ['small integers', 0x00]] as const) {
+    it(`an index of millions of ${what} is CKPT_ERR_LIMIT naming maxSegments, without being unpacked`, async () => {
+      const img = forgedIndexImage(item, 4 * 1024 * 1024);
+      const unpack = vi.spyOn(indexPackr, 'unpack');
+      try {
+        const err = await errorOf(ImageReader.open(memorySource(img)));
+        expect(codeOf(err)).toBe(ErrorCodes.LIMIT);
+        expect((err as CkptError).message).toContain('limits.maxSegments');
+        expect(unpack).not.toHaveBeenCalled();
+      } finally {
+        unpack.mockRestore();
+      }
+    });
+  }
+
+  it('the walk stops at the bound: it visits at most maxIndexEntries values, however many the index claims', () => {
+    const ix = Buffer.alloc(15 + 4 * 1024 * 1024, 0x00);
+    ix[0] = 0xdd;
+    ix.writeUInt32BE(0xffffffff, 1);
+    const err = (() => {
+      try {
+        return prepassIndex(ix, 100, 'forged');
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(codeOf(err)).toBe(ErrorCodes.LIMIT);
+    // A well-formed index within the bound is walked whole, every value counted once.
+    const small = Buffer.from([0x82, 0xa1, 0x61, 0x93, 0x01, 0x02, 0x03, 0xa1, 0x62, 0x80]); // {a: [1, 2, 3], b: {}}
+    expect(prepassIndex(small, 1, 'ok')).toEqual({ entries: 8, containers: 3 });
+  });
+
+  it('real indexes of the densest shapes (one segment per provider, one per blob) stay within the bounds of their own segment count', async () => {
+    const manyProviders = await imageBytes(Array.from({ length: 300 }, (_, i) => captured(`provider-${i}`, { i })));
+    const manyBlobs = await imageBytes([captured('a', Array.from({ length: 300 }, (_, i) => new Uint8Array(64).fill(i)), { blobThreshold: 64 })]);
+    for (const img of [manyProviders, manyBlobs]) {
+      const t = decodeTrailer(img.subarray(img.length - 40), img.length);
+      const indexBytes = img.subarray(t.indexOffset, t.indexOffset + t.indexLength);
+      const reader = await ImageReader.open(memorySource(img));
+      const segments = reader.index.segments.length;
+      await reader.close();
+      expect(segments).toBeGreaterThanOrEqual(300);
+      const shape = prepassIndex(indexBytes, segments, 'real');
+      expect(shape.entries).toBeLessThanOrEqual(maxIndexEntries(segments));
+      expect(shape.containers).toBeLessThanOrEqual(maxIndexContainers(segments));
+      // and the image opens with maxSegments set to exactly its segment count
+      expect(await errorOf(ImageReader.open(memorySource(img), { maxSegments: segments }).then((r) => r.close()))).toBe('ok');
+    }
   });
 });

@@ -12,7 +12,7 @@ import type { AcquireOptions, ImageSink, ImageSource, Store, StoreEntry, WriterL
 import { ImageReader } from '../../src/image/reader.js';
 import type { CapturedProvider } from '../../src/image/writer.js';
 import { imageBytes } from '../helpers/image-bytes.js';
-import { ALLOWED_CODES } from './fuzz-lib.js';
+import { allocations, ALLOWED_CODES } from './fuzz-lib.js';
 import { prng } from './crash-harness.js';
 
 /** An image of the corruption suite and what its providers hold. */
@@ -174,6 +174,8 @@ export function* mutations(img: TestImage, values: (b: number, at: number) => re
 export interface CorruptionStats {
   images: number;
   mutations: number;
+  /** Most bytes allocated while reading one damaged image (seen by the allocation guard, when installed). */
+  maxImageAllocation: number;
   byCode: Record<string, number>;
   restores: number;
   fallbacks: number;
@@ -181,12 +183,44 @@ export interface CorruptionStats {
 }
 
 export function newStats(): CorruptionStats {
-  return { images: 0, mutations: 0, byCode: {}, restores: 0, fallbacks: 0, failures: [] };
+  return { images: 0, mutations: 0, maxImageAllocation: 0, byCode: {}, restores: 0, fallbacks: 0, failures: [] };
 }
 
-/** Check one mutation at the reader: a ckpt code (CORRUPT for a single-byte change or a truncation), never a value. */
+const budgets = new WeakMap<TestImage, number>();
+
+/**
+ * Most bytes reading a damaged copy of `img` may allocate in all: what
+ * reading the intact image needs at most — each provider's runs and a copy of
+ * each (inline binary values), stored-segment scratch, the index — plus
+ * 16 KiB. A damaged copy that makes the reader allocate more was trusted for
+ * a size before it was checked.
+ */
+async function budgetOf(img: TestImage): Promise<number> {
+  let b = budgets.get(img);
+  if (b === undefined) {
+    const reader = await ImageReader.open(memorySource(img.bytes));
+    const raw = reader.providers.reduce((n, p) => n + p.rawBytes, 0);
+    const stored = reader.index.segments.reduce((n, s) => Math.max(n, s.storedLength), 0);
+    b = 2 * raw + 2 * stored + img.bytes.length + 16 * 1024;
+    budgets.set(img, b);
+  }
+  return b;
+}
+
+/**
+ * Check one mutation at the reader: a ckpt code (CORRUPT for a single-byte
+ * change or a truncation), never a value, and — with the allocation guard of
+ * fuzz-lib installed — no buffer above the guard's bound and no more bytes in
+ * all than the intact image needs ({@link budgetOf}).
+ */
 export async function checkMutation(img: TestImage, m: Mutation, stats: CorruptionStats): Promise<void> {
+  const budget = await budgetOf(img);
+  const overBefore = allocations.over;
+  allocations.total = 0;
   const code = await outcomeOf(m.bytes, m.owner);
+  if (allocations.total > stats.maxImageAllocation) stats.maxImageAllocation = allocations.total;
+  if (allocations.over > overBefore) stats.failures.push(`${img.name}, ${m.desc}: allocation of ${allocations.lastOver} bytes above the guard's bound`);
+  if (allocations.total > budget) stats.failures.push(`${img.name}, ${m.desc}: ${allocations.total} bytes allocated in all, above the ${budget} reading the intact image needs`);
   stats.mutations++;
   stats.byCode[code] = (stats.byCode[code] ?? 0) + 1;
   const strict = m.kind !== 'garbage';

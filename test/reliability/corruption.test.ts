@@ -5,17 +5,27 @@
 // specific ckpt code for garbage), never a value, never another exception;
 // and restore() over a store whose newest image is damaged falls back to the
 // previous good image and says so (fellBack, skipped, a warning).
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageReader } from '../../src/image/reader.js';
 import { deepDiff } from '../helpers/deep-equal.js';
+import { captured, imageBytes } from '../helpers/image-bytes.js';
+import { allocations, installAllocationGuard } from './fuzz-lib.js';
 import { checkFallback, checkMutation, fallbackReader, memorySource, mutations, newStats, testImages, type TestImage } from './corruption-lib.js';
 
 const stats = newStats();
+let uninstall: () => void;
+
+// Every buffer the reader allocates is counted, per damaged image (see checkMutation).
+beforeAll(() => {
+  uninstall = installAllocationGuard();
+});
 
 afterAll(() => {
+  uninstall();
   console.log(
     `corruption: ${stats.images} images, ${stats.mutations} mutations read (${JSON.stringify(stats.byCode)}), ` +
-      `${stats.restores} restores of a damaged newest image, ${stats.fallbacks} fell back correctly, ${stats.failures.length} failures`,
+      `${stats.restores} restores of a damaged newest image, ${stats.fallbacks} fell back correctly, ${stats.failures.length} failures, ` +
+      `largest allocation ${allocations.max} bytes, most for one image ${stats.maxImageAllocation} bytes`,
   );
 });
 
@@ -64,7 +74,19 @@ describe('corruption of whole images', () => {
     for (const m of mutations(img, (b) => [b ^ 0xff], 2000, 2)) await checkMutation(img, m, stats);
     expect(stats.failures).toEqual([]);
     expect(stats.mutations - before).toBeGreaterThan(img.bytes.length * 2);
+    // The guard saw the reads (it counts every buffer the reader allocates).
+    expect(stats.maxImageAllocation).toBeGreaterThan(0);
   }, 60_000);
+
+  it('the allocation guard counts all bytes of one image: a read allocating more than the intact image needs is a failure', async () => {
+    const small = (await testImages(1, 0))[0]!;
+    // A valid image of 512 KiB of state, read as if it were a damaged copy of the small one: far above the small one's budget.
+    const larger = await imageBytes([captured('a', Uint8Array.from({ length: 512 * 1024 }, (_, i) => (i * 7919) % 251))]);
+    const own = newStats();
+    await checkMutation(small, { kind: 'garbage', desc: 'replaced by a larger image', bytes: larger, owner: -1 }, own);
+    expect(own.failures.some((f) => f.includes('bytes allocated in all'))).toBe(true);
+    expect(own.maxImageAllocation).toBeGreaterThan(512 * 1024);
+  });
 
   it('restore() falls back past a damaged newest image to the previous good one, and says so (small: every byte and truncation; medium: a sample)', async () => {
     for (const [k, img] of images.entries()) {
