@@ -25,12 +25,16 @@
  *   `afterRestore()`. Peak memory is one provider's state (plus migrated
  *   ones), not the whole image.
  * - A provider whose state fails to decode after an earlier provider was
- *   restored cannot fall back any more (the application is partly restored):
- *   a damage or limit failure there — possible only for an image whose
- *   checksums hold, i.e. written wrong or forged, or over a decode-time
- *   limit such as `maxBigIntBytes` — is `CKPT_ERR_RESTORE_FAILED` with the
- *   cause; any other code (e.g. `CKPT_ERR_UNKNOWN_CLASS`) keeps its code.
- *   Either message names the providers already restored.
+ *   restored — possible only for an image whose checksums hold, i.e. written
+ *   wrong or forged, or holding a value over a decode-time limit such as
+ *   `maxBigIntBytes` — keeps the reader's code (CORRUPT, LIMIT…), so
+ *   `restore()` still falls back: the next older image is restored whole,
+ *   every provider's `restore()` called again with its state (the providers
+ *   restored from the skipped image are overwritten; the warning names
+ *   them). Restoring an image named by id does not fall back: the error
+ *   names the providers already restored (the application is partly
+ *   restored). Any other code (e.g. `CKPT_ERR_UNKNOWN_CLASS`) is thrown as
+ *   it is, with the same facts.
  *
  * The caller serializes restores with checkpoints and owns events,
  * diagnostics_channel publishing and error wrapping.
@@ -83,7 +87,7 @@ export const FALLBACK_CODES: ReadonlySet<string> = new Set<string>([ErrorCodes.C
  * serializes runs (one restore or checkpoint at a time).
  */
 export async function runRestore(env: RestoreEnv, imageId: string | undefined): Promise<RestoreResult | undefined> {
-  if (imageId !== undefined) return restoreImage(env, imageId, []);
+  if (imageId !== undefined) return restoreImage(env, imageId, [], false);
   let listing = (await env.store.list()).map((e) => e.id);
   if (listing.length === 0) return undefined;
   const skipped: SkippedImage[] = [];
@@ -94,7 +98,7 @@ export async function runRestore(env: RestoreEnv, imageId: string | undefined): 
     if (id === undefined) break;
     tried.add(id);
     try {
-      return await restoreImage(env, id, skipped);
+      return await restoreImage(env, id, skipped, true);
     } catch (err) {
       if (isCkptError(err, ErrorCodes.NOT_FOUND) && relists < MAX_RELISTS) {
         // Listed a moment ago and gone now: a writer in another process
@@ -176,12 +180,12 @@ function neededOf(env: RestoreEnv, id: string, plan: RestorePlan): Needed {
 
 /**
  * Restore image `id`: check it whole, then decode and restore one provider
- * at a time (see the module comment). Every failure before the first
- * application hook ran is thrown as the reader reported it (so the caller
- * may fall back past damage); after it, damage is `CKPT_ERR_RESTORE_FAILED`.
- * `skipped` are the newer images fallen back past.
+ * at a time (see the module comment). Every failure of ckpt's own reading is
+ * thrown with the reader's code, so the caller may fall back past damage
+ * (`fallsBack`: it will, and says so in the message of a failure after the
+ * first hook ran). `skipped` are the newer images fallen back past.
  */
-async function restoreImage(env: RestoreEnv, id: string, skipped: SkippedImage[]): Promise<RestoreResult> {
+async function restoreImage(env: RestoreEnv, id: string, skipped: SkippedImage[], fallsBack: boolean): Promise<RestoreResult> {
   const source = await env.store.open(id);
   try {
     let reader: ImageReader;
@@ -230,7 +234,7 @@ async function restoreImage(env: RestoreEnv, id: string, skipped: SkippedImage[]
         try {
           state = await reader.readProvider(saved.savedId, { classes: env.classes });
         } catch (err) {
-          throw lateReadError(readError(err, id, p.id), info, p, restored);
+          throw lateReadError(readError(err, id, p.id), info, p, restored, fallsBack);
         }
       }
       try {
@@ -254,22 +258,26 @@ async function restoreImage(env: RestoreEnv, id: string, skipped: SkippedImage[]
 
 /**
  * A provider's state that could not be read after earlier providers were
- * restored: the image cannot be skipped any more. Damage or a limit (the
- * image passed its checksum pass, so it was written wrong, forged, or holds
- * a value over a decode-time limit) becomes `CKPT_ERR_RESTORE_FAILED`, never
- * a fallback code; other codes keep theirs. Both name what was restored.
+ * restored (the image passed its checksum pass, so it was written wrong,
+ * forged, or holds a value over a decode-time limit). The reader's code is
+ * kept — RESTORE_FAILED means only that an application hook failed — and the
+ * message names what was restored: when the caller falls back, those
+ * providers are restored again from the older image; when not, the
+ * application state is partly restored.
  */
-function lateReadError(err: CkptError, info: ImageInfo, p: RegisteredProvider, restored: readonly string[]): CkptError {
-  const partly = `Already restored: ${restored.join(', ')}; the application state is partly restored`;
+function lateReadError(err: CkptError, info: ImageInfo, p: RegisteredProvider, restored: readonly string[], fallsBack: boolean): CkptError {
   const facts = { provider: p.id, image: info.id, cause: err, ...(err.where === undefined ? {} : { where: err.where }) };
   if (FALLBACK_CODES.has(err.code)) {
+    const what = `the state of provider ${JSON.stringify(p.id)} in image ${info.id} could not be read after its checksums were verified: ${err.message}`;
     return new CkptError(
-      ErrorCodes.RESTORE_FAILED,
-      `the state of provider ${JSON.stringify(p.id)} in image ${info.id} could not be read after its checksums were verified: [${err.code}] ${err.message}. ${partly} — move image ${info.id} out of the store (or raise the limit the message names) and restart the program; a restart restores the next older image`,
+      err.code,
+      fallsBack
+        ? `${what}. Providers already restored from it (${restored.join(', ')}) are restored again from the next older image`
+        : `${what}. Already restored: ${restored.join(', ')}; the application state is partly restored — restore another image (or raise the limit the message names) and restart the program`,
       facts,
     );
   }
-  return new CkptError(err.code, `${err.message}. ${partly} — fix this and restart the program`, facts);
+  return new CkptError(err.code, `${err.message}. Already restored: ${restored.join(', ')}; the application state is partly restored — fix this and restart the program`, facts);
 }
 
 /** Each resource's `afterRestore()`; failures are collected into one RESTORE_FAILED. */
