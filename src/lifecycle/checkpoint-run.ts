@@ -232,7 +232,14 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
         const state = await p.provider.snapshot(ctx);
         const encoded = captureState(
           state,
-          { tree: p.tree, classes: env.classes, blobThreshold: env.blobThreshold, maxDepth: env.maxDepth },
+          {
+            tree: p.tree,
+            classes: env.classes,
+            blobThreshold: env.blobThreshold,
+            maxDepth: env.maxDepth,
+            // The reader's BigInt limit: a BigInt this Checkpointer could not read back is refused here.
+            ...(env.limits.maxBigIntBytes === undefined ? {} : { maxBigIntBytes: env.limits.maxBigIntBytes }),
+          },
           { mode, pool: env.pool, arena: env.arena, segmentSize: env.segmentSize, level: env.level, ...(env.encoder === undefined ? {} : { encoder: env.encoder }) },
         );
         capturedProviders.push({ id: p.id, version: p.version, tree: p.tree, encoded });

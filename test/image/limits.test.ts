@@ -238,6 +238,28 @@ describe('checkpoints the reader would refuse are not written', () => {
     await expectRefused(store, writer, 'maxIndexBytes');
   });
 
+  it('a BigInt above limits.maxBigIntBytes is refused at checkpoint(); raising the limit writes one a reader with the same limit restores', async () => {
+    const big = (1n << 200n) + 12345n; // 26 bytes of magnitude
+    const { store, writer, state } = await storeWithOneImage({ maxBigIntBytes: 16 });
+    state.value = big;
+    const err = await errorOf(writer.checkpoint());
+    expect(codeOf(err)).toBe(ErrorCodes.SNAPSHOT_FAILED);
+    expect(codeOf((err as CkptError).cause)).toBe(ErrorCodes.UNSERIALIZABLE);
+    expect((err as CkptError).message).toContain('maxBigIntBytes (16)');
+    expect((await store.list()).map((e) => e.id)).toEqual(['000000000001']);
+    await writer.close();
+    const { store: store2, writer: writer2, state: state2 } = await storeWithOneImage({ maxBigIntBytes: 32 });
+    state2.value = big;
+    await writer2.checkpoint();
+    await writer2.close();
+    const reader = new Checkpointer({ store: store2, readOnly: true, limits: { maxBigIntBytes: 32 } });
+    let restored: unknown;
+    reader.register({ id: 'p', snapshot: () => null, restore: (s) => void (restored = s) });
+    expect((await reader.restore())?.image.id).toBe('000000000002');
+    expect(restored).toBe(big);
+    await reader.close();
+  });
+
   it('within the limits the same checkpoint is written and restores', async () => {
     const { store, writer, state } = await storeWithOneImage({ maxStateBytes: 200_000 });
     state.value = new Uint8Array(150_000).fill(7);
