@@ -11,6 +11,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { basename, resolve } from 'node:path';
 import { CkptError, ErrorCodes } from '../errors.js';
+import { readRangeError } from './read-range.js';
 import type { ImageSource } from './store.js';
 import { errnoCode, nodeFsOps, statOpenFile, storeIoError } from './fs-ops.js';
 import type { FsFile, FsOps } from './fs-ops.js';
@@ -87,23 +88,8 @@ export class FsImageSource implements ImageSource {
   }
 
   #checkRead(offset: number, length: number): void {
-    if (this.#closed) {
-      throw new CkptError(ErrorCodes.CLOSED, `Image ${this.id} was closed; open it again to read it.`, { image: this.id });
-    }
-    if (
-      !Number.isSafeInteger(offset) ||
-      !Number.isSafeInteger(length) ||
-      offset < 0 ||
-      length < 0 ||
-      offset + length > this.size
-    ) {
-      throw new CkptError(
-        ErrorCodes.CORRUPT,
-        `Image ${this.id} is truncated or its index is damaged: a read of ${String(length)} bytes at offset ` +
-          `${String(offset)} is outside the image (${this.size} bytes).`,
-        { image: this.id, where: `bytes ${String(offset)}+${String(length)}` },
-      );
-    }
+    const err = readRangeError(this.id, this.size, this.#closed, offset, length);
+    if (err !== undefined) throw err;
     if (length > bufferConstants.MAX_LENGTH) {
       throw new CkptError(
         ErrorCodes.LIMIT,

@@ -16,6 +16,7 @@
 import { asError, CkptError, ErrorCodes } from '../errors.js';
 import type { AcquireOptions, ImageSink, ImageSource, Store, StoreEntry, WriterLock } from './store.js';
 import { nextImageId, parseImageId } from './image-ids.js';
+import { readRangeError } from './read-range.js';
 
 /** Longest single timer Node accepts (setTimeout clamps larger values to 1 ms). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -84,25 +85,8 @@ class MemoryImageSource implements ImageSource {
   }
 
   read(offset: number, length: number): Promise<Uint8Array> {
-    if (this.#closed) {
-      return Promise.reject(new CkptError(ErrorCodes.CLOSED, `Image ${this.id} was closed; open it again to read it.`, { image: this.id }));
-    }
-    if (
-      !Number.isSafeInteger(offset) ||
-      !Number.isSafeInteger(length) ||
-      offset < 0 ||
-      length < 0 ||
-      offset + length > this.size
-    ) {
-      return Promise.reject(
-        new CkptError(
-          ErrorCodes.CORRUPT,
-          `Image ${this.id} is truncated or its index is damaged: a read of ${String(length)} bytes at offset ` +
-            `${String(offset)} is outside the image (${this.size} bytes).`,
-          { image: this.id, where: `bytes ${String(offset)}+${String(length)}` },
-        ),
-      );
-    }
+    const err = readRangeError(this.id, this.size, this.#closed, offset, length);
+    if (err !== undefined) return Promise.reject(err);
     return Promise.resolve(this.bytes.slice(offset, offset + length));
   }
 

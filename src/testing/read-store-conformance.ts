@@ -20,6 +20,7 @@ import { describeError, isCkptError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { ImageSource, ReadStore } from '../store/store.js';
 import type { ConformanceRunner } from './store-conformance.js';
+import { assertBytes, bytes } from './conformance-bytes.js';
 
 /** A read-only store over the images the suite asked for. */
 export interface ReadStoreHarness {
@@ -56,29 +57,6 @@ export interface RunReadStoreConformanceOptions {
   readonly skip?: readonly string[];
   /** Most images the store can hold (e.g. 1 for a store of one file); cases that need more are left out. Default: no limit. */
   readonly maxImages?: number;
-}
-
-/** Deterministic pseudo-random bytes (xorshift32), so failures reproduce. */
-function bytes(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed >>> 0 || 0x9e3779b9;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-function sameBytes(actual: Uint8Array, expected: Uint8Array, what: string): void {
-  assert.ok(actual instanceof Uint8Array, `${what}: expected a Uint8Array, got ${Object.prototype.toString.call(actual)}`);
-  assert.equal(actual.byteLength, expected.byteLength, `${what}: length differs`);
-  for (let i = 0; i < actual.byteLength; i++) {
-    if (actual[i] !== expected[i]) assert.fail(`${what}: bytes differ first at offset ${i} (got ${String(actual[i])}, expected ${String(expected[i])})`);
-  }
 }
 
 async function rejectsWith(action: () => Promise<unknown>, code: ErrorCode, what: string): Promise<void> {
@@ -145,10 +123,10 @@ export const readStoreConformanceCases: readonly ReadStoreConformanceCase[] = Ob
       await withSource(store, id, async (source) => {
         assert.equal(source.id, id, 'source.id');
         assert.equal(source.size, want.byteLength, 'source.size');
-        sameBytes(await source.read(0, source.size), want, `image ${id}, whole`);
+        assertBytes(await source.read(0, source.size), want, `image ${id}, whole`);
         const mid = Math.floor(want.byteLength / 2);
-        sameBytes(await source.read(mid, want.byteLength - mid), want.subarray(mid), `image ${id}, second half`);
-        sameBytes(await source.read(mid, 0), new Uint8Array(0), `image ${id}, empty read`);
+        assertBytes(await source.read(mid, want.byteLength - mid), want.subarray(mid), `image ${id}, second half`);
+        assertBytes(await source.read(mid, 0), new Uint8Array(0), `image ${id}, empty read`);
       });
     }
   }),
@@ -159,7 +137,7 @@ export const readStoreConformanceCases: readonly ReadStoreConformanceCase[] = Ob
       if (source.readInto === undefined) return; // optional
       const into = new Uint8Array(5000).fill(0xee);
       await source.readInto(123, into);
-      sameBytes(into, want.subarray(123, 5123), 'readInto at 123');
+      assertBytes(into, want.subarray(123, 5123), 'readInto at 123');
     });
   }),
   defineCase('rejects reads outside the image with CKPT_ERR_CORRUPT', 1, async (store, ids, data) => {
@@ -179,11 +157,11 @@ export const readStoreConformanceCases: readonly ReadStoreConformanceCase[] = Ob
     const b = await store.open(ids[0]!);
     try {
       const [x, y] = await Promise.all([a.read(0, 100), b.read(500, 100)]);
-      sameBytes(x, data[0]!.subarray(0, 100), 'first reader');
-      sameBytes(y, data[0]!.subarray(500, 600), 'second reader');
+      assertBytes(x, data[0]!.subarray(0, 100), 'first reader');
+      assertBytes(y, data[0]!.subarray(500, 600), 'second reader');
       await a.close();
       await a.close();
-      sameBytes(await b.read(0, 10), data[0]!.subarray(0, 10), 'the second reader after the first closed');
+      assertBytes(await b.read(0, 10), data[0]!.subarray(0, 10), 'the second reader after the first closed');
     } finally {
       await a.close();
       await b.close();

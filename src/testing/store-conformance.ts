@@ -21,6 +21,7 @@ import { isCkptError, describeError, ErrorCodes } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { ImageSink, Store, StoreEntry, WriterLock } from '../store/store.js';
 import { readStoreConformanceCases, type ReadStoreFactory } from './read-store-conformance.js';
+import { assertBytes, bytes } from './conformance-bytes.js';
 
 /** One store under test, with a way to open the same storage again and to clean up. */
 export interface StoreHarness {
@@ -64,33 +65,6 @@ export interface RunStoreConformanceOptions {
 }
 
 // ---------------------------------------------------------------- helpers
-
-/** Deterministic pseudo-random bytes (xorshift32), so failures reproduce. */
-function bytes(length: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed >>> 0 || 0x9e3779b9;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-function assertBytes(actual: Uint8Array, expected: Uint8Array, what: string): void {
-  assert.ok(actual instanceof Uint8Array, `${what}: expected a Uint8Array, got ${Object.prototype.toString.call(actual)}`);
-  assert.equal(actual.byteLength, expected.byteLength, `${what}: length differs`);
-  const a = Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength);
-  const e = Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength);
-  if (!a.equals(e)) {
-    let i = 0;
-    while (i < a.length && a[i] === e[i]) i++;
-    assert.fail(`${what}: bytes differ first at offset ${i} (got ${String(a[i])}, expected ${String(e[i])})`);
-  }
-}
 
 /** Await `action` and require a CkptError with one of `codes`. */
 async function rejects(action: () => Promise<unknown>, codes: ErrorCode | readonly ErrorCode[], what: string): Promise<void> {
