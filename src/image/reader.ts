@@ -478,19 +478,31 @@ export class ImageReader {
    * Fails like {@link readProvider} would for those causes (`CKPT_ERR_LIMIT`,
    * `CKPT_ERR_CORRUPT`), so a caller can refuse a damaged image before it
    * decodes any state. Resolves with the number of segments checked.
+   *
+   * `readFirst`: providers the caller reads in full (checksums included)
+   * before it acts on anything; their segments are not checked here, so
+   * they are not read twice (an image of one provider needs no pass).
    */
-  async checkSegments(ids: readonly string[]): Promise<number> {
+  async checkSegments(ids: readonly string[], readFirst: readonly string[] = []): Promise<number> {
     for (const id of ids) this.#checkedProvider(id);
+    const skip = new Set<number>();
+    for (const id of readFirst) {
+      const p = this.#checkedProvider(id);
+      for (const r of [p.stream, ...p.blobs]) for (let s = r.first; s < r.first + r.count; s++) skip.add(s);
+    }
     const scratch: Scratch = { bytes: undefined };
+    let checked = 0;
     try {
       for (let s = 0; s < this.index.segments.length; s++) {
+        if (skip.has(s)) continue;
+        checked++;
         const seg = this.index.segments[s]!;
         this.#checkCrc(s, seg, await this.#storedBytes(seg, scratchOf(scratch, seg.storedLength)));
       }
     } catch (err) {
       throw readError(err, this.id, undefined);
     }
-    return this.index.segments.length;
+    return checked;
   }
 
   /** The index entry of provider `id`, checked against the state-size limit. */

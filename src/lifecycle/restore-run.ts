@@ -202,13 +202,17 @@ async function restoreImage(env: RestoreEnv, id: string, skipped: SkippedImage[]
       if (!plan.ok) throw plan.errors[0]!;
       needed = neededOf(env, id, plan);
       const { byProvider, plans } = needed;
-      // Check every segment before any state is decoded or any hook runs.
-      await reader.checkSegments([...byProvider.values()].map((v) => v.savedId));
       order = env.registry.providers.filter((p) => byProvider.has(p));
       // Decoded before the first hook: states to migrate, and the first to restore.
-      for (const p of order) {
-        if (plans.get(p)!.length > 0 || p === order[0]) states.set(p, await reader.readProvider(byProvider.get(p)!.savedId, { classes: env.classes }));
-      }
+      const first = order.filter((p) => plans.get(p)!.length > 0 || p === order[0]);
+      // Check every other segment before any state is decoded or any hook
+      // runs (the states read first are checked as they are read, still
+      // before any hook).
+      await reader.checkSegments(
+        [...byProvider.values()].map((v) => v.savedId),
+        first.map((p) => byProvider.get(p)!.savedId),
+      );
+      for (const p of first) states.set(p, await reader.readProvider(byProvider.get(p)!.savedId, { classes: env.classes }));
     } catch (err) {
       // Whatever escapes ckpt's own reading is a ckpt code (never a raw RangeError).
       throw readError(err, id, undefined);
