@@ -8,11 +8,13 @@
  * commit.
  *
  * Retention decides on the images of the store, newest first. It holds the
- * info of the images it saw at its previous run and gets the info of the
- * image just committed from the checkpoint, so after the first run it lists
- * the store but opens only images it has not seen (written by another
- * writer, or unreadable and warned about again): a checkpoint costs O(1)
- * image opens, not one per image kept.
+ * info of the images it saw at its previous run (trusted while the image's
+ * size is unchanged, forgotten when the lock is taken again), so after the
+ * first run it lists the store but opens only the image just committed (a
+ * write torn after its commit must not cost the last readable image) and
+ * images it has not seen (written by another writer, or unreadable and
+ * warned about again): a checkpoint costs O(1) image opens, not one per
+ * image kept.
  */
 import { asError, CkptError, ErrorCodes, isCkptError } from '../errors.js';
 import { WarningCodes, type CkptWarning } from '../events.js';
@@ -81,6 +83,10 @@ export class WriterSession {
       }
       this.#lock = lock;
       this.#cleanupPending = true;
+      // What retention remembered was seen under an earlier lock: images may
+      // have been pruned, damaged or replaced (ids are reused after the
+      // newest is removed) since. Describe them again.
+      this.#known.clear();
     }
     // At the first checkpoint, and again after a failed one or a failed
     // cleanup: a temp file the store could not remove while the disk failed
@@ -154,14 +160,18 @@ export class WriterSession {
 
   /**
    * The store's readable images, newest first, as `list()` describes them:
-   * the listing decides which images exist and their order; the info comes
-   * from the commit or the previous run where known, else from opening the image.
+   * the listing decides which images exist and their order. The image just
+   * committed is opened again (a write torn after its commit must not make
+   * retention delete the last readable image); an image described at the
+   * previous run is trusted while its size is unchanged; any other is
+   * opened. One open per checkpoint in the steady state, not one per image.
    */
   async #images(committed: ImageInfo): Promise<ImageInfo[]> {
     const out: ImageInfo[] = [];
     const seen = new Map<string, ImageInfo>();
     for (const entry of await this.#env.store.list()) {
-      const info = (entry.id === committed.id ? committed : this.#known.get(entry.id)) ?? (await describeEntry(this.#env, entry));
+      const known = entry.id === committed.id ? undefined : this.#known.get(entry.id);
+      const info = known !== undefined && known.bytes === entry.size ? known : await describeEntry(this.#env, entry);
       if (info === undefined) continue;
       out.push(info);
       seen.set(entry.id, info);
