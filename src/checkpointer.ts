@@ -261,7 +261,12 @@ export class Checkpointer {
    * `undefined` when the store holds no image at all. A damaged newest image is
    * reported (a `warning` event and `skipped` in the result) and the previous
    * one is used. Version, migration and provider-set problems fail closed:
-   * nothing is restored and the error says what to do.
+   * nothing is restored and the error says what to do. Providers are restored
+   * one at a time, in registration order; a failure after the first hook ran
+   * (a hook that throws, a class not registered in a later provider's state)
+   * names the providers already restored — the application state is then
+   * partly restored. A later provider's state that cannot be read falls back
+   * to the older image, restoring every provider again.
    *
    * Unless the Checkpointer is `readOnly`, the store's writer lock is taken
    * first (waiting up to `lockWaitMs`): with another writer running it fails

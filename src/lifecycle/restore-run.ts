@@ -93,36 +93,67 @@ export async function runRestore(env: RestoreEnv, imageId: string | undefined): 
   const skipped: SkippedImage[] = [];
   const tried = new Set<string>();
   let relists = 0;
+  // Set once a newer image failed after some of its providers were restored:
+  // the image restore falls back to must restore them all again.
+  let partly: PartlyRestored | undefined;
   for (;;) {
     const id = listing.find((x) => !tried.has(x)); // newest not tried yet
     if (id === undefined) break;
     tried.add(id);
     try {
-      return await restoreImage(env, id, skipped, true);
+      return await restoreImage(env, id, skipped, true, partly);
     } catch (err) {
-      if (isCkptError(err, ErrorCodes.NOT_FOUND) && relists < MAX_RELISTS) {
+      const late = isCkptError(err) ? lateFailures.get(err) : undefined;
+      if (late !== undefined) {
+        partly = { images: [...(partly?.images ?? []), id], providers: [...new Set([...(partly?.providers ?? []), ...late])] };
+      }
+      if (isCkptError(err, ErrorCodes.NOT_FOUND) && relists < MAX_RELISTS && late === undefined) {
         // Listed a moment ago and gone now: a writer in another process
         // pruned it (retention never deletes the newest image, so a newer
         // one exists). That is not damage: list again and go on from there.
         relists++;
         tried.delete(id);
         listing = (await env.store.list()).map((e) => e.id).filter((x) => x !== id);
-        if (listing.length === 0 && skipped.length === 0) return undefined;
+        if (listing.length === 0 && skipped.length === 0 && partly === undefined) return undefined;
         continue;
       }
-      if (isCkptError(err) && FALLBACK_CODES.has(err.code)) {
+      if (isCkptError(err) && FALLBACK_CODES.has(err.code) && !finalFailures.has(err)) {
         skipped.push({ id, code: err.code, message: err.message });
         env.warn({ code: WarningCodes.IMAGE_SKIPPED, message: `image ${id} is unusable and was skipped; falling back to an older image: ${err.message}`, error: err });
         continue;
       }
-      throw err;
+      throw partly === undefined || !isCkptError(err) || finalFailures.has(err) || err.code === ErrorCodes.RESTORE_FAILED ? err : partlyRestoredError(err, partly);
     }
   }
-  throw new CkptError(
+  const none = new CkptError(
     ErrorCodes.NO_VALID_IMAGE,
     `no valid image in ${env.store.description}: all ${skipped.length} image(s) failed verification (${skipped.map((s) => `${s.id}: ${s.code}`).join('; ')}); inspect them with 'ckpt verify' — to start fresh, move them away`,
     { errors: skipped.map((s) => new CkptError(s.code as CkptError['code'], s.message, { image: s.id })) },
   );
+  throw partly === undefined ? none : partlyRestoredError(none, partly);
+}
+
+/** Providers restored from images that then failed: a fallback must restore them again. */
+interface PartlyRestored {
+  /** The images they were restored from (newest first). */
+  readonly images: readonly string[];
+  readonly providers: readonly string[];
+}
+
+/** Late failures (after some providers were restored), with the providers restored. */
+const lateFailures = new WeakMap<CkptError, readonly string[]>();
+/** Failures no fallback may pass: the application state would be a mix of two images. */
+const finalFailures = new WeakSet<CkptError>();
+
+/** `err`, saying that the application state is partly restored (and from where). */
+function partlyRestoredError(err: CkptError, partly: PartlyRestored): CkptError {
+  const out = new CkptError(
+    err.code,
+    `${err.message}. The application state is partly restored: ${partly.providers.join(', ')} from image ${partly.images.join(', ')} (which failed after that) — fix this and restart the program`,
+    { cause: err, ...(err.image === undefined ? {} : { image: err.image }), ...(err.provider === undefined ? {} : { provider: err.provider }) },
+  );
+  finalFailures.add(out);
+  return out;
 }
 
 /**
@@ -183,9 +214,12 @@ function neededOf(env: RestoreEnv, id: string, plan: RestorePlan): Needed {
  * at a time (see the module comment). Every failure of ckpt's own reading is
  * thrown with the reader's code, so the caller may fall back past damage
  * (`fallsBack`: it will, and says so in the message of a failure after the
- * first hook ran). `skipped` are the newer images fallen back past.
+ * first hook ran). `skipped` are the newer images fallen back past;
+ * `partly`: providers restored from a newer image that failed after that —
+ * this image must hold every one of them (else the application would run on
+ * a mix of two images: refused, nothing more restored).
  */
-async function restoreImage(env: RestoreEnv, id: string, skipped: SkippedImage[], fallsBack: boolean): Promise<RestoreResult> {
+async function restoreImage(env: RestoreEnv, id: string, skipped: SkippedImage[], fallsBack: boolean, partly?: PartlyRestored): Promise<RestoreResult> {
   const source = await env.store.open(id);
   try {
     let reader: ImageReader;
@@ -202,6 +236,16 @@ async function restoreImage(env: RestoreEnv, id: string, skipped: SkippedImage[]
       if (!plan.ok) throw plan.errors[0]!;
       needed = neededOf(env, id, plan);
       const { byProvider, plans } = needed;
+      const missing = (partly?.providers ?? []).filter((pid) => ![...byProvider.keys()].some((p) => p.id === pid));
+      if (partly !== undefined && missing.length > 0) {
+        const err = new CkptError(
+          ErrorCodes.MISSING_PROVIDER,
+          `image ${id} holds no state for ${missing.map((m) => JSON.stringify(m)).join(', ')}, already restored from image ${partly.images.join(', ')} (which failed after that): restoring it would leave the application on a mix of two images, so nothing more is restored. The application state is partly restored — move the failing image out of the store (ckpt verify names the problem) and restart the program`,
+          { image: id, provider: missing[0]! },
+        );
+        finalFailures.add(err);
+        throw err;
+      }
       order = env.registry.providers.filter((p) => byProvider.has(p));
       // Decoded before the first hook: states to migrate, and the first to restore.
       const first = order.filter((p) => plans.get(p)!.length > 0 || p === order[0]);
@@ -238,7 +282,9 @@ async function restoreImage(env: RestoreEnv, id: string, skipped: SkippedImage[]
         try {
           state = await reader.readProvider(saved.savedId, { classes: env.classes });
         } catch (err) {
-          throw lateReadError(readError(err, id, p.id), info, p, restored, fallsBack);
+          const late = lateReadError(readError(err, id, p.id), info, p, restored, fallsBack);
+          if (fallsBack && FALLBACK_CODES.has(late.code)) lateFailures.set(late, [...restored]);
+          throw late;
         }
       }
       try {

@@ -93,8 +93,8 @@ function manifest(id: string): typeof FIXED_MANIFEST {
 }
 
 /** A reader Checkpointer over `store` with providers `ids`, logging restore() calls into `log`. */
-function readerFor(store: Store, ids: readonly string[], log: string[]): { ckpt: Checkpointer; restored: Map<string, unknown>; warnings: CkptWarning[] } {
-  const ckpt = new Checkpointer({ store, readOnly: true });
+function readerFor(store: Store, ids: readonly string[], log: string[], options: { missingProviders?: 'error' | 'allow' } = {}): { ckpt: Checkpointer; restored: Map<string, unknown>; warnings: CkptWarning[] } {
+  const ckpt = new Checkpointer({ store, readOnly: true, ...options });
   const restored = new Map<string, unknown>();
   const warnings: CkptWarning[] = [];
   ckpt.on('warning', (w) => warnings.push(w));
@@ -212,6 +212,32 @@ describe('restore one provider at a time', () => {
     expect(err.provider).toBe('b');
     expect(log).toEqual(['restore:a']);
     expect(restored.get('a')).toBe('new-a');
+  });
+
+  it('no mix of two images: when the older image lacks a provider already restored from the newer one, nothing more is restored and the error says so', async () => {
+    const store = new BytesStore();
+    await store.add('000000000001', await imageBytes([captured('b', 'old-b')], {}, manifest('000000000001')));
+    await store.add('000000000002', await imageBytes([captured('a', 'new-a'), undecodable('b')], {}, manifest('000000000002')));
+    const log: string[] = [];
+    const { ckpt, restored } = readerFor(store, ['a', 'b'], log, { missingProviders: 'allow' });
+    closers.push(ckpt);
+    const err = await expectCode(ckpt.restore(), ErrorCodes.MISSING_PROVIDER);
+    expect(err.message).toContain('image 000000000001 holds no state for "a", already restored from image 000000000002');
+    expect(err.message).toContain('partly restored');
+    // Only a's restore from the newer image ran: b was not restored from the older one.
+    expect(log).toEqual(['restore:a']);
+    expect([...restored.entries()]).toEqual([['a', 'new-a']]);
+  });
+
+  it('a late failure with no older image to fall back to: NO_VALID_IMAGE says the state is partly restored', async () => {
+    const store = new BytesStore();
+    await store.add('000000000001', await imageBytes([captured('a', 'new-a'), undecodable('b')], {}, manifest('000000000001')));
+    const log: string[] = [];
+    const { ckpt } = readerFor(store, ['a', 'b'], log);
+    closers.push(ckpt);
+    const err = await expectCode(ckpt.restore(), ErrorCodes.NO_VALID_IMAGE);
+    expect(err.message).toContain('The application state is partly restored: a from image 000000000001');
+    expect(log).toEqual(['restore:a']);
   });
 
   it('a missing class in a later provider keeps its code (UNKNOWN_CLASS) and says the state is partly restored', async () => {
