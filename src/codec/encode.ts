@@ -114,6 +114,19 @@ class PathError extends Error {
   }
 }
 
+/** The intrinsic iterators: what a Map or Set holds, whatever its own `Symbol.iterator` says. */
+const mapEntries = Map.prototype.entries;
+const setValues = Set.prototype.values;
+
+const BAD_LENGTH_REASON = 'is an array whose length is not a valid array length (a Proxy?) — make snapshot() return plain data';
+
+/** An array's length, checked: a Proxy can report anything, and the header must match what is written. */
+function arrayLength(arr: unknown[]): number {
+  const n = arr.length;
+  if (n >>> 0 !== n) throw leaf(BAD_LENGTH_REASON);
+  return n;
+}
+
 function leaf(reason: string): PathError {
   return new PathError(ErrorCodes.UNSERIALIZABLE, (subject) => `${subject} ${reason}`);
 }
@@ -284,6 +297,8 @@ class Frame {
   val: unknown = undefined;
   /** Map: the key (not the value) of entry `cur` is being written. */
   inKey = false;
+  /** Array: its own property names are being listed (an error there is about the array, not a member). */
+  listing = false;
 
   constructor(
     /** The container's kind (never {@link K_LEAF}). */
@@ -970,7 +985,7 @@ class Encoder {
    * gap reaches {@link SCAN_GAP}; from that gap on, by {@link sparse}.
    */
   array(arr: unknown[], childDepth: number): void {
-    const n = arr.length;
+    const n = arrayLength(arr);
     this.arrayHeader(n);
     let i = 0;
     let gap = 0;
@@ -1045,7 +1060,7 @@ class Encoder {
     let inKey = true;
     let key: unknown;
     try {
-      for (const [k, v] of m) {
+      for (const [k, v] of mapEntries.call(m)) {
         if (i === size) {
           i = -1; // grew while being read: reported below, outside the try
           break;
@@ -1069,7 +1084,7 @@ class Encoder {
     this.arrayHeader(size);
     let i = 0;
     try {
-      for (const v of s) {
+      for (const v of setValues.call(s)) {
         if (i === size) {
           i = -1; // grew while being read: reported below, outside the try
           break;
@@ -1111,7 +1126,11 @@ class Encoder {
         return;
       } catch (err) {
         let e: unknown = err;
-        for (let k = stack.length - 1; k >= 0; k--) e = withSegment(e, segmentOf(stack[k]!));
+        for (let k = stack.length - 1; k >= 0; k--) {
+          const f = stack[k]!;
+          if (f.listing) f.listing = false; // about the array itself: its path is the enclosing frames'
+          else e = withSegment(e, segmentOf(f));
+        }
         const collector = this.collector;
         if (collector === null || e instanceof CkptError) throw e;
         collector.add(e);
@@ -1126,7 +1145,7 @@ class Encoder {
     try {
       switch (kind) {
         case K_ARRAY: {
-          const n = (v as unknown[]).length;
+          const n = arrayLength(v as unknown[]);
           this.arrayHeader(n);
           stack.push(new Frame(kind, v, depth, -1, n, null, null));
           return;
@@ -1135,14 +1154,14 @@ class Encoder {
           const m = v as Map<unknown, unknown>;
           const size = m.size;
           this.arrayHeader(size * 2);
-          stack.push(new Frame(kind, v, depth, this.openedAt, size, null, m[Symbol.iterator]()));
+          stack.push(new Frame(kind, v, depth, this.openedAt, size, null, mapEntries.call(m)));
           return;
         }
         case K_SET: {
           const s = v as Set<unknown>;
           const size = s.size;
           this.arrayHeader(size);
-          stack.push(new Frame(kind, v, depth, this.openedAt, size, null, s[Symbol.iterator]()));
+          stack.push(new Frame(kind, v, depth, this.openedAt, size, null, setValues.call(s)));
           return;
         }
         default: {
@@ -1196,7 +1215,9 @@ class Encoder {
                 f.cur = i - f.gap;
                 f.gap = 0;
                 f.keys = NO_KEYS;
+                f.listing = true;
                 f.keys = Object.getOwnPropertyNames(arr);
+                f.listing = false;
               }
               continue;
             }
@@ -1448,17 +1469,22 @@ const SUMMARY_PATHS = 5;
 function refusal(first: CkptError, value: unknown, options: EncodeOptions): CkptError {
   if (first.code !== ErrorCodes.UNSERIALIZABLE) return first;
   const found = collectUnserializable(value, options);
-  if (found === undefined || found.total < 2) return first;
-  const head = found.errors[0]!;
-  const more = found.total - 1;
-  const shown = found.errors.slice(1, 1 + SUMMARY_PATHS).map((e) => e.where ?? '(root)');
+  if (found === undefined) return first;
+  // The headline is what the encoding itself met; the second walk (which
+  // reads the state again, getters included) adds the others.
+  const others = found.errors.filter((e) => e.where !== first.where);
+  const total = found.total + (others.length === found.errors.length ? 1 : 0);
+  if (total < 2) return first;
+  const errors = [first, ...others].slice(0, MAX_REPORTED);
+  const more = total - 1;
+  const shown = errors.slice(1, 1 + SUMMARY_PATHS).map((e) => e.where ?? '(root)');
   const listed = `${shown.join(', ')}${more > shown.length ? ', …' : ''}`;
-  const detail = found.errors.length === found.total ? 'each is described in error.errors' : `the first ${String(found.errors.length)} are described in error.errors`;
-  const message = `${head.message}; and ${String(more)} more unserializable value${more === 1 ? '' : 's'} (${listed}) — ${detail}`;
+  const detail = errors.length === total ? 'each is described in error.errors' : `the first ${String(errors.length)} are described in error.errors`;
+  const message = `${first.message}; and ${String(more)} more unserializable value${more === 1 ? '' : 's'} (${listed}) — ${detail}`;
   return new CkptError(ErrorCodes.UNSERIALIZABLE, message, {
-    errors: found.errors,
-    ...(head.where === undefined ? {} : { where: head.where }),
-    ...(head.cause === undefined ? {} : { cause: head.cause }),
+    errors,
+    ...(first.where === undefined ? {} : { where: first.where }),
+    ...(first.cause === undefined ? {} : { cause: first.cause }),
   });
 }
 
