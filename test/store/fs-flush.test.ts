@@ -56,10 +56,21 @@ function chunk(i: number): Uint8Array {
   return new Uint8Array(1024 * 1024).fill(i & 0xff);
 }
 
+/**
+ * Write `chunks` MiB into a new image. `commit` settles as the image does: a
+ * failed background fsync surfaces at the next write or at the commit,
+ * whichever comes first on a busy machine (the sink is then aborted).
+ */
 async function writeImage(store: FsStore, chunks: number): Promise<{ id: string; commit: Promise<void> }> {
   const lock = await store.acquireWriter();
   const sink = await store.create(lock);
-  for (let i = 0; i < chunks; i++) await sink.write(chunk(i));
+  try {
+    for (let i = 0; i < chunks; i++) await sink.write(chunk(i));
+  } catch (err) {
+    await sink.abort();
+    await lock.release();
+    return { id: sink.id, commit: Promise.reject(err instanceof Error ? err : new Error(String(err))) };
+  }
   const commit = sink.commit().finally(() => lock.release());
   return { id: sink.id, commit };
 }
