@@ -115,8 +115,8 @@ class PathError extends Error {
 }
 
 /** The intrinsic iterators: what a Map or Set holds, whatever its own `Symbol.iterator` says. */
-const mapEntries = Map.prototype.entries;
-const setValues = Set.prototype.values;
+const mapEntries = (m: Map<unknown, unknown>): MapIterator<[unknown, unknown]> => Map.prototype.entries.call(m);
+const setValues = (s: Set<unknown>): SetIterator<unknown> => Set.prototype.values.call(s);
 
 const BAD_LENGTH_REASON = 'is an array whose length is not a valid array length (a Proxy?) — make snapshot() return plain data';
 
@@ -1060,7 +1060,7 @@ class Encoder {
     let inKey = true;
     let key: unknown;
     try {
-      for (const [k, v] of mapEntries.call(m)) {
+      for (const [k, v] of mapEntries(m)) {
         if (i === size) {
           i = -1; // grew while being read: reported below, outside the try
           break;
@@ -1084,7 +1084,7 @@ class Encoder {
     this.arrayHeader(size);
     let i = 0;
     try {
-      for (const v of setValues.call(s)) {
+      for (const v of setValues(s)) {
         if (i === size) {
           i = -1; // grew while being read: reported below, outside the try
           break;
@@ -1154,14 +1154,14 @@ class Encoder {
           const m = v as Map<unknown, unknown>;
           const size = m.size;
           this.arrayHeader(size * 2);
-          stack.push(new Frame(kind, v, depth, this.openedAt, size, null, mapEntries.call(m)));
+          stack.push(new Frame(kind, v, depth, this.openedAt, size, null, mapEntries(m)));
           return;
         }
         case K_SET: {
           const s = v as Set<unknown>;
           const size = s.size;
           this.arrayHeader(size);
-          stack.push(new Frame(kind, v, depth, this.openedAt, size, null, setValues.call(s)));
+          stack.push(new Frame(kind, v, depth, this.openedAt, size, null, setValues(s)));
           return;
         }
         default: {
