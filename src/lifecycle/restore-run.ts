@@ -117,12 +117,12 @@ export async function runRestore(env: RestoreEnv, imageId: string | undefined): 
         if (listing.length === 0 && skipped.length === 0 && partly === undefined) return undefined;
         continue;
       }
-      if (isCkptError(err) && FALLBACK_CODES.has(err.code) && !finalFailures.has(err)) {
+      if (isCkptError(err) && FALLBACK_CODES.has(err.code)) {
         skipped.push({ id, code: err.code, message: err.message });
         env.warn({ code: WarningCodes.IMAGE_SKIPPED, message: `image ${id} is unusable and was skipped; falling back to an older image: ${err.message}`, error: err });
         continue;
       }
-      throw partly === undefined || !isCkptError(err) || finalFailures.has(err) || err.code === ErrorCodes.RESTORE_FAILED ? err : partlyRestoredError(err, partly);
+      throw partly === undefined || !isCkptError(err) || err.code === ErrorCodes.RESTORE_FAILED ? err : partlyRestoredError(err, partly);
     }
   }
   const none = new CkptError(
@@ -142,18 +142,14 @@ interface PartlyRestored {
 
 /** Late failures (after some providers were restored), with the providers restored. */
 const lateFailures = new WeakMap<CkptError, readonly string[]>();
-/** Failures no fallback may pass: the application state would be a mix of two images. */
-const finalFailures = new WeakSet<CkptError>();
 
 /** `err`, saying that the application state is partly restored (and from where). */
 function partlyRestoredError(err: CkptError, partly: PartlyRestored): CkptError {
-  const out = new CkptError(
+  return new CkptError(
     err.code,
     `${err.message}. The application state is partly restored: ${partly.providers.join(', ')} from image ${partly.images.join(', ')} (which failed after that) — fix this and restart the program`,
     { cause: err, ...(err.image === undefined ? {} : { image: err.image }), ...(err.provider === undefined ? {} : { provider: err.provider }) },
   );
-  finalFailures.add(out);
-  return out;
 }
 
 /**
@@ -238,13 +234,12 @@ async function restoreImage(env: RestoreEnv, id: string, skipped: SkippedImage[]
       const { byProvider, plans } = needed;
       const missing = (partly?.providers ?? []).filter((pid) => ![...byProvider.keys()].some((p) => p.id === pid));
       if (partly !== undefined && missing.length > 0) {
-        const err = new CkptError(
+        // Not a fallback code: the caller says the state is partly restored.
+        throw new CkptError(
           ErrorCodes.MISSING_PROVIDER,
-          `image ${id} holds no state for ${missing.map((m) => JSON.stringify(m)).join(', ')}, already restored from image ${partly.images.join(', ')} (which failed after that): restoring it would leave the application on a mix of two images, so nothing more is restored. The application state is partly restored — move the failing image out of the store (ckpt verify names the problem) and restart the program`,
+          `image ${id} holds no state for ${missing.map((m) => JSON.stringify(m)).join(', ')}, already restored from image ${partly.images.join(', ')}: restoring it would leave the application on a mix of two images, so nothing more is restored; move the failing image out of the store (ckpt verify names the problem)`,
           { image: id, provider: missing[0]! },
         );
-        finalFailures.add(err);
-        throw err;
       }
       order = env.registry.providers.filter((p) => byProvider.has(p));
       // Decoded before the first hook: states to migrate, and the first to restore.
