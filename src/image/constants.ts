@@ -42,9 +42,11 @@ export const SegmentCodec = {
   RAW: 0,
   /** One zstd frame with content size and content checksum. */
   ZSTD: 1,
+  /** Format 3: one zstd frame of (raw bytes XOR the raw bytes of the segment's `base`). */
+  XOR_ZSTD: 2,
 } as const;
 /** A segment codec number. */
-export type SegmentCodecId = 0 | 1;
+export type SegmentCodecId = 0 | 1 | 2;
 
 /** Default raw size of one segment. */
 export const DEFAULT_SEGMENT_SIZE = 4 * 1024 * 1024;

@@ -90,8 +90,15 @@ export interface Manifest {
   readonly platform: string;
   /** Host name of the writer, or null (format 2; null in converted v1 images). */
   readonly hostname: string | null;
-  /** Image this one builds on (reserved for incremental images; always null so far). */
+  /** Image this one was written against (incremental images; informational — `ImageIndex.refs` is authoritative), or null. */
   readonly parent: string | null;
+  /**
+   * Random id of this image (32 lowercase hex digits; format 3), or null in
+   * images of older formats. A reference names its holder by image id and
+   * uuid, so an image written again under the same id is never mistaken for
+   * the holder.
+   */
+  readonly uuid?: string | null;
   /** User metadata given to `checkpoint({ meta })` (format 2; empty in converted v1 images). */
   readonly meta: Readonly<Record<string, MetaValue>>;
 }
@@ -100,14 +107,47 @@ export interface Manifest {
 export const SegmentFlag = {
   /** The stored bytes are encrypted (reserved). */
   ENCRYPTED: 1 << 0,
-  /** The segment is stored by reference (content hash) elsewhere (reserved). */
+  /**
+   * The segment's bytes are held by another image (format 3): `ref` names
+   * the holder and its segment; offset, stored length, CRC and codec are the
+   * holder's. Needs the required header flag `SEGMENTS_BY_REFERENCE`.
+   */
   BY_REFERENCE: 1 << 1,
 } as const;
 
+/** An image that holds bytes this image refers to (format 3). */
+export interface ImageRef {
+  /** The holder's image id. */
+  readonly imageId: string;
+  /** The holder's manifest uuid (checked when the holder is opened). */
+  readonly uuid: string;
+}
+
+/** A segment of another image: which holder (position in {@link ImageIndex.refs}) and which of its segments. */
+export interface SegmentRef {
+  /** Position of the holder in this image's `refs`. */
+  readonly image: number;
+  /** Index of the segment in the holder's segment table. */
+  readonly segment: number;
+}
+
 /** One segment: a run of stored bytes. */
 export interface SegmentEntry extends SegmentBase {
-  /** Segment flags (0 in images written so far). */
+  /** Segment flags (0 in images written before format 3, or without references). */
   readonly flags: number;
+  /** xxh3-64 of the raw bytes (format 3; absent in older images), compared with the parent's to find unchanged segments. */
+  readonly hash?: bigint;
+  /**
+   * With `SegmentFlag.BY_REFERENCE`: where the bytes physically are. References
+   * are flattened when written, so the holder never refers on (one hop).
+   */
+  readonly ref?: SegmentRef;
+  /**
+   * With codec `XOR_ZSTD`: the segment whose raw bytes this delta is XORed
+   * with (in a holder named by `refs`); the base may itself be a delta, up to
+   * the writer's chain depth bound.
+   */
+  readonly base?: SegmentRef;
 }
 
 /** The whole index. */
@@ -120,4 +160,6 @@ export interface ImageIndex {
   readonly segments: readonly SegmentEntry[];
   /** Every provider's runs, in the order they were written. */
   readonly providers: readonly ProviderEntry[];
+  /** Images holding bytes this image refers to (format 3; absent or empty for a full image). */
+  readonly refs?: readonly ImageRef[];
 }

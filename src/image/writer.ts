@@ -22,7 +22,7 @@ import { crc32 } from 'node:zlib';
 import type { EncodedState } from '../codec/types.js';
 import type { ImageSink } from '../store/store.js';
 import { hostname } from 'node:os';
-import { CODEC_ID, HEADER_SIZE, SegmentCodec, TRAILER_SIZE } from './constants.js';
+import { CODEC_ID, HEADER_SIZE, SegmentCodec, TRAILER_SIZE, type SegmentCodecId } from './constants.js';
 import type { FormatList } from './format-list.js';
 import { FORMATS } from './format-registry.js';
 import { encodeHeader, encodeTrailer } from './header.js';
@@ -154,7 +154,7 @@ class ImageStreamWriter {
     return { first, count, rawLength: data.length };
   }
 
-  #entry(index: number, stored: Uint8Array, rawLength: number, crc: number, codec: 0 | 1): void {
+  #entry(index: number, stored: Uint8Array, rawLength: number, crc: number, codec: SegmentCodecId): void {
     this.segments[index] = { offset: this.offset, storedLength: stored.length, rawLength, crc, codec, flags: 0 };
   }
 
