@@ -20,7 +20,7 @@ export type {
 export { openImage } from '../image/open.js';
 export { openImageFile } from '../store/open-image-file.js';
 export type { ImageHeader } from '../image/header.js';
-export type { BlobEntry, CodecSettings, ImageIndex, Manifest, MetaValue, ProviderEntry, SegmentBase, SegmentEntry, SegmentRun } from '../image/index-model.js';
+export type { BlobEntry, CodecSettings, ImageIndex, ImageRef, Manifest, MetaValue, ProviderEntry, SegmentBase, SegmentEntry, SegmentRef, SegmentRun } from '../image/index-model.js';
 export type { SegmentCodecId } from '../image/constants.js';
 export type { BinaryKindCode, ClassLookup } from '../codec/types.js';
 export { FORMAT_VERSION } from '../image/constants.js';
