@@ -159,6 +159,7 @@ export class Jobs {
       ...(pool === undefined ? {} : { pool }),
       pipeline: this.#env.pipeline,
       arena: this.#env.arena,
+      backgroundThreads: s.backgroundThreads,
       encoder: this.#env.encoder,
       writerLock: () => writer.lock(),
       warn: (w) => events.warn(w),
