@@ -20,7 +20,7 @@ export type FaultAction =
   | { readonly type: 'throttle' }
   /** Read `afterBytes` of the request body (default: half its content-length), then reset the connection (TCP RST). Nothing is stored. */
   | { readonly type: 'reset'; readonly afterBytes?: number }
-  /** Wait `ms`, then serve the request normally. */
+  /** Wait `ms`, then serve the request normally — unless the client closed the connection meanwhile (then it is never served). */
   | { readonly type: 'delay'; readonly ms: number }
   /** Serve the request (its effect happens), then close the connection without answering. */
   | { readonly type: 'drop-response' }

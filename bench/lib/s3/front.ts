@@ -169,7 +169,10 @@ export function createFront(options: FrontOptions): (req: IncomingMessage, res: 
       else sendError(res, method, fault.status, fault.code, fault.message);
       return;
     }
-    if (fault?.type === 'delay') await sleep(fault.ms);
+    if (fault?.type === 'delay') {
+      await sleep(fault.ms);
+      if (req.socket.destroyed) return; // the client gave up while it waited: the request is never served
+    }
     const body = await readBody(req, fault?.type === 'reset' ? fault.afterBytes ?? Math.floor(contentLength(req) / 2) : undefined);
     if (body === 'gone') return;
     const after = fault?.type === 'drop-response' || fault?.type === 'delay-response' ? fault : undefined;
