@@ -10,8 +10,13 @@ import type { ImageIndex } from '../../src/image/index-model.js';
 
 type Open = typeof ImageReader.open;
 
+/** Where injected references come from: a Map, or anything with its `get`. */
+export interface RefsSource {
+  get(id: string): readonly string[] | undefined;
+}
+
 /** Make the images in `refs` refer to the ids listed for them. Returns the undo. */
-export function injectRefs(refs: ReadonlyMap<string, readonly string[]>): () => void {
+export function injectRefs(refs: RefsSource): () => void {
   const holder = ImageReader as unknown as { open: Open };
   const original = holder.open;
   holder.open = async (source, limits) => {
