@@ -53,6 +53,27 @@ export interface CompressionOptions {
   readonly backgroundThreads?: number;
 }
 
+/**
+ * Incremental images (see `docs/incremental.md`): segments that did not
+ * change since the previous image are stored by reference to the image that
+ * holds their bytes, instead of being written again.
+ */
+export interface IncrementalOptions {
+  /**
+   * Every `fullEvery`-th image is written in full (1..1024, default 16): it
+   * bounds how many images a restore reads and how many images one damaged
+   * segment takes down. `1`: every image is full.
+   */
+  readonly fullEvery?: number;
+  /**
+   * How a changed segment is written: `'segments'` (default) in full;
+   * `'xor'` as zstd(current XOR previous) of the large binary values (typed
+   * arrays), which is small when few elements changed, even scattered ones.
+   * `'xor'` keeps a copy of those values between checkpoints (+1× their size in memory).
+   */
+  readonly delta?: 'segments' | 'xor';
+}
+
 /** Options of a {@link Checkpointer}. */
 export interface CheckpointerOptions {
   /** Where images live: a directory path (an {@link FsStore}) or any {@link Store}. */
@@ -118,6 +139,12 @@ export interface CheckpointerOptions {
   readonly stopDeadlineMs?: number;
   /** A loop of synchronous iterations gives the event loop a turn at least this often, in ms (default 10). */
   readonly yieldEveryMs?: number;
+  /**
+   * Write only what changed since the previous image (`true`, or
+   * {@link IncrementalOptions}); default false. Incremental images are written
+   * in format 3. See `docs/incremental.md`.
+   */
+  readonly incremental?: boolean | IncrementalOptions;
 }
 
 /** Options of {@link Checkpointer.loop}. */
@@ -202,6 +229,33 @@ export interface CheckpointerSettings {
   readonly signals: SignalSettings | undefined;
   readonly stopDeadlineMs: number | undefined;
   readonly yieldEveryMs: number;
+  /** Incremental images; undefined when off. */
+  readonly incremental: IncrementalSettings | undefined;
+}
+
+/** {@link IncrementalOptions}, validated, with the defaults applied. */
+export interface IncrementalSettings {
+  readonly fullEvery: number;
+  readonly delta: 'segments' | 'xor';
+}
+
+/** Default {@link IncrementalOptions.fullEvery}. */
+export const DEFAULT_FULL_EVERY = 16;
+
+/** Validate the `incremental` option. */
+export function incrementalSettings(v: unknown): IncrementalSettings | undefined {
+  if (v === undefined || v === false) return undefined;
+  if (v === true) return { fullEvery: DEFAULT_FULL_EVERY, delta: 'segments' };
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw invalid(`incremental must be true, false or { fullEvery?: number, delta?: 'segments' | 'xor' }, got ${Array.isArray(v) ? 'an array' : v === null ? 'null' : typeof v}`);
+  }
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (k !== 'fullEvery' && k !== 'delta') throw invalid(`incremental: unknown option ${JSON.stringify(k)} (known: fullEvery, delta)`);
+  }
+  const fullEvery = intInRange(o['fullEvery'] ?? DEFAULT_FULL_EVERY, 'incremental.fullEvery', 1, 1024);
+  const delta = oneOf(o['delta'] ?? 'segments', 'incremental.delta', ['segments', 'xor'] as const);
+  return { fullEvery, delta };
 }
 
 /**
@@ -243,9 +297,11 @@ export function checkpointerSettings(options: CheckpointerOptions, warn: (w: Ckp
   const stopDeadlineMs = options.stopDeadlineMs === undefined ? undefined : intInRange(options.stopDeadlineMs, 'stopDeadlineMs', 1, 2 ** 31 - 1);
   const yieldEveryMs = intInRange(options.yieldEveryMs ?? 10, 'yieldEveryMs', 1, 60_000);
   const every = toTriggerPolicies(options.every);
+  const incremental = incrementalSettings(options.incremental);
   return {
     store, retention, level, threads, backgroundThreads, segmentSize, blobThreshold, maxDepth, limits, app, lockWaitMs, readOnly,
     unregisteredResources, unknownProviders, missingProviders, persist, every, signals, stopDeadlineMs, yieldEveryMs,
+    incremental,
   };
 }
 

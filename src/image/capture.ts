@@ -43,6 +43,8 @@ const MAX_FREE_BLOCKS = 8;
  */
 export class CaptureArena {
   readonly #free: Uint8Array[] = [];
+  /** The block each key (a provider id) had last: given back to it first, so a provider's capture lands in the pages of its previous one. */
+  readonly #owner = new WeakMap<Uint8Array, string>();
 
   /** Bytes held for reuse (free blocks). */
   get bytes(): number {
@@ -54,13 +56,20 @@ export class CaptureArena {
    * the smallest free block that fits (and is not four times too large), or
    * a new one (with `pool`, faulted in on its threads while the caller fills
    * it). A block never given back (a write abandoned at a deadline) is
-   * simply never reused.
+   * simply never reused. With `key` (a provider id), the block that key
+   * had last comes first when it fits.
    */
-  take(bytes: number, pool?: ZstdPool): { memory: Uint8Array; release: () => void } {
+  take(bytes: number, pool?: ZstdPool, key?: string): { memory: Uint8Array; release: () => void } {
     let best = -1;
     for (let i = 0; i < this.#free.length; i++) {
       const len = this.#free[i]!.length;
-      if (len >= bytes && len <= bytes * 4 && (best === -1 || len < this.#free[best]!.length)) best = i;
+      if (len < bytes || len > bytes * 4) continue;
+      const mine = key !== undefined && this.#owner.get(this.#free[i]!) === key;
+      if (mine) {
+        best = i;
+        break;
+      }
+      if (best === -1 || len < this.#free[best]!.length) best = i;
     }
     let memory: Uint8Array;
     if (best === -1) {
@@ -70,6 +79,7 @@ export class CaptureArena {
     } else {
       memory = this.#free.splice(best, 1)[0]!;
     }
+    if (key !== undefined) this.#owner.set(memory, key);
     let released = false;
     return {
       memory,
@@ -127,14 +137,14 @@ export class CaptureArena {
  * `release()` gives the arena back (and releases the stream's memory);
  * otherwise each blob is copied into a fresh buffer.
  */
-export function detachBlobs(encoded: EncodedState, arena?: CaptureArena, pool?: ZstdPool): EncodedState {
+export function detachBlobs(encoded: EncodedState, arena?: CaptureArena, pool?: ZstdPool, key?: string): EncodedState {
   let total = 0;
   for (const b of encoded.blobs) total += Math.ceil(b.bytes.length / ALIGN) * ALIGN;
   if (arena === undefined || total < ARENA_MIN_BYTES) {
     const blobs = encoded.blobs.map((b) => ({ kind: b.kind, bytes: b.bytes.slice() }));
     return encoded.release === undefined ? { stream: encoded.stream, blobs } : { stream: encoded.stream, blobs, release: encoded.release };
   }
-  const lease = arena.take(total, pool);
+  const lease = arena.take(total, pool, key);
   const blobs: Blob[] = [];
   let at = 0;
   for (const b of encoded.blobs) {
@@ -253,6 +263,8 @@ export interface CaptureSettings {
   /** Segment size and level of the image to be written. */
   readonly segmentSize: number;
   readonly level: number;
+  /** The provider's id: its async copies go into the arena block it had last. */
+  readonly key?: string;
 }
 
 /**
@@ -273,7 +285,7 @@ export function captureState(state: unknown, options: EncodeOptions, settings: C
       release: () => ahead.release(() => inner.release?.()),
     };
   }
-  if (settings.mode === 'async') encoded = detachBlobs(encoded, settings.arena, settings.pool);
+  if (settings.mode === 'async') encoded = detachBlobs(encoded, settings.arena, settings.pool, settings.key);
   if (ahead === undefined || ahead.segments.length === 0) return encoded;
   return { ...encoded, ahead: { segmentSize: settings.segmentSize, level: settings.level, segments: ahead.segments } };
 }
@@ -323,8 +335,8 @@ export function prepareArena(captures: readonly EncodedState[], arena: CaptureAr
   }
 }
 
-/** The async copy of a state captured in sync mode: its large binary values detached (into `arena`), its segments compressed ahead kept. */
-export function detachCaptured(encoded: CapturedEncoding, arena: CaptureArena | undefined, pool: ZstdPool | undefined): CapturedEncoding {
-  const detached = detachBlobs(encoded, arena, pool);
+/** The async copy of a state captured in sync mode: its large binary values detached (into `arena`; `key`, a provider id, gets its own block back first), its segments compressed ahead kept. */
+export function detachCaptured(encoded: CapturedEncoding, arena: CaptureArena | undefined, pool: ZstdPool | undefined, key?: string): CapturedEncoding {
+  const detached = detachBlobs(encoded, arena, pool, key);
   return encoded.ahead === undefined ? detached : { ...detached, ahead: encoded.ahead };
 }

@@ -21,6 +21,7 @@ import { Worker } from 'node:worker_threads';
 import { CkptError, ErrorCodes, type ErrorCode } from '../errors.js';
 import type { PoolReply, PoolTask } from './pool-worker.js';
 import { SegmentPipeline, type FrameFailure } from './segment-pipeline.js';
+import type { SegmentOutcome, SegmentTask } from './incremental-plan.js';
 
 /**
  * Default {@link ZstdPool.minBytes}: images (and runs read) smaller than this
@@ -266,6 +267,17 @@ export class ZstdPool {
     } finally {
       this.#compressing--;
     }
+  }
+
+  /**
+   * One segment of an incremental image on a thread (see
+   * `encodeSegment` in image/incremental-plan): every buffer of `task` is a
+   * view over shared memory.
+   */
+  async encodeSegment(task: SegmentTask): Promise<SegmentOutcome> {
+    const r = await this.#post(this.#pick(), { op: 'encodeSegment', task }, ErrorCodes.SNAPSHOT_FAILED, 'encoding a segment');
+    if (r.outcome === undefined) throw new CkptError(ErrorCodes.SNAPSHOT_FAILED, 'encoding a segment: the pool thread gave no result');
+    return r.outcome;
   }
 
   /**

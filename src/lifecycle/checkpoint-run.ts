@@ -38,7 +38,7 @@ import {
 } from '../image/constants.js';
 import { infoFromIndex } from '../image/image-info.js';
 import { writeImage, type CapturedProvider } from '../image/writer.js';
-import type { MetaValue } from '../image/index-model.js';
+import type { ImageIndex, MetaValue } from '../image/index-model.js';
 import type { ZstdPool } from '../image/pool.js';
 import type { SegmentPipeline } from '../image/segment-pipeline.js';
 import type { ReadLimits } from '../image/reader.js';
@@ -48,6 +48,11 @@ import type { RegisteredProvider } from '../provider/registry.js';
 import type { ImageSink, Store, WriterLock } from '../store/store.js';
 import { LIBRARY_NAME } from '../version.js';
 import { faultPoint } from './fault-points.js';
+import type { IncrementalChain } from './incremental-chain.js';
+import type { IncrementalPlan } from '../image/incremental-plan.js';
+
+/** The format incremental images are written in (references and hashes need it). */
+export const INCREMENTAL_FORMAT_VERSION = 3;
 
 /** How a checkpoint's bytes reach the store relative to the application. */
 export type PersistMode = 'sync' | 'async';
@@ -75,6 +80,8 @@ export interface CheckpointEnv {
   readonly backgroundThreads?: number;
   /** The encoder whose buffers are reused across checkpoints (default: the process-wide one). */
   readonly encoder?: StateEncoder;
+  /** Incremental images: the chain that picks each image's parent (absent: every image is full, in the default format). */
+  readonly incremental?: IncrementalChain;
   writerLock(): Promise<WriterLock>;
   warn(w: CkptWarning): void;
   /** Runs after a commit (retention), with the committed image's info. Must not throw. */
@@ -243,7 +250,7 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
             ...(env.limits.maxBigIntBytes === undefined ? {} : { maxBigIntBytes: env.limits.maxBigIntBytes }),
           },
           // Large binary values are copied (async) once every provider is captured: see below.
-          { mode: 'sync', pool: env.pool, arena: env.arena, segmentSize: env.segmentSize, level: env.level, ...(env.encoder === undefined ? {} : { encoder: env.encoder }) },
+          { mode: 'sync', pool: env.pool, arena: env.arena, segmentSize: env.segmentSize, level: env.level, key: p.id, ...(env.encoder === undefined ? {} : { encoder: env.encoder }) },
         );
         capturedProviders.push({ id: p.id, version: p.version, tree: p.tree, encoded });
       } catch (err) {
@@ -267,7 +274,7 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
       for (let i = 0; i < capturedProviders.length; i++) {
         const p = capturedProviders[i]!;
         try {
-          capturedProviders[i] = { ...p, encoded: detachCaptured(p.encoded, env.arena, env.pool) };
+          capturedProviders[i] = { ...p, encoded: detachCaptured(p.encoded, env.arena, env.pool, p.id) };
         } catch (err) {
           fail(`provider ${JSON.stringify(p.id)}: copying its state for the background write failed`, err, p.id);
         }
@@ -279,12 +286,17 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
 
   let sink: ImageSink | undefined;
   let written: ImageInfo | undefined;
+  let plan: IncrementalPlan | undefined;
+  let writtenIndex: ImageIndex | undefined;
+  const chain = env.incremental;
   // An image the read limits would refuse is not written at all.
   let writeError: CkptError | undefined = failures.length === 0 ? capturedOverLimit(env, capturedProviders) : undefined;
   if (writeError !== undefined) for (const p of capturedProviders) p.encoded.release?.();
   const write = async (background: boolean): Promise<void> => {
     try {
       const lock = await env.writerLock();
+      // The parent is chosen after the pause (async persist): comparing costs the app nothing.
+      plan = chain === undefined ? undefined : await chain.next(env.store, env.limits);
       sink = await env.store.create(lock);
       const res = await writeImage(
         sink,
@@ -301,14 +313,21 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
         },
         capturedProviders,
         {
-          level: env.level, segmentSize: env.segmentSize, blobThreshold: env.blobThreshold, ...(signal === undefined ? {} : { signal }), ...(env.pool === undefined ? {} : { pool: env.pool }), ...(env.pipeline === undefined ? {} : { pipeline: env.pipeline }),
+          level: env.level,
+          segmentSize: env.segmentSize,
+          blobThreshold: env.blobThreshold,
+          ...(signal === undefined ? {} : { signal }),
+          ...(env.pool === undefined ? {} : { pool: env.pool }),
+          ...(env.pipeline === undefined ? {} : { pipeline: env.pipeline }),
+          ...(plan === undefined ? {} : { formatVersion: INCREMENTAL_FORMAT_VERSION, incremental: { plan, ...(chain?.bases === undefined ? {} : { bases: chain.bases }) } }),
           // While the app runs, leave its core(s) alone.
           ...(background && env.backgroundThreads !== undefined ? { threads: env.backgroundThreads } : {}),
         },
       );
       const overIndex = indexOverLimit(env, res.bytes, res.index.segments);
       if (overIndex !== undefined) throw overIndex;
-      written = infoFromIndex(res.index, res.bytes, FORMAT_VERSION);
+      written = infoFromIndex(res.index, res.bytes, plan === undefined ? FORMAT_VERSION : res.formatVersion);
+      writtenIndex = res.index;
       faultPoint('after-write');
     } catch (err) {
       writeError = storeError(env, err, 'writing the image');
@@ -346,6 +365,7 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
 
   // 5. post-dump: commit, or abort and report.
   if (writeError !== undefined || failures.length > 0 || sink === undefined || written === undefined) {
+    if (plan !== undefined) chain?.failed();
     if (sink !== undefined) await sink.abort().catch(() => undefined);
     if (writeError !== undefined) {
       for (const f of failures) env.warn({ code: WarningCodes.HOOK_FAILED, message: f.message, error: f });
@@ -359,15 +379,26 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
     if (signal?.aborted === true) throw signal.reason;
     await done.commit();
   } catch (err) {
+    if (plan !== undefined) chain?.failed();
     await done.abort().catch(() => undefined);
     throw storeError(env, err, 'committing the image');
   }
+  if (plan !== undefined && writtenIndex !== undefined) chain?.committed(plan, writtenIndex);
 
   faultPoint('after-commit');
 
   // Synchronous mode holds the application until the commit: that is its pause.
   const held = persist === 'sync' ? performance.now() - tPause : pauseMs;
-  const info: CheckpointInfo = { ...written, pauseMs: held, totalMs: performance.now() - t0 };
+  const references = (writtenIndex?.refs ?? []).map((r) => r.imageId);
+  const info: CheckpointInfo = {
+    ...written,
+    pauseMs: held,
+    totalMs: performance.now() - t0,
+    kind: references.length > 0 ? 'incremental' : 'full',
+    bytesWritten: written.bytes,
+    bytesReferenced: plan?.bytesReferenced ?? 0,
+    references,
+  };
   for (const p of providers) {
     if (p.provider.committed === undefined) continue;
     try {
