@@ -11,7 +11,7 @@
 import { dirname, join } from 'node:path';
 import { CkptError, ErrorCodes } from '../errors.js';
 import { openImage } from '../image/open.js';
-import { attachHolderSource } from '../image/open-store.js';
+import { attachHolderSource, type HolderSource } from '../image/open-store.js';
 import type { ImageReader, ReadLimits } from '../image/reader.js';
 import { openImageFileSource } from './fs-image-source.js';
 import { imageFileName } from './fs-store.js';
@@ -29,12 +29,21 @@ import type { ImageSource } from './store.js';
  */
 export async function openImageFile(path: string, limits: ReadLimits = {}): Promise<ImageReader> {
   const reader = await openImage(await openImageFileSource(path), limits);
-  const dir = dirname(path);
-  const open = (id: string): Promise<ImageSource> => {
-    // An id from an index is untrusted: only a store image id names a file here (no paths).
-    if (!isImageId(id)) return Promise.reject(new CkptError(ErrorCodes.NOT_FOUND, `${JSON.stringify(id)} is not an image id of a store directory`));
-    return openImageFileSource(join(dir, imageFileName(id)));
-  };
-  attachHolderSource(reader, { open }, limits);
+  attachHolderSource(reader, siblingImages(path), limits);
   return reader;
+}
+
+/**
+ * The images next to the image file `path` (its store directory), by id:
+ * where an incremental image's holders are when it is opened as a file.
+ */
+export function siblingImages(path: string): HolderSource {
+  const dir = dirname(path);
+  return {
+    open: (id: string): Promise<ImageSource> => {
+      // An id from an index is untrusted: only a store image id names a file here (no paths).
+      if (!isImageId(id)) return Promise.reject(new CkptError(ErrorCodes.NOT_FOUND, `${JSON.stringify(id)} is not an image id of a store directory`));
+      return openImageFileSource(join(dir, imageFileName(id)));
+    },
+  };
 }
