@@ -417,16 +417,17 @@ export class ImageReader {
    * the attached resolver. Fails with `CKPT_ERR_MISSING_REFERENCE` when
    * there is none (this image was opened on its own).
    */
-  async #holderAt(i: number, n: number): Promise<ImageReader> {
+  async #holderAt(i: number, n: number | string): Promise<ImageReader> {
+    const what = typeof n === 'number' ? `segment ${n}` : n;
     const open = this.#holderReaders.get(i);
     if (open !== undefined) return open;
     const ref = this.index.refs?.[i];
-    if (ref === undefined) throw new CkptError(ErrorCodes.INTERNAL, `image ${this.id}: segment ${n} names holder ${i}, which the checked index does not list`, { image: this.id });
+    if (ref === undefined) throw new CkptError(ErrorCodes.INTERNAL, `image ${this.id}: ${what} names holder ${i}, which the checked index does not list`, { image: this.id });
     if (this.#holders === undefined) {
       throw new CkptError(
         ErrorCodes.MISSING_REFERENCE,
-        `image ${this.id}: segment ${n} is held by image ${ref.imageId}, which cannot be reached because image ${this.id} was opened on its own; open it through its store (a Checkpointer, openStoreImage, or the ckpt CLI with the image's store directory next to it), or materialize it with 'ckpt convert --to 2'`,
-        { image: ref.imageId, where: `segment ${n}` },
+        `image ${this.id}: ${what} is held by image ${ref.imageId}, which cannot be reached because image ${this.id} was opened on its own; open it through its store (a Checkpointer, openStoreImage, or the ckpt CLI with the image's store directory next to it), or materialize it with 'ckpt convert --to 2'`,
+        { image: ref.imageId, where: what },
       );
     }
     const holder = await this.#holders.holder(ref, this.id);
@@ -489,7 +490,7 @@ export class ImageReader {
   #segmentError(n: number, seg: SegmentEntry, failed: FrameFailure): CkptError {
     if (seg.ref !== undefined) {
       // The bytes are the holder's: name it (and its segment) as the damaged image.
-      const holder = this.#holderReaders.get(seg.ref.image)?.id ?? this.index.refs?.[seg.ref.image]?.imageId ?? '?';
+      const holder = this.index.refs?.[seg.ref.image]?.imageId ?? '?';
       const where = `segment ${seg.ref.segment}`;
       const err = frameError(failed, `image ${holder}: ${where} (held for image ${this.id} segment ${n})`, seg.rawLength);
       return new CkptError(err.code, err.message, { where, image: holder, ...(err.cause === undefined ? {} : { cause: err.cause }) });
@@ -780,6 +781,15 @@ export class ImageReader {
     let segmentsChecked = 0;
     let providersDecoded = 0;
     const scratch: Scratch = { bytes: undefined };
+    // Every holder named: it exists and is the image referred to (uuid); its segments are checked below.
+    const refs = this.index.refs ?? [];
+    for (let i = 0; i < refs.length; i++) {
+      try {
+        await this.#holderAt(i, `refs[${i}]`);
+      } catch (err) {
+        problems.push(toProblem(err, `refs[${i}]`));
+      }
+    }
     for (const p of this.index.providers) {
       // Within the state-size limit, segments are read straight into the
       // provider's runs and decoded from there (each segment read once);
@@ -812,7 +822,9 @@ export class ImageReader {
             } else await this.#readAnyInto(s, seg, out.subarray(pos, pos + seg.rawLength), scratch);
           } catch (err) {
             ok = false;
-            problems.push(toProblem(err, `segment ${s}`));
+            const problem = toProblem(err, `segment ${s}`);
+            // A missing holder fails every segment it holds: reported once.
+            if (!problems.some((q) => q.code === problem.code && q.message === problem.message)) problems.push(problem);
           }
           pos += seg.rawLength;
           segmentsChecked++;
