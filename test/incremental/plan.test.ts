@@ -50,7 +50,7 @@ describe('segment hash', () => {
     const b = noisy(100_000);
     expect(segmentHash(b)).toBe(xxh3.xxh64(b));
     const c = b.slice();
-    c[500] ^= 1;
+    c[500] = c[500]! ^ 1;
     expect(segmentHash(c)).not.toBe(segmentHash(b));
   });
 
@@ -87,7 +87,7 @@ describe('encodeSegment', () => {
   it('a few scattered changes become a small XOR delta that restores the bytes exactly', () => {
     const base = noisy(65536, 9);
     const src = base.slice();
-    for (let i = 0; i < 50; i++) src[(i * 7919) % src.length] ^= 0x55;
+    for (let i = 0; i < 50; i++) src[(i * 7919) % src.length] = src[(i * 7919) % src.length]! ^ 0x55;
     const keep = base.slice();
     const o = encodeSegment({ src, dst, level: 1, base: keep, keep }, pipeline);
     expect(o.codec).toBe(SegmentCodec.XOR_ZSTD);
