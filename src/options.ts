@@ -41,6 +41,16 @@ export interface CompressionOptions {
    * while idle, and end with `close()`.
    */
   readonly threads?: number;
+  /**
+   * Of those threads, how many may work while the application runs: the
+   * compression and write of an async persist after the app was let go, and
+   * the preparation of its capture memory. Default
+   * `os.availableParallelism() − 1` (at least 1, at most `threads`), so
+   * background work leaves the app's own thread a core; 1 to `threads`.
+   * While the app is held (a sync checkpoint, an async capture, a restore)
+   * every thread works.
+   */
+  readonly backgroundThreads?: number;
 }
 
 /**
@@ -181,6 +191,18 @@ function oneOf<T extends string>(v: unknown, name: string, allowed: readonly T[]
   throw invalid(`${name} must be ${list.slice(0, -1).join(', ')} or ${list.at(-1)!}, got ${String(v)}`);
 }
 
+/**
+ * `compression.backgroundThreads`, validated against `threads`: default one
+ * core fewer than the machine has (the app's), at least 1, at most `threads`.
+ */
+function backgroundThreadsOf(v: unknown, threads: number): number {
+  if (v === undefined) return Math.min(Math.max(1, threads), Math.max(1, availableParallelism() - 1));
+  const n = intInRange(v, 'compression.backgroundThreads', 1, 1024);
+  // With threads 0 nothing runs on threads: any valid count is moot.
+  if (threads > 0 && n > threads) throw invalid(`compression.backgroundThreads must be at most compression.threads (${threads}), got ${n}; raise compression.threads or lower backgroundThreads`);
+  return n;
+}
+
 /** {@link CheckpointerOptions}, validated, with every default applied. */
 export interface CheckpointerSettings {
   readonly store: Store;
@@ -188,6 +210,8 @@ export interface CheckpointerSettings {
   readonly level: number;
   /** Compression threads (0: none, everything on the calling thread). */
   readonly threads: number;
+  /** Of those, the threads that may work while the app runs (≥ 1, ≤ threads unless threads is 0). */
+  readonly backgroundThreads: number;
   readonly segmentSize: number;
   readonly blobThreshold: number;
   readonly maxDepth: number;
@@ -253,6 +277,7 @@ export function checkpointerSettings(options: CheckpointerOptions, warn: (w: Ckp
   const retention = toPolicies(options.retention);
   const level = intInRange(options.compression?.level ?? DEFAULT_COMPRESSION_LEVEL, 'compression.level', 1, 19);
   const threads = intInRange(options.compression?.threads ?? availableParallelism(), 'compression.threads', 0, 1024);
+  const backgroundThreads = backgroundThreadsOf(options.compression?.backgroundThreads, threads);
   const segmentSize = intInRange(options.segmentSize ?? DEFAULT_SEGMENT_SIZE, 'segmentSize', 64 * 1024, DEFAULT_MAX_SEGMENT_BYTES);
   const blobThreshold = intInRange(options.blobThreshold ?? DEFAULT_BLOB_THRESHOLD, 'blobThreshold', 1, 2 ** 40);
   const maxDepth = intInRange(options.maxDepth ?? DEFAULT_MAX_DEPTH, 'maxDepth', 1, 100_000);
@@ -274,7 +299,7 @@ export function checkpointerSettings(options: CheckpointerOptions, warn: (w: Ckp
   const every = toTriggerPolicies(options.every);
   const incremental = incrementalSettings(options.incremental);
   return {
-    store, retention, level, threads, segmentSize, blobThreshold, maxDepth, limits, app, lockWaitMs, readOnly,
+    store, retention, level, threads, backgroundThreads, segmentSize, blobThreshold, maxDepth, limits, app, lockWaitMs, readOnly,
     unregisteredResources, unknownProviders, missingProviders, persist, every, signals, stopDeadlineMs, yieldEveryMs,
     incremental,
   };

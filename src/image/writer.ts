@@ -61,6 +61,12 @@ export interface WriteSettings {
   /** Worker pool to compress on (images of at least its `minBytes`); without it, the calling thread compresses. */
   readonly pool?: ZstdPool;
   /**
+   * Pool threads this write keeps busy at most (default: all of them). An
+   * async persist writes while the app runs: fewer threads leave the app's
+   * core alone (`compression.backgroundThreads`).
+   */
+  readonly threads?: number;
+  /**
    * The calling thread's segment pipeline (its zstd contexts and output
    * memory are reused from one image to the next). Default: the pool's,
    * else one for this image only.
@@ -117,6 +123,11 @@ class ImageStreamWriter {
   readonly #pipeline: SegmentPipeline;
   readonly #pool: ZstdPool | undefined;
   #output: Uint8Array | undefined;
+  /** Compression jobs on the pool that have not finished (at most {@link #maxJobs}). */
+  #jobs = 0;
+  readonly #maxJobs: number;
+  /** Segments waiting for a job to finish before theirs may start. */
+  readonly #jobWaiters: (() => void)[] = [];
 
   constructor(
     readonly sink: ImageSink,
@@ -125,6 +136,18 @@ class ImageStreamWriter {
   ) {
     this.#pipeline = settings.pipeline ?? settings.pool?.pipeline ?? new SegmentPipeline();
     this.#pool = pooled ? settings.pool : undefined;
+    this.#maxJobs = Math.max(1, Math.min(settings.threads ?? Number.POSITIVE_INFINITY, settings.pool?.size ?? 1));
+  }
+
+  /** Wait until fewer than maxJobs compression jobs run (each job holds one pool thread). */
+  async #jobStart(): Promise<void> {
+    while (this.#jobs >= this.#maxJobs) await new Promise<void>((resolve) => this.#jobWaiters.push(resolve));
+    this.#jobs++;
+  }
+
+  #jobEnd(): void {
+    this.#jobs--;
+    this.#jobWaiters.shift()?.();
   }
 
   /** Append bytes after everything started so far. */
@@ -312,10 +335,12 @@ class ImageStreamWriter {
       slot.input.set(raw);
       src = slot.input.subarray(0, raw.length);
     }
+    await this.#jobStart();
     const job = pool.compress(src, slot.output, this.settings.level).then(
       (r) => ({ ok: true as const, r }),
       (err: unknown) => ({ ok: false as const, err }),
     );
+    void job.then(() => this.#jobEnd());
     const step = async (): Promise<void> => {
       // The job is awaited even after a failure: the slot is busy until it ends.
       const done = await job;

@@ -164,6 +164,7 @@ export class Jobs {
       ...(pool === undefined ? {} : { pool }),
       pipeline: this.#env.pipeline,
       arena: this.#env.arena,
+      backgroundThreads: s.backgroundThreads,
       encoder: this.#env.encoder,
       ...(this.#env.incremental === undefined ? {} : { incremental: this.#env.incremental }),
       writerLock: () => writer.lock(),
