@@ -231,8 +231,8 @@ async function runPrune(dir: string, options: PruneOptions, ctx: CommandContext)
   }
 }
 
-/** Take the writer lock; a running writer's lock becomes one clear line and exit code 5. */
-async function acquire(store: StoreDir<Store>, waitMs: number): Promise<WriterLock> {
+/** Take the writer lock; a running writer's lock becomes one clear line and exit code 5 (prune and compact). */
+export async function acquire(store: StoreDir<Store>, waitMs: number, command = 'prune'): Promise<WriterLock> {
   try {
     return await store.store.acquireWriter({ waitMs });
   } catch (err) {
@@ -240,7 +240,7 @@ async function acquire(store: StoreDir<Store>, waitMs: number): Promise<WriterLo
     const m = /locked by (pid \d+ on host [^\s(]+)(?: \(since ([^)]*)\))?/.exec(err.message);
     const holder = m === null ? undefined : `${m[1] ?? ''}${m[2] === undefined ? '' : `, since ${m[2]}`}`;
     throw new CliError(
-      `store ${store.dir} is locked by a running writer${holder === undefined ? '' : ` (${holder})`}; prune changed nothing — stop the writer, or retry later (--wait-ms MS waits for the lock)`,
+      `store ${store.dir} is locked by a running writer${holder === undefined ? '' : ` (${holder})`}; ${command} changed nothing — stop the writer, or retry later (--wait-ms MS waits for the lock)`,
       ExitCode.LOCKED,
       { code: ErrorCodes.LOCKED, cause: err },
     );
