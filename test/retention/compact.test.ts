@@ -36,7 +36,7 @@ function app(store: Store | string, restored: unknown[] = []): Checkpointer {
 
 async function fill(store: Store | string, count = 3): Promise<void> {
   const ckpt = app(store);
-  for (let s = 1; s <= count; s++) await ckpt.checkpoint({ step: s * 10, label: s === count ? 'last' : undefined, meta: { run: s } });
+  for (let s = 1; s <= count; s++) await ckpt.checkpoint({ step: s * 10, ...(s === count ? { label: 'last' } : {}), meta: { run: s } });
   await ckpt.close();
 }
 
