@@ -10,10 +10,10 @@ import { S3Store } from '../../src/s3/index.js';
 import { FakeBucket } from './helpers/s3-fake-bucket.js';
 
 runStoreConformance(
-  async () => {
+  () => {
     const bucket = new FakeBucket('jobs');
     const open = (): S3Store => new S3Store({ bucket: 'jobs', prefix: 'sim-42/', client: bucket.client(), lockPollMs: 50 });
-    return { store: open(), reopen: async () => open(), dispose: async () => undefined };
+    return Promise.resolve({ store: open(), reopen: () => Promise.resolve(open()), dispose: () => Promise.resolve() });
   },
   { describe, it },
   { name: 'S3Store conformance (in-memory bucket)' },

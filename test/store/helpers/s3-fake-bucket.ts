@@ -59,6 +59,8 @@ export interface Fault {
   readonly error: () => unknown;
   times: number;
   readonly match?: (input: Record<string, unknown>) => boolean;
+  /** Only calls from the client made with this tag. */
+  readonly client?: string;
 }
 
 /** An S3 error as the SDK throws it. */
@@ -78,7 +80,12 @@ function etagOf(body: Buffer): string {
 export class FakeBucket {
   readonly objects = new Map<string, FakeObject>();
   readonly uploads = new Map<string, FakeUpload>();
-  readonly calls: { command: CommandName; input: Record<string, unknown> }[] = [];
+  readonly calls: { command: CommandName; input: Record<string, unknown>; client: string }[] = [];
+  /** Delay (ms) before each call of these commands takes effect. */
+  readonly delays = new Map<CommandName, number>();
+  /** Calls being served now, by command, and the most seen at once. */
+  readonly active = new Map<CommandName, number>();
+  readonly maxActive = new Map<CommandName, number>();
   readonly faults: Fault[] = [];
   /** false: ignore If-None-Match / If-Match like s3rver. */
   honourConditions = true;
@@ -101,12 +108,12 @@ export class FakeBucket {
   }
 
   /** A client on this bucket (each client is another "process"). */
-  client(): S3Client {
+  client(tag = 'default'): S3Client {
     const client = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
     const mock = mockClient(client);
     const on = <I extends object>(cmd: new (input: I) => unknown, name: CommandName, run: (input: Record<string, unknown>) => unknown): void => {
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      mock.on(cmd as any).callsFake(async (input: Record<string, unknown>) => this.#call(name, input, run));
+      mock.on(cmd as any).callsFake(async (input: Record<string, unknown>) => this.#call(name, input, run, tag));
     };
     on(PutObjectCommand, 'PutObject', (i) => this.#put(i));
     on(GetObjectCommand, 'GetObject', (i) => this.#get(i));
@@ -121,21 +128,29 @@ export class FakeBucket {
     return client;
   }
 
-  async #call(name: CommandName, input: Record<string, unknown>, run: (input: Record<string, unknown>) => unknown): Promise<unknown> {
-    this.calls.push({ command: name, input });
-    // A real request always yields to the event loop (timers run meanwhile).
-    await new Promise((resolve) => setImmediate(resolve));
-    const fault = (when: 'before' | 'after'): Fault | undefined => {
-      const f = this.faults.find((x) => x.times > 0 && x.command === name && x.when === when && (x.match?.(input) ?? true));
-      if (f !== undefined) f.times--;
-      return f;
-    };
-    const before = fault('before');
-    if (before !== undefined) throw before.error();
-    const out = run(input);
-    const after = fault('after');
-    if (after !== undefined) throw after.error();
-    return out;
+  async #call(name: CommandName, input: Record<string, unknown>, run: (input: Record<string, unknown>) => unknown, tag: string): Promise<unknown> {
+    this.calls.push({ command: name, input, client: tag });
+    const now = (this.active.get(name) ?? 0) + 1;
+    this.active.set(name, now);
+    this.maxActive.set(name, Math.max(now, this.maxActive.get(name) ?? 0));
+    try {
+      // A real request always yields to the event loop (timers run meanwhile).
+      const delay = this.delays.get(name);
+      await new Promise((resolve) => (delay === undefined ? setImmediate(resolve) : setTimeout(resolve, delay)));
+      const fault = (when: 'before' | 'after'): Fault | undefined => {
+        const f = this.faults.find((x) => x.times > 0 && x.command === name && x.when === when && (x.client === undefined || x.client === tag) && (x.match?.(input) ?? true));
+        if (f !== undefined) f.times--;
+        return f;
+      };
+      const before = fault('before');
+      if (before !== undefined) throw before.error();
+      const out = run(input);
+      const after = fault('after');
+      if (after !== undefined) throw after.error();
+      return out;
+    } finally {
+      this.active.set(name, (this.active.get(name) ?? 1) - 1);
+    }
   }
 
   #key(input: Record<string, unknown>): string {
