@@ -68,3 +68,4 @@ export type { ReadLimits } from './image/reader.js';
 export type { MetaValue } from './image/index-model.js';
 export type { PlanOptions, ProviderPlan, RestorePlan } from './convert/plan.js';
 export { LIBRARY_VERSION } from './version.js';
+export type { IncrementalOptions } from './options.js';

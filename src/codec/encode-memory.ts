@@ -40,25 +40,29 @@ export function allocate(size: number): FastBuffer {
   return Buffer.allocUnsafeSlow(size);
 }
 
-/** Generations one {@link IdTable} serves before it is replaced (a power of two). */
-export const GENERATIONS = 32;
-/** `GENERATIONS - 1`: masks the generation out of an id-table entry. */
-export const GEN_MASK = GENERATIONS - 1;
-/** Keys one WeakMap of an {@link IdTable} takes at most; past it, the next WeakMap takes new keys. */
+/** Keys one WeakMap of an {@link IdTable} takes at most; past it, the next WeakMap of its kind takes new keys. */
 export const WEAK_MAX_KEYS = 1536 * 1024;
+/** Generations one {@link IdTable} serves before it is replaced (stamps are int32). */
+export const MAX_GENERATION = 0x7fffffff;
+/** Slots an {@link IdTable} starts with. */
+const INITIAL_SLOTS = 1024;
 
 /**
- * Identity mode's "seen" table: object → `id × 32 + generation`, where the
- * generation (1..31) is that of the encoding that wrote the entry.
+ * Identity mode's "seen" table: object → slot, and per slot the generation
+ * (the encoding) that last met the object and the id it got there.
  *
  * Why WeakMaps kept across calls: a checkpoint fills a hash table with an
  * entry per object, and a fresh one grows (rehashing into new memory) every
  * time — that was most of identity mode's cost. Kept, the table already
- * holds the state's objects from the last checkpoint, and setting them
- * again updates entries in place (about 5× faster here). Entries of older
- * generations read as "not seen"; after 31 encodings the table is
- * replaced, so a generation never repeats within one table. Weak, so
- * objects the app drops are not kept alive.
+ * holds the state's objects from the last checkpoint. Weak, so objects the
+ * app drops are not kept alive.
+ *
+ * Why slots: the WeakMap maps an object to a slot number that never changes
+ * while the object lives, and the slot's generation and id live in typed
+ * arrays. An object met again in a later encoding costs one WeakMap lookup
+ * and two array stores — not a lookup and an update of the WeakMap, which
+ * is a second hash probe; a slot whose generation is not the current one
+ * reads as "not seen".
  *
  * Why several WeakMaps of at most {@link WEAK_MAX_KEYS} keys each: one V8
  * WeakMap falls off a cliff past about two million entries (measured with
@@ -67,25 +71,66 @@ export const WEAK_MAX_KEYS = 1536 * 1024;
  * colliding in its open-addressed table); a fresh Map instead cost 2.5 s
  * per encoding of 4M objects. So an object is looked up in each WeakMap in
  * turn, and a new key goes to the last one, or to a new one when that is
- * full. `inserted` counts the keys ever added to each (entries of dead
- * objects leave by themselves, so it bounds the sizes from above); a state
- * that churns (new objects every checkpoint) gets fresh WeakMaps once the
- * keys ever added pass twice its size plus one map's worth.
+ * full.
+ *
+ * Why two kinds: arrays and other objects go to separate lists of WeakMaps
+ * (`Array.isArray`, which never changes for an object's lifetime, decides).
+ * A state of records with small arrays in them has several times as many
+ * arrays as records; kept apart, each kind's first WeakMap holds more of
+ * its objects, and fewer lookups miss in one WeakMap before they hit in the
+ * next.
+ *
+ * `used` counts the slots ever handed out (entries of dead objects leave
+ * the WeakMaps by themselves, their slots stay), so it bounds the sizes
+ * from above; a state that churns (new objects every checkpoint) gets a
+ * fresh table once the slots pass twice its size plus one map's worth.
  */
 export interface IdTable {
-  /** The first WeakMap (most states need no other). */
-  readonly first: WeakMap<object, number>;
-  /** Further WeakMaps, in the order they were added. */
-  readonly more: WeakMap<object, number>[];
-  /** Keys ever inserted into `first`, then into each of `more`. */
-  readonly inserted: number[];
-  /** Generation of the encoding using the table now. */
+  /** WeakMaps of non-array objects → slot, in the order they were added. */
+  readonly objects: WeakMap<object, number>[];
+  /** Keys ever inserted into each of `objects`. */
+  readonly objectKeys: number[];
+  /** WeakMaps of arrays → slot, in the order they were added. */
+  readonly arrays: WeakMap<object, number>[];
+  /** Keys ever inserted into each of `arrays`. */
+  readonly arrayKeys: number[];
+  /** Per slot: the generation that last met its object. */
+  gens: Int32Array;
+  /** Per slot: the object's id in that generation. */
+  ids: Uint32Array;
+  /** Slots handed out. */
+  used: number;
+  /** Generation of the encoding using the table now (≥ 1; 0 marks a slot never stamped). */
   gen: number;
 }
 
 /** A table nobody has used yet. */
 export function freshIdTable(): IdTable {
-  return { first: new WeakMap(), more: [], inserted: [0], gen: 1 };
+  return {
+    objects: [new WeakMap()],
+    objectKeys: [0],
+    arrays: [new WeakMap()],
+    arrayKeys: [0],
+    gens: new Int32Array(INITIAL_SLOTS),
+    ids: new Uint32Array(INITIAL_SLOTS),
+    used: 0,
+    gen: 1,
+  };
+}
+
+/** A new slot in `t` (growing its arrays when full). */
+export function newSlot(t: IdTable): number {
+  const slot = t.used;
+  if (slot === t.gens.length) {
+    const gens = new Int32Array(slot * 2);
+    gens.set(t.gens);
+    t.gens = gens;
+    const ids = new Uint32Array(slot * 2);
+    ids.set(t.ids);
+    t.ids = ids;
+  }
+  t.used = slot + 1;
+  return slot;
 }
 
 /**
@@ -132,7 +177,7 @@ export class EncoderMemory {
   takeIdTable(): IdTable {
     const t = this.#idTable;
     this.#idTable = null;
-    if (t === null || t.gen >= GEN_MASK) return freshIdTable();
+    if (t === null || t.gen >= MAX_GENERATION) return freshIdTable();
     t.gen++;
     return t;
   }
@@ -140,10 +185,8 @@ export class EncoderMemory {
   /** Keep `t` for the next encoding, which met `objects` objects. */
   giveIdTable(t: IdTable | null, objects: number): void {
     if (t === null) return;
-    let inserted = 0;
-    for (const n of t.inserted) inserted += n;
-    // Mostly keys of objects that are gone: start afresh at the next encoding.
-    if (inserted > 2 * objects + WEAK_MAX_KEYS) t.gen = GEN_MASK;
+    // Mostly slots of objects that are gone: start afresh at the next encoding.
+    if (t.used > 2 * objects + WEAK_MAX_KEYS) t.gen = MAX_GENERATION;
     this.#idTable = t;
   }
 

@@ -29,13 +29,12 @@ import {
 import { bufferText } from './buffer-text.js';
 import {
   EncoderMemory,
-  GENERATIONS,
   INITIAL_CAPACITY,
-  GEN_MASK,
   LEASE_MIN,
   WEAK_MAX_KEYS,
   allocate,
   freshIdTable,
+  newSlot,
   type FastBuffer,
   type IdTable,
 } from './encode-memory.js';
@@ -865,36 +864,40 @@ class Encoder {
    * lets a member refer back to it) and return false.
    */
   identify(v: object, ids: IdTable): boolean {
+    const isArray = Array.isArray(v);
+    const maps = isArray ? ids.arrays : ids.objects;
+    let slot = maps[0]!.get(v);
+    if (slot === undefined) {
+      for (let k = 1; k < maps.length; k++) {
+        slot = maps[k]!.get(v);
+        if (slot !== undefined) break;
+      }
+    }
     const gen = ids.gen;
-    let map = ids.first;
-    let tag = map.get(v);
-    if (tag === undefined) {
-      for (const m of ids.more) {
-        tag = m.get(v);
-        if (tag !== undefined) {
-          map = m;
-          break;
-        }
+    if (slot !== undefined) {
+      const gens = ids.gens;
+      if (gens[slot] === gen) {
+        this.ref(ids.ids[slot]!);
+        return true;
       }
+      // Met by an earlier encoding: stamped for this one, no WeakMap update.
+      gens[slot] = gen;
+      ids.ids[slot] = this.nextId++;
+      return false;
     }
-    // Exact for every integer below 2^53: `& GEN_MASK` reads the low bits
-    // of doubles too (ToInt32 keeps the value modulo 2^32).
-    if (tag !== undefined && (tag & GEN_MASK) === gen) {
-      this.ref((tag - gen) / GENERATIONS);
-      return true;
+    // A new key: into the last WeakMap of its kind, or a new one when that is full (see IdTable).
+    const keys = isArray ? ids.arrayKeys : ids.objectKeys;
+    let last = keys.length - 1;
+    if (keys[last]! >= WEAK_MAX_KEYS) {
+      maps.push(new WeakMap());
+      keys.push(0);
+      last++;
     }
-    if (tag === undefined) {
-      // A new key: into the last WeakMap, or a new one when that is full (see IdTable).
-      let last = ids.inserted.length - 1;
-      if (ids.inserted[last]! >= WEAK_MAX_KEYS) {
-        ids.more.push(new WeakMap());
-        ids.inserted.push(0);
-        last++;
-      }
-      ids.inserted[last]!++;
-      map = last === 0 ? ids.first : ids.more[last - 1]!;
-    }
-    map.set(v, this.nextId++ * GENERATIONS + gen);
+    keys[last]!++;
+    slot = newSlot(ids);
+    ids.gens[slot] = gen;
+    ids.ids[slot] = this.nextId++;
+    maps[last]!.set(v, slot);
     return false;
   }
 

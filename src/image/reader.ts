@@ -22,13 +22,14 @@ import {
   DEFAULT_MAX_SEGMENT_BYTES,
   DEFAULT_MAX_STATE_BYTES,
   HEADER_SIZE,
+  RequiredFlag,
   SegmentCodec,
   TRAILER_SIZE,
 } from './constants.js';
 import { decodeHeader, decodeTrailer, type ImageHeader } from './header.js';
 import type { FormatList } from './format-list.js';
 import { FORMATS } from './format-registry.js';
-import type { ImageIndex, Manifest, ProviderEntry, SegmentEntry, SegmentRun } from './index-model.js';
+import { SegmentFlag, type ImageIndex, type Manifest, type ProviderEntry, type SegmentEntry, type SegmentRun } from './index-model.js';
 import { prepassIndex } from './index-prepass.js';
 import type { RunBuffer, ZstdPool } from './pool.js';
 import { SegmentPipeline, type FrameFailure } from './segment-pipeline.js';
@@ -231,12 +232,7 @@ export class ImageReader {
     // Bound what unpacking the index would build before building it.
     prepassIndex(indexBytes, full.maxSegments, name);
     const index = formats.decodeIndex(header.formatVersion, indexBytes, trailer.indexOffset, full, name);
-    // Segment flags are reserved: a set flag would need a required header flag
-    // this code implements (none yet), so an image that sets one is damaged.
-    const flagged = index.segments.findIndex((s) => s.flags !== 0);
-    if (flagged !== -1) {
-      throw new CkptError(ErrorCodes.CORRUPT, `${name}: segment ${flagged} has flags 0x${index.segments[flagged]!.flags.toString(16)} without the matching required header flag; the image is damaged`, { where: `index.segments[${flagged}]`, image: source.id });
-    }
+    checkRequiredFlags(header, index, name, source.id);
     return new ImageReader(source, header, index, full);
   }
 
@@ -641,6 +637,30 @@ export class ImageReader {
     if (this.#closed) return;
     this.#closed = true;
     await this.#source.close();
+  }
+}
+
+/**
+ * The header's required flag `SEGMENTS_BY_REFERENCE` must be set exactly
+ * when the index needs other images (it lists holders or has XOR segments),
+ * and segment flags other than `BY_REFERENCE` are reserved: a mismatch is
+ * damage (`CKPT_ERR_CORRUPT`).
+ */
+function checkRequiredFlags(header: ImageHeader, index: ImageIndex, name: string, image: string): void {
+  const flagged = index.segments.findIndex((s) => (s.flags & ~SegmentFlag.BY_REFERENCE) !== 0 || ((s.flags & SegmentFlag.BY_REFERENCE) !== 0 && s.ref === undefined));
+  if (flagged !== -1) {
+    throw new CkptError(ErrorCodes.CORRUPT, `${name}: segment ${flagged} has flags 0x${index.segments[flagged]!.flags.toString(16)} without the matching required header flag; the image is damaged`, { where: `index.segments[${flagged}]`, image });
+  }
+  const needs = (index.refs?.length ?? 0) > 0 || index.segments.some((s) => s.codec === SegmentCodec.XOR_ZSTD);
+  const says = (header.requiredFlags & RequiredFlag.SEGMENTS_BY_REFERENCE) !== 0;
+  if (needs !== says) {
+    throw new CkptError(
+      ErrorCodes.CORRUPT,
+      needs
+        ? `${name}: the index refers to other images but the header's required flag SEGMENTS_BY_REFERENCE is not set; the image is damaged`
+        : `${name}: the header's required flag SEGMENTS_BY_REFERENCE is set but the index refers to no other image; the image is damaged`,
+      { where: 'header', image },
+    );
   }
 }
 
