@@ -27,6 +27,7 @@ import { checkMeta } from './lifecycle/meta.js';
 import { NotAwaitedCheck, ObservedPromise } from './lifecycle/observed.js';
 import { OpenHandleCheck } from './lifecycle/open-resources.js';
 import { planImage } from './lifecycle/restore-run.js';
+import { IncrementalChain } from './lifecycle/incremental-chain.js';
 import { RunLoop, type SafepointResult } from './lifecycle/run-loop.js';
 import { WriterSession } from './lifecycle/writer-session.js';
 import { checkpointContext, checkpointerSettings, invalid, type CheckpointerOptions, type CheckpointerSettings, type CheckpointOptions, type LoopOptions } from './options.js';
@@ -74,6 +75,7 @@ export class Checkpointer {
   readonly #events = new EventSink();
   readonly #pool: ZstdPool | undefined;
   readonly #arena = new CaptureArena();
+  readonly #incremental: IncrementalChain | undefined;
   readonly #encoder = new StateEncoder();
   readonly #writer: WriterSession;
   readonly #runLoop: RunLoop;
@@ -91,6 +93,7 @@ export class Checkpointer {
     this.store = s.store;
     this.#pool = s.threads === 0 ? undefined : new ZstdPool(s.threads);
     const pipeline = this.#pool?.pipeline ?? new SegmentPipeline();
+    this.#incremental = s.incremental === undefined ? undefined : new IncrementalChain(s.incremental);
     this.#writer = new WriterSession({ store: s.store, lockWaitMs: s.lockWaitMs, retention: s.retention, limits: s.limits, warn });
     this.#jobs = new Jobs({
       settings: s,
@@ -103,6 +106,7 @@ export class Checkpointer {
       writer: this.#writer,
       events: this.#events,
       openHandles: new OpenHandleCheck(s.unregisteredResources, warn),
+      ...(this.#incremental === undefined ? {} : { incremental: this.#incremental }),
       checkOpen: () => this.#checkOpen(),
       restored: (step) => this.#runLoop.restored(step),
     });
@@ -426,6 +430,7 @@ export class Checkpointer {
     // No thread and no kept memory outlives the Checkpointer.
     await this.#pool?.close();
     this.#arena.clear();
+    this.#incremental?.clear();
     this.#encoder.releaseMemory();
     await this.#writer.release();
     this.#events.throwPending();

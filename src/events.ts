@@ -33,6 +33,8 @@ export const WarningCodes = {
   NOT_AWAITED: 'CKPT_WARN_NOT_AWAITED',
   /** The process holds open handles (sockets, servers, child processes…) no registered resource owns: they will not exist after a restore. */
   UNREGISTERED_RESOURCES: 'CKPT_WARN_UNREGISTERED_RESOURCES',
+  /** Retention kept images no policy keeps because a kept image refers to them (or its references cannot be read). Said when the set of pinned images changes. */
+  RETENTION_PINNED: 'CKPT_WARN_RETENTION_PINNED',
 } as const;
 
 /** A `CKPT_WARN_*` code. */

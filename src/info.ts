@@ -55,6 +55,18 @@ export interface CheckpointInfo extends ImageInfo {
   readonly pauseMs: number;
   /** Total time of the checkpoint including persist and commit, in ms. */
   readonly totalMs: number;
+  /**
+   * `'incremental'`: some segments are stored by reference to older images
+   * (or as XOR deltas of them), listed in {@link references}; `'full'`: the
+   * image holds all its bytes.
+   */
+  readonly kind: 'full' | 'incremental';
+  /** Bytes written to the store for this image (the image's size). */
+  readonly bytesWritten: number;
+  /** Stored bytes of the segments this image refers to in older images instead of writing them (0 for a full image). */
+  readonly bytesReferenced: number;
+  /** Ids of the older images this image needs (its references), oldest first; empty for a full image. */
+  readonly references: readonly string[];
 }
 
 /** An image skipped during restore because it failed verification. */

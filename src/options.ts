@@ -41,6 +41,37 @@ export interface CompressionOptions {
    * while idle, and end with `close()`.
    */
   readonly threads?: number;
+  /**
+   * Of those threads, how many may work while the application runs: the
+   * compression and write of an async persist after the app was let go, and
+   * the preparation of its capture memory. Default
+   * `os.availableParallelism() − 1` (at least 1, at most `threads`), so
+   * background work leaves the app's own thread a core; 1 to `threads`.
+   * While the app is held (a sync checkpoint, an async capture, a restore)
+   * every thread works.
+   */
+  readonly backgroundThreads?: number;
+}
+
+/**
+ * Incremental images (see `docs/incremental.md`): segments that did not
+ * change since the previous image are stored by reference to the image that
+ * holds their bytes, instead of being written again.
+ */
+export interface IncrementalOptions {
+  /**
+   * Every `fullEvery`-th image is written in full (1..1024, default 16): it
+   * bounds how many images a restore reads and how many images one damaged
+   * segment takes down. `1`: every image is full.
+   */
+  readonly fullEvery?: number;
+  /**
+   * How a changed segment is written: `'segments'` (default) in full;
+   * `'xor'` as zstd(current XOR previous) of the large binary values (typed
+   * arrays), which is small when few elements changed, even scattered ones.
+   * `'xor'` keeps a copy of those values between checkpoints (+1× their size in memory).
+   */
+  readonly delta?: 'segments' | 'xor';
 }
 
 /** Options of a {@link Checkpointer}. */
@@ -108,6 +139,12 @@ export interface CheckpointerOptions {
   readonly stopDeadlineMs?: number;
   /** A loop of synchronous iterations gives the event loop a turn at least this often, in ms (default 10). */
   readonly yieldEveryMs?: number;
+  /**
+   * Write only what changed since the previous image (`true`, or
+   * {@link IncrementalOptions}); default false. Incremental images are written
+   * in format 3. See `docs/incremental.md`.
+   */
+  readonly incremental?: boolean | IncrementalOptions;
 }
 
 /** Options of {@link Checkpointer.loop}. */
@@ -154,6 +191,18 @@ function oneOf<T extends string>(v: unknown, name: string, allowed: readonly T[]
   throw invalid(`${name} must be ${list.slice(0, -1).join(', ')} or ${list.at(-1)!}, got ${String(v)}`);
 }
 
+/**
+ * `compression.backgroundThreads`, validated against `threads`: default one
+ * core fewer than the machine has (the app's), at least 1, at most `threads`.
+ */
+function backgroundThreadsOf(v: unknown, threads: number): number {
+  if (v === undefined) return Math.min(Math.max(1, threads), Math.max(1, availableParallelism() - 1));
+  const n = intInRange(v, 'compression.backgroundThreads', 1, 1024);
+  // With threads 0 nothing runs on threads: any valid count is moot.
+  if (threads > 0 && n > threads) throw invalid(`compression.backgroundThreads must be at most compression.threads (${threads}), got ${n}; raise compression.threads or lower backgroundThreads`);
+  return n;
+}
+
 /** {@link CheckpointerOptions}, validated, with every default applied. */
 export interface CheckpointerSettings {
   readonly store: Store;
@@ -161,6 +210,8 @@ export interface CheckpointerSettings {
   readonly level: number;
   /** Compression threads (0: none, everything on the calling thread). */
   readonly threads: number;
+  /** Of those, the threads that may work while the app runs (≥ 1, ≤ threads unless threads is 0). */
+  readonly backgroundThreads: number;
   readonly segmentSize: number;
   readonly blobThreshold: number;
   readonly maxDepth: number;
@@ -178,6 +229,33 @@ export interface CheckpointerSettings {
   readonly signals: SignalSettings | undefined;
   readonly stopDeadlineMs: number | undefined;
   readonly yieldEveryMs: number;
+  /** Incremental images; undefined when off. */
+  readonly incremental: IncrementalSettings | undefined;
+}
+
+/** {@link IncrementalOptions}, validated, with the defaults applied. */
+export interface IncrementalSettings {
+  readonly fullEvery: number;
+  readonly delta: 'segments' | 'xor';
+}
+
+/** Default {@link IncrementalOptions.fullEvery}. */
+export const DEFAULT_FULL_EVERY = 16;
+
+/** Validate the `incremental` option. */
+export function incrementalSettings(v: unknown): IncrementalSettings | undefined {
+  if (v === undefined || v === false) return undefined;
+  if (v === true) return { fullEvery: DEFAULT_FULL_EVERY, delta: 'segments' };
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw invalid(`incremental must be true, false or { fullEvery?: number, delta?: 'segments' | 'xor' }, got ${Array.isArray(v) ? 'an array' : v === null ? 'null' : typeof v}`);
+  }
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (k !== 'fullEvery' && k !== 'delta') throw invalid(`incremental: unknown option ${JSON.stringify(k)} (known: fullEvery, delta)`);
+  }
+  const fullEvery = intInRange(o['fullEvery'] ?? DEFAULT_FULL_EVERY, 'incremental.fullEvery', 1, 1024);
+  const delta = oneOf(o['delta'] ?? 'segments', 'incremental.delta', ['segments', 'xor'] as const);
+  return { fullEvery, delta };
 }
 
 /**
@@ -199,6 +277,7 @@ export function checkpointerSettings(options: CheckpointerOptions, warn: (w: Ckp
   const retention = toPolicies(options.retention);
   const level = intInRange(options.compression?.level ?? DEFAULT_COMPRESSION_LEVEL, 'compression.level', 1, 19);
   const threads = intInRange(options.compression?.threads ?? availableParallelism(), 'compression.threads', 0, 1024);
+  const backgroundThreads = backgroundThreadsOf(options.compression?.backgroundThreads, threads);
   const segmentSize = intInRange(options.segmentSize ?? DEFAULT_SEGMENT_SIZE, 'segmentSize', 64 * 1024, DEFAULT_MAX_SEGMENT_BYTES);
   const blobThreshold = intInRange(options.blobThreshold ?? DEFAULT_BLOB_THRESHOLD, 'blobThreshold', 1, 2 ** 40);
   const maxDepth = intInRange(options.maxDepth ?? DEFAULT_MAX_DEPTH, 'maxDepth', 1, 100_000);
@@ -218,9 +297,11 @@ export function checkpointerSettings(options: CheckpointerOptions, warn: (w: Ckp
   const stopDeadlineMs = options.stopDeadlineMs === undefined ? undefined : intInRange(options.stopDeadlineMs, 'stopDeadlineMs', 1, 2 ** 31 - 1);
   const yieldEveryMs = intInRange(options.yieldEveryMs ?? 10, 'yieldEveryMs', 1, 60_000);
   const every = toTriggerPolicies(options.every);
+  const incremental = incrementalSettings(options.incremental);
   return {
-    store, retention, level, threads, segmentSize, blobThreshold, maxDepth, limits, app, lockWaitMs, readOnly,
+    store, retention, level, threads, backgroundThreads, segmentSize, blobThreshold, maxDepth, limits, app, lockWaitMs, readOnly,
     unregisteredResources, unknownProviders, missingProviders, persist, every, signals, stopDeadlineMs, yieldEveryMs,
+    incremental,
   };
 }
 

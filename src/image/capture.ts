@@ -43,6 +43,8 @@ const MAX_FREE_BLOCKS = 8;
  */
 export class CaptureArena {
   readonly #free: Uint8Array[] = [];
+  /** The block each key (a provider id) had last: given back to it first, so a provider's capture lands in the pages of its previous one. */
+  readonly #owner = new WeakMap<Uint8Array, string>();
 
   /** Bytes held for reuse (free blocks). */
   get bytes(): number {
@@ -54,13 +56,20 @@ export class CaptureArena {
    * the smallest free block that fits (and is not four times too large), or
    * a new one (with `pool`, faulted in on its threads while the caller fills
    * it). A block never given back (a write abandoned at a deadline) is
-   * simply never reused.
+   * simply never reused. With `key` (a provider id), the block that key
+   * had last comes first when it fits.
    */
-  take(bytes: number, pool?: ZstdPool): { memory: Uint8Array; release: () => void } {
+  take(bytes: number, pool?: ZstdPool, key?: string): { memory: Uint8Array; release: () => void } {
     let best = -1;
     for (let i = 0; i < this.#free.length; i++) {
       const len = this.#free[i]!.length;
-      if (len >= bytes && len <= bytes * 4 && (best === -1 || len < this.#free[best]!.length)) best = i;
+      if (len < bytes || len > bytes * 4) continue;
+      const mine = key !== undefined && this.#owner.get(this.#free[i]!) === key;
+      if (mine) {
+        best = i;
+        break;
+      }
+      if (best === -1 || len < this.#free[best]!.length) best = i;
     }
     let memory: Uint8Array;
     if (best === -1) {
@@ -70,6 +79,7 @@ export class CaptureArena {
     } else {
       memory = this.#free.splice(best, 1)[0]!;
     }
+    if (key !== undefined) this.#owner.set(memory, key);
     let released = false;
     return {
       memory,
@@ -87,6 +97,38 @@ export class CaptureArena {
   clear(): void {
     this.#free.length = 0;
   }
+
+  /**
+   * Whether {@link take} would find a free block for each of `sizes` (taken
+   * one after another, largest first), so copies of that size fault in no
+   * new memory.
+   */
+  canLease(sizes: readonly number[]): boolean {
+    const free = this.#free.map((b) => b.length);
+    for (const bytes of [...sizes].sort((a, b) => b - a)) {
+      let best = -1;
+      for (let i = 0; i < free.length; i++) {
+        const len = free[i]!;
+        if (len >= bytes && len <= bytes * 4 && (best === -1 || len < free[best]!)) best = i;
+      }
+      if (best === -1) return false;
+      free.splice(best, 1);
+    }
+    return true;
+  }
+
+  /**
+   * Make a free block of `bytes` ahead of need: allocated here and, with
+   * `pool`, faulted in on at most `threads` of its threads in the
+   * background (nothing else waits for that; a capture that takes the block
+   * meanwhile is correct, it only pays the faults not yet taken).
+   */
+  prepare(bytes: number, pool?: ZstdPool, threads?: number): void {
+    const memory = new Uint8Array(new SharedArrayBuffer(bytes));
+    if (pool !== undefined) pool.prefault(memory, { threads: threads ?? pool.size, callerFills: false });
+    this.#free.push(memory);
+    if (this.#free.length > MAX_FREE_BLOCKS) this.#free.sort((a, b) => b.length - a.length).length = MAX_FREE_BLOCKS;
+  }
 }
 
 /**
@@ -95,14 +137,14 @@ export class CaptureArena {
  * `release()` gives the arena back (and releases the stream's memory);
  * otherwise each blob is copied into a fresh buffer.
  */
-export function detachBlobs(encoded: EncodedState, arena?: CaptureArena, pool?: ZstdPool): EncodedState {
+export function detachBlobs(encoded: EncodedState, arena?: CaptureArena, pool?: ZstdPool, key?: string): EncodedState {
   let total = 0;
   for (const b of encoded.blobs) total += Math.ceil(b.bytes.length / ALIGN) * ALIGN;
   if (arena === undefined || total < ARENA_MIN_BYTES) {
     const blobs = encoded.blobs.map((b) => ({ kind: b.kind, bytes: b.bytes.slice() }));
     return encoded.release === undefined ? { stream: encoded.stream, blobs } : { stream: encoded.stream, blobs, release: encoded.release };
   }
-  const lease = arena.take(total, pool);
+  const lease = arena.take(total, pool, key);
   const blobs: Blob[] = [];
   let at = 0;
   for (const b of encoded.blobs) {
@@ -221,6 +263,8 @@ export interface CaptureSettings {
   /** Segment size and level of the image to be written. */
   readonly segmentSize: number;
   readonly level: number;
+  /** The provider's id: its async copies go into the arena block it had last. */
+  readonly key?: string;
 }
 
 /**
@@ -241,7 +285,58 @@ export function captureState(state: unknown, options: EncodeOptions, settings: C
       release: () => ahead.release(() => inner.release?.()),
     };
   }
-  if (settings.mode === 'async') encoded = detachBlobs(encoded, settings.arena, settings.pool);
+  if (settings.mode === 'async') encoded = detachBlobs(encoded, settings.arena, settings.pool, settings.key);
   if (ahead === undefined || ahead.segments.length === 0) return encoded;
   return { ...encoded, ahead: { segmentSize: settings.segmentSize, level: settings.level, segments: ahead.segments } };
+}
+
+/**
+ * Arena bytes an async copy of `encoded`'s blobs takes (each blob aligned),
+ * or 0 when they are too few to go into the arena (copied into fresh
+ * buffers, cheap at that size).
+ */
+export function arenaBytesOf(encoded: EncodedState): number {
+  let total = 0;
+  for (const b of encoded.blobs) total += Math.ceil(b.bytes.length / ALIGN) * ALIGN;
+  return total < ARENA_MIN_BYTES ? 0 : total;
+}
+
+/**
+ * Copies of this many arena bytes or more are worth persisting without a
+ * copy when no arena block is free for them (see {@link asyncCaptureNeedsWrite}).
+ */
+export const FIRST_COPY_MIN_BYTES = PREFAULT_MIN_BYTES;
+
+/**
+ * Whether an async checkpoint of these captures (in `captureState`'s sync
+ * mode, not yet copied) should write them before the app runs again
+ * instead of copying them: when the arena has no free block for a copy of
+ * at least {@link FIRST_COPY_MIN_BYTES} (the first async checkpoint of a
+ * process, or a state that grew). Why: copying into new memory pays a page
+ * fault per 4 KiB, which on some virtual machines costs more than
+ * compressing and writing the same bytes (1 GiB: 2.6 s of page faults
+ * against about 1 s for the whole write on 2 cores); the write needs no
+ * copy. The caller then makes the missing blocks with {@link prepareArena}
+ * once the app runs, so the next async checkpoint only copies.
+ */
+export function asyncCaptureNeedsWrite(captures: readonly EncodedState[], arena: CaptureArena | undefined): boolean {
+  if (arena === undefined) return false;
+  const sizes = captures.map(arenaBytesOf).filter((n) => n > 0);
+  return sizes.some((n) => n >= FIRST_COPY_MIN_BYTES) && !arena.canLease(sizes);
+}
+
+/** Make the arena blocks these captures' async copies need (see {@link asyncCaptureNeedsWrite}), faulted in on at most `threads` pool threads. */
+export function prepareArena(captures: readonly EncodedState[], arena: CaptureArena, pool: ZstdPool | undefined, threads: number): void {
+  const sizes = captures.map(arenaBytesOf).filter((n) => n > 0).sort((a, b) => b - a);
+  const covered: number[] = [];
+  for (const n of sizes) {
+    covered.push(n);
+    if (!arena.canLease(covered)) arena.prepare(n, pool, threads);
+  }
+}
+
+/** The async copy of a state captured in sync mode: its large binary values detached (into `arena`; `key`, a provider id, gets its own block back first), its segments compressed ahead kept. */
+export function detachCaptured(encoded: CapturedEncoding, arena: CaptureArena | undefined, pool: ZstdPool | undefined, key?: string): CapturedEncoding {
+  const detached = detachBlobs(encoded, arena, pool, key);
+  return encoded.ahead === undefined ? detached : { ...detached, ahead: encoded.ahead };
 }

@@ -26,15 +26,20 @@ export const CODEC_ID = 1;
 
 /**
  * Required flags: a reader that does not know a set bit must refuse the image.
- * None are defined in format v1; bits are reserved for encrypted segments (bit 0)
- * and segments stored by reference (bit 1).
+ * None are defined in formats 1 and 2; format 3 defines bit 1 (segments stored
+ * by reference or as XOR deltas: the image needs other images to be read).
+ * Bit 0 is reserved for encrypted segments.
  */
 export const RequiredFlag = {
   ENCRYPTED_SEGMENTS: 1 << 0,
   SEGMENTS_BY_REFERENCE: 1 << 1,
 } as const;
-/** Required flags this code implements (none yet). */
-export const KNOWN_REQUIRED_FLAGS = 0;
+/** Required flags this code implements (in images of format 3 and newer; none in older ones). */
+export const KNOWN_REQUIRED_FLAGS: number = RequiredFlag.SEGMENTS_BY_REFERENCE;
+/** First format version in which {@link RequiredFlag.SEGMENTS_BY_REFERENCE} is defined. */
+export const BY_REFERENCE_SINCE_FORMAT = 3;
+/** Longest chain of XOR deltas (a delta whose base is a delta …) a reader follows. */
+export const MAX_XOR_CHAIN = 8;
 
 /** How a segment's stored bytes relate to its raw bytes. */
 export const SegmentCodec = {

@@ -9,22 +9,57 @@
  */
 import { FORMAT_VERSION } from './constants.js';
 import { createFormatList, type FormatList, type ModelMapping } from './format-list.js';
-import type { ImageIndex } from './index-model.js';
+import type { ImageIndex, Manifest, SegmentEntry } from './index-model.js';
 import { formatV1 } from './index-v1.js';
-import { formatV2, type ImageIndexV2 } from './index-v2.js';
+import { formatV2 } from './index-v2.js';
+import { formatV3, type ImageIndexV3, type ManifestV3, type SegmentEntryV3 } from './index-v3.js';
 
 /**
- * The newest version's index ↔ the live model. The two types are declared
- * apart but are structurally equal today, so the mapping is the identity;
- * the day either changes, this stops compiling and is written out field by field.
+ * The newest version's index ↔ the live model, field by field: the model's
+ * optional fields (`uuid`, `refs`, `hash`, `ref`, `base`) are left out where
+ * the index has nil/empty, so an image of an older format reads into the
+ * same model it always did. Exported for tests that stack a version on top.
+ * @internal
  */
-const modelOfV2: ModelMapping<ImageIndexV2> = {
-  toModel: (index: ImageIndexV2): ImageIndex => index,
-  fromModel: (model: ImageIndex): ImageIndexV2 => model,
+export const modelOfV3: ModelMapping<ImageIndexV3> = {
+  toModel: (index: ImageIndexV3): ImageIndex => ({
+    manifest: index.manifest.uuid === null ? withoutUuid(index.manifest) : index.manifest,
+    codec: index.codec,
+    segments: index.segments.map(segmentToModel),
+    providers: index.providers,
+    ...(index.refs.length === 0 ? {} : { refs: index.refs }),
+  }),
+  fromModel: (model: ImageIndex): ImageIndexV3 => ({
+    manifest: { ...model.manifest, uuid: model.manifest.uuid ?? null },
+    codec: model.codec,
+    refs: model.refs ?? [],
+    segments: model.segments.map((s) => ({
+      offset: s.offset,
+      storedLength: s.storedLength,
+      rawLength: s.rawLength,
+      crc: s.crc,
+      codec: s.codec,
+      flags: s.flags,
+      hash: s.hash ?? null,
+      ref: s.ref ?? null,
+      base: s.base ?? null,
+    })),
+    providers: model.providers,
+  }),
 };
 
+function withoutUuid(m: ManifestV3): Manifest {
+  const { uuid: _uuid, ...rest } = m;
+  return rest;
+}
+
+function segmentToModel(s: SegmentEntryV3): SegmentEntry {
+  const { hash, ref, base, ...rest } = s;
+  return { ...rest, ...(hash === null ? {} : { hash }), ...(ref === null ? {} : { ref }), ...(base === null ? {} : { base }) };
+}
+
 /** Every format version this ckpt reads and writes, oldest first. Frozen. */
-export const FORMATS: FormatList = createFormatList([formatV1, formatV2], modelOfV2, { current: FORMAT_VERSION });
+export const FORMATS: FormatList = createFormatList([formatV1, formatV2, formatV3], modelOfV3, { current: FORMAT_VERSION });
 
 /** Every format version this code reads, oldest first. */
 export const READABLE_FORMAT_VERSIONS: readonly number[] = FORMATS.readable;

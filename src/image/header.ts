@@ -9,6 +9,7 @@
 import { crc32 } from 'node:zlib';
 import { CkptError, ErrorCodes } from '../errors.js';
 import {
+  BY_REFERENCE_SINCE_FORMAT,
   CODEC_ID,
   END_MAGIC,
   HEADER_SIZE,
@@ -95,7 +96,7 @@ export function decodeHeader(bytes: Uint8Array, image?: string, newest: number =
     );
   }
   if (headerSize !== HEADER_SIZE) throw corrupt(`${name}: header size ${headerSize} is invalid for format ${formatVersion}`, 'header', image);
-  const unknown = requiredFlags & ~KNOWN_REQUIRED_FLAGS;
+  const unknown = requiredFlags & ~(formatVersion >= BY_REFERENCE_SINCE_FORMAT ? KNOWN_REQUIRED_FLAGS : 0);
   if (unknown !== 0) {
     throw new CkptError(
       ErrorCodes.UNSUPPORTED_FEATURE,

@@ -13,18 +13,22 @@
 import { CkptError, ErrorCodes } from '../errors.js';
 
 /**
- * Most msgpack values an index of `maxSegments` segments holds: 7 per segment
- * entry, at most 15 per provider and 5 per blob (each provider and each blob
- * owns at least one segment of its own), plus the manifest (up to 64 meta
- * keys), codec settings and top-level map.
+ * Most msgpack values an index of `maxSegments` segments holds: 13 per
+ * segment entry (format 3: 9 fields and a 2-field reference or base), at most
+ * 15 per provider and 5 per blob (each provider and each blob owns at least
+ * one segment of its own), plus the manifest (up to 64 meta keys), codec
+ * settings, up to 256 holders of 3 values each and the top-level map.
  */
 export function maxIndexEntries(maxSegments: number): number {
-  return 24 * maxSegments + 1024;
+  return 28 * maxSegments + 2048;
 }
 
-/** Most arrays and maps such an index holds: one per segment, at most three per provider, one per blob. */
+/**
+ * Most arrays and maps such an index holds: two per segment (its row and a
+ * reference or base), at most three per provider, one per blob, one per holder.
+ */
 export function maxIndexContainers(maxSegments: number): number {
-  return 4 * maxSegments + 64;
+  return 5 * maxSegments + 384;
 }
 
 /** What {@link prepassIndex} counted. */

@@ -113,12 +113,9 @@ function checkMeta(c: IndexChecker, v: unknown): Record<string, MetaValueV2> {
   return out;
 }
 
-/** Decode and validate a v2 index. */
-export function decodeIndexV2(bytes: Uint8Array, indexOffset: number, limits: IndexLimits, image = 'image'): ImageIndexV2 {
-  const c = new IndexChecker(image);
-  const top = unpackIndex(bytes, c);
-  const mw = c.obj(top['manifest'], 'manifest');
-  const manifest: ManifestV2 = {
+/** Check a v2 manifest map (also the base of later versions' manifests). */
+export function checkManifestV2(c: IndexChecker, mw: Record<string, unknown>): ManifestV2 {
+  return {
     imageId: c.str(mw['imageId'], 'manifest.imageId', 256),
     app: c.strOrNull(mw['app'], 'manifest.app'),
     createdAt: c.str(mw['createdAt'], 'manifest.createdAt', 64),
@@ -131,6 +128,13 @@ export function decodeIndexV2(bytes: Uint8Array, indexOffset: number, limits: In
     parent: c.strOrNull(mw['parent'], 'manifest.parent', 256),
     meta: checkMeta(c, mw['meta']),
   };
+}
+
+/** Decode and validate a v2 index. */
+export function decodeIndexV2(bytes: Uint8Array, indexOffset: number, limits: IndexLimits, image = 'image'): ImageIndexV2 {
+  const c = new IndexChecker(image);
+  const top = unpackIndex(bytes, c);
+  const manifest = checkManifestV2(c, c.obj(top['manifest'], 'manifest'));
   const codec = checkCodec(c, top['codec']);
   const segments: SegmentEntryV2[] = checkSegments(c, top['segments'], 6, indexOffset, limits, (w, where, base) => ({
     ...base,

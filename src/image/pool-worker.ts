@@ -26,11 +26,14 @@
  *   memory another thread is filling) without changing a byte: an atomic
  *   compare-exchange of 0 with 0 per 4 KiB is a write access, so the kernel
  *   maps the page, and it leaves whatever the other thread wrote there.
+ * - `encodeSegment`: one segment of an incremental image: hash, compare,
+ *   XOR delta or full encoding (`image/incremental-plan`); replies `outcome`.
  * Anything thrown is answered with `error` (its message).
  */
 import { parentPort } from 'node:worker_threads';
 import { SegmentCodec } from './constants.js';
 import { SegmentPipeline, type FrameFailure } from './segment-pipeline.js';
+import { encodeSegment, type SegmentOutcome, type SegmentTask } from './incremental-plan.js';
 
 /** A request to a pool thread (`id` is echoed in the reply). */
 export type PoolRequest = { readonly id: number } & (
@@ -42,6 +45,7 @@ export type PoolRequest = { readonly id: number } & (
   | { readonly op: 'takeRun'; readonly run: number }
   | { readonly op: 'dropRun'; readonly run: number }
   | { readonly op: 'prefault'; readonly memory: Int32Array }
+  | { readonly op: 'encodeSegment'; readonly task: SegmentTask }
 );
 
 /** A request without its id (what the pool asks for). */
@@ -60,6 +64,8 @@ export interface PoolReply {
   readonly error?: string;
   /** `takeRun`: the run, transferred. */
   readonly buffer?: ArrayBuffer;
+  /** `encodeSegment`: what was done (see image/incremental-plan). */
+  readonly outcome?: SegmentOutcome;
 }
 
 const pipeline = new SegmentPipeline();
@@ -102,6 +108,8 @@ function handle(m: PoolRequest): { reply: PoolReply; transfer?: ArrayBuffer[] } 
     case 'dropRun':
       runs.delete(m.run);
       return { reply: { id } };
+    case 'encodeSegment':
+      return { reply: { id, outcome: encodeSegment(m.task, pipeline) } };
     case 'prefault': {
       const w = m.memory;
       for (let i = 0; i < w.length; i += 1024) Atomics.compareExchange(w, i, 0, 0);

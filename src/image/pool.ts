@@ -21,6 +21,7 @@ import { Worker } from 'node:worker_threads';
 import { CkptError, ErrorCodes, type ErrorCode } from '../errors.js';
 import type { PoolReply, PoolTask } from './pool-worker.js';
 import { SegmentPipeline, type FrameFailure } from './segment-pipeline.js';
+import type { SegmentOutcome, SegmentTask } from './incremental-plan.js';
 
 /**
  * Default {@link ZstdPool.minBytes}: images (and runs read) smaller than this
@@ -122,6 +123,9 @@ export class ZstdPool {
   readonly #outputs: Uint8Array[] = [];
   #nextId = 1;
   #closed = false;
+  /** Compression jobs posted and not yet answered. */
+  #compressing = 0;
+  #peakCompressing = 0;
   /** The calling thread's pipeline, for work below {@link minBytes} (a writer given this pool and no pipeline of its own uses it). */
   readonly pipeline = new SegmentPipeline();
 
@@ -147,6 +151,20 @@ export class ZstdPool {
   /** Threads running now (started lazily). */
   get running(): number {
     return this.#threads.length;
+  }
+
+  /**
+   * Most compression jobs in flight at once since the pool was made or
+   * {@link resetPeak} was last called (each job holds one thread): what a
+   * thread budget bounds.
+   */
+  get peakCompressing(): number {
+    return this.#peakCompressing;
+  }
+
+  /** Start counting {@link peakCompressing} anew (from the jobs in flight now). */
+  resetPeak(): void {
+    this.#peakCompressing = this.#compressing;
   }
 
   /**
@@ -241,8 +259,25 @@ export class ZstdPool {
    * cannot wait for the reply (the encoder, mid-stream) can still see it.
    */
   async compress(src: Uint8Array, dst: Uint8Array, level: number, done?: Int32Array): Promise<CompressResult> {
-    const r = await this.#post(this.#pick(), { op: 'encode', level, src, dst, done }, ErrorCodes.SNAPSHOT_FAILED, 'compressing a segment');
-    return { length: r.n ?? -1, crc: r.crc ?? 0 };
+    this.#compressing++;
+    this.#peakCompressing = Math.max(this.#peakCompressing, this.#compressing);
+    try {
+      const r = await this.#post(this.#pick(), { op: 'encode', level, src, dst, done }, ErrorCodes.SNAPSHOT_FAILED, 'compressing a segment');
+      return { length: r.n ?? -1, crc: r.crc ?? 0 };
+    } finally {
+      this.#compressing--;
+    }
+  }
+
+  /**
+   * One segment of an incremental image on a thread (see
+   * `encodeSegment` in image/incremental-plan): every buffer of `task` is a
+   * view over shared memory.
+   */
+  async encodeSegment(task: SegmentTask): Promise<SegmentOutcome> {
+    const r = await this.#post(this.#pick(), { op: 'encodeSegment', task }, ErrorCodes.SNAPSHOT_FAILED, 'encoding a segment');
+    if (r.outcome === undefined) throw new CkptError(ErrorCodes.SNAPSHOT_FAILED, 'encoding a segment: the pool thread gave no result');
+    return r.outcome;
   }
 
   /**
@@ -302,28 +337,36 @@ export class ZstdPool {
   }
 
   /**
-   * Fault in the pages of new shared memory on the pool's threads while the
-   * calling thread fills it from the start: the memory is cut into one part
-   * per thread plus one, and each thread touches one part other than the
-   * first, without changing a byte, so it races
-   * safely with the filling (the worker's `prefault`). Why: on some virtual machines a page fault
-   * costs ~14 µs, so the first copy into 1 GiB of new memory takes seconds
-   * on one thread; spread over the cores it takes a fraction. Returns at
-   * once; never fails (it is only a speed-up).
+   * Fault in the pages of new shared memory on the pool's threads. By
+   * default the calling thread fills it from the start meanwhile: the
+   * memory is cut into one part per thread plus one, and each thread
+   * touches one part other than the first. With `callerFills: false`
+   * (memory prepared ahead of need) the threads take every part. At most
+   * `threads` threads take part (default all; fewer leave cores to the app).
+   * A thread touches its part without changing a byte, so it races safely
+   * with a filling (the worker's `prefault`). Why: on some virtual machines
+   * a page fault costs ~14 µs, so the first copy into 1 GiB of new memory
+   * takes seconds on one thread. Returns at once; never fails (it is only a
+   * speed-up); `done` settles when every part is touched.
    */
-  prefault(memory: Uint8Array): void {
-    if (this.#closed || !(memory.buffer instanceof SharedArrayBuffer) || memory.byteOffset % 4 !== 0) return;
-    while (this.#threads.length < this.size) this.#spawn();
+  prefault(memory: Uint8Array, options: { readonly threads?: number; readonly callerFills?: boolean } = {}): { readonly done: Promise<void> } {
+    if (this.#closed || !(memory.buffer instanceof SharedArrayBuffer) || memory.byteOffset % 4 !== 0) return { done: Promise.resolve() };
+    const threads = Math.max(1, Math.min(this.size, options.threads ?? this.size));
+    while (this.#threads.length < threads) this.#spawn();
+    const callerFills = options.callerFills !== false;
     const words = Math.floor(memory.byteLength / 4);
-    const parts = this.#threads.length + 1;
+    const parts = threads + (callerFills ? 1 : 0);
     const per = Math.ceil(words / parts);
-    for (let k = 1; k < parts; k++) {
+    const jobs: Promise<unknown>[] = [];
+    for (let k = callerFills ? 1 : 0; k < parts; k++) {
       const from = k * per;
       const to = Math.min(words, from + per);
       if (to <= from) continue;
       const view = new Int32Array(memory.buffer, memory.byteOffset + from * 4, to - from);
-      this.#post(this.#threads[k - 1]!, { op: 'prefault', memory: view }, ErrorCodes.SNAPSHOT_FAILED, 'preparing memory').catch(() => undefined);
+      const t = this.#threads[(k - (callerFills ? 1 : 0)) % this.#threads.length]!;
+      jobs.push(this.#post(t, { op: 'prefault', memory: view }, ErrorCodes.SNAPSHOT_FAILED, 'preparing memory').catch(() => undefined));
     }
+    return { done: Promise.all(jobs).then(() => undefined) };
   }
 
   /** Operations waiting on or running in the thread that owns `runBuffer` (to spread work over the owners). */

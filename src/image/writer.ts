@@ -22,7 +22,7 @@ import { crc32 } from 'node:zlib';
 import type { EncodedState } from '../codec/types.js';
 import type { ImageSink } from '../store/store.js';
 import { hostname } from 'node:os';
-import { CODEC_ID, HEADER_SIZE, SegmentCodec, TRAILER_SIZE, type SegmentCodecId } from './constants.js';
+import { CODEC_ID, HEADER_SIZE, RequiredFlag, SegmentCodec, TRAILER_SIZE, type SegmentCodecId } from './constants.js';
 import type { FormatList } from './format-list.js';
 import { FORMATS } from './format-registry.js';
 import { encodeHeader, encodeTrailer } from './header.js';
@@ -30,6 +30,7 @@ import type { AheadSegment, AheadStream, CapturedEncoding } from './capture.js';
 import type { BlobEntry, ImageIndex, Manifest, ProviderEntry, SegmentEntry, SegmentRun } from './index-model.js';
 import type { Slot, ZstdPool } from './pool.js';
 import { SegmentPipeline } from './segment-pipeline.js';
+import { encodeSegment, newImageUuid, segmentHash, type IncrementalPlan, type ParentSegment, type RunKey, type SegmentOutcome, type SegmentTask, type XorBases } from './incremental-plan.js';
 
 /** One provider's captured state, ready to persist. */
 export interface CapturedProvider {
@@ -60,11 +61,38 @@ export interface WriteSettings {
   /** Worker pool to compress on (images of at least its `minBytes`); without it, the calling thread compresses. */
   readonly pool?: ZstdPool;
   /**
+   * Pool threads this write keeps busy at most (default: all of them). An
+   * async persist writes while the app runs: fewer threads leave the app's
+   * core alone (`compression.backgroundThreads`).
+   */
+  readonly threads?: number;
+  /**
    * The calling thread's segment pipeline (its zstd contexts and output
    * memory are reused from one image to the next). Default: the pool's,
    * else one for this image only.
    */
   readonly pipeline?: SegmentPipeline;
+  /**
+   * Write an incremental image (format 3): segments equal to the plan's
+   * parent's are referred to, changed ones written (as XOR deltas with
+   * `bases`). Every segment row gets its hash and the manifest a uuid.
+   */
+  readonly incremental?: IncrementalWrite;
+}
+
+/** How to write an incremental image (see {@link WriteSettings.incremental}). */
+export interface IncrementalWrite {
+  /** The decisions (and the parent, if any). */
+  readonly plan: IncrementalPlan;
+  /** With `delta: 'xor'`: the raw bytes of the last image written, updated as segments are written. */
+  readonly bases?: XorBases;
+}
+
+/** Which run of which provider a run being written is (incremental images compare it with the parent's). */
+interface RunPlace {
+  readonly providerId: string;
+  readonly run: RunKey;
+  readonly kind: number | undefined;
 }
 
 /** The manifest as the writer takes it: format-2 fields default to this host, no parent, no meta. */
@@ -95,6 +123,11 @@ class ImageStreamWriter {
   readonly #pipeline: SegmentPipeline;
   readonly #pool: ZstdPool | undefined;
   #output: Uint8Array | undefined;
+  /** Compression jobs on the pool that have not finished (at most {@link #maxJobs}). */
+  #jobs = 0;
+  readonly #maxJobs: number;
+  /** Segments waiting for a job to finish before theirs may start. */
+  readonly #jobWaiters: (() => void)[] = [];
 
   constructor(
     readonly sink: ImageSink,
@@ -103,6 +136,18 @@ class ImageStreamWriter {
   ) {
     this.#pipeline = settings.pipeline ?? settings.pool?.pipeline ?? new SegmentPipeline();
     this.#pool = pooled ? settings.pool : undefined;
+    this.#maxJobs = Math.max(1, Math.min(settings.threads ?? Number.POSITIVE_INFINITY, settings.pool?.size ?? 1));
+  }
+
+  /** Wait until fewer than maxJobs compression jobs run (each job holds one pool thread). */
+  async #jobStart(): Promise<void> {
+    while (this.#jobs >= this.#maxJobs) await new Promise<void>((resolve) => this.#jobWaiters.push(resolve));
+    this.#jobs++;
+  }
+
+  #jobEnd(): void {
+    this.#jobs--;
+    this.#jobWaiters.shift()?.();
   }
 
   /** Append bytes after everything started so far. */
@@ -136,17 +181,24 @@ class ImageStreamWriter {
    * Segments `ahead` compressed during capture (same segment size and
    * level) are written as they come back, without compressing again.
    */
-  async writeRun(data: Uint8Array, ahead?: AheadStream): Promise<SegmentRun> {
+  async writeRun(data: Uint8Array, ahead?: AheadStream, place?: RunPlace): Promise<SegmentRun> {
     const first = this.#started;
     const size = this.settings.segmentSize;
     // An empty stream still gets one (empty) segment so every run has a place.
     const count = data.length === 0 ? 1 : Math.ceil(data.length / size);
+    const incr = this.settings.incremental;
+    const bases = incr?.bases !== undefined && place !== undefined ? this.#basesOf(incr.bases, incr.plan, place, data.length) : undefined;
     for (let i = 0; i < count; i++) {
       if (this.#failed) throw this.#failure;
       if (this.settings.signal?.aborted === true) throw this.settings.signal.reason;
       const raw = data.subarray(i * size, Math.min(data.length, (i + 1) * size));
       const index = this.#started++;
       const pre = ahead?.segmentSize === size && ahead.level === this.settings.level ? ahead.segments[i] : undefined;
+      if (incr !== undefined && place !== undefined) {
+        const keep = bases?.memory.subarray(i * size, i * size + raw.length);
+        await this.#incremental(incr.plan, index, raw, incr.plan.parentSegment(place.providerId, place.run, place.kind, i, raw.length), pre, keep, bases?.valid === true);
+        continue;
+      }
       if (this.#pool !== undefined && pre !== undefined && pre.rawLength === raw.length) this.#ahead(index, raw, pre);
       else if (this.#pool !== undefined && raw.length > 0) await this.#pooled(this.#pool, index, raw);
       else await this.#inline(index, raw);
@@ -154,8 +206,102 @@ class ImageStreamWriter {
     return { first, count, rawLength: data.length };
   }
 
-  #entry(index: number, stored: Uint8Array, rawLength: number, crc: number, codec: SegmentCodecId): void {
-    this.segments[index] = { offset: this.offset, storedLength: stored.length, rawLength, crc, codec, flags: 0 };
+  #entry(index: number, stored: Uint8Array, rawLength: number, crc: number, codec: SegmentCodecId, hash?: bigint): void {
+    this.segments[index] = { offset: this.offset, storedLength: stored.length, rawLength, crc, codec, flags: 0, ...(hash === undefined ? {} : { hash }) };
+  }
+
+  /** The XOR base memory of a run; `valid` when it holds the parent's raw bytes of the run. */
+  #basesOf(bases: XorBases, plan: IncrementalPlan, place: RunPlace, length: number): { memory: Uint8Array; valid: boolean } {
+    const b = bases.run(place.providerId, place.run, length);
+    const parent = plan.parent;
+    return { memory: b.memory, valid: !b.fresh && parent !== undefined && bases.imageId === parent.ref.imageId };
+  }
+
+  /**
+   * One segment of an incremental image: referred to when its hash equals
+   * the parent's, else written (a XOR delta of the base when that is
+   * small). Bytes in shared memory are hashed on a pool thread (one round
+   * trip decides and encodes); others on this thread, so an unchanged
+   * segment is never copied.
+   */
+  async #incremental(plan: IncrementalPlan, index: number, raw: Uint8Array, seg: ParentSegment | undefined, pre: AheadSegment | undefined, keep: Uint8Array | undefined, baseValid: boolean): Promise<void> {
+    const expect = seg?.hash !== undefined && plan.reserve(seg) ? seg.hash : undefined;
+    // A base not (yet) equal to the parent's bytes is filled whole and used from the next image on.
+    const xorSeg = baseValid && plan.mayXor(seg) ? seg : undefined;
+    const task = { level: this.settings.level, expect, base: xorSeg === undefined ? undefined : keep, keep, keepSame: keep !== undefined && !baseValid };
+    const done = (o: SegmentOutcome, stored: Uint8Array | undefined): void => {
+      if (o.same) {
+        this.segments[index] = plan.refer(index, seg!);
+        return;
+      }
+      this.#entry(index, stored!, raw.length, o.crc, o.codec, o.hash);
+      if (o.codec === SegmentCodec.XOR_ZSTD) plan.delta(index, xorSeg!);
+      else plan.full(index);
+    };
+    const pool = this.#pool;
+    if (pool !== undefined && raw.length > 0 && raw.buffer instanceof SharedArrayBuffer && (pre === undefined || xorSeg !== undefined)) {
+      await this.#pooledTask(pool, index, raw, raw, { ...task, hash: undefined }, done);
+      return;
+    }
+    const hash = segmentHash(raw);
+    if (expect === hash) {
+      if (task.keepSame && keep !== undefined) keep.set(raw);
+      done({ hash, same: true, n: 0, crc: 0, codec: SegmentCodec.RAW }, undefined);
+      return;
+    }
+    // A segment compressed during capture is used unless a delta may be smaller.
+    if (pool !== undefined && pre !== undefined && pre.rawLength === raw.length && xorSeg === undefined) {
+      this.#ahead(index, raw, pre, hash);
+      plan.full(index);
+      keep?.set(raw);
+      return;
+    }
+    if (pool !== undefined && raw.length > 0) {
+      await this.#pooledTask(pool, index, raw, undefined, { ...task, expect: undefined, hash }, done);
+      return;
+    }
+    await this.drain();
+    const bound = SegmentPipeline.outputBytes(raw.length);
+    if (this.#output === undefined || this.#output.length < bound) {
+      if (this.#output !== undefined) this.#pipeline.giveOutput(this.#output);
+      this.#output = this.#pipeline.takeOutput(bound);
+    }
+    const o = encodeSegment({ ...task, expect: undefined, hash, src: raw, dst: this.#output }, this.#pipeline);
+    const stored = o.n < 0 ? raw : this.#output.subarray(0, o.n);
+    done(o, stored);
+    await this.sink.write(stored);
+    this.offset += stored.length;
+  }
+
+  /** A segment encoded on a pool thread (`src`: its bytes already in shared memory, else copied into a slot). */
+  async #pooledTask(pool: ZstdPool, index: number, raw: Uint8Array, src: Uint8Array | undefined, task: Omit<SegmentTask, 'src' | 'dst'>, done: (o: SegmentOutcome, stored: Uint8Array | undefined) => void): Promise<void> {
+    const slot: Slot = await pool.acquire(src === undefined ? raw.length : 0, SegmentPipeline.outputBytes(raw.length));
+    let input = src;
+    if (input === undefined) {
+      slot.input.set(raw);
+      input = slot.input.subarray(0, raw.length);
+    }
+    await this.#jobStart();
+    const job = pool.encodeSegment({ ...task, src: input, dst: slot.output }).then(
+      (r) => ({ ok: true as const, r }),
+      (err: unknown) => ({ ok: false as const, err }),
+    );
+    void job.then(() => this.#jobEnd());
+    const from = input;
+    const step = async (): Promise<void> => {
+      const r = await job;
+      if (this.#failed) return;
+      if (!r.ok) return this.#fail(r.err);
+      if (r.r.same) return done(r.r, undefined);
+      const stored = r.r.n < 0 ? from : slot.output.subarray(0, r.r.n);
+      done(r.r, stored);
+      await this.sink.write(stored);
+      this.offset += stored.length;
+    };
+    this.#chain = this.#chain
+      .then(step)
+      .catch((err: unknown) => this.#fail(err))
+      .finally(() => slot.release());
   }
 
   async #inline(index: number, raw: Uint8Array): Promise<void> {
@@ -173,12 +319,12 @@ class ImageStreamWriter {
   }
 
   /** A segment compressed during capture: write it in turn (its buffer is given back by the capture's release()). */
-  #ahead(index: number, raw: Uint8Array, pre: AheadSegment): void {
+  #ahead(index: number, raw: Uint8Array, pre: AheadSegment, hash?: bigint): void {
     const step = async (): Promise<void> => {
       const r = await pre.job;
       if (this.#failed) return;
       const stored = r.length < 0 ? raw : pre.output.subarray(0, r.length);
-      this.#entry(index, stored, raw.length, r.crc, r.length < 0 ? SegmentCodec.RAW : SegmentCodec.ZSTD);
+      this.#entry(index, stored, raw.length, r.crc, r.length < 0 ? SegmentCodec.RAW : SegmentCodec.ZSTD, hash);
       await this.sink.write(stored);
       this.offset += stored.length;
     };
@@ -193,10 +339,12 @@ class ImageStreamWriter {
       slot.input.set(raw);
       src = slot.input.subarray(0, raw.length);
     }
+    await this.#jobStart();
     const job = pool.compress(src, slot.output, this.settings.level).then(
       (r) => ({ ok: true as const, r }),
       (err: unknown) => ({ ok: false as const, err }),
     );
+    void job.then(() => this.#jobEnd());
     const step = async (): Promise<void> => {
       // The job is awaited even after a failure: the slot is busy until it ends.
       const done = await job;
@@ -238,24 +386,36 @@ export async function writeImage(
   const formats = settings.formats ?? FORMATS;
   const formatVersion = settings.formatVersion ?? formats.current;
   const w = new ImageStreamWriter(sink, settings, settings.pool !== undefined && rawBytesOf(providers) >= settings.pool.minBytes);
+  const incr = settings.incremental;
+  const parent = incr?.plan.parent;
   try {
-    await w.write(encodeHeader({ formatVersion, codecId: CODEC_ID, requiredFlags: 0, optionalFlags: 0 }));
+    // An image written against a parent always refers to it (at least in its refs): the header says so first.
+    const requiredFlags = parent === undefined ? 0 : RequiredFlag.SEGMENTS_BY_REFERENCE;
+    await w.write(encodeHeader({ formatVersion, codecId: CODEC_ID, requiredFlags, optionalFlags: 0 }));
     const entries: ProviderEntry[] = [];
     for (const p of providers) {
-      const stream = await w.writeRun(p.encoded.stream, 'ahead' in p.encoded ? p.encoded.ahead : undefined);
+      const stream = await w.writeRun(p.encoded.stream, 'ahead' in p.encoded ? p.encoded.ahead : undefined, { providerId: p.id, run: 'stream', kind: undefined });
       const blobs: BlobEntry[] = [];
-      for (const blob of p.encoded.blobs) {
-        const r = await w.writeRun(blob.bytes);
+      for (const [i, blob] of p.encoded.blobs.entries()) {
+        const r = await w.writeRun(blob.bytes, undefined, { providerId: p.id, run: i, kind: blob.kind });
         blobs.push({ kind: blob.kind, ...r });
       }
       entries.push({ id: p.id, version: p.version, tree: p.tree, stream, blobs });
     }
     await w.drain();
+    const finished = incr?.plan.finish(w.segments);
     const index: ImageIndex = {
-      manifest: { ...manifest, hostname: manifest.hostname ?? hostname(), parent: manifest.parent ?? null, meta: manifest.meta ?? {} },
+      manifest: {
+        ...manifest,
+        hostname: manifest.hostname ?? hostname(),
+        parent: manifest.parent ?? parent?.ref.imageId ?? null,
+        meta: manifest.meta ?? {},
+        ...(incr === undefined ? {} : { uuid: manifest.uuid ?? newImageUuid() }),
+      },
       codec: { values: 1, level: settings.level, segmentSize: settings.segmentSize, blobThreshold: settings.blobThreshold },
-      segments: w.segments,
+      segments: finished?.segments ?? w.segments,
       providers: entries,
+      ...(finished === undefined ? {} : { refs: finished.refs }),
     };
     const indexBytes = formats.encodeIndex(index, formatVersion);
     const indexOffset = w.offset;

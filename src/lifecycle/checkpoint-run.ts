@@ -25,7 +25,7 @@ import type { ClassLookup } from '../codec/types.js';
 import type { StateEncoder } from '../codec/encode.js';
 import { asError, CkptError, ErrorCodes, isCkptError } from '../errors.js';
 import { WarningCodes, type CkptWarning } from '../events.js';
-import { captureState, type CaptureArena } from '../image/capture.js';
+import { asyncCaptureNeedsWrite, captureState, detachCaptured, prepareArena, type CaptureArena } from '../image/capture.js';
 import {
   DEFAULT_MAX_IMAGE_BYTES,
   DEFAULT_MAX_INDEX_BYTES,
@@ -38,7 +38,7 @@ import {
 } from '../image/constants.js';
 import { infoFromIndex } from '../image/image-info.js';
 import { writeImage, type CapturedProvider } from '../image/writer.js';
-import type { MetaValue } from '../image/index-model.js';
+import { SegmentFlag, type ImageIndex, type MetaValue } from '../image/index-model.js';
 import type { ZstdPool } from '../image/pool.js';
 import type { SegmentPipeline } from '../image/segment-pipeline.js';
 import type { ReadLimits } from '../image/reader.js';
@@ -48,6 +48,11 @@ import type { RegisteredProvider } from '../provider/registry.js';
 import type { ImageSink, Store, WriterLock } from '../store/store.js';
 import { LIBRARY_NAME } from '../version.js';
 import { faultPoint } from './fault-points.js';
+import type { IncrementalChain } from './incremental-chain.js';
+import type { IncrementalPlan } from '../image/incremental-plan.js';
+
+/** The format incremental images are written in (references and hashes need it). */
+export const INCREMENTAL_FORMAT_VERSION = 3;
 
 /** How a checkpoint's bytes reach the store relative to the application. */
 export type PersistMode = 'sync' | 'async';
@@ -71,8 +76,12 @@ export interface CheckpointEnv {
   readonly pipeline?: SegmentPipeline;
   /** Reusable memory for the copies async persist makes at capture. */
   readonly arena?: CaptureArena;
+  /** Pool threads that may work while the app runs (an async persist's write, preparing the arena); default all. */
+  readonly backgroundThreads?: number;
   /** The encoder whose buffers are reused across checkpoints (default: the process-wide one). */
   readonly encoder?: StateEncoder;
+  /** Incremental images: the chain that picks each image's parent (absent: every image is full, in the default format). */
+  readonly incremental?: IncrementalChain;
   writerLock(): Promise<WriterLock>;
   warn(w: CkptWarning): void;
   /** Runs after a commit (retention), with the committed image's info. Must not throw. */
@@ -157,9 +166,11 @@ function capturedOverLimit(env: CheckpointEnv, captured: readonly CapturedProvid
 }
 
 /** The written index against `limits.maxIndexBytes` (segments lie back to back from the header to the index). */
-function indexOverLimit(env: CheckpointEnv, bytes: number, segments: readonly { offset: number; storedLength: number }[]): CkptError | undefined {
-  const last = segments[segments.length - 1];
-  const indexLength = bytes - TRAILER_SIZE - (last === undefined ? HEADER_SIZE : last.offset + last.storedLength);
+function indexOverLimit(env: CheckpointEnv, bytes: number, segments: readonly { offset: number; storedLength: number; flags: number }[]): CkptError | undefined {
+  // The image's own segments end where the index starts (rows by reference give their holder's offsets).
+  let end = HEADER_SIZE;
+  for (const s of segments) if ((s.flags & SegmentFlag.BY_REFERENCE) === 0) end = Math.max(end, s.offset + s.storedLength);
+  const indexLength = bytes - TRAILER_SIZE - end;
   const max = env.limits.maxIndexBytes ?? DEFAULT_MAX_INDEX_BYTES;
   if (indexLength <= max) return undefined;
   return limitError(`checkpoint refused: the image's index is ${indexLength} bytes, above limits.maxIndexBytes (${max}), so restoring it would fail; raise limits.maxIndexBytes or segmentSize (readers of this store need the same limit)`);
@@ -240,7 +251,8 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
             // The reader's BigInt limit: a BigInt this Checkpointer could not read back is refused here.
             ...(env.limits.maxBigIntBytes === undefined ? {} : { maxBigIntBytes: env.limits.maxBigIntBytes }),
           },
-          { mode, pool: env.pool, arena: env.arena, segmentSize: env.segmentSize, level: env.level, ...(env.encoder === undefined ? {} : { encoder: env.encoder }) },
+          // Large binary values are copied (async) once every provider is captured: see below.
+          { mode: 'sync', pool: env.pool, arena: env.arena, segmentSize: env.segmentSize, level: env.level, key: p.id, ...(env.encoder === undefined ? {} : { encoder: env.encoder }) },
         );
         capturedProviders.push({ id: p.id, version: p.version, tree: p.tree, encoded });
       } catch (err) {
@@ -249,16 +261,44 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
     }
   }
 
+  // Async persist copies large binary values into the capture arena. When
+  // the arena has no memory for a large copy yet (the first async checkpoint,
+  // a grown state), this one is written before the app runs again, without
+  // a copy, and the arena is prepared in the background for the next one:
+  // see asyncCaptureNeedsWrite.
+  let persist: PersistMode = mode;
+  let prepareAfterWrite = false;
+  if (mode === 'async' && failures.length === 0) {
+    if (asyncCaptureNeedsWrite(capturedProviders.map((p) => p.encoded), env.arena)) {
+      persist = 'sync';
+      prepareAfterWrite = true;
+    } else {
+      for (let i = 0; i < capturedProviders.length; i++) {
+        const p = capturedProviders[i]!;
+        try {
+          capturedProviders[i] = { ...p, encoded: detachCaptured(p.encoded, env.arena, env.pool, p.id) };
+        } catch (err) {
+          fail(`provider ${JSON.stringify(p.id)}: copying its state for the background write failed`, err, p.id);
+        }
+      }
+    }
+  }
+
   faultPoint('after-capture');
 
   let sink: ImageSink | undefined;
   let written: ImageInfo | undefined;
+  let plan: IncrementalPlan | undefined;
+  let writtenIndex: ImageIndex | undefined;
+  const chain = env.incremental;
   // An image the read limits would refuse is not written at all.
   let writeError: CkptError | undefined = failures.length === 0 ? capturedOverLimit(env, capturedProviders) : undefined;
   if (writeError !== undefined) for (const p of capturedProviders) p.encoded.release?.();
-  const write = async (): Promise<void> => {
+  const write = async (background: boolean): Promise<void> => {
     try {
       const lock = await env.writerLock();
+      // The parent is chosen after the pause (async persist): comparing costs the app nothing.
+      plan = chain === undefined ? undefined : await chain.next(env.store, env.limits);
       sink = await env.store.create(lock);
       const res = await writeImage(
         sink,
@@ -274,11 +314,22 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
           ...(options.meta === undefined ? {} : { meta: options.meta }),
         },
         capturedProviders,
-        { level: env.level, segmentSize: env.segmentSize, blobThreshold: env.blobThreshold, ...(signal === undefined ? {} : { signal }), ...(env.pool === undefined ? {} : { pool: env.pool }), ...(env.pipeline === undefined ? {} : { pipeline: env.pipeline }) },
+        {
+          level: env.level,
+          segmentSize: env.segmentSize,
+          blobThreshold: env.blobThreshold,
+          ...(signal === undefined ? {} : { signal }),
+          ...(env.pool === undefined ? {} : { pool: env.pool }),
+          ...(env.pipeline === undefined ? {} : { pipeline: env.pipeline }),
+          ...(plan === undefined ? {} : { formatVersion: INCREMENTAL_FORMAT_VERSION, incremental: { plan, ...(chain?.bases === undefined ? {} : { bases: chain.bases }) } }),
+          // While the app runs, leave its core(s) alone.
+          ...(background && env.backgroundThreads !== undefined ? { threads: env.backgroundThreads } : {}),
+        },
       );
       const overIndex = indexOverLimit(env, res.bytes, res.index.segments);
       if (overIndex !== undefined) throw overIndex;
-      written = infoFromIndex(res.index, res.bytes, FORMAT_VERSION);
+      written = infoFromIndex(res.index, res.bytes, plan === undefined ? FORMAT_VERSION : res.formatVersion);
+      writtenIndex = res.index;
       faultPoint('after-write');
     } catch (err) {
       writeError = storeError(env, err, 'writing the image');
@@ -286,7 +337,7 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
   };
 
   // Synchronous mode: blobs are views on live memory, so write before resuming.
-  if (mode === 'sync' && failures.length === 0 && writeError === undefined) await write();
+  if (persist === 'sync' && failures.length === 0 && writeError === undefined) await write(false);
 
   // 4. resume: providers and resources are told, whatever happened so far.
   const firstError = writeError ?? failures[0];
@@ -308,11 +359,15 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
   const pauseMs = performance.now() - tPause;
   release(pauseMs);
 
+  // The async checkpoint written before resuming: its copies' memory is prepared now, while the app runs.
+  if (prepareAfterWrite && env.arena !== undefined) prepareArena(capturedProviders.map((p) => p.encoded), env.arena, env.pool, env.backgroundThreads ?? env.pool?.size ?? 1);
+
   // Asynchronous mode: the app runs again; compress and write in the background.
-  if (mode === 'async' && failures.length === 0 && writeError === undefined) await write();
+  if (persist === 'async' && failures.length === 0 && writeError === undefined) await write(true);
 
   // 5. post-dump: commit, or abort and report.
   if (writeError !== undefined || failures.length > 0 || sink === undefined || written === undefined) {
+    if (plan !== undefined) chain?.failed();
     if (sink !== undefined) await sink.abort().catch(() => undefined);
     if (writeError !== undefined) {
       for (const f of failures) env.warn({ code: WarningCodes.HOOK_FAILED, message: f.message, error: f });
@@ -326,15 +381,26 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
     if (signal?.aborted === true) throw signal.reason;
     await done.commit();
   } catch (err) {
+    if (plan !== undefined) chain?.failed();
     await done.abort().catch(() => undefined);
     throw storeError(env, err, 'committing the image');
   }
+  if (plan !== undefined && writtenIndex !== undefined) chain?.committed(plan, writtenIndex);
 
   faultPoint('after-commit');
 
   // Synchronous mode holds the application until the commit: that is its pause.
-  const held = mode === 'sync' ? performance.now() - tPause : pauseMs;
-  const info: CheckpointInfo = { ...written, pauseMs: held, totalMs: performance.now() - t0 };
+  const held = persist === 'sync' ? performance.now() - tPause : pauseMs;
+  const references = (writtenIndex?.refs ?? []).map((r) => r.imageId);
+  const info: CheckpointInfo = {
+    ...written,
+    pauseMs: held,
+    totalMs: performance.now() - t0,
+    kind: references.length > 0 ? 'incremental' : 'full',
+    bytesWritten: written.bytes,
+    bytesReferenced: plan?.bytesReferenced ?? 0,
+    references,
+  };
   for (const p of providers) {
     if (p.provider.committed === undefined) continue;
     try {

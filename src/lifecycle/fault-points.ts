@@ -50,6 +50,7 @@ export const FAULT_POINTS = [
   'after-dir-fsync', // store: the commit is durable
   'after-commit', // lifecycle: commit() resolved, committed() hooks next
   'before-retention', // lifecycle: committed() hooks ran, retention next
+  'retention-planned', // lifecycle: retention decided what to delete (references marked), no delete yet
   'retention-delete', // store: delete() of an old image, before unlink
   'after-unlink', // store: old image unlinked, directory not yet fsynced
   'after-retention', // lifecycle: retention done, checkpoint() about to resolve

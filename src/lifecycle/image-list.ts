@@ -28,19 +28,37 @@ export interface ImageListEnv {
  * `CkptError` (bugs) are thrown.
  */
 export async function describeEntry(env: ImageListEnv, entry: StoreEntry): Promise<ImageInfo | undefined> {
+  const read = await readEntry(env, entry);
+  return read !== undefined && 'info' in read ? read.info : undefined;
+}
+
+/** An image whose index was read: its info and the images it refers to. */
+export interface ReadableEntry {
+  readonly info: ImageInfo;
+  /** Ids of the images holding bytes this image refers to (its index's `refs`). */
+  readonly refs: readonly string[];
+}
+
+/**
+ * {@link describeEntry} with more: the image's references, or — when it
+ * cannot be described — the error (warned about as in describeEntry).
+ * `undefined`: the image was deleted meanwhile.
+ */
+export async function readEntry(env: ImageListEnv, entry: StoreEntry): Promise<ReadableEntry | { readonly error: CkptError } | undefined> {
   try {
     const source = await env.store.open(entry.id);
     try {
       const reader = await ImageReader.open(source, env.limits);
-      return imageInfo(reader);
+      return { info: imageInfo(reader), refs: (reader.index.refs ?? []).map((r) => r.imageId) };
     } finally {
       await source.close();
     }
   } catch (err) {
     if (!isCkptError(err)) throw err;
     // Not listed (and so never pruned): damaged, newer format, over a limit, or deleted meanwhile.
-    if (err.code !== ErrorCodes.NOT_FOUND) unreadable(env, entry.id, err);
-    return undefined;
+    if (err.code === ErrorCodes.NOT_FOUND) return undefined;
+    unreadable(env, entry.id, err);
+    return { error: err };
   }
 }
 

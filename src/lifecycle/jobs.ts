@@ -24,6 +24,7 @@ import type { EventSink } from './event-sink.js';
 import type { OpenHandleCheck } from './open-resources.js';
 import { runRestore, type RestoreEnv } from './restore-run.js';
 import { WorkQueue } from './work-queue.js';
+import type { IncrementalChain } from './incremental-chain.js';
 import type { WriterSession } from './writer-session.js';
 
 /** What the jobs of a Checkpointer work with. */
@@ -41,6 +42,8 @@ export interface JobsEnv {
   readonly writer: WriterSession;
   readonly events: EventSink;
   readonly openHandles: OpenHandleCheck;
+  /** Incremental images (absent when off). */
+  readonly incremental?: IncrementalChain;
   /** Throws once the Checkpointer is closed (checked when each job starts). */
   checkOpen(): void;
   /** An image was restored (`step`: its step). */
@@ -131,6 +134,8 @@ export class Jobs {
         const result = await runRestore(this.restoreEnv, imageId);
         // Step policies of app-written loops (safepoint(step)) count from the restored step.
         if (result !== undefined) env.restored(result.image.step);
+        // The restored image is the next incremental image's parent.
+        if (result !== undefined) env.incremental?.restoredFrom(result.image.id);
         publish(restoreChannel, { phase: 'end', result });
         if (result !== undefined) env.events.emit('restore', result);
         return result;
@@ -159,7 +164,9 @@ export class Jobs {
       ...(pool === undefined ? {} : { pool }),
       pipeline: this.#env.pipeline,
       arena: this.#env.arena,
+      backgroundThreads: s.backgroundThreads,
       encoder: this.#env.encoder,
+      ...(this.#env.incremental === undefined ? {} : { incremental: this.#env.incremental }),
       writerLock: () => writer.lock(),
       warn: (w) => events.warn(w),
       afterCommit: (committed) => writer.applyRetention(committed),

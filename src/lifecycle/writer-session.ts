@@ -20,9 +20,11 @@ import { asError, CkptError, ErrorCodes, isCkptError } from '../errors.js';
 import { WarningCodes, type CkptWarning } from '../events.js';
 import type { ReadLimits } from '../image/reader.js';
 import type { ImageInfo } from '../info.js';
-import { selectForDeletion, type RetentionPolicy } from '../retention/policy.js';
+import { explainDecision, planRetention, type RetentionPlan } from '../retention/plan.js';
+import type { RetentionPolicy } from '../retention/policy.js';
 import type { Store, WriterLock } from '../store/store.js';
-import { describeEntry } from './image-list.js';
+import { faultPoint } from './fault-points.js';
+import { readEntry, type ReadableEntry } from './image-list.js';
 
 /** What a writer session needs. */
 export interface WriterSessionEnv {
@@ -47,7 +49,9 @@ export class WriterSession {
    */
   #cleanupPending = false;
   /** Info of the readable images retention saw last, by id. */
-  #known = new Map<string, ImageInfo>();
+  #known = new Map<string, ReadableEntry>();
+  /** The pinned images at the previous retention run (comma-joined), to warn only when they change. */
+  #pinnedKey = '';
 
   /** @param env - the store, lock wait, retention policies and warning sink */
   constructor(env: WriterSessionEnv) {
@@ -141,15 +145,27 @@ export class WriterSession {
 
   /**
    * Apply the retention policies after the commit of `committed`: delete the
-   * images no policy keeps. Never throws: a failure is a
+   * images no policy keeps and no kept image refers to
+   * (`retention/plan`), newest first. Images kept only because a kept image
+   * refers to them are *pinned*; a change in that set is a
+   * `CKPT_WARN_RETENTION_PINNED` warning. Never throws: a failure is a
    * `CKPT_WARN_RETENTION_FAILED` warning (the new image is committed).
    */
   async applyRetention(committed: ImageInfo): Promise<void> {
     const lock = this.#lock;
     if (this.#env.retention.length === 0 || lock === undefined) return;
     try {
-      const images = await this.#images(committed);
-      for (const id of selectForDeletion(images, this.#env.retention)) {
+      const { images, unreadable } = await this.#images(committed);
+      const known = this.#known;
+      const plan = await planRetention(
+        images,
+        this.#env.retention,
+        (id) => known.get(id)?.refs,
+        { alwaysKeep: [committed.id], unreadable },
+      );
+      this.#warnPinned(plan);
+      faultPoint('retention-planned');
+      for (const id of plan.deleteOrder) {
         await this.#env.store.delete(lock, id);
         this.#known.delete(id);
       }
@@ -158,26 +174,48 @@ export class WriterSession {
     }
   }
 
+  /** Warn when the set of pinned images changed since the previous run (not at every checkpoint). */
+  #warnPinned(plan: RetentionPlan): void {
+    const key = plan.pinned.join(',');
+    if (key === this.#pinnedKey) return;
+    this.#pinnedKey = key;
+    if (plan.pinned.length === 0) return;
+    const lines = plan.decisions.filter((d) => d.action === 'pinned').map((d) => `${d.id} (${explainDecision(d, plan.unknownRefs)})`);
+    this.#env.warn({
+      code: WarningCodes.RETENTION_PINNED,
+      message: `retention keeps ${plan.pinned.length} image(s) in ${this.#env.store.description} that no policy keeps, because kept images need them: ${lines.join('; ')} — they go once nothing kept refers to them ('ckpt compact' writes a full image so older ones can go)`,
+    });
+  }
+
   /**
-   * The store's readable images, newest first, as `list()` describes them:
-   * the listing decides which images exist and their order. The image just
-   * committed is opened again (a write torn after its commit must not make
-   * retention delete the last readable image); an image described at the
-   * previous run is trusted while its size is unchanged; any other is
-   * opened. One open per checkpoint in the steady state, not one per image.
+   * The store's images, newest first, as `list()` describes them, with the
+   * images they refer to: the listing decides which images exist and their
+   * order. The image just committed is opened again (a write torn after its
+   * commit must not make retention delete the last readable image); an
+   * image described at the previous run is trusted while its size is
+   * unchanged; any other is opened. One open per checkpoint in the steady
+   * state, not one per image. `unreadable`: images that cannot be described
+   * for a reason other than damage (newer format, over a limit, I/O) — their
+   * references are unknown, so retention keeps everything older.
    */
-  async #images(committed: ImageInfo): Promise<ImageInfo[]> {
-    const out: ImageInfo[] = [];
-    const seen = new Map<string, ImageInfo>();
+  async #images(committed: ImageInfo): Promise<{ images: ImageInfo[]; unreadable: string[] }> {
+    const images: ImageInfo[] = [];
+    const unreadable: string[] = [];
+    const seen = new Map<string, ReadableEntry>();
     for (const entry of await this.#env.store.list()) {
       const known = entry.id === committed.id ? undefined : this.#known.get(entry.id);
-      const info = known !== undefined && known.bytes === entry.size ? known : await describeEntry(this.#env, entry);
-      if (info === undefined) continue;
-      out.push(info);
-      seen.set(entry.id, info);
+      const read = known !== undefined && known.info.bytes === entry.size ? known : await readEntry(this.#env, entry);
+      if (read === undefined) continue;
+      if ('error' in read) {
+        // A damaged image restores nothing, so what it refers to does not matter.
+        if (read.error.code !== ErrorCodes.CORRUPT) unreadable.push(entry.id);
+        continue;
+      }
+      images.push(read.info);
+      seen.set(entry.id, read);
     }
     this.#known = seen;
-    return out;
+    return { images, unreadable };
   }
 
   /** Release the writer lock (if held). Idempotent. */

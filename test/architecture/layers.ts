@@ -16,6 +16,7 @@
  * | 1    | provider   | `provider/` (what a provider is, the registry; no encoding)                             |
  * | 2    | image      | `image/`                                                                                |
  * | 3    | store      | `store/` (the implementations: FsStore, MemoryStore, locks, file operations)            |
+ * | 3    | store      | `s3/` (`ckpt/s3`: S3Store, its lease, sink and source)                                  |
  * | 3    | convert    | `convert/` (format versions, migrations, restore plans)                                 |
  * | 4    | lifecycle  | `lifecycle/`, `options.ts` (the Checkpointer's options and their validation)           |
  * | 4    | retention  | `retention/`                                                                            |
@@ -62,6 +63,7 @@ export const LAYER_RULES: readonly LayerRule[] = [
   { match: 'provider/', layer: L.provider },
   { match: 'image/', layer: L.image },
   { match: 'store/', layer: L.store },
+  { match: 's3/', layer: L.store },
   { match: 'convert/', layer: L.convert },
   { match: 'lifecycle/', layer: L.lifecycle },
   { match: 'options.ts', layer: L.lifecycle },

@@ -118,7 +118,7 @@ describe('ckpt convert', () => {
     const dir = await tempDir();
     const cases: [string[], number, RegExp][] = [
       [[golden(1, 'values'), golden(2, 'values')], 1, /already exists; choose another output path/],
-      [[golden(1, 'values'), join(dir, 'x.ckpt'), '--to', '9'], 1, /--to 9: this ckpt writes format versions 1, 2/],
+      [[golden(1, 'values'), join(dir, 'x.ckpt'), '--to', '9'], 1, /--to 9: this ckpt writes format versions 1, 2, 3/],
       [[golden(1, 'values')], 1, /missing output file/],
       [[golden(1, 'broken-checksum'), join(dir, 'y.ckpt')], 2, /segment 0 checksum mismatch/],
     ];

@@ -1,5 +1,5 @@
 // Format versions as data: the production list, the rules a list must keep,
-// and a test-only format 3 (test/image/index-v3.ts) added to a copy of the
+// and a test-only format 4 (test/image/index-v4.ts) added to a copy of the
 // list as a real new version would be — one module plus one entry — driving
 // the generic writer, reader and converter.
 import { createHash } from 'node:crypto';
@@ -18,14 +18,15 @@ import { decodeTrailer } from '../../src/image/header.js';
 import type { ImageIndex } from '../../src/image/index-model.js';
 import { formatV1, type ImageIndexV1 } from '../../src/image/index-v1.js';
 import { formatV2, type ImageIndexV2 } from '../../src/image/index-v2.js';
+import { formatV3 } from '../../src/image/index-v3.js';
 import { ImageReader } from '../../src/image/reader.js';
 import { writeImage, type CapturedProvider } from '../../src/image/writer.js';
 import type { ImageSink } from '../../src/store/store.js';
 import { FIXED_MANIFEST, captured, imageBytes, memorySource } from '../helpers/image-bytes.js';
-import { decodeIndexV3, formatV3, formatV3OneWay, modelOfV3 } from './index-v3.js';
+import { decodeIndexV4, formatV4, formatV4OneWay, modelOfV4 } from './index-v4.js';
 
 const identity: { toModel: (i: ImageIndexV2) => ImageIndex; fromModel: (m: ImageIndex) => ImageIndexV2 } = { toModel: (i) => i, fromModel: (m) => m };
-const withV3 = createFormatList([...FORMATS.versions, formatV3], modelOfV3);
+const withV4 = createFormatList([...FORMATS.versions, formatV4], modelOfV4);
 const state = { n: 1, s: 'hi', t: new Float64Array([1.5, -0]), big: new Uint8Array(300).fill(7) };
 const providers = (): CapturedProvider[] => [captured('a', state, { blobThreshold: 256 }), captured('b', { list: [1, 2, 3] }, { version: 4 })];
 
@@ -64,19 +65,20 @@ function indexBytesOf(image: Buffer): { bytes: Buffer; offset: number } {
 }
 
 describe('the production format list', () => {
-  it('lists versions 1 and 2, writes FORMAT_VERSION by default, and is frozen', () => {
-    expect(FORMATS.readable).toEqual([1, 2]);
-    expect(FORMATS.writable).toEqual([1, 2]);
+  it('lists versions 1 to 3, writes FORMAT_VERSION by default, and is frozen', () => {
+    expect(FORMATS.readable).toEqual([1, 2, 3]);
+    expect(FORMATS.writable).toEqual([1, 2, 3]);
     expect(READABLE_FORMAT_VERSIONS).toBe(FORMATS.readable);
     expect(WRITABLE_FORMAT_VERSIONS).toBe(FORMATS.writable);
     expect(FORMATS.versions.map((v) => v.version)).toEqual(FORMATS.readable);
     expect(FORMATS.current).toBe(FORMAT_VERSION);
-    expect(FORMATS.newest).toBe(2);
+    expect(FORMATS.newest).toBe(3);
+    expect(FORMATS.current).toBe(2);
     expect(Object.isFrozen(FORMATS)).toBe(true);
     expect(Object.isFrozen(FORMATS.versions)).toBe(true);
     expect(Object.isFrozen(formatV2)).toBe(true);
     expect(Object.isFrozen(formatV2.previous)).toBe(true);
-    expect(() => (FORMATS.versions as FormatVersion[]).push(formatV3)).toThrow(TypeError);
+    expect(() => (FORMATS.versions as FormatVersion[]).push(formatV4)).toThrow(TypeError);
   });
 
   it('describes conversions with the steps’ own words, in order, both ways', () => {
@@ -93,24 +95,24 @@ describe('the production format list', () => {
   });
 
   it('writes through the list exactly the bytes it wrote before (the writer’s default list)', async () => {
-    for (const v of [1, 2]) expect((await write(FORMATS, v)).equals(await imageBytes(providers(), { segmentSize: 4096, blobThreshold: 256, formatVersion: v }))).toBe(true);
+    for (const v of [1, 2, 3]) expect((await write(FORMATS, v)).equals(await imageBytes(providers(), { segmentSize: 4096, blobThreshold: 256, formatVersion: v }))).toBe(true);
   });
 
   it('refuses to read a version it does not list, and to write one it cannot', async () => {
-    const v3image = await write(withV3);
-    const newer = await failure(ImageReader.open(memorySource(v3image)));
+    const v4image = await write(withV4);
+    const newer = await failure(ImageReader.open(memorySource(v4image)));
     expect(newer.code).toBe(ErrorCodes.FORMAT_NEWER);
-    expect(newer.message).toMatch(/format version 3.*up to 2/);
-    const { bytes, offset } = indexBytesOf(v3image);
-    const direct = await failure(() => FORMATS.decodeIndex(3, bytes, offset, { maxSegmentBytes: 1 << 20 }));
+    expect(newer.message).toMatch(/format version 4.*up to 3/);
+    const { bytes, offset } = indexBytesOf(v4image);
+    const direct = await failure(() => FORMATS.decodeIndex(4, bytes, offset, { maxSegmentBytes: 1 << 20 }));
     expect(direct.code).toBe(ErrorCodes.FORMAT_NEWER);
-    expect(direct.message).toMatch(/reads versions 1, 2/);
-    const r3 = await ImageReader.openWith(withV3, memorySource(v3image));
-    const model = r3.index;
-    await r3.close();
-    const cannot = await failure(() => FORMATS.encodeIndex(model, 3));
+    expect(direct.message).toMatch(/reads versions 1, 2, 3/);
+    const r4 = await ImageReader.openWith(withV4, memorySource(v4image));
+    const model = r4.index;
+    await r4.close();
+    const cannot = await failure(() => FORMATS.encodeIndex(model, 4));
     expect(cannot.code).toBe(ErrorCodes.INVALID_ARGUMENT);
-    expect(cannot.message).toMatch(/cannot write image format version 3; this ckpt writes versions 1, 2/);
+    expect(cannot.message).toMatch(/cannot write image format version 4; this ckpt writes versions 1, 2, 3/);
   });
 });
 
@@ -135,10 +137,10 @@ describe('building a format list', () => {
     const bad: (() => unknown)[] = [
       () => createFormatList([] as unknown as [FormatVersion<ImageIndexV2, unknown>], identity),
       () => createFormatList([formatV2, formatV1] as unknown as [FormatVersion<ImageIndexV2, unknown>], identity),
-      () => createFormatList([formatV1, formatV3] as unknown as [FormatVersion<ImageIndexV2, unknown>], identity),
+      () => createFormatList([formatV1, formatV4] as unknown as [FormatVersion<ImageIndexV2, unknown>], identity),
       () => createFormatList([formatV1, oldOnly] as unknown as [FormatVersion<ImageIndexV2, unknown>], identity),
       () => createFormatList([formatV1, formatV2], identity, { current: 3 }),
-      () => createFormatList([...FORMATS.versions, formatV3OneWay], modelOfV3, { current: 2 }),
+      () => createFormatList([...FORMATS.versions, formatV4OneWay], modelOfV4, { current: 3 }),
     ];
     for (const f of bad) {
       const e = await failure(f);
@@ -173,23 +175,23 @@ describe('a new format version is one module plus one list entry', () => {
   const sha = async (p: string): Promise<string> => createHash('sha256').update(await readFile(p)).digest('hex');
   const fixture = (v: number, name: string): string => fileURLToPath(new URL(`../fixtures/images/v${v}/${name}.image`, import.meta.url));
 
-  it('the copy lists 1..3 and leaves the production list alone', () => {
-    expect(withV3.readable).toEqual([1, 2, 3]);
-    expect(withV3.writable).toEqual([1, 2, 3]);
-    expect(withV3.current).toBe(3);
-    expect(FORMATS.readable).toEqual([1, 2]);
-    expect(withV3.changes(1, 3)).toEqual(['header: format version 1 → 3', ...formatV2.previous!.upgradeChanges, 'index: adds segmentCount (the number of segments)']);
-    expect(withV3.changes(3, 1)).toEqual(['header: format version 3 → 1', 'index: drops segmentCount', ...formatV2.previous!.downgradeChanges]);
+  it('the copy lists 1..4 and leaves the production list alone', () => {
+    expect(withV4.readable).toEqual([1, 2, 3, 4]);
+    expect(withV4.writable).toEqual([1, 2, 3, 4]);
+    expect(withV4.current).toBe(4);
+    expect(FORMATS.readable).toEqual([1, 2, 3]);
+    expect(withV4.changes(1, 4)).toEqual(['header: format version 1 → 4', ...formatV2.previous!.upgradeChanges, ...formatV3.previous!.upgradeChanges, 'index: adds segmentCount (the number of segments)']);
+    expect(withV4.changes(4, 1)).toEqual(['header: format version 4 → 1', 'index: drops segmentCount', ...formatV3.previous!.downgradeChanges, ...formatV2.previous!.downgradeChanges]);
   });
 
-  it('write → read: the generic writer writes format 3 and the generic reader reads it back', async () => {
-    const image = await write(withV3);
+  it('write → read: the generic writer writes format 4 and the generic reader reads it back', async () => {
+    const image = await write(withV4);
     const { bytes, offset } = indexBytesOf(image);
-    const raw = decodeIndexV3(bytes, offset, { maxSegmentBytes: 1 << 20 });
+    const raw = decodeIndexV4(bytes, offset, { maxSegmentBytes: 1 << 20 });
     expect(raw.segmentCount).toBe(raw.segments.length);
     expect(raw.segmentCount).toBeGreaterThan(1);
-    const reader = await ImageReader.openWith(withV3, memorySource(image));
-    expect(reader.header.formatVersion).toBe(3);
+    const reader = await ImageReader.openWith(withV4, memorySource(image));
+    expect(reader.header.formatVersion).toBe(4);
     expect('segmentCount' in reader.index).toBe(false);
     expect(reader.index.segments.length).toBe(raw.segmentCount);
     expect(await reader.readProvider('a')).toEqual(state);
@@ -198,21 +200,21 @@ describe('a new format version is one module plus one list entry', () => {
     await reader.close();
   });
 
-  it('a damaged format 3 field fails as CORRUPT naming it', async () => {
-    const image = await write(withV3);
+  it('a damaged format 4 field fails as CORRUPT naming it', async () => {
+    const image = await write(withV4);
     const { bytes, offset } = indexBytesOf(image);
-    const good = decodeIndexV3(bytes, offset, { maxSegmentBytes: 1 << 20 });
-    const forged = formatV3.encode({ ...good, segmentCount: good.segmentCount + 1 });
-    const e = await failure(() => withV3.decodeIndex(3, forged, offset, { maxSegmentBytes: 1 << 20 }));
+    const good = decodeIndexV4(bytes, offset, { maxSegmentBytes: 1 << 20 });
+    const forged = formatV4.encode({ ...good, segmentCount: good.segmentCount + 1 });
+    const e = await failure(() => withV4.decodeIndex(4, forged, offset, { maxSegmentBytes: 1 << 20 }));
     expect(e.code).toBe(ErrorCodes.CORRUPT);
     expect(e.message).toMatch(/segmentCount/);
   });
 
   it('upgrade: older images read through the new list equal what the production list reads', async () => {
-    for (const v of [1, 2]) {
+    for (const v of [1, 2, 3]) {
       const image = await write(FORMATS, v);
       const before = await ImageReader.open(memorySource(image));
-      const after = await ImageReader.openWith(withV3, memorySource(image));
+      const after = await ImageReader.openWith(withV4, memorySource(image));
       expect(after.header.formatVersion).toBe(v);
       expect(after.index).toEqual(before.index);
       expect(await after.readProvider('a')).toEqual(state);
@@ -221,35 +223,35 @@ describe('a new format version is one module plus one list entry', () => {
     }
   });
 
-  it('downgrade: writing 2 or 1 through the new list gives the production list’s bytes exactly', async () => {
-    for (const v of [1, 2]) expect((await write(withV3, v)).equals(await write(FORMATS, v))).toBe(true);
+  it('downgrade: writing 3, 2 or 1 through the new list gives the production list’s bytes exactly', async () => {
+    for (const v of [1, 2, 3]) expect((await write(withV4, v)).equals(await write(FORMATS, v))).toBe(true);
   });
 
-  it('convert: 1 → 3 → 1 through the generic converter reproduces the original file', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ckpt-format3-'));
+  it('convert: 1 → 4 → 1 through the generic converter reproduces the original file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ckpt-format4-'));
     dirs.push(dir);
     const input = fixture(1, 'multi');
-    const up = await convertImageFileWith(withV3, input, join(dir, 'v3.ckpt'));
-    expect(up).toMatchObject({ from: 1, to: 3, changes: withV3.changes(1, 3) });
-    const reader = await ImageReader.openWith(withV3, memorySource(await readFile(join(dir, 'v3.ckpt'))));
-    expect(reader.header.formatVersion).toBe(3);
+    const up = await convertImageFileWith(withV4, input, join(dir, 'v4.ckpt'));
+    expect(up).toMatchObject({ from: 1, to: 4, changes: withV4.changes(1, 4) });
+    const reader = await ImageReader.openWith(withV4, memorySource(await readFile(join(dir, 'v4.ckpt'))));
+    expect(reader.header.formatVersion).toBe(4);
     await reader.close();
-    const down = await convertImageFileWith(withV3, join(dir, 'v3.ckpt'), join(dir, 'v1.ckpt'), { to: 1 });
-    expect(down).toMatchObject({ from: 3, to: 1, changes: withV3.changes(3, 1) });
+    const down = await convertImageFileWith(withV4, join(dir, 'v4.ckpt'), join(dir, 'v1.ckpt'), { to: 1 });
+    expect(down).toMatchObject({ from: 4, to: 1, changes: withV4.changes(4, 1) });
     expect(await sha(join(dir, 'v1.ckpt'))).toBe(await sha(input));
   });
 
   it('a version without a way back: only it is writable, and the refusal gives the reason', async () => {
-    const oneWay = createFormatList([...FORMATS.versions, formatV3OneWay], modelOfV3);
-    expect(oneWay.readable).toEqual([1, 2, 3]);
-    expect(oneWay.writable).toEqual([3]);
+    const oneWay = createFormatList([...FORMATS.versions, formatV4OneWay], modelOfV4);
+    expect(oneWay.readable).toEqual([1, 2, 3, 4]);
+    expect(oneWay.writable).toEqual([4]);
     const image = await write(oneWay);
     const reader = await ImageReader.openWith(oneWay, memorySource(image));
-    const e = await failure(() => oneWay.encodeIndex(reader.index, 2));
+    const e = await failure(() => oneWay.encodeIndex(reader.index, 3));
     await reader.close();
     expect(e.code).toBe(ErrorCodes.INVALID_ARGUMENT);
-    expect(e.message).toMatch(/format 3 cannot be downgraded to 2: test format 3 is one-way/);
-    const dir = await mkdtemp(join(tmpdir(), 'ckpt-format3-'));
+    expect(e.message).toMatch(/format 4 cannot be downgraded to 3: test format 4 is one-way/);
+    const dir = await mkdtemp(join(tmpdir(), 'ckpt-format4-'));
     dirs.push(dir);
     const conv = await failure(convertImageFileWith(oneWay, fixture(2, 'values'), join(dir, 'x.ckpt'), { to: 1 }));
     expect(conv.code).toBe(ErrorCodes.INVALID_ARGUMENT);

@@ -119,6 +119,7 @@ const MAX_HIT: Record<FaultPointName, number> = {
   'after-dir-fsync': 4,
   'after-commit': 4,
   'before-retention': 4,
+  'retention-planned': 4,
   'retention-delete': 3,
   'after-unlink': 3,
   'after-retention': 4,
