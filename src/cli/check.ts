@@ -42,6 +42,8 @@ export interface ImageCheck {
   readonly providersDecoded: number;
   /** The resulting status. */
   readonly status: ImageStatus;
+  /** Ids of the images it refers to (its index's `refs`; empty for a full image), when its index could be read. */
+  readonly refs?: readonly string[];
 }
 
 /** Options of {@link checkImage}. */
@@ -102,12 +104,14 @@ export async function checkImage(open: () => Promise<ImageSource>, id: string, p
   }
   try {
     const info = { ...imageInfo(reader), id };
-    if (!options.full) return { ...base, header: reader.header, info, verified: false, problems: [], segmentsChecked: 0, providersDecoded: 0, status: 'ok' };
+    const refs = (reader.index.refs ?? []).map((r) => r.imageId);
+    if (!options.full) return { ...base, header: reader.header, info, refs, verified: false, problems: [], segmentsChecked: 0, providersDecoded: 0, status: 'ok' };
     const report = await reader.verify(options.classes === undefined ? {} : { classes: options.classes });
     return {
       ...base,
       header: reader.header,
       info,
+      refs,
       verified: true,
       problems: report.problems,
       segmentsChecked: report.segmentsChecked,
