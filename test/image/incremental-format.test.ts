@@ -457,3 +457,43 @@ describe('restore of incremental images', () => {
     expect(second.result?.skipped).toEqual([{ id: c.id, code: ErrorCodes.MISSING_REFERENCE, message: expect.stringMatching(new RegExp(`refers to image ${b.id}`)) as string }]);
   });
 });
+
+describe('XOR primitives', () => {
+  it('xorInto is its own inverse, on aligned and unaligned views, long and short', async () => {
+    const { xorInto } = await import('../../src/image/segment-pipeline.js');
+    for (const [len, off] of [[3, 0], [100, 0], [4099, 1], [4096, 3]] as const) {
+      const buf = new Uint8Array(len + 8);
+      for (let i = 0; i < buf.length; i++) buf[i] = (i * 31) & 0xff;
+      const a = buf.subarray(off, off + len);
+      const before = Uint8Array.from(a);
+      const key = new Uint8Array(len + 5).subarray(5).map((_, i) => (i * 7 + 1) & 0xff);
+      xorInto(a, key);
+      expect(a.some((v, i) => v !== before[i])).toBe(true);
+      for (let i = 0; i < len; i++) expect(a[i]).toBe(before[i]! ^ key[i]!);
+      xorInto(a, key);
+      expect(Buffer.from(a).equals(before)).toBe(true);
+    }
+  });
+
+  it('decodeXor applies a delta in place, and leaves the base untouched when the delta is damaged', async () => {
+    const { SegmentPipeline } = await import('../../src/image/segment-pipeline.js');
+    const { SegmentCompressor } = await import('../../src/image/zstd.js');
+    const base = new Uint8Array(5000).map((_, i) => i & 0xff);
+    const want = Uint8Array.from(base);
+    want[17] = 99;
+    want[4000] = 1;
+    const delta = Uint8Array.from(want);
+    for (let i = 0; i < delta.length; i++) delta[i]! ^= base[i]!;
+    const out = new Uint8Array(SegmentPipeline.outputBytes(delta.length));
+    const stored = out.subarray(0, new SegmentCompressor(3).compressInto(delta, out));
+    const p = new SegmentPipeline();
+    const dst = Uint8Array.from(base);
+    expect(p.decodeXor(stored, crc32(stored), dst, new Uint8Array(dst.length))).toBeUndefined();
+    expect(Buffer.from(dst).equals(want)).toBe(true);
+    const bad = Uint8Array.from(stored);
+    bad[bad.length >> 1]! ^= 1;
+    const dst2 = Uint8Array.from(base);
+    expect(p.decodeXor(bad, crc32(stored), dst2, new Uint8Array(dst2.length))).toEqual({ kind: 'crc' });
+    expect(Buffer.from(dst2).equals(base)).toBe(true);
+  });
+});
