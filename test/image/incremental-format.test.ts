@@ -497,3 +497,52 @@ describe('XOR primitives', () => {
     expect(Buffer.from(dst2).equals(base)).toBe(true);
   });
 });
+
+describe('incremental images through the worker pool', () => {
+  it('by-reference runs are read by the pool from the holder, XOR runs on the calling thread; same states as without', async () => {
+    const { ZstdPool } = await import('../../src/image/pool.js');
+    const { useReaderPool } = await import('../../src/image/reader.js');
+    const pool = new ZstdPool(2, 0);
+    try {
+      const store = new MemoryStore();
+      const f = field(11);
+      const a = await writeChainImage(store, state(f, 1));
+      const g = Float64Array.from(f);
+      g[9] = 9;
+      const b = await writeChainImage(store, state(g, 2), { parent: a.id });
+      const h = Float64Array.from(g);
+      for (let i = 0; i < h.length; i += 33) h[i] = 1;
+      const c = await writeChainImage(store, state(h, 3), { parent: b.id, delta: 'xor' });
+      for (const [id, want] of [[b.id, { step: 2, f: g }], [c.id, { step: 3, f: h }]] as const) {
+        const r = await openStoreImage(store, id);
+        useReaderPool(r, pool);
+        expect(await r.readProvider('grid')).toEqual(want);
+        expect((await r.readRaw('grid')).blobs[0]!.length).toBe(8192 * 8);
+        await r.close();
+      }
+      // A damaged holder segment read by the pool still names the holder.
+      const rb = await openStoreImage(store, b.id);
+      const n = rb.index.segments.findIndex((s) => s.ref !== undefined);
+      const seg = rb.index.segments[n]!;
+      await rb.close();
+      const holderBytes = await storedBytes(store, a.id);
+      holderBytes[seg.offset + 1]! ^= 0x55;
+      const damaged = new MemoryStore();
+      const lock = await damaged.acquireWriter();
+      for (const bytes of [holderBytes, await storedBytes(store, b.id)]) {
+        const sink = await damaged.create(lock);
+        await sink.write(bytes);
+        await sink.commit();
+      }
+      await lock.release();
+      const r = await openStoreImage(damaged, b.id);
+      useReaderPool(r, pool);
+      const e = await failure(r.readProvider('grid'));
+      await r.close();
+      expect(e.code).toBe(ErrorCodes.CORRUPT);
+      expect(e.image).toBe(a.id);
+    } finally {
+      await pool.close();
+    }
+  });
+});
