@@ -11,7 +11,7 @@
  */
 import { imageInfo } from '../image/image-info.js';
 import { ErrorCodes, isCkptError, type ImageInfo, type ImageSource } from '../index.js';
-import { openImage, type ClassLookup, type ImageHeader, type VerifyProblem } from '../format/index.js';
+import { attachHolderSource, openImage, type ClassLookup, type HolderSource, type ImageHeader, type VerifyProblem } from '../format/index.js';
 import { exitCodeForProblems, ExitCode } from './exit-codes.js';
 import { countingSource, storeImagePath, type StoreDir } from './inputs.js';
 import { NO_PROGRESS, type Progress } from './progress.js';
@@ -54,6 +54,8 @@ export interface CheckOptions {
   readonly classes?: ClassLookup;
   /** Progress of bytes read. */
   readonly progress?: Progress;
+  /** Where the images an incremental image refers to are (its store, or the directory of an image file). */
+  readonly holders?: HolderSource;
 }
 
 /** Status for a set of problems. */
@@ -95,6 +97,7 @@ export async function checkImage(open: () => Promise<ImageSource>, id: string, p
   let reader;
   try {
     reader = await openImage(countingSource(source, (n) => progress.add(n)));
+    if (options.holders !== undefined) attachHolderSource(reader, options.holders);
   } catch (err) {
     const problems = [problemOf(err, 'header')];
     return { ...base, header: null, info: null, verified: false, problems, segmentsChecked: 0, providersDecoded: 0, status: statusOf(problems) };
@@ -161,6 +164,7 @@ export async function scanStore(store: StoreDir, options: ScanOptions): Promise<
     checkImage(() => store.store.open(id), id, storeImagePath(store.dir, id), bytes, {
       full,
       progress,
+      holders: store.store,
       ...(options.classes === undefined ? {} : { classes: options.classes }),
     });
   const fullAll = options.verify === 'all';

@@ -14,8 +14,9 @@ import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCodes, FsStore, type CkptWarning, type ImageSource, type ReadStore, type Store } from '../index.js';
-import { openImage, type ImageReader } from '../format/index.js';
+import { attachHolderSource, openImage, type ImageReader } from '../format/index.js';
 import { openImageFileSource } from '../store/fs-image-source.js';
+import { siblingImages } from '../store/open-image-file.js';
 import { CliError, usageError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 import type { Output } from './output.js';
@@ -225,6 +226,10 @@ export function countingSource(source: ImageSource, onRead: (bytes: number) => v
  * `onRead` sees every byte read afterwards (progress).
  */
 export async function openImagePath(pathOrUrl: string, onRead?: (bytes: number) => void): Promise<ImageReader> {
-  const source = await openImageFileSource(localPath(pathOrUrl, 'image'));
-  return openImage(onRead === undefined ? source : countingSource(source, onRead));
+  const path = localPath(pathOrUrl, 'image');
+  const source = await openImageFileSource(path);
+  const reader = await openImage(onRead === undefined ? source : countingSource(source, onRead));
+  // An incremental image reads what it refers to from the images next to it.
+  attachHolderSource(reader, siblingImages(path));
+  return reader;
 }

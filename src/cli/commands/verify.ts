@@ -14,6 +14,7 @@ import type { CkptError, ProviderPlan } from '../../index.js';
 import type { VerifyProblem } from '../../format/index.js';
 import { runMigrationChain } from '../../convert/migrate.js';
 import { openImageFileSource } from '../../store/fs-image-source.js';
+import { siblingImages } from '../../store/open-image-file.js';
 import { loadAppModule, setupApp, type AppSetup } from '../app-module.js';
 import { checkImage, problemOf, scanStore, statusOf, type ImageCheck } from '../check.js';
 import { addCommonOptions, examples, type CommandContext } from '../command.js';
@@ -145,7 +146,7 @@ async function runVerify(target: string, options: VerifyOptions, ctx: CommandCon
       if (app !== undefined) setup = await setupApp(app, single);
       const size = (await single.list())[0]?.size ?? 0;
       progress.setTotal(2 * size);
-      const c = await checkImage(() => openImageFileSource(target), single.id, target, size, { full: true, progress, ...(setup === undefined ? {} : { classes: setup.classes }) });
+      const c = await checkImage(() => openImageFileSource(target), single.id, target, size, { full: true, progress, holders: siblingImages(target), ...(setup === undefined ? {} : { classes: setup.classes }) });
       results.push(await withDeep(c, setup));
     }
   } finally {
