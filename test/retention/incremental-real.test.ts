@@ -37,7 +37,7 @@ function app(dir: string, options: Partial<CheckpointerOptions> = {}, warnings: 
   ckpt.register({
     id: 'grid',
     snapshot: () => ({ step, grid: gridAt(step) }),
-    restore: (s) => Object.assign(restored, s as { grid: Float64Array; step: number }),
+    restore: (s) => Object.assign(restored, s),
   });
   ckpt.on('warning', (w) => warnings.push(w));
   return { ckpt: Object.assign(ckpt, { setStep: (n: number) => (step = n) }), restored };
