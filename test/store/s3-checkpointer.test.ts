@@ -18,7 +18,7 @@ describe('Checkpointer on S3Store', () => {
     const open = (): S3Store => new S3Store({ bucket, prefix: 'sim-42/', client: server().client(), partSize: 5 * 1024 * 1024, readBlockSize: 2 * 1024 * 1024 });
     const state = { step: 0, field: new Float64Array(3 * 1024 * 1024) }; // 24 MiB, little compressible
     for (let i = 0; i < state.field.length; i++) state.field[i] = Math.sin(i) * 1e6 + i;
-    const first = new Checkpointer({ store: open(), retention: { keepLast: 2 }, threads: 2 });
+    const first = new Checkpointer({ store: open(), retention: { keepLast: 2 }, compression: { threads: 2 } });
     first.register({ id: 'sim', snapshot: () => state, restore: () => undefined });
     for (let step = 1; step <= 3; step++) {
       state.step = step;
@@ -30,7 +30,7 @@ describe('Checkpointer on S3Store', () => {
     expect(listed.map((e) => e.id)).toEqual(['000000000003', '000000000002']); // keepLast: 2
 
     let restored: { step: number; field: Float64Array } | undefined;
-    const next = new Checkpointer({ store: open(), threads: 2 });
+    const next = new Checkpointer({ store: open(), compression: { threads: 2 } });
     next.register({
       id: 'sim',
       snapshot: () => restored,
