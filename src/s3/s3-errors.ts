@@ -88,6 +88,7 @@ function hintOf(f: ErrorFacts, bucket: string, permission: string | undefined, p
     return `bucket "${bucket}" is in ${where}: set AWS_REGION=${f.region ?? '<region>'} or pass new S3Client({ region: ${set} })`;
   }
   // Before AccessDenied: S3 answers bad credentials with 403 too.
+  if (f.name === 'RequestTimeTooSkewed') return "this machine's clock is too far from the server's: synchronise it (NTP)";
   if (['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'TokenRefreshRequired', 'CredentialsProviderError', 'InvalidToken'].includes(f.name)) {
     return 'check the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or the role the process runs as)';
   }

@@ -79,11 +79,13 @@ describe('S3Store errors', () => {
     expect(err.hint).toBe("bucket \"jobs\" is in region eu-central-1: set AWS_REGION=eu-central-1 or pass new S3Client({ region: 'eu-central-1' })");
   });
 
-  it('bad credentials and an unreachable endpoint get their own hints', async () => {
+  it('bad credentials, a skewed clock and an unreachable endpoint get their own hints', async () => {
     const bucket = new FakeBucket('jobs');
     const store = new S3Store({ bucket: 'jobs', client: bucket.client() });
     bucket.inject({ command: 'ListObjectsV2', when: 'before', error: () => s3Error('InvalidAccessKeyId', 403) });
     expect((await failure(store.list())).hint).toMatch(/check the credentials/);
+    bucket.inject({ command: 'ListObjectsV2', when: 'before', error: () => s3Error('RequestTimeTooSkewed', 403) });
+    expect((await failure(store.list())).hint).toMatch(/clock/);
     bucket.inject({ command: 'ListObjectsV2', when: 'before', error: () => netError('ECONNREFUSED') });
     expect((await failure(store.list())).hint).toMatch(/AWS_ENDPOINT_URL_S3/);
   });
