@@ -33,7 +33,7 @@ function missingSdk(location: string, err: unknown): CkptError {
   const named = /(@aws-sdk\/[a-z0-9-]+)/.exec(errorText(err))?.[1] ?? S3_PACKAGES[0];
   return new CkptError(
     ErrorCodes.INVALID_ARGUMENT,
-    `The store ${location} needs the AWS SDK, which is not installed (cannot load ${named}).`,
+    `The store ${location} needs the AWS SDK, which is not installed (cannot load ${named})`,
     { cause: err, hint: `install it next to ckpt: npm install ${S3_PACKAGES.join(' ')}` },
   );
 }
@@ -71,7 +71,7 @@ async function loadStore(where: S3Location): Promise<{ store: Store; client: S3C
     await client.config.region();
   } catch (err) {
     client.destroy();
-    throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `The store ${where.store} needs an AWS region, and none is configured.`, {
+    throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `The store ${where.store} needs an AWS region, and none is configured`, {
       cause: err,
       hint: 'set AWS_REGION (or region in ~/.aws/config for AWS_PROFILE); S3-compatible servers accept any, e.g. AWS_REGION=us-east-1',
     });
