@@ -10,14 +10,25 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const HIDE = fileURLToPath(new URL('./hide-aws-sdk.mjs', import.meta.url));
+
+/** Module resolution hooks that make every @aws-sdk/* package look missing, as in an install without the optional peers. */
+const HOOKS = `export async function resolve(specifier, context, next) {
+  if (specifier.startsWith('@aws-sdk/')) {
+    const err = new Error("Cannot find package '" + specifier + "' imported from " + context.parentURL);
+    err.code = 'ERR_MODULE_NOT_FOUND';
+    throw err;
+  }
+  return next(specifier, context);
+}`;
+/** A preload (node --import) installing {@link HOOKS}. */
+const HIDE = `data:text/javascript,${encodeURIComponent(`import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(HOOKS)}`)});`)}`;
 
 function node(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     execFile(process.execPath, ['--import', HIDE, ...args], { cwd: ROOT, timeout: 30_000, killSignal: 'SIGKILL', env: { ...process.env, AWS_REGION: 'us-east-1', NODE_OPTIONS: '' } }, (err, stdout, stderr) => {
       if (err === null) return resolve({ code: 0, stdout, stderr });
       if (typeof err.code === 'number' && !err.killed) return resolve({ code: err.code, stdout, stderr });
-      reject(err);
+      reject(new Error(`node could not run: ${err.message}`, { cause: err }));
     });
   });
 }
