@@ -9,7 +9,7 @@ import { Comment, CommentTag, Converter } from 'typedoc';
 export const CATEGORIES = {
   Checkpointer: [
     'Checkpointer', 'CheckpointerOptions', 'CheckpointOptions', 'CompressionOptions', 'LoopOptions', 'UnregisteredResourcesMode',
-    'SafepointResult', 'PersistMode', 'SignalOptions', 'everySeconds', 'everySteps', 'EveryOptions',
+    'SafepointResult', 'PersistMode', 'IncrementalOptions', 'SignalOptions', 'everySeconds', 'everySteps', 'EveryOptions',
     'TriggerPolicy', 'CheckpointInfo', 'ImageInfo', 'RestoreResult', 'SkippedImage', 'MigrationRecord',
     'PlanOptions', 'RestorePlan', 'ProviderPlan', 'MetaValue', 'ReadLimits', 'LIBRARY_VERSION',
   ],

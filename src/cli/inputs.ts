@@ -17,8 +17,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCodes, FsStore, type CkptWarning, type ImageSource, type ReadStore, type Store } from '../index.js';
-import { openImage, type ImageReader } from '../format/index.js';
+import { attachHolderSource, openImage, type ImageReader } from '../format/index.js';
 import { openImageFileSource } from '../store/fs-image-source.js';
+import { siblingImages } from '../store/open-image-file.js';
 import { isS3Url, parseS3Url } from '../store/s3-url.js';
 import { S3UrlStore } from '../store/s3-url-store.js';
 import { CliError, usageError } from './errors.js';
@@ -269,13 +270,24 @@ export function countingSource(source: ImageSource, onRead: (bytes: number) => v
  * `onRead` sees every byte read afterwards (progress).
  */
 export async function openImagePath(pathOrUrl: string, onRead?: (bytes: number) => void): Promise<ImageReader> {
-  const source = isS3Url(pathOrUrl) ? await openS3ImageSource(pathOrUrl) : await openImageFileSource(localPath(pathOrUrl, 'image'));
-  return openImage(onRead === undefined ? source : countingSource(source, onRead));
+  if (isS3Url(pathOrUrl)) {
+    const { store, id } = s3Image(pathOrUrl, 'inspect');
+    const source = await openS3ImageSource(store, id);
+    const reader = await openImage(onRead === undefined ? source : countingSource(source, onRead));
+    // An incremental image reads what it refers to from the same bucket and prefix.
+    attachHolderSource(reader, store);
+    return reader;
+  }
+  const path = localPath(pathOrUrl, 'image');
+  const source = await openImageFileSource(path);
+  const reader = await openImage(onRead === undefined ? source : countingSource(source, onRead));
+  // An incremental image reads what it refers to from the images next to it.
+  attachHolderSource(reader, siblingImages(path));
+  return reader;
 }
 
-/** Open the image an `s3://…/000000000042.ckpt` URL names; closing it closes the client too. */
-async function openS3ImageSource(url: string): Promise<ImageSource> {
-  const { store, id } = s3Image(url, 'inspect');
+/** Open image `id` of `store` (from an `s3://…/000000000042.ckpt` URL); closing it closes the client too. */
+async function openS3ImageSource(store: S3UrlStore, id: string): Promise<ImageSource> {
   let source: ImageSource;
   try {
     source = await store.open(id);

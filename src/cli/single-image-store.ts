@@ -9,6 +9,7 @@ import { basename, resolve } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { CkptError, ErrorCodes, type ImageSource, type ReadStore, type StoreEntry } from '../index.js';
 import { openImageFileSource } from '../store/fs-image-source.js';
+import type { HolderSource } from '../image/open-store.js';
 
 /** A read-only store of exactly one image file; its id is the file name. */
 export class SingleImageStore implements ReadStore {
@@ -59,6 +60,11 @@ export class StoreImageView implements ReadStore {
     this.#store = store;
     this.id = id;
     this.description = description;
+  }
+
+  /** Where an incremental image's holders are read from: the same store. */
+  holderSource(): HolderSource {
+    return { open: (id: string) => this.#store.open(id) };
   }
 
   /** The one image (`CKPT_ERR_NOT_FOUND` when the store does not hold it). */

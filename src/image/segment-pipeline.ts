@@ -171,6 +171,21 @@ export class SegmentPipeline {
   }
 
   /**
+   * Check and decode an XOR-delta segment (codec `XOR_ZSTD`, format 3): its
+   * stored bytes are one zstd frame of (raw XOR base raw). Puts the raw
+   * bytes into `dst` (exactly the raw length the index records; `base`, the
+   * base segment's raw bytes, must be as long). Returns the failed check, or
+   * undefined, like {@link decode}.
+   */
+  decodeXor(stored: Uint8Array, crc: number, base: Uint8Array, dst: Uint8Array, maxRawBytes = Number.POSITIVE_INFINITY): FrameFailure | undefined {
+    if (base.length !== dst.length) return { kind: 'size', value: base.length };
+    const bad = this.decode(stored, SegmentCodec.ZSTD, crc, dst, maxRawBytes);
+    if (bad !== undefined) return bad;
+    xorInto(dst, base);
+    return undefined;
+  }
+
+  /**
    * Output memory of at least `bytes` for {@link encode}: kept memory when
    * some fits, else new. Give it back with {@link giveOutput} once the bytes
    * encoded into it are written.
@@ -193,4 +208,23 @@ export class SegmentPipeline {
   check(stored: Uint8Array, crc: number): FrameFailure | undefined {
     return this.#checksum.decode({ bytes: stored, codec: SegmentCodec.RAW, crc, dst: stored, maxRawBytes: stored.length });
   }
+}
+
+/**
+ * `dst[i] ^= src[i]` for every byte of `dst` (`src` at least as long): the
+ * XOR of a delta with its base, both ways (encoding and decoding a delta are
+ * the same operation). Four bytes at a time where both views allow it
+ * (32-bit integer XOR is ~4× faster in V8 than on BigUint64Array).
+ */
+export function xorInto(dst: Uint8Array, src: Uint8Array): void {
+  const n = dst.length;
+  let i = 0;
+  if (dst.byteOffset % 4 === 0 && src.byteOffset % 4 === 0 && n >= 64) {
+    const words = n >>> 2;
+    const d = new Int32Array(dst.buffer, dst.byteOffset, words);
+    const s = new Int32Array(src.buffer, src.byteOffset, words);
+    for (let w = 0; w < words; w++) d[w]! ^= s[w]!;
+    i = words << 2;
+  }
+  for (; i < n; i++) dst[i]! ^= src[i]!;
 }

@@ -46,6 +46,7 @@ import { asError, CkptError, ErrorCodes, isCkptError } from '../errors.js';
 import { WarningCodes, type CkptWarning } from '../events.js';
 import { imageInfo } from '../image/image-info.js';
 import type { ZstdPool } from '../image/pool.js';
+import { attachHolderSource } from '../image/open-store.js';
 import { ImageReader, readError, useReaderPool, type ReadLimits } from '../image/reader.js';
 import type { ImageInfo, MigrationRecord, RestoreResult, SkippedImage } from '../info.js';
 import type { RegisteredProvider, Registry } from '../provider/registry.js';
@@ -78,7 +79,7 @@ const MAX_RELISTS = 10;
  * read limits (a forged size, or a state too large for them) is skipped with
  * a warning that names the limit, as damage is.
  */
-export const FALLBACK_CODES: ReadonlySet<string> = new Set<string>([ErrorCodes.CORRUPT, ErrorCodes.NOT_FOUND, ErrorCodes.STORE_IO, ErrorCodes.LIMIT]);
+export const FALLBACK_CODES: ReadonlySet<string> = new Set<string>([ErrorCodes.CORRUPT, ErrorCodes.NOT_FOUND, ErrorCodes.STORE_IO, ErrorCodes.LIMIT, ErrorCodes.MISSING_REFERENCE]);
 
 /**
  * Restore the newest valid image, or the image `imageId` (no fallback then).
@@ -217,6 +218,8 @@ function neededOf(env: RestoreEnv, id: string, plan: RestorePlan): Needed {
  */
 async function restoreImage(env: RestoreEnv, id: string, skipped: SkippedImage[], fallsBack: boolean, partly?: PartlyRestored): Promise<RestoreResult> {
   const source = await env.store.open(id);
+  // The reader once open: closing it closes the source and every holder it opened.
+  let opened: ImageReader | undefined;
   try {
     let reader: ImageReader;
     let info: ImageInfo;
@@ -225,6 +228,9 @@ async function restoreImage(env: RestoreEnv, id: string, skipped: SkippedImage[]
     const states = new Map<RegisteredProvider, unknown>();
     try {
       reader = await ImageReader.open(source, env.limits);
+      opened = reader;
+      // Incremental images read the segments they refer to from their holders in this store.
+      attachHolderSource(reader, env.store, env.limits);
       useReaderPool(reader, env.pool);
       info = imageInfo(reader);
       // Plan before reading any state: provider-set and version problems fail closed, fast.
@@ -297,7 +303,8 @@ async function restoreImage(env: RestoreEnv, id: string, skipped: SkippedImage[]
     await afterRestore(env, info);
     return { image: info, migrated, skipped, fellBack: skipped.length > 0 };
   } finally {
-    await source.close();
+    if (opened !== undefined) await opened.close();
+    else await source.close();
   }
 }
 

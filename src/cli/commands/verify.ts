@@ -13,6 +13,8 @@ import type { Command } from 'commander';
 import type { CkptError, ProviderPlan } from '../../index.js';
 import type { VerifyProblem } from '../../format/index.js';
 import { runMigrationChain } from '../../convert/migrate.js';
+import { openImageFileSource } from '../../store/fs-image-source.js';
+import { siblingImages } from '../../store/open-image-file.js';
 import { isS3Url } from '../../store/s3-url.js';
 import { loadAppModule, setupApp, type AppSetup } from '../app-module.js';
 import { checkImage, problemOf, scanStore, statusOf, type ImageCheck } from '../check.js';
@@ -22,7 +24,7 @@ import { exitCodeForProblems, type ExitCodeValue } from '../exit-codes.js';
 import { openImagePath, openStoreForCli, pathKind, s3ImageView, warningsJson, type StoreDir } from '../inputs.js';
 import { Output, plural, type CommonOptions } from '../output.js';
 import { createProgress } from '../progress.js';
-import { SingleImageStore } from '../single-image-store.js';
+import { SingleImageStore, StoreImageView } from '../single-image-store.js';
 import { imageJson } from './shared.js';
 
 /** Options of `ckpt verify`. */
@@ -145,7 +147,14 @@ async function runVerify(target: string, options: VerifyOptions, ctx: CommandCon
       if (app !== undefined) setup = await setupApp(app, single);
       const size = (await single.list())[0]?.size ?? 0;
       progress.setTotal(2 * size);
-      const c = await checkImage(() => single.open(single.id), single.id, target, size, { full: true, progress, ...(setup === undefined ? {} : { classes: setup.classes }) });
+      const s3 = single instanceof StoreImageView ? single : undefined;
+      const c = await checkImage(() => (s3 === undefined ? openImageFileSource(target) : s3.open(s3.id)), single.id, target, size, {
+        full: true,
+        progress,
+        // An incremental image's holders: the images next to it (a file) or in its store (s3://).
+        holders: s3 === undefined ? siblingImages(target) : s3.holderSource(),
+        ...(setup === undefined ? {} : { classes: setup.classes }),
+      });
       results.push(await withDeep(c, setup));
     }
   } finally {
