@@ -9,7 +9,7 @@ import { Comment, CommentTag, Converter } from 'typedoc';
 export const CATEGORIES = {
   Checkpointer: [
     'Checkpointer', 'CheckpointerOptions', 'CheckpointOptions', 'CompressionOptions', 'LoopOptions', 'UnregisteredResourcesMode',
-    'SafepointResult', 'PersistMode', 'SignalOptions', 'everySeconds', 'everySteps', 'EveryOptions',
+    'SafepointResult', 'PersistMode', 'IncrementalOptions', 'SignalOptions', 'everySeconds', 'everySteps', 'EveryOptions',
     'TriggerPolicy', 'CheckpointInfo', 'ImageInfo', 'RestoreResult', 'SkippedImage', 'MigrationRecord',
     'PlanOptions', 'RestorePlan', 'ProviderPlan', 'MetaValue', 'ReadLimits', 'LIBRARY_VERSION',
   ],
@@ -18,7 +18,11 @@ export const CATEGORIES = {
     'MigrationContext', 'ProviderInfo',
   ],
   Stores: ['FsStore', 'FsStoreOptions', 'FsStoreHooks', 'FsStoreStep', 'MemoryStore', 'MemoryStoreOptions', 'Store', 'ReadStore', 'WriteStore', 'StoreEntry', 'ImageSink', 'ImageSource', 'WriterLock', 'AcquireOptions'],
-  Retention: ['keepLast', 'keepEverySteps', 'keepEverySeconds', 'keepLabelled', 'RetentionOptions', 'RetentionPolicy'],
+  Retention: [
+    'keepLast', 'keepEverySteps', 'keepEverySeconds', 'keepLabelled', 'RetentionOptions', 'RetentionPolicy',
+    'planRetention', 'explainDecision', 'PlanRetentionOptions', 'RefsOf', 'RetentionAction', 'KeepReason', 'RetentionDecision', 'RetentionPlan',
+    'compactImage', 'CompactOptions', 'CompactReport',
+  ],
   Events: [
     'CheckpointerEvents', 'CheckpointerListener', 'CkptWarning', 'WarningCode', 'WarningCodes',
     'CheckpointChannelMessage', 'CheckpointStartMessage', 'CheckpointEndMessage', 'RestoreChannelMessage',

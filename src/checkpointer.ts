@@ -33,6 +33,7 @@ import { WriterSession } from './lifecycle/writer-session.js';
 import { checkpointContext, checkpointerSettings, invalid, type CheckpointerOptions, type CheckpointerSettings, type CheckpointOptions, type LoopOptions } from './options.js';
 import type { CheckpointContext, Provider, Resource } from './provider/provider.js';
 import { Registry } from './provider/registry.js';
+import { S3UrlStore } from './store/s3-url-store.js';
 import type { Store } from './store/store.js';
 
 export type { CheckpointerOptions, CheckpointOptions, CompressionOptions, LoopOptions } from './options.js';
@@ -433,6 +434,8 @@ export class Checkpointer {
     this.#incremental?.clear();
     this.#encoder.releaseMemory();
     await this.#writer.release();
+    // A store made from an s3:// string is ours: close its client's connections.
+    if (this.#settings.store instanceof S3UrlStore) await this.#settings.store.dispose();
     this.#events.throwPending();
   }
 }

@@ -66,6 +66,8 @@ export const ErrorCodes = {
   APP_MODULE: 'CKPT_ERR_APP_MODULE',
   /** `ckpt` CLI: an unexpected error, a bug in ckpt (rerun with `--debug` and report it). */
   INTERNAL: 'CKPT_ERR_INTERNAL',
+  /** An incremental image refers to bytes held by another image that is missing, was replaced (uuid mismatch) or cannot be reached from how the image was opened. */
+  MISSING_REFERENCE: 'CKPT_ERR_MISSING_REFERENCE',
 } as const;
 
 /** A stable error code string, `CKPT_ERR_*`. */

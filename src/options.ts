@@ -26,6 +26,8 @@ import { signalSettings, type SignalOptions, type SignalSettings } from './lifec
 import type { CheckpointContext } from './provider/provider.js';
 import { toPolicies, type RetentionOptions, type RetentionPolicy } from './retention/policy.js';
 import { FsStore } from './store/fs-store.js';
+import { isS3Url } from './store/s3-url.js';
+import { S3UrlStore } from './store/s3-url-store.js';
 import type { Store } from './store/store.js';
 
 /** Compression settings. */
@@ -76,7 +78,13 @@ export interface IncrementalOptions {
 
 /** Options of a {@link Checkpointer}. */
 export interface CheckpointerOptions {
-  /** Where images live: a directory path (an {@link FsStore}) or any {@link Store}. */
+  /**
+   * Where images live: a directory path (an {@link FsStore}), an
+   * `s3://bucket/prefix/` URL (an `S3Store` from `ckpt/s3`, loaded on first
+   * use; needs the peer dependency `@aws-sdk/client-s3`; region, endpoint and
+   * credentials from the AWS SDK's usual environment — see docs/s3.md), or
+   * any {@link Store}.
+   */
   readonly store: string | Store;
   /** Which images to keep after each commit. Default: keep all. */
   readonly retention?: RetentionOptions | readonly RetentionPolicy[];
@@ -268,7 +276,7 @@ export function checkpointerSettings(options: CheckpointerOptions, warn: (w: Ckp
   let store: Store;
   if (typeof s === 'string') {
     if (s.length === 0) throw invalid('store must be a non-empty directory path or a Store');
-    store = new FsStore(s, { onWarning: warn });
+    store = isS3Url(s) ? new S3UrlStore(s) : new FsStore(s, { onWarning: warn });
   } else if (typeof s === 'object' && s !== null && typeof s.list === 'function' && typeof s.create === 'function') {
     store = s;
   } else {

@@ -11,7 +11,7 @@
  */
 import { imageInfo } from '../image/image-info.js';
 import { ErrorCodes, isCkptError, type ImageInfo, type ImageSource } from '../index.js';
-import { openImage, type ClassLookup, type ImageHeader, type VerifyProblem } from '../format/index.js';
+import { attachHolderSource, openImage, type ClassLookup, type HolderSource, type ImageHeader, type VerifyProblem } from '../format/index.js';
 import { exitCodeForProblems, ExitCode } from './exit-codes.js';
 import { countingSource, storeImagePath, type StoreDir } from './inputs.js';
 import { NO_PROGRESS, type Progress } from './progress.js';
@@ -42,6 +42,8 @@ export interface ImageCheck {
   readonly providersDecoded: number;
   /** The resulting status. */
   readonly status: ImageStatus;
+  /** Ids of the images it refers to (its index's `refs`; empty for a full image), when its index could be read. */
+  readonly refs?: readonly string[];
 }
 
 /** Options of {@link checkImage}. */
@@ -52,6 +54,8 @@ export interface CheckOptions {
   readonly classes?: ClassLookup;
   /** Progress of bytes read. */
   readonly progress?: Progress;
+  /** Where the images an incremental image refers to are (its store, or the directory of an image file). */
+  readonly holders?: HolderSource;
 }
 
 /** Status for a set of problems. */
@@ -93,18 +97,21 @@ export async function checkImage(open: () => Promise<ImageSource>, id: string, p
   let reader;
   try {
     reader = await openImage(countingSource(source, (n) => progress.add(n)));
+    if (options.holders !== undefined) attachHolderSource(reader, options.holders);
   } catch (err) {
     const problems = [problemOf(err, 'header')];
     return { ...base, header: null, info: null, verified: false, problems, segmentsChecked: 0, providersDecoded: 0, status: statusOf(problems) };
   }
   try {
     const info = { ...imageInfo(reader), id };
-    if (!options.full) return { ...base, header: reader.header, info, verified: false, problems: [], segmentsChecked: 0, providersDecoded: 0, status: 'ok' };
+    const refs = (reader.index.refs ?? []).map((r) => r.imageId);
+    if (!options.full) return { ...base, header: reader.header, info, refs, verified: false, problems: [], segmentsChecked: 0, providersDecoded: 0, status: 'ok' };
     const report = await reader.verify(options.classes === undefined ? {} : { classes: options.classes });
     return {
       ...base,
       header: reader.header,
       info,
+      refs,
       verified: true,
       problems: report.problems,
       segmentsChecked: report.segmentsChecked,
@@ -157,6 +164,7 @@ export async function scanStore(store: StoreDir, options: ScanOptions): Promise<
     checkImage(() => store.store.open(id), id, storeImagePath(store.dir, id), bytes, {
       full,
       progress,
+      holders: store.store,
       ...(options.classes === undefined ? {} : { classes: options.classes }),
     });
   const fullAll = options.verify === 'all';

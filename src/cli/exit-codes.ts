@@ -75,6 +75,7 @@ const BY_ERROR_CODE: ReadonlyMap<string, ExitCodeValue> = new Map<string, ExitCo
   [ErrorCodes.NOT_A_STORE, ExitCode.IO],
   [ErrorCodes.APP_MODULE, ExitCode.APP],
   [ErrorCodes.INTERNAL, ExitCode.INTERNAL],
+  [ErrorCodes.MISSING_REFERENCE, ExitCode.CORRUPT],
 ]);
 
 /** The exit code for a `CKPT_ERR_*` code (unknown codes are internal errors). */

@@ -8,17 +8,24 @@
  * through {@link openStoreForCli}, typed by what it does with it (read or
  * write), so another kind of store (a URL scheme) is one new branch there.
  * Images are opened through a byte-counting source so long reads can drive a
- * progress bar.
+ * progress bar. An `s3://bucket/prefix/` location is a store in a bucket, and
+ * `s3://bucket/prefix/000000000042.ckpt` one image of it (the AWS SDK is
+ * loaded only then).
  */
-import { readdir, stat } from 'node:fs/promises';
+import { mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCodes, FsStore, type CkptWarning, type ImageSource, type ReadStore, type Store } from '../index.js';
-import { openImage, type ImageReader } from '../format/index.js';
+import { attachHolderSource, openImage, type ImageReader } from '../format/index.js';
 import { openImageFileSource } from '../store/fs-image-source.js';
+import { siblingImages } from '../store/open-image-file.js';
+import { isS3Url, parseS3Url } from '../store/s3-url.js';
+import { S3UrlStore } from '../store/s3-url-store.js';
 import { CliError, usageError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 import type { Output } from './output.js';
+import { StoreImageView } from './single-image-store.js';
 
 /** File names of committed images in a store: `<12 digits>.ckpt`. */
 export const STORE_IMAGE_RE = /^\d{12}\.ckpt$/;
@@ -51,8 +58,31 @@ export function localPath(pathOrUrl: string, what: string): string {
   throw usageError(`${pathOrUrl}: ckpt cannot open ${scheme}:// URLs; pass the ${what} as a local path or a file:// URL`);
 }
 
-/** Stat `path`; a missing path is a one-line error (exit 4). */
+/**
+ * The store and image id an `s3://bucket/prefix/000000000042.ckpt` argument
+ * names (a usage error when it names a store, not an image).
+ */
+export function s3Image(url: string, command: string): { readonly store: S3UrlStore; readonly id: string } {
+  const loc = parseS3Url(url, 'allow');
+  if (loc.imageId === undefined) {
+    throw usageError(`${url} is a store, not an image; 'ckpt ${command}' takes one image, e.g. ${loc.store}000000000001.ckpt ('ckpt ls ${loc.store}' lists them)`);
+  }
+  return { store: new S3UrlStore(loc.store), id: loc.imageId };
+}
+
+/** The image an `s3://…/000000000042.ckpt` URL names, as a one-image read-only store (verify, plan). */
+export function s3ImageView(url: string): StoreImageView {
+  const { store, id } = s3Image(url, 'verify');
+  return new StoreImageView(store, id, url);
+}
+
+/**
+ * Stat `path`; a missing path is a one-line error (exit 4). An `s3://` URL
+ * is an image when its last element is named like one, else a store (no
+ * request is made: a missing image or bucket is reported when it is read).
+ */
 export async function pathKind(pathOrUrl: string, what: string): Promise<PathKind> {
+  if (isS3Url(pathOrUrl)) return parseS3Url(pathOrUrl, 'allow').imageId === undefined ? 'directory' : 'file';
   const path = localPath(pathOrUrl, what);
   try {
     const st = await stat(path);
@@ -80,6 +110,10 @@ async function newestImageIn(dir: string): Promise<string | undefined> {
  * image itself is checked when it is opened.
  */
 export async function requireImagePath(pathOrUrl: string, command: string): Promise<string> {
+  if (isS3Url(pathOrUrl)) {
+    s3Image(pathOrUrl, command);
+    return pathOrUrl;
+  }
   const path = localPath(pathOrUrl, 'image');
   const kind = await pathKind(path, 'image');
   if (kind === 'directory') {
@@ -156,6 +190,17 @@ export function warningsJson(store: StoreDir | undefined): { code: string; messa
 export async function openStoreForCli(pathOrUrl: string, access: 'read', options: OpenStoreOptions): Promise<StoreDir>;
 export async function openStoreForCli(pathOrUrl: string, access: 'write', options: OpenStoreOptions): Promise<StoreDir<Store>>;
 export async function openStoreForCli(pathOrUrl: string, access: 'read' | 'write', options: OpenStoreOptions): Promise<StoreDir | StoreDir<Store>> {
+  if (isS3Url(pathOrUrl)) {
+    const loc = parseS3Url(pathOrUrl, 'allow');
+    if (loc.imageId !== undefined) {
+      throw usageError(`${pathOrUrl} is one image; 'ckpt ${options.command}' takes a store, e.g. ${loc.store}${options.command === 'verify' ? '' : ` (for the image: 'ckpt inspect ${pathOrUrl}')`}`);
+    }
+    // A bucket has no temporary files: an unfinished image is an incomplete multipart upload, never listed.
+    const store = new S3UrlStore(loc.store);
+    const opened = { dir: loc.store, leftovers: [], warnings: [] };
+    const read: ReadStore = store;
+    return access === 'write' ? { ...opened, store } : { ...opened, store: read };
+  }
   const path = localPath(pathOrUrl, 'store');
   const dir = await requireStoreDir(path, options.command);
   const warnings = warningSink(options.out);
@@ -201,9 +246,9 @@ export async function requireStoreDir(path: string, command: string): Promise<Ch
   return { dir, leftovers };
 }
 
-/** Path of image `id` in a store directory. */
+/** Path of image `id` in a store directory (or its URL in an `s3://` store). */
 export function storeImagePath(dir: string, id: string): string {
-  return join(dir, `${id}.ckpt`);
+  return isS3Url(dir) ? `${dir}${id}.ckpt` : join(dir, `${id}.ckpt`);
 }
 
 /** An {@link ImageSource} that reports every byte read. */
@@ -225,6 +270,80 @@ export function countingSource(source: ImageSource, onRead: (bytes: number) => v
  * `onRead` sees every byte read afterwards (progress).
  */
 export async function openImagePath(pathOrUrl: string, onRead?: (bytes: number) => void): Promise<ImageReader> {
-  const source = await openImageFileSource(localPath(pathOrUrl, 'image'));
-  return openImage(onRead === undefined ? source : countingSource(source, onRead));
+  if (isS3Url(pathOrUrl)) {
+    const { store, id } = s3Image(pathOrUrl, 'inspect');
+    const source = await openS3ImageSource(store, id);
+    const reader = await openImage(onRead === undefined ? source : countingSource(source, onRead));
+    // An incremental image reads what it refers to from the same bucket and prefix.
+    attachHolderSource(reader, store);
+    return reader;
+  }
+  const path = localPath(pathOrUrl, 'image');
+  const source = await openImageFileSource(path);
+  const reader = await openImage(onRead === undefined ? source : countingSource(source, onRead));
+  // An incremental image reads what it refers to from the images next to it.
+  attachHolderSource(reader, siblingImages(path));
+  return reader;
+}
+
+/** Open image `id` of `store` (from an `s3://…/000000000042.ckpt` URL); closing it closes the client too. */
+async function openS3ImageSource(store: S3UrlStore, id: string): Promise<ImageSource> {
+  let source: ImageSource;
+  try {
+    source = await store.open(id);
+  } catch (err) {
+    await store.dispose();
+    throw err;
+  }
+  return {
+    id: source.id,
+    size: source.size,
+    read: (offset, length) => source.read(offset, length),
+    ...(source.readInto === undefined ? {} : { readInto: source.readInto.bind(source) }),
+    async close() {
+      await source.close();
+      await store.dispose();
+    },
+  };
+}
+
+/** A local copy of an image (for commands that work on files), removed by `remove()`. */
+export interface LocalImageCopy {
+  readonly path: string;
+  remove(): Promise<void>;
+}
+
+/**
+ * A local file with the bytes of the image `s3://…/000000000042.ckpt` (in a
+ * fresh temporary directory), for commands that work on image files
+ * (`convert`). The copy is checked when it is read, like any image file.
+ */
+export async function downloadS3Image(url: string, command: string): Promise<LocalImageCopy> {
+  const { store, id } = s3Image(url, command);
+  const dir = await mkdtemp(join(tmpdir(), 'ckpt-s3-'));
+  const path = join(dir, `${id}.ckpt`);
+  const remove = (): Promise<void> => rm(dir, { recursive: true, force: true });
+  try {
+    const source = await store.open(id);
+    try {
+      const fh = await open(path, 'wx');
+      try {
+        const CHUNK = 8 * 1024 * 1024;
+        for (let at = 0; at < source.size; at += CHUNK) {
+          const bytes = await source.read(at, Math.min(CHUNK, source.size - at));
+          await fh.write(bytes);
+        }
+      } finally {
+        await fh.close();
+      }
+    } finally {
+      await source.close();
+    }
+  } catch (err) {
+    await remove();
+    throw err;
+  } finally {
+    await store.dispose();
+  }
+  return { path, remove };
 }

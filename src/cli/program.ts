@@ -12,6 +12,7 @@ import { ErrorCodes, LIBRARY_VERSION } from '../index.js';
 import type { CommandContext } from './command.js';
 import { registerConvert } from './commands/convert.js';
 import { registerDiff } from './commands/diff.js';
+import { registerCompact } from './commands/compact.js';
 import { registerExport } from './commands/export.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerLs } from './commands/ls.js';
@@ -61,6 +62,7 @@ export function buildProgram(ctx: CommandContext): Command {
   registerConvert(program, ctx);
   registerExport(program, ctx);
   registerPrune(program, ctx);
+  registerCompact(program, ctx);
   // Usage errors are one line: what is wrong, and where the usage is.
   for (const cmd of program.commands) {
     cmd.showHelpAfterError(false);

@@ -38,6 +38,7 @@ import {
   type FastBuffer,
   type IdTable,
 } from './encode-memory.js';
+import { writerFor } from './encode-shapes.js';
 import { findValuePath, renderPath, type PathSegment } from './path.js';
 import {
   BinaryKind,
@@ -124,6 +125,11 @@ function arrayLength(arr: unknown[]): number {
   const n = arr.length;
   if (n >>> 0 !== n) throw leaf(BAD_LENGTH_REASON);
   return n;
+}
+
+/** The path segment of a property a compiled writer ({@link writerFor}) failed on. */
+function propError(err: unknown, key: string): Error {
+  return withSegment(err, { kind: 'prop', key });
 }
 
 function leaf(reason: string): PathError {
@@ -971,6 +977,11 @@ class Encoder {
     const keys = Object.keys(obj);
     const n = keys.length;
     this.mapHeader(n);
+    const write = writerFor(keys);
+    if (write !== undefined) {
+      write(this, obj, childDepth, propError);
+      return;
+    }
     let key = '';
     try {
       for (let i = 0; i < n; i++) {

@@ -19,11 +19,13 @@ export type {
 } from '../image/reader.js';
 export { openImage } from '../image/open.js';
 export { openImageFile } from '../store/open-image-file.js';
+export { attachHolderSource, openStoreImage } from '../image/open-store.js';
+export type { HolderSource } from '../image/open-store.js';
 export type { ImageHeader } from '../image/header.js';
 export type { BlobEntry, CodecSettings, ImageIndex, ImageRef, Manifest, MetaValue, ProviderEntry, SegmentBase, SegmentEntry, SegmentRef, SegmentRun } from '../image/index-model.js';
 export type { SegmentCodecId } from '../image/constants.js';
 export type { BinaryKindCode, ClassLookup } from '../codec/types.js';
-export { FORMAT_VERSION } from '../image/constants.js';
+export { FORMAT_VERSION, MAX_XOR_CHAIN } from '../image/constants.js';
 export { convertImageFile } from '../convert/convert-image.js';
 export type { ConvertOptions, ConvertReport } from '../convert/convert-image.js';
 export { READABLE_FORMAT_VERSIONS, WRITABLE_FORMAT_VERSIONS } from '../image/format-registry.js';

@@ -15,24 +15,20 @@
  * - {@link IncrementalPlan}: per image, the parent's segment at the same place
  *   (same provider, same run, same ordinal, same raw length), the decision to
  *   refer to it (flattened: the row names the image that physically holds the
- *   bytes) or to XOR against it (chain depth ≤ {@link XOR_CHAIN_MAX}), the
- *   image's `refs` (≤ {@link MAX_REFS}) and the bytes referenced.
+ *   bytes) or to XOR against it (chain depth ≤ {@link MAX_XOR_CHAIN}), the
+ *   image's `refs` (≤ `MAX_REFS`, format 3) and the bytes referenced.
  * - {@link XorBases}: the raw bytes of the last image written, per run,
  *   kept in shared memory for `delta: 'xor'`.
  */
 import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { xxh3 } from '@node-rs/xxhash';
-import { SegmentCodec, type SegmentCodecId } from './constants.js';
+import { MAX_XOR_CHAIN, SegmentCodec, type SegmentCodecId } from './constants.js';
+import { MAX_REFS } from './index-v3.js';
 import { SegmentFlag, type ImageIndex, type ImageRef, type ProviderEntry, type SegmentEntry, type SegmentRef } from './index-model.js';
 import type { SegmentPipeline } from './segment-pipeline.js';
 import { SegmentCompressor } from './zstd.js';
 
-/** Longest chain of XOR deltas a segment may need (a delta of a delta …); past it the segment is written in full. */
-export const XOR_CHAIN_MAX = 8;
-
-/** Most images one image may refer to (format 3). */
-export const MAX_REFS = 256;
 
 /** xxh3-64 (seed 0) of `bytes`. */
 export function segmentHash(bytes: Uint8Array): bigint {
@@ -281,7 +277,7 @@ export class IncrementalPlan {
 
   /** Whether a changed segment at `seg` may be a XOR delta of it (within the depth bound; reserves its holders). */
   mayXor(seg: ParentSegment | undefined): seg is ParentSegment {
-    return this.xor && seg !== undefined && seg.depth + 1 <= XOR_CHAIN_MAX && this.reserve(seg);
+    return this.xor && seg !== undefined && seg.depth + 1 <= MAX_XOR_CHAIN && this.reserve(seg);
   }
 
   /** Segment `index` is `seg` by reference (reserved before): its row. */

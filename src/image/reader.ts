@@ -22,6 +22,7 @@ import {
   DEFAULT_MAX_SEGMENT_BYTES,
   DEFAULT_MAX_STATE_BYTES,
   HEADER_SIZE,
+  MAX_XOR_CHAIN,
   RequiredFlag,
   SegmentCodec,
   TRAILER_SIZE,
@@ -29,7 +30,7 @@ import {
 import { decodeHeader, decodeTrailer, type ImageHeader } from './header.js';
 import type { FormatList } from './format-list.js';
 import { FORMATS } from './format-registry.js';
-import { SegmentFlag, type ImageIndex, type Manifest, type ProviderEntry, type SegmentEntry, type SegmentRun } from './index-model.js';
+import { SegmentFlag, type ImageIndex, type ImageRef, type Manifest, type ProviderEntry, type SegmentEntry, type SegmentRun } from './index-model.js';
 import { prepassIndex } from './index-prepass.js';
 import type { RunBuffer, ZstdPool } from './pool.js';
 import { SegmentPipeline, type FrameFailure } from './segment-pipeline.js';
@@ -55,6 +56,35 @@ let setReaderPool: (reader: ImageReader, pool: ZstdPool | undefined) => void;
  */
 export function useReaderPool(reader: ImageReader, pool: ZstdPool | undefined): void {
   setReaderPool(reader, pool);
+}
+
+/**
+ * Opens the images an incremental image refers to (its holders): each holder
+ * once, its uuid checked against the reference. `image/open-store` builds
+ * one over a store. Internal.
+ */
+export interface HolderResolver {
+  /**
+   * The reader of the holder `ref` names, opened (and attached to this same
+   * resolver, so its own references resolve too). Fails with
+   * `CKPT_ERR_MISSING_REFERENCE` when it is missing or its uuid differs;
+   * `from` is the id of the image that refers to it (for the message).
+   */
+  holder(ref: ImageRef, from: string): Promise<ImageReader>;
+  /** Close every holder opened. */
+  close(): Promise<void>;
+}
+
+/** Sets a reader's holder resolver; assigned by ImageReader's static block. */
+let setReaderHolders: (reader: ImageReader, holders: HolderResolver, owned: boolean) => void;
+
+/**
+ * Let `reader` read the segments it holds by reference or as XOR deltas
+ * through `holders`; with `owned`, `reader.close()` closes the resolver
+ * (and so every holder). Internal: `openStoreImage` does this.
+ */
+export function attachHolders(reader: ImageReader, holders: HolderResolver, owned: boolean): void {
+  setReaderHolders(reader, holders, owned);
 }
 
 /**
@@ -174,11 +204,20 @@ export class ImageReader {
   readonly #pipeline = new SegmentPipeline();
   /** Worker pool to decompress large runs on (see {@link useReaderPool}); internal, not on the public class. */
   #pool: ZstdPool | undefined;
+  /** Opens holders (see {@link attachHolders}); undefined: this image is read on its own. */
+  #holders: HolderResolver | undefined;
+  #ownsHolders = false;
+  /** Holders opened so far, by position in `index.refs`. */
+  readonly #holderReaders = new Map<number, ImageReader>();
   #closed = false;
 
   static {
     setReaderPool = (reader, pool): void => {
       reader.#pool = pool;
+    };
+    setReaderHolders = (reader, holders, owned): void => {
+      reader.#holders = holders;
+      reader.#ownsHolders = owned;
     };
   }
 
@@ -246,6 +285,19 @@ export class ImageReader {
     return this.index.manifest;
   }
 
+  /**
+   * Ids of the images this one refers to (its holders: format 3 incremental
+   * images), in index order; empty for an image that stands alone.
+   */
+  get refs(): readonly string[] {
+    return (this.index.refs ?? []).map((r) => r.imageId);
+  }
+
+  /** Whether reading this image needs other images (segments by reference or XOR deltas). */
+  get incremental(): boolean {
+    return (this.index.refs?.length ?? 0) > 0 || this.index.segments.some((s) => s.codec === SegmentCodec.XOR_ZSTD);
+  }
+
   /** Providers in the image, in the order they were written. */
   get providers(): ProviderSummary[] {
     return this.index.providers.map((p) => {
@@ -288,9 +340,183 @@ export class ImageReader {
   }
 
   async #readStored(n: number, seg: SegmentEntry): Promise<Uint8Array> {
-    const stored = await this.#source.read(seg.offset, seg.storedLength);
+    if (seg.ref !== undefined) await this.#checkedRef(n, seg);
+    const stored = await this.#sourceFor(seg).read(seg.offset, seg.storedLength);
     this.#checkCrc(n, seg, stored);
     return stored;
+  }
+
+  /**
+   * The raw bytes of segment `n`, checked, in a fresh buffer: read from this
+   * image, from the holder it refers to, or decoded from an XOR delta and
+   * its base chain. Fails with `CKPT_ERR_CORRUPT` (naming the image whose
+   * bytes are damaged), `CKPT_ERR_MISSING_REFERENCE` (a holder missing,
+   * replaced, or out of reach of how this image was opened) or
+   * `CKPT_ERR_LIMIT`.
+   */
+  async readRawSegment(n: number): Promise<Uint8Array> {
+    this.#check();
+    if (this.index.segments[n] === undefined) throw new CkptError(ErrorCodes.NOT_FOUND, `image ${this.id} has no segment ${n}`, { image: this.id });
+    try {
+      return await this.#rawSegment(n, 0, undefined);
+    } catch (err) {
+      throw readError(err, this.id, undefined);
+    }
+  }
+
+  /** Segment `n`'s raw bytes; `depth`: XOR deltas followed so far; `from`: who asked (a referring image's segment), for messages. */
+  async #rawSegment(n: number, depth: number, from: string | undefined): Promise<Uint8Array> {
+    this.#check();
+    const seg = this.index.segments[n];
+    if (seg === undefined) {
+      throw new CkptError(ErrorCodes.CORRUPT, `${from ?? `image ${this.id}`} refers to segment ${n} of image ${this.id}, which has no such segment; the referring image is damaged`, { image: this.id, where: `segment ${n}` });
+    }
+    const dst = new Uint8Array(seg.rawLength);
+    await this.#readAnyInto(n, seg, dst, { bytes: undefined }, depth);
+    return dst;
+  }
+
+  /**
+   * Read, check and decode segment `n` into `dst`, whatever it is: held
+   * here, held by another image (one hop: references are flattened), or an
+   * XOR delta (its base chain at most {@link MAX_XOR_CHAIN} deep).
+   */
+  async #readAnyInto(n: number, seg: SegmentEntry, dst: Uint8Array, scratch: Scratch, depth = 0): Promise<void> {
+    if (seg.ref !== undefined) {
+      const holder = await this.#checkedRef(n, seg);
+      // The holder's own row decides (an XOR delta there resolves through its refs).
+      if (seg.codec === SegmentCodec.XOR_ZSTD) {
+        await holder.#readXorInto(seg.ref.segment, holder.index.segments[seg.ref.segment]!, dst, depth);
+        return;
+      }
+    } else if (seg.codec === SegmentCodec.XOR_ZSTD) {
+      await this.#readXorInto(n, seg, dst, depth);
+      return;
+    }
+    await this.#readSegmentInto(n, seg, dst, scratch);
+  }
+
+  /**
+   * An XOR delta: walk its base chain down to a segment that is not a delta
+   * (following references, at most {@link MAX_XOR_CHAIN} deltas), decode
+   * that one into `dst`, then XOR each delta of the chain into it — one
+   * reused buffer for the deltas, nothing allocated per level.
+   */
+  #readXorInto(n: number, seg: SegmentEntry, dst: Uint8Array, depth: number): Promise<void> {
+    return ImageReader.#readXorChain(this, n, seg, dst, depth);
+  }
+
+  /** {@link ImageReader.#readXorInto} of segment `n` of `start`. */
+  static async #readXorChain(start: ImageReader, n: number, seg: SegmentEntry, dst: Uint8Array, depth: number): Promise<void> {
+    const deltas: { r: ImageReader; n: number; seg: SegmentEntry }[] = [];
+    let r = start;
+    let cn = n;
+    let cs = seg;
+    let d = depth;
+    for (;;) {
+      if (cs.ref !== undefined) {
+        const holder = await r.#checkedRef(cn, cs);
+        cn = cs.ref.segment;
+        cs = holder.index.segments[cn]!;
+        r = holder;
+        continue;
+      }
+      if (cs.codec !== SegmentCodec.XOR_ZSTD) break;
+      if (d >= MAX_XOR_CHAIN) {
+        throw new CkptError(ErrorCodes.CORRUPT, `image ${start.id}: segment ${n} is an XOR delta whose base chain is deeper than ${MAX_XOR_CHAIN}; the image is damaged`, { image: start.id, where: `segment ${n}` });
+      }
+      deltas.push({ r, n: cn, seg: cs });
+      const base = cs.base!;
+      const holder = await r.#holderAt(base.image, cn);
+      const bs = holder.index.segments[base.segment];
+      if (bs === undefined || bs.rawLength !== cs.rawLength) {
+        throw new CkptError(
+          ErrorCodes.CORRUPT,
+          `image ${r.id}: segment ${cn} is an XOR delta of ${cs.rawLength} bytes over segment ${base.segment} of image ${holder.id}, which ${bs === undefined ? 'does not exist' : `holds ${bs.rawLength} bytes`}; the image is damaged`,
+          { image: r.id, where: `segment ${cn}` },
+        );
+      }
+      r = holder;
+      cn = base.segment;
+      cs = bs;
+      d++;
+    }
+    await r.#readSegmentInto(cn, cs, dst, { bytes: undefined });
+    const delta = new Uint8Array(seg.rawLength);
+    for (let i = deltas.length - 1; i >= 0; i--) {
+      const x = deltas[i]!;
+      const stored = await x.r.#source.read(x.seg.offset, x.seg.storedLength);
+      const failed = x.r.#pipeline.decodeXor(stored, x.seg.crc, dst, delta, x.r.#limits.maxSegmentBytes);
+      if (failed !== undefined) throw x.r.#segmentError(x.n, x.seg, failed);
+    }
+  }
+
+  /**
+   * The reader of holder `i` (position in `index.refs`), opened once through
+   * the attached resolver. Fails with `CKPT_ERR_MISSING_REFERENCE` when
+   * there is none (this image was opened on its own).
+   */
+  async #holderAt(i: number, n: number | string): Promise<ImageReader> {
+    const what = typeof n === 'number' ? `segment ${n}` : n;
+    const open = this.#holderReaders.get(i);
+    if (open !== undefined) return open;
+    const ref = this.index.refs?.[i];
+    if (ref === undefined) throw new CkptError(ErrorCodes.INTERNAL, `image ${this.id}: ${what} names holder ${i}, which the checked index does not list`, { image: this.id });
+    if (this.#holders === undefined) {
+      throw new CkptError(
+        ErrorCodes.MISSING_REFERENCE,
+        `image ${this.id}: ${what} is held by image ${ref.imageId}, which cannot be reached because image ${this.id} was opened on its own; open it through its store (a Checkpointer, openStoreImage, or the ckpt CLI with the image's store directory next to it), or materialize it with 'ckpt convert --to 2'`,
+        { image: ref.imageId, where: what },
+      );
+    }
+    const holder = await this.#holders.holder(ref, this.id);
+    this.#holderReaders.set(i, holder);
+    return holder;
+  }
+
+  /**
+   * The holder of by-reference segment `n`, with its row checked: the
+   * referring row repeats the holder's offset, lengths, CRC and codec, and
+   * the holder holds the bytes itself (references are flattened).
+   */
+  async #checkedRef(n: number, seg: SegmentEntry): Promise<ImageReader> {
+    const ref = seg.ref!;
+    const holder = await this.#holderAt(ref.image, n);
+    const hs = holder.index.segments[ref.segment];
+    const same = hs !== undefined && hs.ref === undefined && hs.offset === seg.offset && hs.storedLength === seg.storedLength && hs.rawLength === seg.rawLength && hs.crc === seg.crc && hs.codec === seg.codec;
+    if (!same) {
+      throw new CkptError(
+        ErrorCodes.CORRUPT,
+        `image ${this.id}: segment ${n} refers to segment ${ref.segment} of image ${holder.id}, which ${hs === undefined ? 'does not exist' : hs.ref !== undefined ? 'is itself a reference (references must point at the image holding the bytes)' : 'does not match it (offset, lengths, checksum or codec differ)'}; the image is damaged`,
+        { image: this.id, where: `index.segments[${n}]` },
+      );
+    }
+    return holder;
+  }
+
+  /** Where segment `seg`'s stored bytes are: this image, or (by reference) its holder, which must be open already. */
+  #sourceFor(seg: SegmentEntry): ImageSource {
+    if (seg.ref === undefined) return this.#source;
+    const holder = this.#holderReaders.get(seg.ref.image);
+    if (holder === undefined) throw new CkptError(ErrorCodes.INTERNAL, `image ${this.id}: holder ${seg.ref.image} read before it was opened`, { image: this.id });
+    return holder.#source;
+  }
+
+  /** Open and check the holders of every by-reference segment of `runs` before they are read. */
+  async #prepareRuns(runs: readonly SegmentRun[]): Promise<void> {
+    if (this.index.refs === undefined || this.index.refs.length === 0) return;
+    for (const r of runs) {
+      for (let s = r.first; s < r.first + r.count; s++) {
+        const seg = this.index.segments[s]!;
+        if (seg.ref !== undefined) await this.#checkedRef(s, seg);
+      }
+    }
+  }
+
+  /** Whether a run holds XOR deltas (read on this thread: each needs its base first). */
+  #hasXor(r: SegmentRun): boolean {
+    for (let s = r.first; s < r.first + r.count; s++) if (this.index.segments[s]!.codec === SegmentCodec.XOR_ZSTD) return true;
+    return false;
   }
 
   /** Segment `n`'s stored bytes against its checksum: CKPT_ERR_CORRUPT when they differ. */
@@ -301,6 +527,13 @@ export class ImageReader {
 
   /** The error for segment `n`'s failed check (`where` is the segment, `image` this image). */
   #segmentError(n: number, seg: SegmentEntry, failed: FrameFailure): CkptError {
+    if (seg.ref !== undefined) {
+      // The bytes are the holder's: name it (and its segment) as the damaged image.
+      const holder = this.index.refs?.[seg.ref.image]?.imageId ?? '?';
+      const where = `segment ${seg.ref.segment}`;
+      const err = frameError(failed, `image ${holder}: ${where} (held for image ${this.id} segment ${n})`, seg.rawLength);
+      return new CkptError(err.code, err.message, { where, image: holder, ...(err.cause === undefined ? {} : { cause: err.cause }) });
+    }
     const where = `segment ${n}`;
     const err = frameError(failed, `image ${this.id}: ${where}`, seg.rawLength);
     return new CkptError(err.code, err.message, { where, image: this.id, ...(err.cause === undefined ? {} : { cause: err.cause }) });
@@ -311,7 +544,7 @@ export class ImageReader {
    * (`readInto`), else into a fresh buffer. Not checked.
    */
   async #storedBytes(seg: SegmentEntry, into: Uint8Array): Promise<Uint8Array> {
-    const source = this.#source;
+    const source = this.#sourceFor(seg);
     if (source.readInto === undefined) return source.read(seg.offset, seg.storedLength);
     const view = into.subarray(0, seg.storedLength);
     await source.readInto(seg.offset, view);
@@ -345,7 +578,8 @@ export class ImageReader {
   async #readRuns(runs: readonly SegmentRun[], transient?: { first: Uint8Array }): Promise<Uint8Array[]> {
     const pool = this.#pool;
     const outs: Uint8Array[] = new Array<Uint8Array>(runs.length);
-    const pooled = pool === undefined ? [] : runs.map((r, i) => (r.rawLength >= pool.minBytes ? i : -1)).filter((i) => i !== -1);
+    await this.#prepareRuns(runs);
+    const pooled = pool === undefined ? [] : runs.map((r, i) => (r.rawLength >= pool.minBytes && !this.#hasXor(r) ? i : -1)).filter((i) => i !== -1);
     if (pool !== undefined && pooled.length > 0) await this.#readPooled(pool, runs, pooled, outs, transient);
     const scratch: Scratch = { bytes: undefined };
     for (let i = 0; i < runs.length; i++) {
@@ -355,7 +589,7 @@ export class ImageReader {
       let pos = 0;
       for (let s = run.first; s < run.first + run.count; s++) {
         const seg = this.index.segments[s]!;
-        await this.#readSegmentInto(s, seg, out.subarray(pos, pos + seg.rawLength), scratch);
+        await this.#readAnyInto(s, seg, out.subarray(pos, pos + seg.rawLength), scratch);
         pos += seg.rawLength;
       }
       outs[i] = out;
@@ -439,7 +673,7 @@ export class ImageReader {
     let failed: FrameFailure | undefined;
     if (seg.codec === SegmentCodec.RAW) {
       // Read into place when the source can; checked there.
-      const stored = seg.storedLength === dst.length ? await this.#storedBytes(seg, dst) : await this.#source.read(seg.offset, seg.storedLength);
+      const stored = seg.storedLength === dst.length ? await this.#storedBytes(seg, dst) : await this.#sourceFor(seg).read(seg.offset, seg.storedLength);
       failed = this.#pipeline.decode(stored, seg.codec, seg.crc, dst, this.#limits.maxSegmentBytes);
     } else {
       const stored = await this.#storedBytes(seg, input);
@@ -493,6 +727,12 @@ export class ImageReader {
         if (skip.has(s)) continue;
         checked++;
         const seg = this.index.segments[s]!;
+        if (seg.codec === SegmentCodec.XOR_ZSTD) {
+          // A delta is only as good as its base chain: decode it whole.
+          await this.#rawSegment(s, 0, undefined);
+          continue;
+        }
+        if (seg.ref !== undefined) await this.#checkedRef(s, seg);
         this.#checkCrc(s, seg, await this.#storedBytes(seg, scratchOf(scratch, seg.storedLength)));
       }
     } catch (err) {
@@ -580,6 +820,15 @@ export class ImageReader {
     let segmentsChecked = 0;
     let providersDecoded = 0;
     const scratch: Scratch = { bytes: undefined };
+    // Every holder named: it exists and is the image referred to (uuid); its segments are checked below.
+    const refs = this.index.refs ?? [];
+    for (let i = 0; i < refs.length; i++) {
+      try {
+        await this.#holderAt(i, `refs[${i}]`);
+      } catch (err) {
+        problems.push(toProblem(err, `refs[${i}]`));
+      }
+    }
     for (const p of this.index.providers) {
       // Within the state-size limit, segments are read straight into the
       // provider's runs and decoded from there (each segment read once);
@@ -606,11 +855,15 @@ export class ImageReader {
           const seg = this.index.segments[s]!;
           try {
             // Over a limit, only the checksum is checked: nothing is decompressed.
-            if (out === undefined) this.#checkCrc(s, seg, await this.#storedBytes(seg, scratchOf(scratch, seg.storedLength)));
-            else await this.#readSegmentInto(s, seg, out.subarray(pos, pos + seg.rawLength), scratch);
+            if (out === undefined) {
+              if (seg.ref !== undefined) await this.#checkedRef(s, seg);
+              this.#checkCrc(s, seg, await this.#storedBytes(seg, scratchOf(scratch, seg.storedLength)));
+            } else await this.#readAnyInto(s, seg, out.subarray(pos, pos + seg.rawLength), scratch);
           } catch (err) {
             ok = false;
-            problems.push(toProblem(err, `segment ${s}`));
+            const problem = toProblem(err, `segment ${s}`);
+            // A missing holder fails every segment it holds: reported once.
+            if (!problems.some((q) => q.code === problem.code && q.message === problem.message)) problems.push(problem);
           }
           pos += seg.rawLength;
           segmentsChecked++;
@@ -636,7 +889,11 @@ export class ImageReader {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#source.close();
+    try {
+      await this.#source.close();
+    } finally {
+      if (this.#ownsHolders) await this.#holders?.close();
+    }
   }
 }
 

@@ -171,6 +171,21 @@ export class SegmentPipeline {
   }
 
   /**
+   * Check and apply an XOR-delta segment (codec `XOR_ZSTD`, format 3): its
+   * stored bytes are one zstd frame of (raw XOR base raw). `dst` holds the
+   * base segment's raw bytes and becomes this segment's raw bytes; the delta
+   * is decompressed into `scratch` (as long as `dst`) first. Returns the
+   * failed check (then `dst` is unchanged), or undefined, like {@link decode}.
+   */
+  decodeXor(stored: Uint8Array, crc: number, dst: Uint8Array, scratch: Uint8Array, maxRawBytes = Number.POSITIVE_INFINITY): FrameFailure | undefined {
+    if (scratch.length !== dst.length) return { kind: 'size', value: scratch.length };
+    const bad = this.decode(stored, SegmentCodec.ZSTD, crc, scratch, maxRawBytes);
+    if (bad !== undefined) return bad;
+    xorInto(dst, scratch);
+    return undefined;
+  }
+
+  /**
    * Output memory of at least `bytes` for {@link encode}: kept memory when
    * some fits, else new. Give it back with {@link giveOutput} once the bytes
    * encoded into it are written.
@@ -193,4 +208,23 @@ export class SegmentPipeline {
   check(stored: Uint8Array, crc: number): FrameFailure | undefined {
     return this.#checksum.decode({ bytes: stored, codec: SegmentCodec.RAW, crc, dst: stored, maxRawBytes: stored.length });
   }
+}
+
+/**
+ * `dst[i] ^= src[i]` for every byte of `dst` (`src` at least as long): the
+ * XOR of a delta with its base, both ways (encoding and decoding a delta are
+ * the same operation). Four bytes at a time where both views allow it
+ * (32-bit integer XOR is ~4× faster in V8 than on BigUint64Array).
+ */
+export function xorInto(dst: Uint8Array, src: Uint8Array): void {
+  const n = dst.length;
+  let i = 0;
+  if (dst.byteOffset % 4 === 0 && src.byteOffset % 4 === 0 && n >= 64) {
+    const words = n >>> 2;
+    const d = new Int32Array(dst.buffer, dst.byteOffset, words);
+    const s = new Int32Array(src.buffer, src.byteOffset, words);
+    for (let w = 0; w < words; w++) d[w]! ^= s[w]!;
+    i = words << 2;
+  }
+  for (; i < n; i++) dst[i]! ^= src[i]!;
 }

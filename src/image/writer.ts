@@ -187,7 +187,7 @@ class ImageStreamWriter {
     // An empty stream still gets one (empty) segment so every run has a place.
     const count = data.length === 0 ? 1 : Math.ceil(data.length / size);
     const incr = this.settings.incremental;
-    const bases = incr?.bases !== undefined && place !== undefined && place.run !== 'stream' ? this.#basesOf(incr.bases, incr.plan, place, data.length) : undefined;
+    const bases = incr?.bases !== undefined && place !== undefined ? this.#basesOf(incr.bases, incr.plan, place, data.length) : undefined;
     for (let i = 0; i < count; i++) {
       if (this.#failed) throw this.#failure;
       if (this.settings.signal?.aborted === true) throw this.settings.signal.reason;
@@ -239,7 +239,7 @@ class ImageStreamWriter {
       else plan.full(index);
     };
     const pool = this.#pool;
-    if (pool !== undefined && raw.length > 0 && raw.buffer instanceof SharedArrayBuffer && pre === undefined) {
+    if (pool !== undefined && raw.length > 0 && raw.buffer instanceof SharedArrayBuffer && (pre === undefined || xorSeg !== undefined)) {
       await this.#pooledTask(pool, index, raw, raw, { ...task, hash: undefined }, done);
       return;
     }
@@ -249,9 +249,11 @@ class ImageStreamWriter {
       done({ hash, same: true, n: 0, crc: 0, codec: SegmentCodec.RAW }, undefined);
       return;
     }
-    if (pool !== undefined && pre !== undefined && pre.rawLength === raw.length) {
+    // A segment compressed during capture is used unless a delta may be smaller.
+    if (pool !== undefined && pre !== undefined && pre.rawLength === raw.length && xorSeg === undefined) {
       this.#ahead(index, raw, pre, hash);
       plan.full(index);
+      keep?.set(raw);
       return;
     }
     if (pool !== undefined && raw.length > 0) {
@@ -279,10 +281,12 @@ class ImageStreamWriter {
       slot.input.set(raw);
       input = slot.input.subarray(0, raw.length);
     }
+    await this.#jobStart();
     const job = pool.encodeSegment({ ...task, src: input, dst: slot.output }).then(
       (r) => ({ ok: true as const, r }),
       (err: unknown) => ({ ok: false as const, err }),
     );
+    void job.then(() => this.#jobEnd());
     const from = input;
     const step = async (): Promise<void> => {
       const r = await job;

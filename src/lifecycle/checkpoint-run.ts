@@ -38,7 +38,7 @@ import {
 } from '../image/constants.js';
 import { infoFromIndex } from '../image/image-info.js';
 import { writeImage, type CapturedProvider } from '../image/writer.js';
-import type { ImageIndex, MetaValue } from '../image/index-model.js';
+import { SegmentFlag, type ImageIndex, type MetaValue } from '../image/index-model.js';
 import type { ZstdPool } from '../image/pool.js';
 import type { SegmentPipeline } from '../image/segment-pipeline.js';
 import type { ReadLimits } from '../image/reader.js';
@@ -166,9 +166,11 @@ function capturedOverLimit(env: CheckpointEnv, captured: readonly CapturedProvid
 }
 
 /** The written index against `limits.maxIndexBytes` (segments lie back to back from the header to the index). */
-function indexOverLimit(env: CheckpointEnv, bytes: number, segments: readonly { offset: number; storedLength: number }[]): CkptError | undefined {
-  const last = segments[segments.length - 1];
-  const indexLength = bytes - TRAILER_SIZE - (last === undefined ? HEADER_SIZE : last.offset + last.storedLength);
+function indexOverLimit(env: CheckpointEnv, bytes: number, segments: readonly { offset: number; storedLength: number; flags: number }[]): CkptError | undefined {
+  // The image's own segments end where the index starts (rows by reference give their holder's offsets).
+  let end = HEADER_SIZE;
+  for (const s of segments) if ((s.flags & SegmentFlag.BY_REFERENCE) === 0) end = Math.max(end, s.offset + s.storedLength);
+  const indexLength = bytes - TRAILER_SIZE - end;
   const max = env.limits.maxIndexBytes ?? DEFAULT_MAX_INDEX_BYTES;
   if (indexLength <= max) return undefined;
   return limitError(`checkpoint refused: the image's index is ${indexLength} bytes, above limits.maxIndexBytes (${max}), so restoring it would fail; raise limits.maxIndexBytes or segmentSize (readers of this store need the same limit)`);

@@ -46,6 +46,7 @@ import { asError, CkptError, ErrorCodes, isCkptError } from '../errors.js';
 import { WarningCodes, type CkptWarning } from '../events.js';
 import { imageInfo } from '../image/image-info.js';
 import type { ZstdPool } from '../image/pool.js';
+import { attachHolderSource } from '../image/open-store.js';
 import { ImageReader, readError, useReaderPool, type ReadLimits } from '../image/reader.js';
 import type { ImageInfo, MigrationRecord, RestoreResult, SkippedImage } from '../info.js';
 import type { RegisteredProvider, Registry } from '../provider/registry.js';
@@ -78,7 +79,7 @@ const MAX_RELISTS = 10;
  * read limits (a forged size, or a state too large for them) is skipped with
  * a warning that names the limit, as damage is.
  */
-export const FALLBACK_CODES: ReadonlySet<string> = new Set<string>([ErrorCodes.CORRUPT, ErrorCodes.NOT_FOUND, ErrorCodes.STORE_IO, ErrorCodes.LIMIT]);
+export const FALLBACK_CODES: ReadonlySet<string> = new Set<string>([ErrorCodes.CORRUPT, ErrorCodes.NOT_FOUND, ErrorCodes.STORE_IO, ErrorCodes.LIMIT, ErrorCodes.MISSING_REFERENCE]);
 
 /**
  * Restore the newest valid image, or the image `imageId` (no fallback then).
@@ -118,8 +119,11 @@ export async function runRestore(env: RestoreEnv, imageId: string | undefined): 
         continue;
       }
       if (isCkptError(err) && FALLBACK_CODES.has(err.code)) {
-        skipped.push({ id, code: err.code, message: err.message });
-        env.warn({ code: WarningCodes.IMAGE_SKIPPED, message: `image ${id} is unusable and was skipped; falling back to an older image: ${err.message}`, error: err });
+        // Bytes it refers to, held by another image, are damaged or gone: that image takes this one down.
+        const via = err.image !== undefined && err.image !== id ? err.image : undefined;
+        skipped.push({ id, code: err.code, message: err.message, ...(via === undefined ? {} : { dependsOn: via }) });
+        const why = via === undefined ? '' : ` because image ${via}, which holds bytes it refers to, is ${err.code === ErrorCodes.MISSING_REFERENCE ? 'missing or replaced' : 'unusable'}`;
+        env.warn({ code: WarningCodes.IMAGE_SKIPPED, message: `image ${id} is unusable and was skipped${why}; falling back to an older image: ${err.message}`, error: err });
         continue;
       }
       throw partly === undefined || !isCkptError(err) || err.code === ErrorCodes.RESTORE_FAILED ? err : partlyRestoredError(err, partly);
@@ -127,7 +131,7 @@ export async function runRestore(env: RestoreEnv, imageId: string | undefined): 
   }
   const none = new CkptError(
     ErrorCodes.NO_VALID_IMAGE,
-    `no valid image in ${env.store.description}: all ${skipped.length} image(s) failed verification (${skipped.map((s) => `${s.id}: ${s.code}`).join('; ')}); inspect them with 'ckpt verify' — to start fresh, move them away`,
+    `no valid image in ${env.store.description}: all ${skipped.length} image(s) failed verification (${skipped.map((s) => `${s.id}: ${s.code}${s.dependsOn === undefined ? '' : ` in image ${s.dependsOn} it refers to`}`).join('; ')}); inspect them with 'ckpt verify' — to start fresh, move them away`,
     { errors: skipped.map((s) => new CkptError(s.code as CkptError['code'], s.message, { image: s.id })) },
   );
   throw partly === undefined ? none : partlyRestoredError(none, partly);
@@ -217,6 +221,8 @@ function neededOf(env: RestoreEnv, id: string, plan: RestorePlan): Needed {
  */
 async function restoreImage(env: RestoreEnv, id: string, skipped: SkippedImage[], fallsBack: boolean, partly?: PartlyRestored): Promise<RestoreResult> {
   const source = await env.store.open(id);
+  // The reader once open: closing it closes the source and every holder it opened.
+  let opened: ImageReader | undefined;
   try {
     let reader: ImageReader;
     let info: ImageInfo;
@@ -225,6 +231,9 @@ async function restoreImage(env: RestoreEnv, id: string, skipped: SkippedImage[]
     const states = new Map<RegisteredProvider, unknown>();
     try {
       reader = await ImageReader.open(source, env.limits);
+      opened = reader;
+      // Incremental images read the segments they refer to from their holders in this store.
+      attachHolderSource(reader, env.store, env.limits);
       useReaderPool(reader, env.pool);
       info = imageInfo(reader);
       // Plan before reading any state: provider-set and version problems fail closed, fast.
@@ -297,7 +306,8 @@ async function restoreImage(env: RestoreEnv, id: string, skipped: SkippedImage[]
     await afterRestore(env, info);
     return { image: info, migrated, skipped, fellBack: skipped.length > 0 };
   } finally {
-    await source.close();
+    if (opened !== undefined) await opened.close();
+    else await source.close();
   }
 }
 

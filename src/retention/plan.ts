@@ -38,6 +38,12 @@ export interface PlanRetentionOptions {
    * in `images` (a stand-in entry there lets policies count them).
    */
   readonly unreadable?: Iterable<string>;
+  /**
+   * Ids of listed images whose index is damaged: kept (reason `unreadable`),
+   * but — restoring nothing — what they refer to does not matter. May or
+   * may not also be in `images`.
+   */
+  readonly damaged?: Iterable<string>;
 }
 
 /** What the plan does with one image. */
@@ -114,7 +120,8 @@ export async function planRetention(
   options: PlanRetentionOptions = {},
 ): Promise<RetentionPlan> {
   const unreadable = new Set(options.unreadable ?? []);
-  const ids = [...new Set([...images.map((i) => i.id), ...unreadable])].sort(newestFirst);
+  const damaged = new Set(options.damaged ?? []);
+  const ids = [...new Set([...images.map((i) => i.id), ...unreadable, ...damaged])].sort(newestFirst);
   const marks = new Map<string, Mark>();
   for (const id of ids) marks.set(id, { reasons: new Set(), keptBy: [], pinnedBy: new Set(), refs: null, live: false });
   const mark = (id: string): Mark => marks.get(id)!;
@@ -134,7 +141,7 @@ export async function planRetention(
     const newest = ids[0];
     if (newest !== undefined) mark(newest).reasons.add('newest');
     for (const id of options.alwaysKeep ?? []) marks.get(id)?.reasons.add('always-keep');
-    for (const id of unreadable) mark(id).reasons.add('unreadable');
+    for (const id of [...unreadable, ...damaged]) mark(id).reasons.add('unreadable');
   }
 
   const unknownRefs: string[] = [];
@@ -160,6 +167,7 @@ export async function planRetention(
     for (let n = 0; n < queue.length; n++) {
       const id = queue[n]!;
       const m = mark(id);
+      if (damaged.has(id) && !unreadable.has(id)) continue;
       const refs = unreadable.has(id) ? undefined : await readRefs(refsOf, id);
       if (refs === undefined) {
         unknownRefs.push(id);

@@ -24,7 +24,7 @@ import { nextImageId, parseImageId } from '../store/image-ids.js';
 import type { S3Context } from './s3-context.js';
 import { readBodyInto } from './s3-context.js';
 import { isNotFound, isNotImplemented, s3IoError } from './s3-errors.js';
-import { checkBucket, idOfKey, imageKey, normalizePrefix, PROBE_PREFIX } from './s3-keys.js';
+import { checkBucket, idOfKey, imageKey, LEASE_NAME, normalizePrefix, PROBE_PREFIX } from './s3-keys.js';
 import { S3Lease } from './s3-lease.js';
 import type { LeaseSettings } from './s3-lease.js';
 import { ensureConditionalWrites } from './s3-probe.js';
@@ -97,9 +97,11 @@ function intOption(name: string, value: number | undefined, fallback: number, mi
   return value;
 }
 
-/** Per writer lease: ids handed to open sinks, and the newest committed id known to this handle. */
+/** Per writer lease (shared by every handle on the store): ids handed to open sinks, their uploads, and the newest committed id known. */
 interface WriterState {
   readonly reserved: Set<number>;
+  /** Multipart uploads of open sinks (cleanup leaves them alone). */
+  readonly uploads: Set<string>;
   /** The newest id in the bucket as of the last listing plus our own commits; undefined: list before the next id. */
   newest: number | undefined;
 }
@@ -138,9 +140,6 @@ export class S3Store implements Store {
   readonly #lease: LeaseSettings;
   readonly #sink: SinkSettings;
   readonly #source: SourceSettings;
-  readonly #writers = new WeakMap<S3Lease, WriterState>();
-  /** Multipart uploads of this handle's open sinks (cleanup leaves them alone). */
-  readonly #openUploads = new Set<string>();
 
   /**
    * @param options - bucket, prefix, client and tuning
@@ -271,14 +270,14 @@ export class S3Store implements Store {
     }
     if (this.#conditionalWrites === 'probe') await ensureConditionalWrites(this.#ctx);
     const lease = await S3Lease.acquire(this.#ctx, this.#lease, waitMs);
-    this.#writers.set(lease, { reserved: new Set(), newest: undefined });
+    writers.set(lease, { reserved: new Set(), uploads: new Set(), newest: undefined });
     return lease;
   }
 
   /** Start the next image (its id: one past the newest in the bucket and any open sink's). Requires the lease. */
   async create(lock: WriterLock): Promise<ImageSink> {
     const lease = this.#checkLockLocally(lock, 'create');
-    const state = this.#writers.get(lease)!;
+    const state = writers.get(lease)!;
     if (state.newest === undefined) {
       const newest = (await this.list())[0];
       lease.assertHeldLocally();
@@ -288,10 +287,10 @@ export class S3Store implements Store {
     const seq = parseImageId(id);
     state.reserved.add(seq);
     return new S3ImageSink(id, imageKey(this.prefix, id), seq, this.#ctx, lease, this.#sink, {
-      uploadStarted: (uploadId) => this.#openUploads.add(uploadId),
+      uploadStarted: (uploadId) => state.uploads.add(uploadId),
       settled: (s, uploadId, committed) => {
         state.reserved.delete(s);
-        if (uploadId !== undefined) this.#openUploads.delete(uploadId);
+        if (uploadId !== undefined) state.uploads.delete(uploadId);
         if (committed) state.newest = Math.max(state.newest ?? 0, s);
         else if (state.reserved.size === 0) state.newest = undefined; // list again: another writer may have taken ids
       },
@@ -346,7 +345,7 @@ export class S3Store implements Store {
         throw s3IoError(this.#ctx, 'cleanup: listing incomplete uploads', this.prefix, err, 's3:ListBucketMultipartUploads');
       }
       for (const u of out.Uploads ?? []) {
-        if (u.Key === undefined || u.UploadId === undefined || this.#openUploads.has(u.UploadId)) continue;
+        if (u.Key === undefined || u.UploadId === undefined || writers.get(lease)?.uploads.has(u.UploadId) === true) continue;
         const id = idOfKey(this.prefix, u.Key);
         if (id === undefined) continue;
         try {
@@ -386,7 +385,7 @@ export class S3Store implements Store {
   }
 
   #checkLockLocally(lock: WriterLock, what: string): S3Lease {
-    if (!(lock instanceof S3Lease) || !this.#writers.has(lock)) {
+    if (!(lock instanceof S3Lease) || !writers.has(lock) || lock.bucket !== this.bucket || lock.key !== `${this.prefix}${LEASE_NAME}`) {
       throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `${what}() needs the writer lock of ${this.description}, as returned by its acquireWriter().`);
     }
     lock.assertHeldLocally();
@@ -397,6 +396,9 @@ export class S3Store implements Store {
     return new CkptError(ErrorCodes.NOT_FOUND, `No image ${id} in ${this.description}.`, { cause, image: id });
   }
 }
+
+/** The state of every lease taken in this process, by lease (a lock of one handle is valid on every handle of the same store). */
+const writers = new WeakMap<S3Lease, WriterState>();
 
 function isRangeNotSatisfiable(err: unknown): boolean {
   const status = (err as { $metadata?: { httpStatusCode?: unknown } } | null)?.$metadata?.httpStatusCode;

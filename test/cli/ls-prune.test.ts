@@ -34,7 +34,7 @@ describe('ckpt ls', () => {
     expect(r.stderr).toBe('');
     const rows = r.stdout.split('\n').filter((l) => /\d{12}/.test(l) && !l.includes('restore()'));
     expect(rows.map((l) => /(\d{12})/.exec(l)![1])).toEqual([...ids].reverse());
-    expect(rows[0]).toMatch(/^\*\s+000000000003\s+300\s+nightly\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+\d+(\.\d+)? KiB\s+grid@1 config@2$/);
+    expect(rows[0]).toMatch(/^\*\s+000000000003\s+300\s+nightly\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+\d+(\.\d+)? KiB\s+full\s+0\s+-\s+grid@1 config@2$/);
     expect(rows[2]).toMatch(/^ \s+000000000001\s+100\s+-\s+/);
     expect(r.stdout).toContain('* restore() would pick 000000000003 (fully checked)');
     const j = json<LsJson>(await runCli(['ls', dir, '--json']));

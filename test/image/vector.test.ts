@@ -2,8 +2,11 @@
 // must produce exactly those bytes, and the reader must read them back.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { openStoreImage } from '../../src/image/open-store.js';
 import { ImageReader } from '../../src/image/reader.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
 import { FIXED_MANIFEST, captured, imageBytes, memorySource } from '../helpers/image-bytes.js';
+import { writeChainImage } from '../helpers/incremental-images.js';
 
 function vectorFromDoc(version = 1): Buffer {
   const doc = readFileSync(new URL('../../docs/FORMAT.md', import.meta.url), 'utf8');
@@ -43,5 +46,57 @@ describe('FORMAT.md test vector', () => {
     expect(reader.manifest.hostname).toBe('vector-host');
     expect({ ...reader.manifest.meta }).toEqual({ run: 'a' });
     expect(((await reader.readProvider('demo')) as { s: string }).s).toBe('hi');
+  });
+});
+
+/** Every hex block of the format-3 vector section: the holder, then the incremental image. */
+function format3VectorsFromDoc(): Buffer[] {
+  const doc = readFileSync(new URL('../../docs/FORMAT.md', import.meta.url), 'utf8');
+  const section = /## Test vector \(format 3\)([\s\S]*?)\n## /.exec(doc);
+  if (section === null) throw new Error('docs/FORMAT.md has no format 3 test vector');
+  return [...section[1]!.matchAll(/```hex\n([\s\S]*?)```/g)].map((m) => Buffer.from(m[1]!.replace(/\s+/g, ''), 'hex'));
+}
+
+describe('FORMAT.md test vector (format 3)', () => {
+  const manifest = { app: 'vector', createdAt: '2026-01-01T00:00:00.000Z', step: 7, label: null, library: 'ckpt test-vector', node: 'v0.0.0', platform: 'test', hostname: 'vector-host', meta: {} };
+  const demo = { id: 'demo', state: { n: 1, s: 'hi', t: new Float64Array([1.5, -0]) } };
+
+  it('an incremental writer (the reference builder) produces the documented bytes', async () => {
+    const [holder, incr] = format3VectorsFromDoc();
+    const store = new MemoryStore();
+    const a = await writeChainImage(store, [demo, { id: 'count', state: { n: 1 } }], { uuid: '00112233445566778899aabbccddeeff', manifest });
+    const b = await writeChainImage(store, [demo, { id: 'count', state: { n: 2 } }], { uuid: 'ffeeddccbbaa99887766554433221100', manifest: { ...manifest, step: 8 }, parent: a.id, delta: 'xor' });
+    expect([a.referenced, a.xor, b.referenced, b.xor]).toEqual([0, 0, 1, 1]);
+    for (const [id, doc] of [[a.id, holder!], [b.id, incr!]] as const) {
+      const src = await store.open(id);
+      expect(Buffer.from(await src.read(0, src.size)).toString('hex')).toBe(doc.toString('hex'));
+      await src.close();
+    }
+  });
+
+  it('the reader reads the documented bytes through the store, and each part means what the text says', async () => {
+    const [holder, incr] = format3VectorsFromDoc();
+    const store = new MemoryStore();
+    const lock = await store.acquireWriter();
+    for (const bytes of [holder!, incr!]) {
+      const sink = await store.create(lock);
+      await sink.write(bytes);
+      await sink.commit();
+    }
+    await lock.release();
+    const r = await openStoreImage(store, '000000000002');
+    expect(r.header).toEqual({ formatVersion: 3, codecId: 1, requiredFlags: 2, optionalFlags: 0 });
+    expect(r.manifest.uuid).toBe('ffeeddccbbaa99887766554433221100');
+    expect(r.index.refs).toEqual([{ imageId: '000000000001', uuid: '00112233445566778899aabbccddeeff' }]);
+    expect(r.index.segments.map((s) => [s.offset, s.storedLength, s.rawLength, s.codec, s.flags, s.ref, s.base])).toEqual([
+      [32, 34, 34, 0, 2, { image: 0, segment: 0 }, undefined],
+      [32, 17, 4, 2, 0, undefined, { image: 0, segment: 1 }],
+    ]);
+    expect(r.index.segments.every((s) => typeof s.hash === 'bigint')).toBe(true);
+    expect(Buffer.from(await r.readRawSegment(1)).toString('hex')).toBe('81a16e02');
+    expect(await r.readProvider('count')).toEqual({ n: 2 });
+    expect(((await r.readProvider('demo')) as { s: string }).s).toBe('hi');
+    expect((await r.verify()).ok).toBe(true);
+    await r.close();
   });
 });

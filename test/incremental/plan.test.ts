@@ -4,15 +4,14 @@
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { xxh3 } from '@node-rs/xxhash';
-import { SegmentCodec } from '../../src/image/constants.js';
+import { MAX_XOR_CHAIN, SegmentCodec } from '../../src/image/constants.js';
+import { MAX_REFS } from '../../src/image/index-v3.js';
 import { SegmentFlag, type ImageIndex, type ImageRef, type SegmentEntry } from '../../src/image/index-model.js';
 import {
   encodeSegment,
   IncrementalPlan,
-  MAX_REFS,
   newImageUuid,
   segmentHash,
-  XOR_CHAIN_MAX,
   XorBases,
   xorInto,
   type ParentImage,
@@ -50,7 +49,7 @@ describe('segment hash', () => {
     const b = noisy(100_000);
     expect(segmentHash(b)).toBe(xxh3.xxh64(b));
     const c = b.slice();
-    c[500] ^= 1;
+    c[500] = c[500]! ^ 1;
     expect(segmentHash(c)).not.toBe(segmentHash(b));
   });
 
@@ -87,7 +86,7 @@ describe('encodeSegment', () => {
   it('a few scattered changes become a small XOR delta that restores the bytes exactly', () => {
     const base = noisy(65536, 9);
     const src = base.slice();
-    for (let i = 0; i < 50; i++) src[(i * 7919) % src.length] ^= 0x55;
+    for (let i = 0; i < 50; i++) src[(i * 7919) % src.length] = src[(i * 7919) % src.length]! ^ 0x55;
     const keep = base.slice();
     const o = encodeSegment({ src, dst, level: 1, base: keep, keep }, pipeline);
     expect(o.codec).toBe(SegmentCodec.XOR_ZSTD);
@@ -158,20 +157,20 @@ describe('IncrementalPlan', () => {
     expect(new IncrementalPlan(undefined, false).finish([row()]).refs).toEqual([]);
   });
 
-  it(`XOR deltas stop at depth ${XOR_CHAIN_MAX}; unknown depths allow none`, () => {
+  it(`XOR deltas stop at depth ${MAX_XOR_CHAIN}; unknown depths allow none`, () => {
     const xorRow = row({ codec: SegmentCodec.XOR_ZSTD, base: { image: 0, segment: 1 } });
     const older: ImageRef = { imageId: 'o', uuid: 'u-o' };
     const mk = (depth: number | undefined) => new IncrementalPlan(parentOf([row(), xorRow], [older], depth === undefined ? undefined : [0, depth]), true);
-    const ok = mk(XOR_CHAIN_MAX - 1);
+    const ok = mk(MAX_XOR_CHAIN - 1);
     const seg = ok.parentSegment('a', 0, 5, 0, 1000);
     expect(ok.mayXor(seg)).toBe(true);
     ok.delta(1, seg!);
-    expect(ok.depths[1]).toBe(XOR_CHAIN_MAX);
+    expect(ok.depths[1]).toBe(MAX_XOR_CHAIN);
     // A delta of a delta needs the whole chain's holders: the parent and its refs.
     const fin = ok.finish([row(), row({ codec: SegmentCodec.XOR_ZSTD })]);
     expect(fin.refs.map((r) => r.imageId)).toEqual(['o', 'p']);
     expect(fin.segments[1]!.base).toEqual({ image: 1, segment: 1 });
-    const full = mk(XOR_CHAIN_MAX);
+    const full = mk(MAX_XOR_CHAIN);
     expect(full.mayXor(full.parentSegment('a', 0, 5, 0, 1000))).toBe(false);
     const unknown = mk(undefined);
     expect(unknown.mayXor(unknown.parentSegment('a', 0, 5, 0, 1000))).toBe(false);

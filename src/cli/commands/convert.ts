@@ -15,7 +15,8 @@ import { convertImageFile, FORMAT_VERSION, WRITABLE_FORMAT_VERSIONS } from '../.
 import { addCommonOptions, examples, positiveInt, type CommandContext } from '../command.js';
 import { usageError } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
-import { localPath, requireImagePath } from '../inputs.js';
+import { downloadS3Image, localPath, requireImagePath } from '../inputs.js';
+import { isS3Url } from '../../store/s3-url.js';
 import { formatBytes, Output, plural, type CommonOptions } from '../output.js';
 import { createProgress, type Progress } from '../progress.js';
 
@@ -83,8 +84,18 @@ async function runConvert(input: string, output: string | undefined, options: Co
   if (options.to !== undefined && !WRITABLE_FORMAT_VERSIONS.includes(options.to)) {
     throw usageError(`--to ${options.to}: this ckpt writes format versions ${WRITABLE_FORMAT_VERSIONS.join(', ')}`);
   }
-  const inPath = await requireImagePath(input, 'convert');
+  await requireImagePath(input, 'convert');
   const outPath = output === undefined ? undefined : localPath(output, 'output file');
+  // An image in a bucket is converted from a local copy (the output is a local file either way).
+  const copy = isS3Url(input) ? await downloadS3Image(input, 'convert') : undefined;
+  try {
+    return await convertPath(input, copy?.path ?? input, output, outPath, dryRun, options, out, ctx);
+  } finally {
+    await copy?.remove();
+  }
+}
+
+async function convertPath(input: string, inPath: string, output: string | undefined, outPath: string | undefined, dryRun: boolean, options: ConvertCliOptions, out: Output, ctx: CommandContext): Promise<ExitCodeValue> {
   const inSize = (await stat(inPath)).size;
   const progress = createProgress(ctx.io.stderr, { enabled: out.progress && !dryRun, label: 'converting', total: inSize });
   const stop = outPath !== undefined && !dryRun && out.progress ? watchTempFile(outPath, progress) : (): void => undefined;

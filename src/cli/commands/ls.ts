@@ -9,6 +9,9 @@
  * a `?` image newer than every image that passes. Every image gets the quick check
  * (header, trailer and index); the images from the newest down to the pick
  * also get the full check `restore()` relies on (`--quick` skips that).
+ * KIND says whether an image is `full` or `incr` (refers to bytes held by
+ * older images), REFS how many images it refers to, PINNED which images
+ * refer to it (retention keeps it while they are kept).
  */
 import type { Command } from 'commander';
 import { ErrorCodes } from '../../index.js';
@@ -42,6 +45,9 @@ Marks: *  the image restore() would pick (the newest that passes the full check)
           restore() skips it; 'ckpt verify DIR' lists every problem
        ?  written by a newer ckpt (format or required feature): restore() fails on it
           when it is newer than every image that passes
+KIND full (stands alone) or incr (refers to bytes held by older images);
+REFS how many images it refers to; PINNED which images refer to it
+(retention never deletes it while they are kept)
 ${examples(['ckpt ls ./checkpoints', 'ckpt ls ./checkpoints --json | jq \'.images[] | select(.status != "ok") | .id\''])}`,
   );
   cmd.action(async (dir: string, options: LsOptions) => ctx.setExit(await runLs(dir, options, ctx)));
@@ -59,6 +65,30 @@ export function limitSkipped(images: readonly ImageCheck[], stop: string | null)
     if (c.problems.some((p) => p.code === ErrorCodes.LIMIT)) ids.push(c.id);
   }
   return ids;
+}
+
+/** `full` (no references), `incr` (refers to older images), or null when its index cannot be read. */
+export function kindOf(c: ImageCheck): 'full' | 'incr' | null {
+  if (c.refs === undefined) return null;
+  return c.refs.length > 0 ? 'incr' : 'full';
+}
+
+/** For each image, the listed images that refer to it (newest first): while any is kept, it cannot be pruned. */
+export function referrersOf(images: readonly ImageCheck[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const c of images) {
+    for (const r of c.refs ?? []) {
+      const list = out.get(r) ?? [];
+      list.push(c.id);
+      out.set(r, list);
+    }
+  }
+  return out;
+}
+
+function pinnedText(by: readonly string[] | undefined): string {
+  if (by === undefined || by.length === 0) return '-';
+  return by.length === 1 ? `by ${by[0]!}` : `by ${by.length}`;
 }
 
 function mark(check: ImageCheck, pick: string | null): string {
@@ -79,10 +109,18 @@ async function runLs(dir: string, options: LsOptions, ctx: CommandContext): Prom
     progress.done();
   }
   const restoreError = scan.blockedBy !== null ? scan.blockedBy.problems[0] ?? null : null;
+  const referrers = referrersOf(scan.images);
   if (out.json) {
     out.data({
       store: store.dir,
-      images: scan.images.map((c) => ({ ...imageJson(c), restorePick: c.id === scan.pick })),
+      images: scan.images.map((c) => ({
+        ...imageJson(c),
+        restorePick: c.id === scan.pick,
+        kind: kindOf(c),
+        references: c.refs ?? null,
+        referencedBy: referrers.get(c.id) ?? [],
+        pinned: (referrers.get(c.id) ?? []).length > 0,
+      })),
       restore: {
         pick: scan.pick,
         verified: scan.pickVerified,
@@ -99,7 +137,7 @@ async function runLs(dir: string, options: LsOptions, ctx: CommandContext): Prom
     out.print('no committed images; restore() would start fresh (it resolves undefined)');
     return ExitCode.OK;
   }
-  const rows: string[][] = [['', 'ID', 'STEP', 'LABEL', 'CREATED', 'SIZE', 'PROVIDERS']];
+  const rows: string[][] = [['', 'ID', 'STEP', 'LABEL', 'CREATED', 'SIZE', 'KIND', 'REFS', 'PINNED', 'PROVIDERS']];
   const notes = new Map<number, string>();
   for (const c of scan.images) {
     const m = mark(c, scan.pick);
@@ -112,6 +150,9 @@ async function runLs(dir: string, options: LsOptions, ctx: CommandContext): Prom
       i === null ? '?' : (i.label ?? '-'),
       i === null ? '?' : formatDate(i.createdAt),
       formatBytes(c.bytes),
+      kindOf(c) ?? '?',
+      c.refs === undefined ? '?' : String(c.refs.length),
+      pinnedText(referrers.get(c.id)),
       i === null ? '?' : i.providers.map((p) => `${p.id}@${p.version}`).join(' ') || '(none)',
     ]);
     if (c.problems.length > 0) notes.set(rows.length - 1, problemLine(c.problems[0]!, c.problems.length));

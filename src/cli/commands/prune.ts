@@ -29,7 +29,7 @@ import {
   type Store,
   type WriterLock,
 } from '../../index.js';
-import { selectForDeletion } from '../../retention/policy.js';
+import { explainDecision, planRetention, type RetentionDecision } from '../../retention/plan.js';
 import { scanStore, type ImageCheck } from '../check.js';
 import { addCommonOptions, examples, nonNegativeInt, positiveInt, type CommandContext } from '../command.js';
 import { CliError, usageError } from '../errors.js';
@@ -50,6 +50,8 @@ export interface PruneOptions extends CommonOptions {
   readonly keepLabelled?: boolean;
   /** Only show what would be deleted. */
   readonly dryRun?: boolean;
+  /** Say per image why it is kept, pinned or deleted. */
+  readonly explain?: boolean;
   /** How long to wait for the writer lock, in ms. */
   readonly waitMs?: number;
 }
@@ -65,6 +67,7 @@ export function registerPrune(program: Command, ctx: CommandContext): void {
     .option('--keep-every-seconds <s>', 'also keep the newest image of every S seconds of wall time', positiveInt('--keep-every-seconds'))
     .option('--keep-labelled', 'also keep every image that has a label')
     .option('--dry-run', 'show what would be deleted; delete nothing (does not take the lock)')
+    .option('--explain', 'say per image why it is kept, pinned (a kept image refers to it) or deleted')
     .option('--wait-ms <ms>', "wait this long for a running writer's lock; 0 fails at once", nonNegativeInt('--wait-ms'), 0);
   addCommonOptions(cmd, true);
   cmd.addHelpText(
@@ -80,7 +83,17 @@ ${examples(['ckpt prune ./checkpoints --keep-last 3 --dry-run', 'ckpt prune ./ch
 }
 
 /** The reasons an image is kept. */
-type KeepReason = 'policy' | 'newest' | 'newest-valid' | 'unreadable';
+type KeepReason = 'policy' | 'newest' | 'newest-valid' | 'unreadable' | 'pinned';
+
+/** The one reason shown for a decision (null: deleted). */
+function keepReason(d: RetentionDecision): KeepReason | null {
+  if (d.action === 'delete') return null;
+  if (d.action === 'pinned') return 'pinned';
+  if (d.reasons.includes('unreadable')) return 'unreadable';
+  if (d.reasons.includes('always-keep') && !d.reasons.includes('policy') && !d.reasons.includes('newest')) return 'newest-valid';
+  if (d.reasons.includes('newest')) return 'newest';
+  return 'policy';
+}
 
 async function runPrune(dir: string, options: PruneOptions, ctx: CommandContext): Promise<ExitCodeValue> {
   const out = new Output(ctx.io, options);
@@ -106,38 +119,44 @@ async function runPrune(dir: string, options: PruneOptions, ctx: CommandContext)
     // Policies see every committed image, readable or not, newest first (so
     // "the last N" are the N newest files); unreadable ones get a stub.
     const all: ImageInfo[] = scan.images.map((c) => c.info ?? stubInfo(c));
-    const toDelete = new Set(selectForDeletion(all, policies));
-    const reasons = new Map<string, KeepReason>();
-    for (const c of scan.images) {
-      if (c.info === null) {
-        toDelete.delete(c.id);
-        reasons.set(c.id, 'unreadable');
-      }
-    }
-    if (scan.pick !== null && toDelete.delete(scan.pick)) reasons.set(scan.pick, 'newest-valid');
-    const newest = scan.images[0];
-    if (newest !== undefined && !reasons.has(newest.id)) reasons.set(newest.id, 'newest');
-    for (const c of scan.images) if (!toDelete.has(c.id) && !reasons.has(c.id)) reasons.set(c.id, 'policy');
+    const refsById = new Map(scan.images.map((c) => [c.id, c.refs]));
+    const plan = await planRetention(all, policies, (id) => refsById.get(id), {
+      alwaysKeep: scan.pick === null ? [] : [scan.pick],
+      // Never deleted; one that may be readable elsewhere (newer format, over a limit) also keeps what it may refer to.
+      unreadable: scan.images.filter((c) => c.info === null && c.status !== 'damaged').map((c) => c.id),
+      damaged: scan.images.filter((c) => c.info === null && c.status === 'damaged').map((c) => c.id),
+    });
+    const decisions = new Map(plan.decisions.map((d) => [d.id, d]));
+    const toDelete = new Set(plan.deleteOrder);
     const deleted: string[] = [];
     let removedLeftovers: string[] = [];
     if (lock !== undefined) {
-      for (const c of scan.images) {
-        if (!toDelete.has(c.id)) continue;
-        await store.store.delete(lock, c.id);
-        deleted.push(c.id);
+      // Newest first: a prune stopped half-way leaves no image referring to a deleted one.
+      for (const id of plan.deleteOrder) {
+        await store.store.delete(lock, id);
+        deleted.push(id);
       }
       removedLeftovers = await store.store.cleanup(lock);
     }
-    const rows = scan.images.map((c) => ({
-      id: c.id,
-      action: toDelete.has(c.id) ? 'delete' : 'keep',
-      reason: toDelete.has(c.id) ? null : (reasons.get(c.id) ?? 'policy'),
-      status: c.status,
-      step: c.info?.step ?? null,
-      label: c.info?.label ?? null,
-      createdAt: c.info?.createdAt.toISOString() ?? null,
-      bytes: c.bytes,
-    }));
+    const explain = options.explain === true;
+    const rows = scan.images.map((c) => {
+      const d = decisions.get(c.id)!;
+      return {
+        id: c.id,
+        action: d.action,
+        reason: keepReason(d),
+        status: c.status,
+        step: c.info?.step ?? null,
+        label: c.info?.label ?? null,
+        createdAt: c.info?.createdAt.toISOString() ?? null,
+        bytes: c.bytes,
+        kind: c.refs === undefined ? null : c.refs.length > 0 ? 'incr' : 'full',
+        refs: c.refs ?? null,
+        keptBy: d.keptBy,
+        pinnedBy: d.pinnedBy,
+        ...(explain ? { why: explainDecision(d, plan.unknownRefs) } : {}),
+      };
+    });
     const freed = scan.images.filter((c) => toDelete.has(c.id)).reduce((n, c) => n + c.bytes, 0);
     if (out.json) {
       out.data({
@@ -148,7 +167,8 @@ async function runPrune(dir: string, options: PruneOptions, ctx: CommandContext)
         newestValid: scan.pick,
         images: rows,
         deleted: dryRun ? [] : deleted,
-        wouldDelete: dryRun ? [...toDelete] : [],
+        wouldDelete: dryRun ? [...plan.deleteOrder] : [],
+        pinned: plan.pinned,
         freedBytes: freed,
         leftoversRemoved: removedLeftovers,
       });
@@ -159,20 +179,42 @@ async function runPrune(dir: string, options: PruneOptions, ctx: CommandContext)
     if (scan.images.length === 0) {
       out.print('no committed images; nothing to prune');
     } else {
-      const reasonText: Record<KeepReason, string> = { policy: 'kept by policy', newest: 'newest image', 'newest-valid': 'newest valid image (restore() picks it)', unreadable: 'cannot be read: never pruned' };
+      const reasonText: Record<KeepReason, string> = {
+        policy: 'kept by policy',
+        newest: 'newest image',
+        'newest-valid': 'newest valid image (restore() picks it)',
+        unreadable: 'cannot be read: never pruned',
+        pinned: 'pinned',
+      };
       out.print(
         ...table(
           rows.map((r) => [
-            r.action === 'delete' ? c.red(dryRun ? 'would delete' : 'deleted') : c.green('keep'),
+            r.action === 'delete' ? c.red(dryRun ? 'would delete' : 'deleted') : r.action === 'pinned' ? c.yellow('pinned') : c.green('keep'),
             r.id,
             r.step === null ? '-' : `step ${r.step}`,
             r.createdAt === null ? '?' : formatDate(r.createdAt),
             formatBytes(r.bytes),
-            r.reason === null ? '' : c.dim(reasonText[r.reason] + (r.status !== 'ok' && r.reason !== 'unreadable' ? ` (${r.status})` : '')),
+            r.kind ?? '?',
+            c.dim(
+              r.why !== undefined
+                ? r.why
+                : r.reason === null
+                  ? ''
+                  : r.reason === 'pinned'
+                    ? `pinned by ${r.pinnedBy.join(', ')}`
+                    : reasonText[r.reason] + (r.status !== 'ok' && r.reason !== 'unreadable' ? ` (${r.status})` : ''),
+            ),
           ]),
           '  ',
         ),
       );
+      if (plan.pinned.length > 0) {
+        out.print(
+          c.yellow(`${plural(plan.pinned.length, 'image')} pinned`) +
+            `: no policy keeps ${plan.pinned.length === 1 ? 'it' : 'them'}, but a kept image needs ${plan.pinned.length === 1 ? 'it' : 'them'}` +
+            `${explain ? '' : ' (--explain says which)'}; 'ckpt compact ${dir}' writes the newest image as a full one so older images can go`,
+        );
+      }
     }
     if (readable.length > 0 && scan.pick === null) out.print(c.yellow('no valid image found: only the policies decided what to keep'));
     out.print(
@@ -189,8 +231,8 @@ async function runPrune(dir: string, options: PruneOptions, ctx: CommandContext)
   }
 }
 
-/** Take the writer lock; a running writer's lock becomes one clear line and exit code 5. */
-async function acquire(store: StoreDir<Store>, waitMs: number): Promise<WriterLock> {
+/** Take the writer lock; a running writer's lock becomes one clear line and exit code 5 (prune and compact). */
+export async function acquire(store: StoreDir<Store>, waitMs: number, command = 'prune'): Promise<WriterLock> {
   try {
     return await store.store.acquireWriter({ waitMs });
   } catch (err) {
@@ -198,7 +240,7 @@ async function acquire(store: StoreDir<Store>, waitMs: number): Promise<WriterLo
     const m = /locked by (pid \d+ on host [^\s(]+)(?: \(since ([^)]*)\))?/.exec(err.message);
     const holder = m === null ? undefined : `${m[1] ?? ''}${m[2] === undefined ? '' : `, since ${m[2]}`}`;
     throw new CliError(
-      `store ${store.dir} is locked by a running writer${holder === undefined ? '' : ` (${holder})`}; prune changed nothing — stop the writer, or retry later (--wait-ms MS waits for the lock)`,
+      `store ${store.dir} is locked by a running writer${holder === undefined ? '' : ` (${holder})`}; ${command} changed nothing — stop the writer, or retry later (--wait-ms MS waits for the lock)`,
       ExitCode.LOCKED,
       { code: ErrorCodes.LOCKED, cause: err },
     );

@@ -14,15 +14,17 @@ import type { CkptError, ProviderPlan } from '../../index.js';
 import type { VerifyProblem } from '../../format/index.js';
 import { runMigrationChain } from '../../convert/migrate.js';
 import { openImageFileSource } from '../../store/fs-image-source.js';
+import { siblingImages } from '../../store/open-image-file.js';
+import { isS3Url } from '../../store/s3-url.js';
 import { loadAppModule, setupApp, type AppSetup } from '../app-module.js';
 import { checkImage, problemOf, scanStore, statusOf, type ImageCheck } from '../check.js';
 import { addCommonOptions, examples, type CommandContext } from '../command.js';
 import { usageError } from '../errors.js';
 import { exitCodeForProblems, type ExitCodeValue } from '../exit-codes.js';
-import { openImagePath, openStoreForCli, pathKind, warningsJson, type StoreDir } from '../inputs.js';
+import { openImagePath, openStoreForCli, pathKind, s3ImageView, warningsJson, type StoreDir } from '../inputs.js';
 import { Output, plural, type CommonOptions } from '../output.js';
 import { createProgress } from '../progress.js';
-import { SingleImageStore } from '../single-image-store.js';
+import { SingleImageStore, StoreImageView } from '../single-image-store.js';
 import { imageJson } from './shared.js';
 
 /** Options of `ckpt verify`. */
@@ -141,11 +143,18 @@ async function runVerify(target: string, options: VerifyOptions, ctx: CommandCon
       for (const c of scan.images) results.push(await withDeep(c, setup));
     } else {
       if (kind !== 'file') throw usageError(`${target} is not a regular file or a directory; pass an image file or a store directory`);
-      const single = new SingleImageStore(target);
+      const single = isS3Url(target) ? s3ImageView(target) : new SingleImageStore(target);
       if (app !== undefined) setup = await setupApp(app, single);
       const size = (await single.list())[0]?.size ?? 0;
       progress.setTotal(2 * size);
-      const c = await checkImage(() => openImageFileSource(target), single.id, target, size, { full: true, progress, ...(setup === undefined ? {} : { classes: setup.classes }) });
+      const s3 = single instanceof StoreImageView ? single : undefined;
+      const c = await checkImage(() => (s3 === undefined ? openImageFileSource(target) : s3.open(s3.id)), single.id, target, size, {
+        full: true,
+        progress,
+        // An incremental image's holders: the images next to it (a file) or in its store (s3://).
+        holders: s3 === undefined ? siblingImages(target) : s3.holderSource(),
+        ...(setup === undefined ? {} : { classes: setup.classes }),
+      });
       results.push(await withDeep(c, setup));
     }
   } finally {

@@ -1,0 +1,97 @@
+/**
+ * @module retention/compact
+ *
+ * Compaction: rewrite an image that refers to older images as a **full**
+ * image — every byte its own — under a new id, so that retention can let the
+ * older images go. The state is read through the store (referenced bytes
+ * from the images that hold them, every checksum verified), re-encoded
+ * segment by segment with the image's own codec settings and written as a
+ * new image through the store's commit rule (temporary, durable, then
+ * visible at once): a failure or a kill leaves no new image and never
+ * touches the old ones. The new image carries the original's step, label,
+ * creation time, app and metadata, so restore() restores the same state
+ * from it; being the newest, it is what restore() picks.
+ *
+ * Memory: the raw (decompressed) state of the image is held while it is
+ * written, as a checkpoint of that state would.
+ */
+import { CkptError, ErrorCodes } from '../errors.js';
+import type { CapturedProvider } from '../image/writer.js';
+import { writeImage } from '../image/writer.js';
+import { openStoreImage } from '../image/open-store.js';
+import type { ReadLimits } from '../image/reader.js';
+import { newImageUuid } from '../image/incremental-plan.js';
+import type { Store, WriterLock } from '../store/store.js';
+
+/** Options of {@link compactImage}. */
+export interface CompactOptions {
+  /** The image to compact (default: the newest). */
+  readonly imageId?: string;
+  /** Rewrite the image even when it refers to no other image (default: such an image is left as it is). */
+  readonly force?: boolean;
+  /** Read limits applied to the image. */
+  readonly limits?: ReadLimits;
+}
+
+/** What {@link compactImage} did. */
+export interface CompactReport {
+  /** The image that was compacted. */
+  readonly source: string;
+  /** The images it referred to. */
+  readonly references: readonly string[];
+  /** The id of the new full image, or null when nothing was written (already full). */
+  readonly written: string | null;
+  /** Size of the new image in bytes (0 when nothing was written). */
+  readonly bytes: number;
+}
+
+/**
+ * Rewrite image `options.imageId` (default: the newest) of `store` as a
+ * full image with a new id (see the module comment). Needs the store's
+ * writer lock. An image that refers to no other image is left alone
+ * (`written: null`) unless `force`. Fails with `CKPT_ERR_NOT_FOUND` for an
+ * unknown id or an empty store, with the reader's codes (CORRUPT,
+ * MISSING_REFERENCE, LIMIT…) when the image or an image it refers to cannot
+ * be read whole, and `CKPT_ERR_STORE_IO` when writing fails — in every case
+ * no new image exists.
+ */
+export async function compactImage(store: Store, lock: WriterLock, options: CompactOptions = {}): Promise<CompactReport> {
+  const id = options.imageId ?? (await store.list())[0]?.id;
+  if (id === undefined) throw new CkptError(ErrorCodes.NOT_FOUND, `${store.description} holds no image to compact`);
+  const reader = await openStoreImage(store, id, options.limits ?? {});
+  try {
+    const references = reader.refs;
+    if (references.length === 0 && options.force !== true) return { source: id, references, written: null, bytes: 0 };
+    // Every provider's state, read whole (referenced bytes from their holders, every checksum checked) before anything is written.
+    const providers: CapturedProvider[] = [];
+    for (const p of reader.index.providers) {
+      const raw = await reader.readRaw(p.id);
+      providers.push({
+        id: p.id,
+        version: p.version,
+        tree: p.tree,
+        encoded: { stream: raw.stream, blobs: p.blobs.map((b, n) => ({ kind: b.kind, bytes: raw.blobs[n]! })) },
+      });
+    }
+    await lock.assertHeld();
+    const sink = await store.create(lock);
+    try {
+      const { manifest, codec } = reader.index;
+      const formatVersion = reader.header.formatVersion;
+      // Same format; a format-3 image gets a uuid of its own, so later images may refer to it.
+      const written = await writeImage(
+        sink,
+        { ...manifest, imageId: sink.id, parent: null, uuid: formatVersion >= 3 ? newImageUuid() : null },
+        providers,
+        { level: codec.level, segmentSize: codec.segmentSize, blobThreshold: codec.blobThreshold, formatVersion },
+      );
+      await sink.commit();
+      return { source: id, references, written: sink.id, bytes: written.bytes };
+    } catch (err) {
+      await sink.abort();
+      throw err;
+    }
+  } finally {
+    await reader.close();
+  }
+}
