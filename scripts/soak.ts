@@ -37,10 +37,11 @@ const { values } = parseArgs({
 const kills = Number(values.kills ?? process.env['CKPT_SOAK_KILLS'] ?? 1000);
 const lanes = Number(values.lanes ?? process.env['CKPT_SOAK_LANES'] ?? 2);
 const seed = Number(values.seed ?? process.env['CKPT_SOAK_SEED'] ?? Date.now() % 1_000_000);
-const delta = values.incremental ?? process.env['CKPT_SOAK_INCREMENTAL'];
-if (delta !== undefined && delta !== 'segments' && delta !== 'xor') throw new Error(`--incremental must be 'segments' or 'xor', got ${delta}`);
+const deltaArg = values.incremental ?? process.env['CKPT_SOAK_INCREMENTAL'];
+const delta = deltaArg === 'segments' || deltaArg === 'xor' ? deltaArg : undefined;
+if (deltaArg !== undefined && delta === undefined) throw new Error(`--incremental must be 'segments' or 'xor', got ${deltaArg}`);
 const fullEvery = Number(values['full-every'] ?? 4);
-const incremental = delta === undefined ? undefined : { delta: delta as 'segments' | 'xor', fullEvery };
+const incremental: { delta: 'segments' | 'xor'; fullEvery: number } | undefined = delta === undefined ? undefined : { delta, fullEvery };
 
 const root = await mkdtemp(join(tmpdir(), 'ckpt-soak-'));
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
