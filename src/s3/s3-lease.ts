@@ -326,7 +326,7 @@ export class S3Lease implements WriterLock {
     if (seen?.record?.token !== this.#record.token) {
       this.#lose(seen === undefined ? 'the lease object was deleted' : `it was taken over by ${holderText(seen)}`);
     }
-    this.assertHeldLocally();
+    await this.refresh(); // ran out during the GET: renewed only if nobody wrote the lease meanwhile
   }
 
   /** Release the lease (a conditional delete). Idempotent; never throws: a lease left behind expires by itself. */

@@ -281,7 +281,7 @@ export class S3Store implements Store {
     const state = writers.get(lease)!;
     if (state.newest === undefined) {
       const newest = (await this.list())[0];
-      lease.assertHeldLocally();
+      await lease.refresh();
       state.newest ??= newest === undefined ? 0 : parseImageId(newest.id);
     }
     const id = nextImageId([state.newest, ...state.reserved]);
