@@ -18,7 +18,11 @@ export const CATEGORIES = {
     'MigrationContext', 'ProviderInfo',
   ],
   Stores: ['FsStore', 'FsStoreOptions', 'FsStoreHooks', 'FsStoreStep', 'MemoryStore', 'MemoryStoreOptions', 'Store', 'ReadStore', 'WriteStore', 'StoreEntry', 'ImageSink', 'ImageSource', 'WriterLock', 'AcquireOptions'],
-  Retention: ['keepLast', 'keepEverySteps', 'keepEverySeconds', 'keepLabelled', 'RetentionOptions', 'RetentionPolicy'],
+  Retention: [
+    'keepLast', 'keepEverySteps', 'keepEverySeconds', 'keepLabelled', 'RetentionOptions', 'RetentionPolicy',
+    'planRetention', 'explainDecision', 'PlanRetentionOptions', 'RefsOf', 'RetentionAction', 'KeepReason', 'RetentionDecision', 'RetentionPlan',
+    'compactImage', 'CompactOptions', 'CompactReport',
+  ],
   Events: [
     'CheckpointerEvents', 'CheckpointerListener', 'CkptWarning', 'WarningCode', 'WarningCodes',
     'CheckpointChannelMessage', 'CheckpointStartMessage', 'CheckpointEndMessage', 'RestoreChannelMessage',

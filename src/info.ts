@@ -77,6 +77,14 @@ export interface SkippedImage {
   readonly code: string;
   /** The failure message. */
   readonly message: string;
+  /**
+   * The image whose damaged or missing bytes made this one unusable, when
+   * that is not the image itself: an older image it refers to (incremental
+   * images store unchanged bytes by reference). Every image that refers to a
+   * damaged segment is skipped; restore goes on to the newest image whose
+   * whole reference set verifies.
+   */
+  readonly dependsOn?: string;
 }
 
 /** One provider's migration during a restore. */

@@ -119,8 +119,11 @@ export async function runRestore(env: RestoreEnv, imageId: string | undefined): 
         continue;
       }
       if (isCkptError(err) && FALLBACK_CODES.has(err.code)) {
-        skipped.push({ id, code: err.code, message: err.message });
-        env.warn({ code: WarningCodes.IMAGE_SKIPPED, message: `image ${id} is unusable and was skipped; falling back to an older image: ${err.message}`, error: err });
+        // Bytes it refers to, held by another image, are damaged or gone: that image takes this one down.
+        const via = err.image !== undefined && err.image !== id ? err.image : undefined;
+        skipped.push({ id, code: err.code, message: err.message, ...(via === undefined ? {} : { dependsOn: via }) });
+        const why = via === undefined ? '' : ` because image ${via}, which holds bytes it refers to, is ${err.code === ErrorCodes.MISSING_REFERENCE ? 'missing or replaced' : 'unusable'}`;
+        env.warn({ code: WarningCodes.IMAGE_SKIPPED, message: `image ${id} is unusable and was skipped${why}; falling back to an older image: ${err.message}`, error: err });
         continue;
       }
       throw partly === undefined || !isCkptError(err) || err.code === ErrorCodes.RESTORE_FAILED ? err : partlyRestoredError(err, partly);
@@ -128,7 +131,7 @@ export async function runRestore(env: RestoreEnv, imageId: string | undefined): 
   }
   const none = new CkptError(
     ErrorCodes.NO_VALID_IMAGE,
-    `no valid image in ${env.store.description}: all ${skipped.length} image(s) failed verification (${skipped.map((s) => `${s.id}: ${s.code}`).join('; ')}); inspect them with 'ckpt verify' — to start fresh, move them away`,
+    `no valid image in ${env.store.description}: all ${skipped.length} image(s) failed verification (${skipped.map((s) => `${s.id}: ${s.code}${s.dependsOn === undefined ? '' : ` in image ${s.dependsOn} it refers to`}`).join('; ')}); inspect them with 'ckpt verify' — to start fresh, move them away`,
     { errors: skipped.map((s) => new CkptError(s.code as CkptError['code'], s.message, { image: s.id })) },
   );
   throw partly === undefined ? none : partlyRestoredError(none, partly);

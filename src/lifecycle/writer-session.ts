@@ -14,7 +14,9 @@
  * write torn after its commit must not cost the last readable image) and
  * images it has not seen (written by another writer, or unreadable and
  * warned about again): a checkpoint costs O(1) image opens, not one per
- * image kept.
+ * image kept. What to delete is planned by `retention/plan` (mark and sweep
+ * over the references of incremental images: nothing a kept image refers to
+ * is deleted; deletes go newest first).
  */
 import { asError, CkptError, ErrorCodes, isCkptError } from '../errors.js';
 import { WarningCodes, type CkptWarning } from '../events.js';

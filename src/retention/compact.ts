@@ -18,7 +18,9 @@
 import { CkptError, ErrorCodes } from '../errors.js';
 import type { CapturedProvider } from '../image/writer.js';
 import { writeImage } from '../image/writer.js';
-import { ImageReader, type ReadLimits } from '../image/reader.js';
+import { openStoreImage } from '../image/open-store.js';
+import type { ReadLimits } from '../image/reader.js';
+import { newImageUuid } from '../image/incremental-plan.js';
 import type { Store, WriterLock } from '../store/store.js';
 
 /** Options of {@link compactImage}. */
@@ -56,12 +58,11 @@ export interface CompactReport {
 export async function compactImage(store: Store, lock: WriterLock, options: CompactOptions = {}): Promise<CompactReport> {
   const id = options.imageId ?? (await store.list())[0]?.id;
   if (id === undefined) throw new CkptError(ErrorCodes.NOT_FOUND, `${store.description} holds no image to compact`);
-  const source = await store.open(id);
+  const reader = await openStoreImage(store, id, options.limits ?? {});
   try {
-    const reader = await ImageReader.open(source, options.limits ?? {});
-    const references = (reader.index.refs ?? []).map((r) => r.imageId);
+    const references = reader.refs;
     if (references.length === 0 && options.force !== true) return { source: id, references, written: null, bytes: 0 };
-    // Every provider's state, read whole (referenced bytes included) and checked before anything is written.
+    // Every provider's state, read whole (referenced bytes from their holders, every checksum checked) before anything is written.
     const providers: CapturedProvider[] = [];
     for (const p of reader.index.providers) {
       const raw = await reader.readRaw(p.id);
@@ -76,11 +77,13 @@ export async function compactImage(store: Store, lock: WriterLock, options: Comp
     const sink = await store.create(lock);
     try {
       const { manifest, codec } = reader.index;
+      const formatVersion = reader.header.formatVersion;
+      // Same format; a format-3 image gets a uuid of its own, so later images may refer to it.
       const written = await writeImage(
         sink,
-        { ...manifest, imageId: sink.id, parent: null, uuid: null },
+        { ...manifest, imageId: sink.id, parent: null, uuid: formatVersion >= 3 ? newImageUuid() : null },
         providers,
-        { level: codec.level, segmentSize: codec.segmentSize, blobThreshold: codec.blobThreshold, formatVersion: reader.header.formatVersion },
+        { level: codec.level, segmentSize: codec.segmentSize, blobThreshold: codec.blobThreshold, formatVersion },
       );
       await sink.commit();
       return { source: id, references, written: sink.id, bytes: written.bytes };
@@ -89,6 +92,6 @@ export async function compactImage(store: Store, lock: WriterLock, options: Comp
       throw err;
     }
   } finally {
-    await source.close();
+    await reader.close();
   }
 }

@@ -28,7 +28,8 @@ async function check(markdown: string): Promise<{ status: number | null; output:
 
 const fence = '```';
 
-describe('check-snippets', () => {
+// Each check runs tsc over the snippet: slow on a busy machine (two checks in one test).
+describe('check-snippets', { timeout: 300_000 }, () => {
   it('passes a snippet that type-checks and runs', async () => {
     const r = await check(`# ok\n\n${fence}ts\nimport { MemoryStore } from 'ckpt';\nconsole.log(new MemoryStore().description);\n${fence}\n`);
     expect(r.output).toContain('1 of 1 snippets ok');
