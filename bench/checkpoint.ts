@@ -9,24 +9,28 @@
  *   object graph  small records: ckpt (identity and tree mode) against
  *                 JSON.stringify + gzip and v8.serialize + gzip, durably written
  *   loop          bench/loop-overhead.ts, run as a child process
+ *   shapes        bench/object-shapes.ts: six record shapes against the same
+ *                 baselines (default in --full only)
  *
  * Modes: --smoke (CI: checks the scripts work, numbers meaningless), --quick
  * (default, ~3 min), --full (the figures of docs/performance.md, ~15 min).
  * Options: --reps N, --mb N (typed-array state), --records N, --level N (zstd
- * level of the typed-array scenario, default 1), --scenario typed|objects|loop
+ * level of the typed-array scenario, default 1), --scenario typed|objects|loop|shapes
  * (repeatable), --dir PATH (scratch directory, default the OS temp dir).
  *
  * Run: npm run build && node --expose-gc --import tsx bench/checkpoint.ts [--full]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { LIBRARY_VERSION } from 'ckpt';
 import { runObjects } from './object-graph.js';
+import { runShapes } from './object-shapes.js';
+import { SHAPES } from './lib/shapes.js';
 import { fmt, machine, MiB, writeResults } from './lib/stats.js';
 import { runTyped, type Row } from './typed-arrays.js';
 
@@ -63,7 +67,8 @@ const reps = Number(values.reps ?? preset.reps);
 const mb = Number(values.mb ?? preset.mb);
 const nRecords = Number(values.records ?? preset.records);
 const level = Number(values.level);
-const scenarios = new Set(values.scenario ?? ['typed', 'objects', 'loop']);
+// The record shapes (bench/object-shapes.ts) take long: part of the default set in --full only.
+const scenarios = new Set(values.scenario ?? ['typed', 'objects', 'loop', ...(size === 'full' ? ['shapes'] : [])]);
 const here = dirname(fileURLToPath(import.meta.url));
 const log = (s: string): void => {
   if (values.verbose || !s.startsWith('  rep')) process.stderr.write(`${s}\n`);
@@ -124,6 +129,15 @@ if (scenarios.has('objects')) {
   print('');
   print(r.sizeNote);
   results['objects'] = r;
+}
+
+if (scenarios.has('shapes')) {
+  const dir = await mkdtemp(join(values.dir ?? tmpdir(), 'ckpt-bench-shapes-'));
+  const sizes = values.records !== undefined ? [nRecords] : { smoke: [2000], quick: [100_000], full: [10_000, 200_000, 1_000_000] }[size];
+  const r = await runShapes({ sizes, shapes: SHAPES, reps: Math.min(reps, 3), dir, log });
+  for (const l of r.markdown) print(l);
+  results['shapes'] = r.results;
+  await rm(dir, { recursive: true, force: true });
 }
 
 if (size === 'smoke') print('\n(--smoke: checks that the benchmark works; the numbers are not meaningful)');

@@ -5,7 +5,7 @@
  *   1 % dirty, clustered        one contiguous run of 1 % of the state changed
  *   1 % dirty, scattered, xor   every 100th element of every array changed (`delta: 'xor'`)
  *   nothing changed             the same state again
- *   object graph, 1 % records   1 % of the records' scores changed in place (segments, and xor)
+ *   object graph, 1 % records   1 % of the records changed in place (segments, and xor)
  *
  * For each: bytes written and time of the durable (sync) checkpoint against
  * a full checkpoint of the same state (a Checkpointer without `incremental`);
@@ -58,9 +58,18 @@ function dirtyScattered(s: SimState, k: number): void {
   for (const a of arraysOf(s)) for (let i = k % 100; i < a.length; i += 100) a[i]! += a instanceof Float64Array ? 0.001 * k : 1;
 }
 
-/** 1 % of the records changed in place. */
+/**
+ * 1 % of the records changed in place, with values of the same encoded size
+ * (a flag flipped, a small counter moved): the value stream keeps its
+ * layout. A change of size (an integer becoming a fraction) shifts every
+ * later byte of the stream, and then every later segment differs.
+ */
 function dirtyRecords(rs: Rec[], k: number): void {
-  for (let i = k % 100; i < rs.length; i += 100) rs[i]!.score = Math.round((rs[i]!.score + 0.25 * k) * 1000) / 1000 + 0.0005;
+  for (let i = k % 100; i < rs.length; i += 100) {
+    const r = rs[i]!;
+    r.active = !r.active;
+    r.history[0] = (r.history[0]! + 1) % 100;
+  }
 }
 
 interface Box {

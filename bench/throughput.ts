@@ -97,6 +97,12 @@ interface Sample {
   checkpoints: number;
   pauseMs: number;
   cores: number;
+  /** Share of the wall time the loop was held by checkpoints (sum of pauseMs). */
+  heldShare: number;
+  /** Process CPU ms per step (the app's own step cost, in "none"). */
+  cpuMsPerStep: number;
+  steps: number;
+  cpuMs: number;
 }
 
 async function runOnce(v: Variant, dir: string): Promise<Sample> {
@@ -122,7 +128,9 @@ async function runOnce(v: Variant, dir: string): Promise<Sample> {
   const cpu = process.cpuUsage(cpu0);
   await ckpt.close();
   await rm(store, { recursive: true, force: true });
-  return { stepsPerSecond: (steps * 1000) / wallMs, checkpoints: pauses.length, pauseMs: median(pauses), cores: (cpu.user + cpu.system) / 1000 / wallMs };
+  const cpuMs = (cpu.user + cpu.system) / 1000;
+  const held = pauses.reduce((a, b) => a + b, 0);
+  return { stepsPerSecond: (steps * 1000) / wallMs, checkpoints: pauses.length, pauseMs: median(pauses), cores: cpuMs / wallMs, heldShare: held / wallMs, cpuMsPerStep: cpuMs / Math.max(1, steps), steps, cpuMs };
 }
 
 const command = `node ${process.execArgv.join(' ')} bench/throughput.ts ${process.argv.slice(2).join(' ')}`.replace(/\s+/g, ' ').trim();
@@ -154,14 +162,20 @@ print(`command: ${command}`);
 print('');
 print(`### What checkpointing costs a running app: diffusion over a ${mb} MiB Float64Array, checkpoint every ${every} s`);
 print('');
-print('| variant | steps/s | throughput lost | checkpoints per run | pause (median) ms | cores used |');
-print('| --- | ---: | ---: | ---: | ---: | ---: |');
+print('| variant | steps/s | throughput lost | checkpoints per run | pause (median) ms | loop held | cores used | ckpt CPU per checkpoint |');
+print('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+// What ckpt's threads cost in CPU: the run's CPU time minus its steps at the app's own CPU per step (from "none").
+const appCpuPerStep = med('none', 'cpuMsPerStep');
 const rows = variants.map((v) => {
   const sps = med(v.name, 'stepsPerSecond');
   const lost = 1 - sps / base;
-  const row = { name: v.name, stepsPerSecond: sps, lost, checkpoints: med(v.name, 'checkpoints'), pauseMs: med(v.name, 'pauseMs'), cores: med(v.name, 'cores') };
-  print(`| ${v.name} | ${fmt(sps, 2)} | ${v.name === 'none' ? '—' : `**${fmt(lost * 100, 1)} %**`} | ${fmt(row.checkpoints)} | ${v.name === 'none' ? '—' : fmt(row.pauseMs, 1)} | ${fmt(row.cores, 2)} |`);
+  const ckptCpu = median(samples.get(v.name)!.map((x) => (x.checkpoints === 0 ? Number.NaN : (x.cpuMs - x.steps * appCpuPerStep) / x.checkpoints)));
+  const row = { name: v.name, stepsPerSecond: sps, lost, checkpoints: med(v.name, 'checkpoints'), pauseMs: med(v.name, 'pauseMs'), heldShare: med(v.name, 'heldShare'), cores: med(v.name, 'cores'), ckptCpuMsPerCheckpoint: ckptCpu };
+  const none = v.name === 'none';
+  print(`| ${v.name} | ${fmt(sps, 2)} | ${none ? '—' : `**${fmt(lost * 100, 1)} %**`} | ${fmt(row.checkpoints)} | ${none ? '—' : fmt(row.pauseMs, 1)} | ${none ? '—' : `${fmt(row.heldShare * 100, 1)} %`} | ${fmt(row.cores, 2)} | ${none ? '—' : `${fmt(ckptCpu)} ms`} |`);
   return row;
 });
+print('');
+print(`"loop held": the checkpoints' pauses as a share of the run — what the app loses when the machine has a core free for ckpt's threads; the rest of "throughput lost" is CPU the app's thread did not get (here the process used ${fmt(med('none', 'cores'), 2)} cores with no checkpoint).`);
 if (mode === 'smoke') print('\n(--smoke: checks that the benchmark works; the numbers are not meaningful)');
 print(`\nresults: ${writeResults(`throughput-${mode}`, { bench: 'throughput', mode, library: LIBRARY_VERSION, date: new Date().toISOString(), command, machine: machine(), reps, mb, seconds, every, rows, samples: Object.fromEntries(samples), markdown: out.join('\n') })}`);

@@ -173,7 +173,7 @@ export class FormatList {
  *
  * @example A test list with one more version than this ckpt's
  * ```ts
- * const list = createFormatList([...FORMATS.versions, formatV3], v3Model);
+ * const list = createFormatList([...FORMATS.versions, formatV4], v4Model);
  * ```
  */
 export function createFormatList<N>(

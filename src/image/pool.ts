@@ -59,11 +59,15 @@ interface Pending {
   reject(err: Error): void;
   readonly code: ErrorCode;
   readonly what: string;
+  /** Whether this task keeps the process alive (and the thread ref'd) until it is answered. */
+  readonly keepAlive: boolean;
 }
 
 interface Thread {
   readonly worker: Worker;
   readonly pending: Map<number, Pending>;
+  /** Pending tasks that keep the process alive: the worker is ref'd while there are any. */
+  refs: number;
   dead: boolean;
   /** Bytes of run buffers this thread holds. */
   owned: number;
@@ -364,7 +368,8 @@ export class ZstdPool {
       if (to <= from) continue;
       const view = new Int32Array(memory.buffer, memory.byteOffset + from * 4, to - from);
       const t = this.#threads[(k - (callerFills ? 1 : 0)) % this.#threads.length]!;
-      jobs.push(this.#post(t, { op: 'prefault', memory: view }, ErrorCodes.SNAPSHOT_FAILED, 'preparing memory').catch(() => undefined));
+      // Memory prepared ahead of need does not keep the process alive (nothing waits for it).
+      jobs.push(this.#post(t, { op: 'prefault', memory: view }, ErrorCodes.SNAPSHOT_FAILED, 'preparing memory', callerFills).catch(() => undefined));
     }
     return { done: Promise.all(jobs).then(() => undefined) };
   }
@@ -393,13 +398,19 @@ export class ZstdPool {
     this.#post(run.owner, { op: 'dropRun', run: run.key }, ErrorCodes.CORRUPT, 'dropping a run buffer').catch(() => undefined);
   }
 
-  #post(t: Thread, message: PoolTask, code: ErrorCode, what: string): Promise<PoolReply> {
+  /**
+   * Send one task to `t`. A task with `keepAlive` (all but background
+   * speed-ups) refs the worker until answered, so the process lives until
+   * the work it waits for is done; one without leaves the worker unref'd
+   * (an idle app may exit, and the worker is not an open handle of the app).
+   */
+  #post(t: Thread, message: PoolTask, code: ErrorCode, what: string, keepAlive = true): Promise<PoolReply> {
     if (this.#closed) return Promise.reject(this.#closedError());
     if (t.dead) return Promise.reject(new CkptError(code, `a zstd worker thread of ckpt exited while ${what}; the operation failed, the pool starts a new thread for the next one`));
     const id = this.#nextId++;
     return new Promise<PoolReply>((resolve, reject) => {
-      if (t.pending.size === 0) t.worker.ref();
-      t.pending.set(id, { resolve, reject, code, what });
+      if (keepAlive && t.refs++ === 0) t.worker.ref();
+      t.pending.set(id, { resolve, reject, code, what, keepAlive });
       t.worker.postMessage({ id, ...message });
     }).then((r) => {
       if (r.error !== undefined) throw new CkptError(code, `ckpt's zstd worker failed ${what}: ${r.error}`);
@@ -420,12 +431,12 @@ export class ZstdPool {
     const { entry, eval: isSource } = workerEntry();
     const worker = new Worker(entry, { eval: isSource, execArgv: [], stdout: false, stderr: false });
     worker.unref();
-    const t: Thread = { worker, pending: new Map(), dead: false, owned: 0 };
+    const t: Thread = { worker, pending: new Map(), refs: 0, dead: false, owned: 0 };
     worker.on('message', (r: PoolReply) => {
       const p = t.pending.get(r.id);
       if (p === undefined) return;
       t.pending.delete(r.id);
-      if (t.pending.size === 0) worker.unref();
+      if (p.keepAlive && --t.refs === 0) worker.unref();
       p.resolve(r);
     });
     worker.on('error', (err) => this.#lost(t, `threw ${err.message}`, err));

@@ -386,7 +386,7 @@ export class ImageReader {
       const holder = await this.#checkedRef(n, seg);
       // The holder's own row decides (an XOR delta there resolves through its refs).
       if (seg.codec === SegmentCodec.XOR_ZSTD) {
-        dst.set(await holder.#rawSegment(seg.ref.segment, depth, `image ${this.id} segment ${n}`));
+        await holder.#readXorInto(seg.ref.segment, holder.index.segments[seg.ref.segment]!, dst, depth);
         return;
       }
     } else if (seg.codec === SegmentCodec.XOR_ZSTD) {
@@ -396,20 +396,59 @@ export class ImageReader {
     await this.#readSegmentInto(n, seg, dst, scratch);
   }
 
-  /** An XOR delta: its base's raw bytes (recursively), then zstd and XOR into `dst`. */
-  async #readXorInto(n: number, seg: SegmentEntry, dst: Uint8Array, depth: number): Promise<void> {
-    const base = seg.base!;
-    if (depth >= MAX_XOR_CHAIN) {
-      throw new CkptError(ErrorCodes.CORRUPT, `image ${this.id}: segment ${n} is an XOR delta whose base chain is deeper than ${MAX_XOR_CHAIN}; the image is damaged`, { image: this.id, where: `segment ${n}` });
+  /**
+   * An XOR delta: walk its base chain down to a segment that is not a delta
+   * (following references, at most {@link MAX_XOR_CHAIN} deltas), decode
+   * that one into `dst`, then XOR each delta of the chain into it — one
+   * reused buffer for the deltas, nothing allocated per level.
+   */
+  #readXorInto(n: number, seg: SegmentEntry, dst: Uint8Array, depth: number): Promise<void> {
+    return ImageReader.#readXorChain(this, n, seg, dst, depth);
+  }
+
+  /** {@link ImageReader.#readXorInto} of segment `n` of `start`. */
+  static async #readXorChain(start: ImageReader, n: number, seg: SegmentEntry, dst: Uint8Array, depth: number): Promise<void> {
+    const deltas: { r: ImageReader; n: number; seg: SegmentEntry }[] = [];
+    let r = start;
+    let cn = n;
+    let cs = seg;
+    let d = depth;
+    for (;;) {
+      if (cs.ref !== undefined) {
+        const holder = await r.#checkedRef(cn, cs);
+        cn = cs.ref.segment;
+        cs = holder.index.segments[cn]!;
+        r = holder;
+        continue;
+      }
+      if (cs.codec !== SegmentCodec.XOR_ZSTD) break;
+      if (d >= MAX_XOR_CHAIN) {
+        throw new CkptError(ErrorCodes.CORRUPT, `image ${start.id}: segment ${n} is an XOR delta whose base chain is deeper than ${MAX_XOR_CHAIN}; the image is damaged`, { image: start.id, where: `segment ${n}` });
+      }
+      deltas.push({ r, n: cn, seg: cs });
+      const base = cs.base!;
+      const holder = await r.#holderAt(base.image, cn);
+      const bs = holder.index.segments[base.segment];
+      if (bs === undefined || bs.rawLength !== cs.rawLength) {
+        throw new CkptError(
+          ErrorCodes.CORRUPT,
+          `image ${r.id}: segment ${cn} is an XOR delta of ${cs.rawLength} bytes over segment ${base.segment} of image ${holder.id}, which ${bs === undefined ? 'does not exist' : `holds ${bs.rawLength} bytes`}; the image is damaged`,
+          { image: r.id, where: `segment ${cn}` },
+        );
+      }
+      r = holder;
+      cn = base.segment;
+      cs = bs;
+      d++;
     }
-    const holder = await this.#holderAt(base.image, n);
-    const baseRaw = await holder.#rawSegment(base.segment, depth + 1, `image ${this.id} segment ${n}`);
-    if (baseRaw.length !== seg.rawLength) {
-      throw new CkptError(ErrorCodes.CORRUPT, `image ${this.id}: segment ${n} is an XOR delta of ${seg.rawLength} bytes over a base of ${baseRaw.length} bytes (image ${holder.id} segment ${base.segment}); the image is damaged`, { image: this.id, where: `segment ${n}` });
+    await r.#readSegmentInto(cn, cs, dst, { bytes: undefined });
+    const delta = new Uint8Array(seg.rawLength);
+    for (let i = deltas.length - 1; i >= 0; i--) {
+      const x = deltas[i]!;
+      const stored = await x.r.#source.read(x.seg.offset, x.seg.storedLength);
+      const failed = x.r.#pipeline.decodeXor(stored, x.seg.crc, dst, delta, x.r.#limits.maxSegmentBytes);
+      if (failed !== undefined) throw x.r.#segmentError(x.n, x.seg, failed);
     }
-    const stored = await this.#source.read(seg.offset, seg.storedLength);
-    const failed = this.#pipeline.decodeXor(stored, seg.crc, baseRaw, dst, this.#limits.maxSegmentBytes);
-    if (failed !== undefined) throw this.#segmentError(n, seg, failed);
   }
 
   /**

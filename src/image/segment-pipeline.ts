@@ -171,17 +171,17 @@ export class SegmentPipeline {
   }
 
   /**
-   * Check and decode an XOR-delta segment (codec `XOR_ZSTD`, format 3): its
-   * stored bytes are one zstd frame of (raw XOR base raw). Puts the raw
-   * bytes into `dst` (exactly the raw length the index records; `base`, the
-   * base segment's raw bytes, must be as long). Returns the failed check, or
-   * undefined, like {@link decode}.
+   * Check and apply an XOR-delta segment (codec `XOR_ZSTD`, format 3): its
+   * stored bytes are one zstd frame of (raw XOR base raw). `dst` holds the
+   * base segment's raw bytes and becomes this segment's raw bytes; the delta
+   * is decompressed into `scratch` (as long as `dst`) first. Returns the
+   * failed check (then `dst` is unchanged), or undefined, like {@link decode}.
    */
-  decodeXor(stored: Uint8Array, crc: number, base: Uint8Array, dst: Uint8Array, maxRawBytes = Number.POSITIVE_INFINITY): FrameFailure | undefined {
-    if (base.length !== dst.length) return { kind: 'size', value: base.length };
-    const bad = this.decode(stored, SegmentCodec.ZSTD, crc, dst, maxRawBytes);
+  decodeXor(stored: Uint8Array, crc: number, dst: Uint8Array, scratch: Uint8Array, maxRawBytes = Number.POSITIVE_INFINITY): FrameFailure | undefined {
+    if (scratch.length !== dst.length) return { kind: 'size', value: scratch.length };
+    const bad = this.decode(stored, SegmentCodec.ZSTD, crc, scratch, maxRawBytes);
     if (bad !== undefined) return bad;
-    xorInto(dst, base);
+    xorInto(dst, scratch);
     return undefined;
   }
 

@@ -87,13 +87,15 @@ function hintOf(f: ErrorFacts, bucket: string, permission: string | undefined, p
     const set = f.region === undefined ? `the bucket's region` : `'${f.region}'`;
     return `bucket "${bucket}" is in ${where}: set AWS_REGION=${f.region ?? '<region>'} or pass new S3Client({ region: ${set} })`;
   }
+  // Before AccessDenied: S3 answers bad credentials with 403 too.
+  if (f.name === 'RequestTimeTooSkewed') return "this machine's clock is too far from the server's: synchronise it (NTP)";
+  if (['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'TokenRefreshRequired', 'CredentialsProviderError', 'InvalidToken'].includes(f.name)) {
+    return 'check the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or the role the process runs as)';
+  }
   if (f.name === 'AccessDenied' || f.status === 403) {
     return permission === undefined
       ? `the credentials may not use bucket "${bucket}": check the IAM policy (docs/s3.md lists the minimal one)`
       : `allow ${permission} on ${arn} for these credentials (docs/s3.md lists the minimal IAM policy)`;
-  }
-  if (['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'TokenRefreshRequired', 'CredentialsProviderError', 'InvalidToken'].includes(f.name)) {
-    return 'check the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or the role the process runs as)';
   }
   if (f.errno !== undefined && ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'].includes(f.errno)) {
     return 'the endpoint cannot be reached: check AWS_ENDPOINT_URL_S3 (or the client endpoint) and the network';

@@ -194,7 +194,10 @@ export class S3ImageSource implements ImageSource {
       const v = victim;
       void v.ready.then(
         (bytes) => {
-          if (v.users === 0 && this.#spare.length < 2) this.#spare.push(new Uint8Array(bytes.buffer, 0, this.settings.blockSize));
+          // Only whole-block buffers are reused (the last block of an image may be shorter).
+          if (v.users === 0 && this.#spare.length < 2 && bytes.buffer.byteLength >= this.settings.blockSize) {
+            this.#spare.push(new Uint8Array(bytes.buffer, 0, this.settings.blockSize));
+          }
         },
         () => undefined,
       );

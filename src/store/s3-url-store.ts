@@ -11,21 +11,14 @@
  * (MinIO, Ceph and most compatible servers need it; `CKPT_S3_FORCE_PATH_STYLE`
  * = `1`/`0` decides explicitly).
  */
-import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { S3Store } from '../s3/index.js';
 import { CkptError, ErrorCodes } from '../errors.js';
 import { parseS3Url, type S3Location } from './s3-url.js';
 import type { AcquireOptions, ImageSink, ImageSource, Store, StoreEntry, WriterLock } from './store.js';
 
 /** The SDK packages an `s3://` store needs. */
 export const S3_PACKAGES = ['@aws-sdk/client-s3'] as const;
-
-/** What this module needs of `ckpt/s3` (its constructor contract). */
-interface S3Module {
-  readonly S3Store: new (options: { readonly bucket: string; readonly prefix: string; readonly client: S3Client }) => Store;
-}
-
-/** `ckpt/s3`, by a path the compiler does not follow: the root build must not depend on the SDK's types being present at run time. */
-const S3_MODULE = '../s3/index.js';
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -40,7 +33,7 @@ function missingSdk(location: string, err: unknown): CkptError {
   const named = /(@aws-sdk\/[a-z0-9-]+)/.exec(errorText(err))?.[1] ?? S3_PACKAGES[0];
   return new CkptError(
     ErrorCodes.INVALID_ARGUMENT,
-    `The store ${location} needs the AWS SDK, which is not installed (cannot load ${named}).`,
+    `The store ${location} needs the AWS SDK, which is not installed (cannot load ${named})`,
     { cause: err, hint: `install it next to ckpt: npm install ${S3_PACKAGES.join(' ')}` },
   );
 }
@@ -51,7 +44,7 @@ function missingSdk(location: string, err: unknown): CkptError {
  * by default when `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` names a custom
  * endpoint.
  */
-export function s3ClientConfigFromEnv(env: NodeJS.ProcessEnv = process.env): S3ClientConfig {
+export function s3ClientConfigFromEnv(env: NodeJS.ProcessEnv = process.env): { forcePathStyle?: boolean } {
   const explicit = env['CKPT_S3_FORCE_PATH_STYLE'];
   if (explicit !== undefined && explicit !== '') {
     if (/^(1|true|yes)$/i.test(explicit)) return { forcePathStyle: true };
@@ -64,10 +57,11 @@ export function s3ClientConfigFromEnv(env: NodeJS.ProcessEnv = process.env): S3C
 
 async function loadStore(where: S3Location): Promise<{ store: Store; client: S3Client }> {
   let sdk: { readonly S3Client: typeof S3Client };
-  let mod: S3Module;
+  let mod: { readonly S3Store: typeof S3Store };
   try {
+    // Loaded here, never at startup: the AWS SDK is an optional peer dependency.
     sdk = await import('@aws-sdk/client-s3');
-    mod = (await import(S3_MODULE)) as S3Module;
+    mod = await import('../s3/index.js');
   } catch (err) {
     if (isMissingPackage(err)) throw missingSdk(where.store, err);
     throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `The store ${where.store} cannot be opened: loading ckpt/s3 failed (${errorText(err)}).`, { cause: err });
@@ -77,7 +71,7 @@ async function loadStore(where: S3Location): Promise<{ store: Store; client: S3C
     await client.config.region();
   } catch (err) {
     client.destroy();
-    throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `The store ${where.store} needs an AWS region, and none is configured.`, {
+    throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `The store ${where.store} needs an AWS region, and none is configured`, {
       cause: err,
       hint: 'set AWS_REGION (or region in ~/.aws/config for AWS_PROFILE); S3-compatible servers accept any, e.g. AWS_REGION=us-east-1',
     });

@@ -189,6 +189,26 @@ describe('async persist on the pool', () => {
     }
   });
 
+  it('memory being prepared in the background is not an open handle of the app (the unregisteredResources check at the next checkpoint)', async () => {
+    const pool = new ZstdPool(1, 0);
+    const workers = (): number => process.getActiveResourcesInfo().filter((k) => k === 'MessagePort').length;
+    try {
+      await pool.prefault(new Uint8Array(new SharedArrayBuffer(4 * MiB))).done; // the thread is started
+      const idle = workers();
+      // Ahead of need: nothing waits for it, the worker stays unref'd.
+      const ahead = pool.prefault(new Uint8Array(new SharedArrayBuffer(64 * MiB)), { callerFills: false });
+      expect(workers()).toBe(idle);
+      await ahead.done;
+      // While a caller fills the memory it waits for the touching: the worker is ref'd meanwhile.
+      const filling = pool.prefault(new Uint8Array(new SharedArrayBuffer(64 * MiB)));
+      expect(workers()).toBe(idle + 1);
+      await filling.done;
+      expect(workers()).toBe(idle);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('small states (below the threshold) are copied at once, as before: the write runs after the app resumes', () => {
     const arena = new CaptureArena();
     const classes = new ClassRegistry();

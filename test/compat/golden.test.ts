@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ClassRegistry } from '../../src/codec/class-registry.js';
 import { Checkpointer, CkptError, ErrorCodes } from '../../src/index.js';
-import { openImageFile } from '../../src/format/index.js';
+import { convertImageFile, openImageFile, type ImageIndex } from '../../src/format/index.js';
+import { SegmentCodec } from '../../src/image/constants.js';
+import { chainState, chainUuid } from '../fixtures/images/expected-chain.js';
 import { classesState, largeState, multiProviders, Particle, valuesState } from '../fixtures/images/expected.js';
 import { deepDiff } from '../helpers/deep-equal.js';
 
@@ -123,5 +125,85 @@ describe('format 2 additions', () => {
     expect({ ...v1.manifest.meta }).toEqual({});
     expect(v1.index.segments.every((s) => s.flags === 0)).toBe(true);
     await v1.close();
+  });
+});
+
+describe('golden images, format 3 (an incremental chain)', () => {
+  const chainDir = fileURLToPath(new URL('../fixtures/images/v3/chain/', import.meta.url));
+  const ids = ['000000000001', '000000000002', '000000000003', '000000000004'];
+  const chainFile = (id: string): string => join(chainDir, `${id}.ckpt`);
+
+  it('every image of the chain reads back exactly through its holders, and verifies', async () => {
+    for (let k = 1; k <= 4; k++) {
+      const img = await openImageFile(chainFile(ids[k - 1]!));
+      expect(img.header.formatVersion).toBe(3);
+      expect(img.manifest.uuid).toBe(chainUuid(k));
+      const want = chainState(k);
+      const field = (await img.readProvider('field')) as { step: number; f: Float64Array };
+      expect(field.step).toBe(k);
+      expect(Buffer.from(field.f.buffer, field.f.byteOffset, field.f.byteLength).equals(Buffer.from(want.field.f.buffer))).toBe(true);
+      expect(await img.readProvider('info')).toEqual(want.info);
+      expect((await img.verify()).ok).toBe(true);
+      await img.close();
+    }
+  });
+
+  it('the chain holds what it was written to hold: a full image, references, XOR deltas, references to deltas', async () => {
+    const index = async (id: string): Promise<ImageIndex> => {
+      const img = await openImageFile(chainFile(id));
+      const ix = img.index;
+      await img.close();
+      return ix;
+    };
+    const [one, two, three, four] = await Promise.all(ids.map(index));
+    expect(one!.refs).toBeUndefined();
+    expect(one!.segments.every((s) => s.ref === undefined && s.codec !== SegmentCodec.XOR_ZSTD && typeof s.hash === 'bigint')).toBe(true);
+    expect(two!.refs?.map((r) => r.imageId)).toEqual([ids[0]]);
+    expect(two!.segments.filter((s) => s.ref !== undefined).length).toBe(14);
+    expect(three!.refs?.map((r) => r.imageId)).toEqual([ids[1], ids[0]]);
+    expect(three!.segments.every((s) => s.codec === SegmentCodec.XOR_ZSTD && s.base !== undefined)).toBe(true);
+    expect(four!.refs?.map((r) => r.imageId)).toEqual([ids[2], ids[1], ids[0]]);
+    // By-reference rows pointing at image 3's deltas (their bases resolve through image 3's refs).
+    expect(four!.segments.filter((s) => s.ref !== undefined && s.codec === SegmentCodec.XOR_ZSTD).length).toBe(15);
+    expect(four!.segments.filter((s) => s.base !== undefined).length).toBe(3);
+  });
+
+  it('restores the newest image through a Checkpointer on a copy of the store, and falls back past it when a holder is gone', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ckpt-golden-chain-'));
+    dirs.push(dir);
+    for (const id of ids) await copyFile(chainFile(id), join(dir, `${id}.ckpt`));
+    const restore = async (): Promise<{ id: string | undefined; got: Map<string, unknown>; skipped: readonly { id: string; code: string }[] }> => {
+      const ckpt = new Checkpointer({ store: dir, readOnly: true });
+      const got = new Map<string, unknown>();
+      ckpt.register({ id: 'field', snapshot: () => 0, restore: (s) => void got.set('field', s) });
+      ckpt.register({ id: 'info', version: 2, snapshot: () => 0, restore: (s) => void got.set('info', s) });
+      const res = await ckpt.restore();
+      await ckpt.close();
+      return { id: res?.image.id, got, skipped: res?.skipped ?? [] };
+    };
+    const newest = await restore();
+    expect(newest.id).toBe(ids[3]);
+    expect(newest.got.get('info')).toEqual(chainState(4).info);
+    await rm(join(dir, `${ids[1]!}.ckpt`));
+    const after = await restore();
+    // Images 3 and 4 need image 2: restore falls back to image 1.
+    expect(after.id).toBe(ids[0]);
+    expect(after.skipped.map((s) => [s.id, s.code])).toEqual([
+      [ids[3], ErrorCodes.MISSING_REFERENCE],
+      [ids[2], ErrorCodes.MISSING_REFERENCE],
+    ]);
+    expect(after.got.get('info')).toEqual(chainState(1).info);
+  });
+
+  it('converting the newest image to format 2 materializes it (the golden bytes stay as they are)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ckpt-golden-chain-'));
+    dirs.push(dir);
+    const out = join(dir, 'standalone.ckpt');
+    const report = await convertImageFile(chainFile(ids[3]!), out, { to: 2 });
+    expect(report).toMatchObject({ from: 3, to: 2, materialized: 18 });
+    const img = await openImageFile(out);
+    expect(await img.readProvider('info')).toEqual(chainState(4).info);
+    expect((await img.verify()).ok).toBe(true);
+    await img.close();
   });
 });

@@ -457,3 +457,92 @@ describe('restore of incremental images', () => {
     expect(second.result?.skipped).toEqual([{ id: c.id, code: ErrorCodes.MISSING_REFERENCE, message: expect.stringMatching(new RegExp(`refers to image ${b.id}`)) as string }]);
   });
 });
+
+describe('XOR primitives', () => {
+  it('xorInto is its own inverse, on aligned and unaligned views, long and short', async () => {
+    const { xorInto } = await import('../../src/image/segment-pipeline.js');
+    for (const [len, off] of [[3, 0], [100, 0], [4099, 1], [4096, 3]] as const) {
+      const buf = new Uint8Array(len + 8);
+      for (let i = 0; i < buf.length; i++) buf[i] = (i * 31) & 0xff;
+      const a = buf.subarray(off, off + len);
+      const before = Uint8Array.from(a);
+      const key = new Uint8Array(len + 5).subarray(5).map((_, i) => (i * 7 + 1) & 0xff);
+      xorInto(a, key);
+      expect(a.some((v, i) => v !== before[i])).toBe(true);
+      for (let i = 0; i < len; i++) expect(a[i]).toBe(before[i]! ^ key[i]!);
+      xorInto(a, key);
+      expect(Buffer.from(a).equals(before)).toBe(true);
+    }
+  });
+
+  it('decodeXor applies a delta in place, and leaves the base untouched when the delta is damaged', async () => {
+    const { SegmentPipeline } = await import('../../src/image/segment-pipeline.js');
+    const { SegmentCompressor } = await import('../../src/image/zstd.js');
+    const base = new Uint8Array(5000).map((_, i) => i & 0xff);
+    const want = Uint8Array.from(base);
+    want[17] = 99;
+    want[4000] = 1;
+    const delta = Uint8Array.from(want);
+    for (let i = 0; i < delta.length; i++) delta[i]! ^= base[i]!;
+    const out = new Uint8Array(SegmentPipeline.outputBytes(delta.length));
+    const stored = out.subarray(0, new SegmentCompressor(3).compressInto(delta, out));
+    const p = new SegmentPipeline();
+    const dst = Uint8Array.from(base);
+    expect(p.decodeXor(stored, crc32(stored), dst, new Uint8Array(dst.length))).toBeUndefined();
+    expect(Buffer.from(dst).equals(want)).toBe(true);
+    const bad = Uint8Array.from(stored);
+    bad[bad.length >> 1]! ^= 1;
+    const dst2 = Uint8Array.from(base);
+    expect(p.decodeXor(bad, crc32(stored), dst2, new Uint8Array(dst2.length))).toEqual({ kind: 'crc' });
+    expect(Buffer.from(dst2).equals(base)).toBe(true);
+  });
+});
+
+describe('incremental images through the worker pool', () => {
+  it('by-reference runs are read by the pool from the holder, XOR runs on the calling thread; same states as without', async () => {
+    const { ZstdPool } = await import('../../src/image/pool.js');
+    const { useReaderPool } = await import('../../src/image/reader.js');
+    const pool = new ZstdPool(2, 0);
+    try {
+      const store = new MemoryStore();
+      const f = field(11);
+      const a = await writeChainImage(store, state(f, 1));
+      const g = Float64Array.from(f);
+      g[9] = 9;
+      const b = await writeChainImage(store, state(g, 2), { parent: a.id });
+      const h = Float64Array.from(g);
+      for (let i = 0; i < h.length; i += 33) h[i] = 1;
+      const c = await writeChainImage(store, state(h, 3), { parent: b.id, delta: 'xor' });
+      for (const [id, want] of [[b.id, { step: 2, f: g }], [c.id, { step: 3, f: h }]] as const) {
+        const r = await openStoreImage(store, id);
+        useReaderPool(r, pool);
+        expect(await r.readProvider('grid')).toEqual(want);
+        expect((await r.readRaw('grid')).blobs[0]!.length).toBe(8192 * 8);
+        await r.close();
+      }
+      // A damaged holder segment read by the pool still names the holder.
+      const rb = await openStoreImage(store, b.id);
+      const n = rb.index.segments.findIndex((s) => s.ref !== undefined);
+      const seg = rb.index.segments[n]!;
+      await rb.close();
+      const holderBytes = await storedBytes(store, a.id);
+      holderBytes[seg.offset + 1]! ^= 0x55;
+      const damaged = new MemoryStore();
+      const lock = await damaged.acquireWriter();
+      for (const bytes of [holderBytes, await storedBytes(store, b.id)]) {
+        const sink = await damaged.create(lock);
+        await sink.write(bytes);
+        await sink.commit();
+      }
+      await lock.release();
+      const r = await openStoreImage(damaged, b.id);
+      useReaderPool(r, pool);
+      const e = await failure(r.readProvider('grid'));
+      await r.close();
+      expect(e.code).toBe(ErrorCodes.CORRUPT);
+      expect(e.image).toBe(a.id);
+    } finally {
+      await pool.close();
+    }
+  });
+});

@@ -4,7 +4,7 @@
 // persist; segment references and XOR deltas); the parent rules (deleted
 // parent → full, restored image as parent, fullEvery).
 import { afterEach, describe, expect, it } from 'vitest';
-import { FsStore } from '../../src/index.js';
+import { FsStore, type Store } from '../../src/index.js';
 import { removeTempDirs, tempDir } from '../checkpointer/helpers.js';
 import { deepDiff } from '../helpers/deep-equal.js';
 import {
@@ -243,3 +243,36 @@ describe('incremental images with async persist and the worker pool', () => {
     }
   });
 });
+
+describe('async persist: the comparison happens after the pause', () => {
+  it('the parent is looked up (and segments compared) only after the application was resumed', async () => {
+    const dir = await tempDir('ckpt-incr-');
+    const order: string[] = [];
+    const fs = new FsStore(dir);
+    // The store as the Checkpointer sees it, logging when the parent is looked up (list()).
+    const store: Store = {
+      description: fs.description,
+      list: async () => {
+        order.push('list');
+        return fs.list();
+      },
+      open: (id) => fs.open(id),
+      acquireWriter: (o) => fs.acquireWriter(o),
+      create: (l) => fs.create(l),
+      delete: (l, id) => fs.delete(l, id),
+      cleanup: (l) => fs.cleanup(l),
+    };
+    const box = { state: makeState(4) };
+    const ckpt = app(store, box, { persist: 'async' });
+    ckpt.register({ id: 'probe', snapshot: () => null, restore: () => undefined, resume: () => void order.push('resume') });
+    await ckpt.checkpoint();
+    dirtyClustered(box.state, 0.2, 1);
+    order.length = 0;
+    const info = await ckpt.checkpoint();
+    expect(info.kind).toBe('incremental');
+    expect(order.indexOf('resume')).toBeGreaterThanOrEqual(0);
+    expect(order.indexOf('list')).toBeGreaterThan(order.indexOf('resume'));
+    await ckpt.close();
+  });
+});
+

@@ -9,7 +9,7 @@
  */
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { FsStore} from '../../src/index.js';
+import type { Store } from '../../src/index.js';
 import { Checkpointer, type CheckpointerOptions, type CheckpointInfo, type ReadStore } from '../../src/index.js';
 import { SegmentCodec } from '../../src/image/constants.js';
 import { SegmentFlag, type ImageIndex } from '../../src/image/index-model.js';
@@ -58,7 +58,7 @@ export function dirtyRecords(s: AppState, k: number): void {
 }
 
 /** A Checkpointer over the state in `box` (providers: field, records, counter). */
-export function app(store: string | FsStore, box: { state: AppState }, options: Partial<CheckpointerOptions> = {}): Checkpointer {
+export function app(store: string | Store, box: { state: AppState }, options: Partial<CheckpointerOptions> = {}): Checkpointer {
   const ckpt = new Checkpointer({ store, signals: false, segmentSize: 64 * 1024, compression: { level: 1, threads: 0 }, incremental: true, ...options });
   ckpt.register<{ field: Float64Array; ids: Int32Array }>({
     id: 'field',
