@@ -127,8 +127,8 @@ export class ZstdPool {
   readonly #outputs: Uint8Array[] = [];
   #nextId = 1;
   #closed = false;
-  /** Compression jobs posted and not yet answered. */
-  #compressing = 0;
+  /** Threads that have compression jobs posted and not yet answered, with how many. */
+  readonly #compressingOn = new Map<Thread, number>();
   #peakCompressing = 0;
   /** The calling thread's pipeline, for work below {@link minBytes} (a writer given this pool and no pipeline of its own uses it). */
   readonly pipeline = new SegmentPipeline();
@@ -158,17 +158,17 @@ export class ZstdPool {
   }
 
   /**
-   * Most compression jobs in flight at once since the pool was made or
-   * {@link resetPeak} was last called (each job holds one thread): what a
-   * thread budget bounds.
+   * Most threads compressing at once (with compression jobs posted and not
+   * yet answered) since the pool was made or {@link resetPeak} was last
+   * called: what a thread budget bounds.
    */
   get peakCompressing(): number {
     return this.#peakCompressing;
   }
 
-  /** Start counting {@link peakCompressing} anew (from the jobs in flight now). */
+  /** Start counting {@link peakCompressing} anew (from the threads compressing now). */
   resetPeak(): void {
-    this.#peakCompressing = this.#compressing;
+    this.#peakCompressing = this.#compressingOn.size;
   }
 
   /**
@@ -262,26 +262,33 @@ export class ZstdPool {
    * thread also adds 1 to `done[0]` when it has finished: a caller that
    * cannot wait for the reply (the encoder, mid-stream) can still see it.
    */
-  async compress(src: Uint8Array, dst: Uint8Array, level: number, done?: Int32Array): Promise<CompressResult> {
-    this.#compressing++;
-    this.#peakCompressing = Math.max(this.#peakCompressing, this.#compressing);
-    try {
-      const r = await this.#post(this.#pick(), { op: 'encode', level, src, dst, done }, ErrorCodes.SNAPSHOT_FAILED, 'compressing a segment');
-      return { length: r.n ?? -1, crc: r.crc ?? 0 };
-    } finally {
-      this.#compressing--;
-    }
+  async compress(src: Uint8Array, dst: Uint8Array, level: number, done?: Int32Array, threads?: number): Promise<CompressResult> {
+    const r = await this.#compressOn(this.#pick(threads), { op: 'encode', level, src, dst, done }, 'compressing a segment');
+    return { length: r.n ?? -1, crc: r.crc ?? 0 };
   }
 
   /**
    * One segment of an incremental image on a thread (see
    * `encodeSegment` in image/incremental-plan): every buffer of `task` is a
-   * view over shared memory.
+   * view over shared memory. At most `threads` threads are used (default all).
    */
-  async encodeSegment(task: SegmentTask): Promise<SegmentOutcome> {
-    const r = await this.#post(this.#pick(), { op: 'encodeSegment', task }, ErrorCodes.SNAPSHOT_FAILED, 'encoding a segment');
+  async encodeSegment(task: SegmentTask, threads?: number): Promise<SegmentOutcome> {
+    const r = await this.#compressOn(this.#pick(threads), { op: 'encodeSegment', task }, 'encoding a segment');
     if (r.outcome === undefined) throw new CkptError(ErrorCodes.SNAPSHOT_FAILED, 'encoding a segment: the pool thread gave no result');
     return r.outcome;
+  }
+
+  /** Post a compression task to `t`, counted for {@link peakCompressing}. */
+  async #compressOn(t: Thread, message: PoolTask, what: string): Promise<PoolReply> {
+    this.#compressingOn.set(t, (this.#compressingOn.get(t) ?? 0) + 1);
+    this.#peakCompressing = Math.max(this.#peakCompressing, this.#compressingOn.size);
+    try {
+      return await this.#post(t, message, ErrorCodes.SNAPSHOT_FAILED, what);
+    } finally {
+      const left = (this.#compressingOn.get(t) ?? 1) - 1;
+      if (left > 0) this.#compressingOn.set(t, left);
+      else this.#compressingOn.delete(t);
+    }
   }
 
   /**
@@ -418,11 +425,16 @@ export class ZstdPool {
     });
   }
 
-  /** The least busy live thread; a new one while fewer than `size` run and all are busy. */
-  #pick(): Thread {
+  /**
+   * The least busy live thread of the first `threads` (default all); a new
+   * one while fewer than that run and all are busy. Work queued on fewer
+   * threads keeps the others (and their cores) free.
+   */
+  #pick(threads = this.size): Thread {
+    const n = Math.max(1, Math.min(this.size, threads));
     let best: Thread | undefined;
-    for (const t of this.#threads) if (best === undefined || t.pending.size < best.pending.size) best = t;
-    if ((best === undefined || best.pending.size > 0) && this.#threads.length < this.size) best = this.#spawn();
+    for (const t of this.#threads.slice(0, n)) if (best === undefined || t.pending.size < best.pending.size) best = t;
+    if ((best === undefined || best.pending.size > 0) && this.#threads.length < n) best = this.#spawn();
     return best!;
   }
 

@@ -123,11 +123,6 @@ class ImageStreamWriter {
   readonly #pipeline: SegmentPipeline;
   readonly #pool: ZstdPool | undefined;
   #output: Uint8Array | undefined;
-  /** Compression jobs on the pool that have not finished (at most {@link #maxJobs}). */
-  #jobs = 0;
-  readonly #maxJobs: number;
-  /** Segments waiting for a job to finish before theirs may start. */
-  readonly #jobWaiters: (() => void)[] = [];
 
   constructor(
     readonly sink: ImageSink,
@@ -136,18 +131,6 @@ class ImageStreamWriter {
   ) {
     this.#pipeline = settings.pipeline ?? settings.pool?.pipeline ?? new SegmentPipeline();
     this.#pool = pooled ? settings.pool : undefined;
-    this.#maxJobs = Math.max(1, Math.min(settings.threads ?? Number.POSITIVE_INFINITY, settings.pool?.size ?? 1));
-  }
-
-  /** Wait until fewer than maxJobs compression jobs run (each job holds one pool thread). */
-  async #jobStart(): Promise<void> {
-    while (this.#jobs >= this.#maxJobs) await new Promise<void>((resolve) => this.#jobWaiters.push(resolve));
-    this.#jobs++;
-  }
-
-  #jobEnd(): void {
-    this.#jobs--;
-    this.#jobWaiters.shift()?.();
   }
 
   /** Append bytes after everything started so far. */
@@ -281,12 +264,11 @@ class ImageStreamWriter {
       slot.input.set(raw);
       input = slot.input.subarray(0, raw.length);
     }
-    await this.#jobStart();
-    const job = pool.encodeSegment({ ...task, src: input, dst: slot.output }).then(
+    // Queued on at most `threads` threads (each runs one job at a time): the others stay free.
+    const job = pool.encodeSegment({ ...task, src: input, dst: slot.output }, this.settings.threads).then(
       (r) => ({ ok: true as const, r }),
       (err: unknown) => ({ ok: false as const, err }),
     );
-    void job.then(() => this.#jobEnd());
     const from = input;
     const step = async (): Promise<void> => {
       const r = await job;
@@ -339,12 +321,11 @@ class ImageStreamWriter {
       slot.input.set(raw);
       src = slot.input.subarray(0, raw.length);
     }
-    await this.#jobStart();
-    const job = pool.compress(src, slot.output, this.settings.level).then(
+    // Queued on at most `threads` threads (each runs one job at a time): the others stay free.
+    const job = pool.compress(src, slot.output, this.settings.level, undefined, this.settings.threads).then(
       (r) => ({ ok: true as const, r }),
       (err: unknown) => ({ ok: false as const, err }),
     );
-    void job.then(() => this.#jobEnd());
     const step = async (): Promise<void> => {
       // The job is awaited even after a failure: the slot is busy until it ends.
       const done = await job;

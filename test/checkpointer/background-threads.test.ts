@@ -1,7 +1,7 @@
 // What checkpointing costs a running app, by mechanism (never by time):
 // - compression.backgroundThreads bounds the pool threads an async persist
 //   keeps busy once the app runs again (default cores − 1), validated;
-// - a write on the pool keeps at most WriteSettings.threads jobs in flight;
+// - a write on the pool compresses on at most WriteSettings.threads threads;
 // - the first async checkpoint of a large state is written before the app
 //   resumes (no copy into new memory), and the capture memory for the next
 //   one is made in the background, so the next one only copies.
@@ -69,7 +69,7 @@ describe('compression.backgroundThreads: options', () => {
   });
 });
 
-describe('a write on the pool keeps at most `threads` jobs in flight', () => {
+describe('a write on the pool compresses on at most `threads` threads', () => {
   const pools: ZstdPool[] = [];
   afterAll(() => Promise.all(pools.map((p) => p.close())));
 
@@ -82,7 +82,7 @@ describe('a write on the pool keeps at most `threads` jobs in flight', () => {
     [2, 2],
     [1, 1],
   ] as const) {
-    it(`threads ${String(threads)}: at most ${peak} compression jobs at once, ${peak} thread(s) started`, async () => {
+    it(`threads ${String(threads)}: at most ${peak} thread(s) compressing at once, ${peak} started`, async () => {
       const pool = new ZstdPool(2, 0);
       pools.push(pool);
       const res = await writeImage(nullSink(), FIXED_MANIFEST, captured(), { level: 1, segmentSize: 256 * KiB, blobThreshold: 64 * KiB, pool, ...(threads === undefined ? {} : { threads }) });

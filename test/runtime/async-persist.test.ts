@@ -202,11 +202,16 @@ describe("persist: 'async'", () => {
       const noise = new Float64Array(1 << 21).map(() => Math.random());
       ckpt.register({ id: 'noise', snapshot: () => ({ noise }), restore: () => undefined });
       ckpt.on('checkpoint', (i) => (infos[persist] = i));
-      ckpt.requestCheckpoint();
-      await ckpt.safepoint(1);
+      // The first async checkpoint of a state this large is written before the app resumes (its capture
+      // memory does not exist yet); the second one only copies. The last one's info is compared.
+      const rounds = persist === 'async' ? 2 : 1;
+      for (let step = 1; step <= rounds; step++) {
+        ckpt.requestCheckpoint();
+        await ckpt.safepoint(step);
+      }
       await ckpt.close();
-      expect((await readdir(dir)).filter((n) => n.endsWith('.ckpt'))).toEqual(['000000000001.ckpt']);
-      expect((await new FsStore(dir).list()).length).toBe(1);
+      expect((await readdir(dir)).filter((n) => n.endsWith('.ckpt'))).toHaveLength(rounds);
+      expect((await new FsStore(dir).list()).length).toBe(rounds);
     }
     const { sync, async } = infos;
     expect(sync!.pauseMs).toBeGreaterThan(0);
