@@ -178,6 +178,8 @@ try {
   const clustered = await incremental(sim, { incremental: { fullEvery: 1024 } }, (k) => dirtyClustered(sim.sim!, k));
   log('clustered, async');
   const clusteredAsync = await incremental(sim, { incremental: { fullEvery: 1024 }, persist: 'async' }, (k) => dirtyClustered(sim.sim!, 100 + k));
+  log('clustered, xor');
+  const clusteredXor = await incremental(sim, { incremental: { fullEvery: 1024, delta: 'xor' } }, (k) => dirtyClustered(sim.sim!, 300 + k));
   log('scattered, xor');
   const scattered = await incremental(sim, { incremental: { fullEvery: 1024, delta: 'xor' } }, (k) => dirtyScattered(sim.sim!, k));
   log('scattered, segments');
@@ -215,7 +217,7 @@ try {
   print();
   print('| scenario | bytes written vs full | time vs full durable checkpoint | other |');
   print('| --- | ---: | ---: | --- |');
-  print(`| 1 % dirty, clustered | ${pct(clustered.bytes, fullSync.bytes)} | ${pct(clustered.ms, fullSync.ms)} | async pause ${fmt(clusteredAsync.pauseMs, 1)} ms vs full async ${fmt(fullAsync.pauseMs, 1)} ms (${times(clusteredAsync.pauseMs, fullAsync.pauseMs)}); async until durable ${pct(clusteredAsync.ms, fullSync.ms)} |`);
+  print(`| 1 % dirty, clustered | ${pct(clustered.bytes, fullSync.bytes)} | ${pct(clustered.ms, fullSync.ms)} | async pause ${fmt(clusteredAsync.pauseMs, 1)} ms vs full async ${fmt(fullAsync.pauseMs, 1)} ms (${times(clusteredAsync.pauseMs, fullAsync.pauseMs)}); async until durable ${pct(clusteredAsync.ms, fullSync.ms)}; with \`delta: 'xor'\`: ${pct(clusteredXor.bytes, fullSync.bytes)} bytes, ${pct(clusteredXor.ms, fullSync.ms)} time |`);
   print(`| 1 % dirty, scattered, \`delta: 'xor'\` | ${pct(scattered.bytes, fullSync.bytes)} | ${pct(scattered.ms, fullSync.ms)} | without xor: ${pct(scatteredSeg.bytes, fullSync.bytes)} bytes |`);
   print(`| nothing changed | ${pct(unchanged.bytes, fullSync.bytes)} | ${pct(unchanged.ms, fullSync.ms)} | |`);
   print(`| object graph, 1 % of records changed | ${pct(objSeg.bytes, objFull.bytes)} (xor: ${pct(objXor.bytes, objFull.bytes)}) | ${pct(objSeg.ms, objFull.ms)} (xor: ${pct(objXor.ms, objFull.ms)}) | |`);
@@ -231,6 +233,7 @@ try {
     fullAsync,
     clustered,
     clusteredAsync,
+    clusteredXor,
     scattered,
     scatteredSeg,
     unchanged,

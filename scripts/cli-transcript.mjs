@@ -131,6 +131,30 @@ export default function (ckpt) {
   section('Clean up', 'Keeping only the last image would keep just the damaged one: the newest valid image survives in addition.');
   run(['prune', 'checkpoints', '--keep-last', '1', '--dry-run']);
   run(['prune', 'checkpoints', '--keep-last', '1']);
+  // An incremental store: each checkpoint changes one block of the grid, so
+  // later images refer to the unchanged segments held by older ones.
+  {
+    const field = new Float64Array(4 * 8192);
+    let seed = 1;
+    for (let j = 0; j < field.length; j++) field[j] = (seed = (seed * 48271) % 2147483647) / 2147483647; // noise: segments do not compress away
+    let step = 0;
+    const incr = new Checkpointer({ store: join(work, 'incremental'), app: 'heat-sim', incremental: { fullEvery: 8 }, segmentSize: 64 * 1024, signals: false });
+    incr.register({ id: 'field', version: 1, snapshot: () => ({ step, field }), restore: () => {} });
+    for (let i = 1; i <= 4; i++) {
+      step = i * 1000;
+      field.fill(i, (i % 4) * 8192, (i % 4) * 8192 + 500);
+      await incr.checkpoint({ step });
+    }
+    await incr.close();
+  }
+  section(
+    'Incremental images',
+    'A store written with `incremental: true`: `incr` images refer to unchanged segments held by older images. Retention keeps (pins) what a kept image refers to; `compact` writes a full image so the older ones can go (see retention.md).',
+  );
+  run(['ls', 'incremental']);
+  run(['prune', 'incremental', '--keep-last', '1', '--dry-run', '--explain']);
+  run(['compact', 'incremental']);
+  run(['prune', 'incremental', '--keep-last', '1']);
   section('Bad input', 'One line on stderr saying what is wrong and what to do; the exit code says what kind of problem it is.');
   run(['inspect', 'checkpoint/000000000003.ckpt']);
   run(['inspect', 'checkpoints']);

@@ -20,7 +20,7 @@ export const CATEGORIES = {
   Stores: ['FsStore', 'FsStoreOptions', 'FsStoreHooks', 'FsStoreStep', 'MemoryStore', 'MemoryStoreOptions', 'Store', 'ReadStore', 'WriteStore', 'StoreEntry', 'ImageSink', 'ImageSource', 'WriterLock', 'AcquireOptions'],
   Retention: [
     'keepLast', 'keepEverySteps', 'keepEverySeconds', 'keepLabelled', 'RetentionOptions', 'RetentionPolicy',
-    'planRetention', 'explainDecision', 'PlanRetentionOptions', 'RefsOf', 'RetentionAction', 'KeepReason', 'RetentionDecision', 'RetentionPlan',
+    'planRetention', 'explainDecision', 'PlanRetentionOptions', 'RefsOf', 'RetentionAction', 'KeepReason', 'RetentionDecision', 'RetentionPlan', 'DanglingReference',
     'compactImage', 'CompactOptions', 'CompactReport',
   ],
   Events: [

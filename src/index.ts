@@ -65,7 +65,7 @@ export type { AcquireOptions, ImageSink, ImageSource, ReadStore, Store, StoreEnt
 export { keepEverySeconds, keepEverySteps, keepLabelled, keepLast } from './retention/policy.js';
 export type { RetentionOptions, RetentionPolicy } from './retention/policy.js';
 export { explainDecision, planRetention } from './retention/plan.js';
-export type { KeepReason, PlanRetentionOptions, RefsOf, RetentionAction, RetentionDecision, RetentionPlan } from './retention/plan.js';
+export type { DanglingReference, KeepReason, PlanRetentionOptions, RefsOf, RetentionAction, RetentionDecision, RetentionPlan } from './retention/plan.js';
 export { compactImage } from './retention/compact.js';
 export type { CompactOptions, CompactReport } from './retention/compact.js';
 export type { ReadLimits } from './image/reader.js';

@@ -92,7 +92,15 @@ export interface RetentionPlan {
   /** Live images whose references could not be read (everything older than each is pinned), newest first. */
   readonly unknownRefs: readonly string[];
   /** References of live images to images that are not listed (such an image cannot be restored), as `referrer → missing`. */
-  readonly dangling: readonly { readonly from: string; readonly to: string }[];
+  readonly dangling: readonly DanglingReference[];
+}
+
+/** A reference of a live image to an image that is not listed. */
+export interface DanglingReference {
+  /** The referring image. */
+  readonly from: string;
+  /** The image it refers to, missing from the listing. */
+  readonly to: string;
 }
 
 interface Mark {
@@ -145,7 +153,7 @@ export async function planRetention(
   }
 
   const unknownRefs: string[] = [];
-  const dangling: { from: string; to: string }[] = [];
+  const dangling: DanglingReference[] = [];
   if (policies.length > 0) {
     const queue: string[] = [];
     for (const id of ids) {

@@ -285,12 +285,17 @@ export class S3Lease implements WriterLock {
     this.#timer = undefined;
   }
 
-  /** Without a request: fails when released, lost, or run out. */
+  /** Without a request: fails when released, lost, or run out by this holder's clock. */
   assertHeldLocally(): void {
     if (this.#released) {
       throw new CkptError(ErrorCodes.LOCKED, `The writer lock of ${this.ctx.description} is not held (it was released); acquire it again.`);
     }
-    if (this.#lost === undefined && Date.now() >= this.#validUntil) this.#lose('it ran out: renewals failed');
+    if (this.#lost === undefined && Date.now() >= this.#validUntil) {
+      throw new CkptError(ErrorCodes.LOCKED, `The writer lease of ${this.ctx.description} ran out (it was not renewed for ${this.settings.leaseMs} ms); acquire it again.`, {
+        ...(this.#lastRenewError === undefined ? {} : { cause: this.#lastRenewError }),
+        hint: 'renewals must reach the bucket every leaseMs / 3, and need the event loop to turn; raise leaseMs for slow networks or long synchronous work',
+      });
+    }
     if (this.#lost !== undefined) {
       throw new CkptError(ErrorCodes.LOCKED, `The writer lease of ${this.ctx.description} was lost: ${this.#lost}. Nothing more is committed under it; acquire it again.`, {
         ...(this.#lastRenewError === undefined ? {} : { cause: this.#lastRenewError }),
@@ -300,16 +305,28 @@ export class S3Lease implements WriterLock {
   }
 
   /**
+   * Fails like {@link S3Lease.assertHeldLocally}, but a lease that ran out
+   * by our clock without being lost (the event loop was blocked past the
+   * renewals, the process was suspended) is renewed first: the
+   * compare-and-swap on our ETag succeeds only if nobody wrote the lease in
+   * between, so the lease is then ours again; otherwise it is lost.
+   */
+  async refresh(): Promise<void> {
+    if (!this.#released && this.#lost === undefined && Date.now() >= this.#validUntil) await this.renew();
+    this.assertHeldLocally();
+  }
+
+  /**
    * The fencing check: the lease is ours in the bucket right now (one GET)
    * and still valid by our clock.
    */
   async assertHeld(): Promise<void> {
-    this.assertHeldLocally();
+    await this.refresh();
     const seen = await readLease(this.ctx, this.key);
     if (seen?.record?.token !== this.#record.token) {
       this.#lose(seen === undefined ? 'the lease object was deleted' : `it was taken over by ${holderText(seen)}`);
     }
-    this.assertHeldLocally();
+    await this.refresh(); // ran out during the GET: renewed only if nobody wrote the lease meanwhile
   }
 
   /** Release the lease (a conditional delete). Idempotent; never throws: a lease left behind expires by itself. */

@@ -276,11 +276,12 @@ export class S3Store implements Store {
 
   /** Start the next image (its id: one past the newest in the bucket and any open sink's). Requires the lease. */
   async create(lock: WriterLock): Promise<ImageSink> {
-    const lease = this.#checkLockLocally(lock, 'create');
+    const lease = this.#checkLock(lock, 'create');
+    await lease.refresh();
     const state = writers.get(lease)!;
     if (state.newest === undefined) {
       const newest = (await this.list())[0];
-      lease.assertHeldLocally();
+      await lease.refresh();
       state.newest ??= newest === undefined ? 0 : parseImageId(newest.id);
     }
     const id = nextImageId([state.newest, ...state.reserved]);
@@ -300,7 +301,7 @@ export class S3Store implements Store {
   /** Delete a committed image (HEAD, then DeleteObject). Requires the lease; checks it in the bucket first. */
   async delete(lock: WriterLock, id: string): Promise<void> {
     parseImageId(id);
-    const lease = this.#checkLockLocally(lock, 'delete');
+    const lease = this.#checkLock(lock, 'delete');
     await lease.assertHeld();
     const key = imageKey(this.prefix, id);
     try {
@@ -324,7 +325,7 @@ export class S3Store implements Store {
    * Returns what was removed (`000000000007.ckpt (upload …)`, probe keys).
    */
   async cleanup(lock: WriterLock): Promise<string[]> {
-    const lease = this.#checkLockLocally(lock, 'cleanup');
+    const lease = this.#checkLock(lock, 'cleanup');
     await lease.assertHeld();
     const removed: string[] = [];
     let keyMarker: string | undefined;
@@ -384,11 +385,10 @@ export class S3Store implements Store {
     return removed;
   }
 
-  #checkLockLocally(lock: WriterLock, what: string): S3Lease {
+  #checkLock(lock: WriterLock, what: string): S3Lease {
     if (!(lock instanceof S3Lease) || !writers.has(lock) || lock.bucket !== this.bucket || lock.key !== `${this.prefix}${LEASE_NAME}`) {
       throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `${what}() needs the writer lock of ${this.description}, as returned by its acquireWriter().`);
     }
-    lock.assertHeldLocally();
     return lock;
   }
 

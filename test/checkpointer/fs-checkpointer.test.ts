@@ -78,7 +78,9 @@ describe('Checkpointer on an FsStore', () => {
 
     // list() describes the same image the same way.
     const [listed] = await ckpt.list();
-    const { pauseMs: _p, totalMs: _t, ...imageInfo } = info;
+    const { pauseMs: _p, totalMs: _t, kind, bytesWritten, bytesReferenced, references, ...imageInfo } = info;
+    // What this checkpoint wrote: a full image, all of it.
+    expect({ kind, bytesWritten, bytesReferenced, references }).toEqual({ kind: 'full', bytesWritten: info.bytes, bytesReferenced: 0, references: [] });
     expect(listed).toEqual(imageInfo);
     await ckpt.close();
     expect((await readdir(dir)).sort()).toEqual(['000000000001.ckpt']);

@@ -10,6 +10,13 @@ import type { ImageIndex } from '../../src/image/index-model.js';
 
 type Open = typeof ImageReader.open;
 
+/**
+ * The uuid an injected reference names: none, as the format-2 images it is
+ * injected into have none — so a reader that checks a holder's uuid (verify,
+ * `ckpt ls`) finds the holder it expects.
+ */
+const NO_UUID = null as unknown as string;
+
 /** Where injected references come from: a Map, or anything with its `get`. */
 export interface RefsSource {
   get(id: string): readonly string[] | undefined;
@@ -23,7 +30,7 @@ export function injectRefs(refs: RefsSource): () => void {
     const reader = await original.call(ImageReader, source, limits);
     const ids = refs.get(reader.id);
     if (ids !== undefined) {
-      const index: ImageIndex = { ...reader.index, refs: ids.map((imageId) => ({ imageId, uuid: '00000000-0000-4000-8000-000000000000' })) };
+      const index: ImageIndex = { ...reader.index, refs: ids.map((imageId) => ({ imageId, uuid: NO_UUID })) };
       Object.defineProperty(reader, 'index', { value: index });
     }
     return reader;

@@ -70,7 +70,7 @@ function startJob(cwd: string, env: Record<string, string>, options: { otherHost
 }
 
 describe('a job on S3 killed and restarted on another machine', () => {
-  it('resumes from the newest committed image and ends with the uninterrupted result', async () => {
+  it('resumes from the newest committed image and ends with the uninterrupted result', { timeout: 240_000 }, async () => {
     const bucket = await server().createBucket();
     const prefix = 'jobs/sim-42/';
     const env = { ...server().env, CKPT_S3_BUCKET: bucket, CKPT_S3_PREFIX: prefix, CKPT_STEPS: String(STEPS), CKPT_EVERY: String(EVERY), CKPT_SIZE: String(SIZE) };

@@ -17,12 +17,16 @@ const STEPS = Number(env['CKPT_STEPS'] ?? 100);
 const EVERY = Number(env['CKPT_EVERY'] ?? 5);
 const SIZE = Number(env['CKPT_SIZE'] ?? 24_000);
 const persist = env['CKPT_PERSIST'] === 'async' ? 'async' : 'sync';
+// CKPT_INCREMENTAL=<delta>:<fullEvery> (e.g. xor:4): incremental images over a sparsely changing field.
+const incr = env['CKPT_INCREMENTAL'];
+const incremental =
+  incr === undefined || incr === '' ? undefined : { delta: incr.startsWith('xor') ? ('xor' as const) : ('segments' as const), fullEvery: Number(incr.split(':')[1] ?? 16) };
 
 function emit(event: Record<string, unknown>): void {
   writeSync(1, JSON.stringify(event) + '\n');
 }
 
-const sim = new Sim(SIZE);
+const sim = new Sim(SIZE, incremental === undefined ? 'dense' : 'sparse');
 const ckpt = new Checkpointer({
   // The store's steps are crash points too (CKPT_TEST_KILL_AT).
   store: new FsStore(dir, { hooks: faultPointHooks(), onWarning: (w) => emit({ e: 'warning', code: w.code, message: w.message }) }),
@@ -32,6 +36,7 @@ const ckpt = new Checkpointer({
   lockWaitMs: 15_000,
   segmentSize: 64 * 1024,
   persist,
+  ...(incremental === undefined ? {} : { incremental }),
   signals: false,
   app: 'crash-suite',
 });

@@ -53,6 +53,13 @@ export interface CrashOptions {
   readonly maxAttempts?: number;
   /** Progress lines. */
   readonly log?: (line: string) => void;
+  /**
+   * Incremental images: the child checkpoints with this `incremental` option
+   * over a sparsely changing field. Retention (keepLast 2) then keeps the
+   * images the newest two need (pinned), and a finished run must hold exactly
+   * those.
+   */
+  readonly incremental?: { readonly delta: 'segments' | 'xor'; readonly fullEvery: number };
 }
 
 /** What a crash-consistency run did. */
@@ -68,6 +75,10 @@ export interface CrashReport {
   rounds: number;
   imagesVerified: number;
   leftoversCleaned: number;
+  /** Images verified that refer to older images (incremental mode). */
+  incrementalImagesVerified: number;
+  /** Retention pinned-image warnings seen (incremental mode). */
+  pinnedWarnings: number;
   /** Rounds whose last run restored the final image and wrote nothing (its leftovers wait for the next writer). */
   finishedWithoutWriting: number;
   failures: string[];
@@ -129,6 +140,8 @@ interface StoreView {
   /** Committed image ids, newest first. */
   readonly ids: string[];
   readonly steps: Map<string, number | null>;
+  /** The images each listed image refers to (empty for a full image). */
+  readonly refs: Map<string, string[]>;
   readonly temps: string[];
   readonly other: string[];
 }
@@ -193,7 +206,8 @@ export async function runCrashSuite(options: CrashOptions): Promise<CrashReport>
   const maxAttempts = options.maxAttempts ?? 400;
   const lockWeight = options.lockCreatedWeight ?? 0.02;
   const log = options.log ?? (() => undefined);
-  const ref = referenceHashes(size, steps);
+  const incremental = options.incremental;
+  const ref = referenceHashes(size, steps, incremental === undefined ? 'dense' : 'sparse');
   const cmd = await childCommand(CHILD);
   const report: CrashReport = {
     kills: 0,
@@ -206,6 +220,8 @@ export async function runCrashSuite(options: CrashOptions): Promise<CrashReport>
     rounds: 0,
     imagesVerified: 0,
     leftoversCleaned: 0,
+    incrementalImagesVerified: 0,
+    pinnedWarnings: 0,
     finishedWithoutWriting: 0,
     failures: [],
     childKind: cmd.kind,
@@ -214,6 +230,8 @@ export async function runCrashSuite(options: CrashOptions): Promise<CrashReport>
   const cover = [...(options.cover ?? [])];
   const rand = prng(options.seed ?? 1);
   const verified = new Map<string, number | null>();
+  /** Images each verified image refers to (its holders), by file key. */
+  const refsByKey = new Map<string, string[]>();
   let roundNo = 0;
 
   const fail = (msg: string): void => {
@@ -226,7 +244,7 @@ export async function runCrashSuite(options: CrashOptions): Promise<CrashReport>
     try {
       names = await readdir(dir);
     } catch {
-      return { ids: [], steps: new Map(), temps: [], other: [] };
+      return { ids: [], steps: new Map(), refs: new Map(), temps: [], other: [] };
     }
     const ids: string[] = [];
     const temps: string[] = [];
@@ -239,6 +257,7 @@ export async function runCrashSuite(options: CrashOptions): Promise<CrashReport>
     }
     ids.sort().reverse();
     const steps = new Map<string, number | null>();
+    const refs = new Map<string, string[]>();
     for (const id of ids) {
       const path = join(dir, `${id}.ckpt`);
       let key: string;
@@ -251,6 +270,7 @@ export async function runCrashSuite(options: CrashOptions): Promise<CrashReport>
       const known = verified.get(key);
       if (known !== undefined) {
         steps.set(id, known);
+        refs.set(id, refsByKey.get(key) ?? []);
         continue;
       }
       try {
@@ -260,6 +280,10 @@ export async function runCrashSuite(options: CrashOptions): Promise<CrashReport>
           if (!r.ok) fail(`${where}: visible image ${id} is damaged: ${JSON.stringify(r.problems)}`);
           steps.set(id, img.manifest.step);
           verified.set(key, img.manifest.step);
+          const holders = (img.index.refs ?? []).map((r) => r.imageId);
+          refs.set(id, holders);
+          refsByKey.set(key, holders);
+          if (holders.length > 0) report.incrementalImagesVerified++;
           report.imagesVerified++;
         } finally {
           await img.close();
@@ -268,7 +292,7 @@ export async function runCrashSuite(options: CrashOptions): Promise<CrashReport>
         fail(`${where}: visible image ${id} cannot be opened: ${String(err)}`);
       }
     }
-    return { ids, steps, temps, other };
+    return { ids, steps, refs, temps, other };
   }
 
   function pickPoint(v: StoreView): string {
@@ -317,6 +341,7 @@ export async function runCrashSuite(options: CrashOptions): Promise<CrashReport>
         CKPT_EVERY: String(every),
         CKPT_SIZE: String(size),
         CKPT_PERSIST: persist,
+        ...(incremental === undefined ? {} : { CKPT_INCREMENTAL: `${incremental.delta}:${incremental.fullEvery}` }),
         CKPT_TEST_FAULT_TRACE: '1',
         ...(p.point === undefined ? {} : { CKPT_TEST_KILL_AT: p.point }),
       };
@@ -342,6 +367,7 @@ export async function runCrashSuite(options: CrashOptions): Promise<CrashReport>
         else if (e.e === 'error') fail(`${what}: child error ${String(e.code)}: ${String(e.message)}`);
         else if (e.e === 'warning') {
           if (e.code === 'CKPT_WARN_CLEANUP') report.leftoversCleaned++;
+          else if (incremental !== undefined && e.code === 'CKPT_WARN_RETENTION_PINNED') report.pinnedWarnings++;
           else fail(`${what}: unexpected warning ${String(e.code)}: ${String(e.message)}`);
         }
       }
@@ -382,7 +408,22 @@ export async function runCrashSuite(options: CrashOptions): Promise<CrashReport>
       }
       if (after.temps.length > 0) fail(`${where0}: temp files left after a finished run: ${after.temps.join(', ')}`);
       if (after.other.length > 0) fail(`${where0}: other files left after a finished run: ${after.other.join(', ')}`);
-      if (after.ids.length > 2) fail(`${where0}: ${after.ids.length} images left with keepLast 2`);
+      if (incremental === undefined) {
+        if (after.ids.length > 2) fail(`${where0}: ${after.ids.length} images left with keepLast 2`);
+      } else {
+        // The newest two and every image they need, transitively (a pinned image keeps what it needs).
+        const needed = new Set<string>();
+        const todo = after.ids.slice(0, 2);
+        for (let id = todo.pop(); id !== undefined; id = todo.pop()) {
+          if (needed.has(id)) continue;
+          needed.add(id);
+          todo.push(...(after.refs.get(id) ?? []));
+        }
+        const extra = after.ids.filter((id) => !needed.has(id));
+        const missing = [...needed].filter((id) => !after.ids.includes(id));
+        if (extra.length > 0) fail(`${where0}: images left that nothing kept needs, with keepLast 2: ${extra.join(', ')}`);
+        if (missing.length > 0) fail(`${where0}: images needed by kept images are gone: ${missing.join(', ')}`);
+      }
       if (after.ids[0] === undefined || after.steps.get(after.ids[0]) !== steps) fail(`${where0}: the newest image is not the final one`);
       await rm(dir, { recursive: true, force: true });
       return;

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Checkpointer, compactImage, FsStore, type CheckpointerOptions, type CkptWarning } from '../../src/index.js';
 import { openStoreImage } from '../../src/image/open-store.js';
 import { damageSegment } from '../cli/helpers.js';
+import { runCliInProcess } from '../helpers/cli-in-process.js';
 
 let root: string;
 beforeAll(async () => {
@@ -167,5 +168,35 @@ describe('restore fallback over references', () => {
       ['000000000005', 'CKPT_ERR_MISSING_REFERENCE', '000000000004'],
     ]);
     expect(warnings.find((w) => w.code === 'CKPT_WARN_IMAGE_SKIPPED')!.message).toMatch(/because image 000000000004, which holds bytes it refers to, is missing or replaced/);
+  });
+});
+
+describe('the CLI on real incremental images', () => {
+  it('ls shows kind, references and pinned; prune --dry-run --explain pins the holders of the newest image; compact releases them', async () => {
+    const dir = join(root, 'cli');
+    const { ckpt } = app(dir, { incremental: { fullEvery: 8 } });
+    for (let step = 1; step <= 4; step++) await take(ckpt, step);
+    await ckpt.close();
+    const ls = JSON.parse((await runCliInProcess(['ls', dir, '--json'])).stdout) as { images: { id: string; kind: string; references: string[]; referencedBy: string[]; status: string }[]; restore: { pick: string } };
+    expect(ls.restore.pick).toBe('000000000004');
+    expect(ls.images.map((i) => [i.id, i.kind, i.status])).toEqual([
+      ['000000000004', 'incr', 'ok'],
+      ['000000000003', 'incr', 'ok'],
+      ['000000000002', 'incr', 'ok'],
+      ['000000000001', 'full', 'ok'],
+    ]);
+    expect(ls.images[3]!.referencedBy).toEqual(['000000000004', '000000000003', '000000000002']);
+    const refs4 = ls.images[0]!.references;
+    const prune = JSON.parse((await runCliInProcess(['prune', dir, '--keep-last', '1', '--dry-run', '--explain', '--json'])).stdout) as { pinned: string[]; wouldDelete: string[] };
+    expect([...prune.pinned].sort()).toEqual([...refs4].sort());
+    expect(prune.wouldDelete).toEqual(['000000000004', '000000000003', '000000000002', '000000000001'].filter((x) => x !== '000000000004' && !refs4.includes(x)));
+    const compact = await runCliInProcess(['compact', dir]);
+    expect(compact.code, compact.stderr).toBe(0);
+    const after = JSON.parse((await runCliInProcess(['prune', dir, '--keep-last', '1', '--json'])).stdout) as { deleted: string[] };
+    expect(after.deleted).toEqual(['000000000004', '000000000003', '000000000002', '000000000001']);
+    const { ckpt: check, restored } = app(dir);
+    expect((await check.restore())!.image.id).toBe('000000000005');
+    expect(restored.grid).toEqual(gridAt(4));
+    await check.close();
   });
 });

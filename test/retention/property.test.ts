@@ -21,6 +21,8 @@ import { injectRefs } from '../helpers/inject-refs.js';
 
 const RUNS = Number(process.env['CKPT_RETENTION_RUNS'] ?? 150);
 const SEED = Number(process.env['CKPT_RETENTION_SEED'] ?? 20261205);
+/** Long runs need more than the default per-test timeout (about 30 ms per run on a busy machine, with margin). */
+const TIMEOUT = Math.max(60_000, RUNS * 200);
 
 /** mulberry32: small, seeded, good enough to draw test cases. */
 function prng(seed: number): () => number {
@@ -141,7 +143,7 @@ describe('retention over references: random chains, policies and kills', () => {
     expect(sweeps).toBeGreaterThan(RUNS);
     expect(pinnedSeen).toBeGreaterThan(0);
     expect(killed).toBeGreaterThan(0);
-  });
+  }, TIMEOUT);
 
   it('through a Checkpointer: a sweep cut short by a failing delete never leaves a dangling reference', async () => {
     const runs = Math.max(3, Math.ceil(RUNS / 15));
@@ -174,5 +176,5 @@ describe('retention over references: random chains, policies and kills', () => {
       }
     }
     expect(cut).toBeGreaterThan(0);
-  });
+  }, TIMEOUT);
 });

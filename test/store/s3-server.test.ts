@@ -84,7 +84,7 @@ describe('S3Store on a local S3 server', () => {
   });
 
   it('cleanup aborts the upload a killed writer left behind', async () => {
-    const { open } = await freshStore({ partSize: 5 * MiB, leaseMs: 300, clockSkewMs: 0 });
+    const { open } = await freshStore({ partSize: 5 * MiB });
     const dead = open();
     const lock = await dead.acquireWriter();
     const sink = await dead.create(lock);

@@ -116,6 +116,42 @@ describe('S3Store lease', () => {
     await lock.release();
   });
 
+  it('a lease that ran out only because the event loop was blocked is renewed by compare-and-swap at the next use', async () => {
+    const bucket = new FakeBucket();
+    const store = storeOn(bucket, 'w', { leaseMs: 300, clockSkewMs: 0 });
+    const lock = await store.acquireWriter();
+    await store.list(); // the first create lists: done before, so only the renewal is timed against the lease
+    const etagBefore = bucket.objects.get('job/.ckpt-lock')!.etag;
+    const until = Date.now() + 450;
+    while (Date.now() < until) {
+      // a long synchronous step: no timer, no renewal
+    }
+    const id = await commit(store, lock, bytes(10));
+    expect((await store.list()).map((e) => e.id)).toEqual([id]);
+    const renewal = bucket.calls.find((c) => c.command === 'PutObject' && c.input.Key === 'job/.ckpt-lock' && c.input.IfMatch === etagBefore);
+    expect(renewal).toBeDefined();
+    await lock.release();
+  });
+
+  it('but one taken over meanwhile stays lost: the compare-and-swap fails', async () => {
+    const bucket = new FakeBucket();
+    const store = storeOn(bucket, 'w', { leaseMs: 300, clockSkewMs: 0 });
+    const lock = await store.acquireWriter();
+    const until = Date.now() + 450;
+    while (Date.now() < until) {
+      // blocked past the lease
+    }
+    // Meanwhile another writer took the stale lease over (its PutObject with If-Match landed).
+    const lease = bucket.objects.get('job/.ckpt-lock')!;
+    const record = { ...(JSON.parse(lease.body.toString('utf8')) as object), token: 'taker', expiresAt: Date.now() + 60_000 };
+    const body = Buffer.from(JSON.stringify(record));
+    bucket.objects.set('job/.ckpt-lock', { ...lease, body, etag: '"taker"' });
+    expect(await codeOf(store.create(lock))).toBe('CKPT_ERR_LOCKED');
+    expect(JSON.parse(bucket.objects.get('job/.ckpt-lock')!.body.toString('utf8'))).toMatchObject({ token: 'taker' });
+    await lock.release();
+    expect(bucket.objects.has('job/.ckpt-lock')).toBe(true); // the taker's lease is never removed
+  });
+
   it('waits for a live holder (lockWaitMs) and gets the lease when it is released', async () => {
     const bucket = new FakeBucket();
     const a = storeOn(bucket, 'a');
