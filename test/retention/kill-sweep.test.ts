@@ -110,7 +110,10 @@ describe('a retention sweep killed at each fault point', () => {
     const run = await runChild(dir, undefined);
     expect(run.code).toBe(0);
     expect(await checkStore(dir)).toEqual([id(7), id(6), id(5), id(4)]);
-    const warnings = run.stdout.map((l) => JSON.parse(l) as { warning?: string; message?: string }).filter((e) => e.warning !== undefined);
+    // Only retention's warnings: what else the child holds open on a busy machine is not this test's subject.
+    const warnings = run.stdout
+      .map((l) => JSON.parse(l) as { warning?: string; message?: string })
+      .filter((e) => e.warning?.startsWith('CKPT_WARN_RETENTION') === true);
     expect(warnings.map((w) => w.warning)).toEqual(['CKPT_WARN_RETENTION_PINNED']);
     expect(warnings[0]!.message).toMatch(/000000000004.*000000000006/);
   });

@@ -72,9 +72,9 @@ describe('ckpt and store locations', () => {
   });
 
   it.each([
-    ['ls', 's3://bucket/checkpoints'],
+    ['ls', 'az://container/checkpoints'],
     ['verify', 'gs://bucket/checkpoints'],
-    ['prune', 's3://bucket/checkpoints', '--keep-last', '1'],
+    ['prune', 'ftp://host/checkpoints', '--keep-last', '1'],
     ['inspect', 'https://example.com/000000000001.ckpt'],
   ])('%s %s: an unknown URL scheme is a usage error naming it (exit 1, CKPT_ERR_USAGE)', async (command, url, ...rest) => {
     const r = await runCli([command, url, ...rest, '--json']);

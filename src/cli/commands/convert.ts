@@ -84,12 +84,12 @@ async function runConvert(input: string, output: string | undefined, options: Co
   if (options.to !== undefined && !WRITABLE_FORMAT_VERSIONS.includes(options.to)) {
     throw usageError(`--to ${options.to}: this ckpt writes format versions ${WRITABLE_FORMAT_VERSIONS.join(', ')}`);
   }
-  await requireImagePath(input, 'convert');
+  const inLocal = await requireImagePath(input, 'convert');
   const outPath = output === undefined ? undefined : localPath(output, 'output file');
   // An image in a bucket is converted from a local copy (the output is a local file either way).
   const copy = isS3Url(input) ? await downloadS3Image(input, 'convert') : undefined;
   try {
-    return await convertPath(input, copy?.path ?? input, output, outPath, dryRun, options, out, ctx);
+    return await convertPath(input, copy?.path ?? inLocal, output, outPath, dryRun, options, out, ctx);
   } finally {
     await copy?.remove();
   }
