@@ -31,6 +31,7 @@ import { decodeHeader, decodeTrailer, type ImageHeader } from './header.js';
 import type { FormatList } from './format-list.js';
 import { FORMATS } from './format-registry.js';
 import { SegmentFlag, type ImageIndex, type ImageRef, type Manifest, type ProviderEntry, type SegmentEntry, type SegmentRun } from './index-model.js';
+import { segmentHash } from './incremental-plan.js';
 import { prepassIndex } from './index-prepass.js';
 import type { RunBuffer, ZstdPool } from './pool.js';
 import { SegmentPipeline, type FrameFailure } from './segment-pipeline.js';
@@ -442,13 +443,27 @@ export class ImageReader {
       d++;
     }
     await r.#readSegmentInto(cn, cs, dst, { bytes: undefined });
+    // Checksums cover stored bytes only: a base row naming other (intact) bytes, or a delta over the
+    // wrong base, decodes without error to wrong bytes. Each level is compared with the hash its row records.
+    r.#checkDecodedHash(cn, cs, dst, 'base of an XOR delta');
     const delta = new Uint8Array(seg.rawLength);
     for (let i = deltas.length - 1; i >= 0; i--) {
       const x = deltas[i]!;
       const stored = await x.r.#source.read(x.seg.offset, x.seg.storedLength);
       const failed = x.r.#pipeline.decodeXor(stored, x.seg.crc, dst, delta, x.r.#limits.maxSegmentBytes);
       if (failed !== undefined) throw x.r.#segmentError(x.n, x.seg, failed);
+      x.r.#checkDecodedHash(x.n, x.seg, dst, 'XOR delta');
     }
+  }
+
+  /** Decoded segment `n` of this image (`what`, for the message) against the xxh3-64 its row records, when it records one. */
+  #checkDecodedHash(n: number, seg: SegmentEntry, raw: Uint8Array, what: string): void {
+    if (seg.hash === undefined || segmentHash(raw) === seg.hash) return;
+    throw new CkptError(
+      ErrorCodes.CORRUPT,
+      `image ${this.id}: segment ${n} (${what}) decodes to bytes that do not match the hash recorded for it; the image is damaged (its checksums hold, so its index or the base it names is wrong)`,
+      { image: this.id, where: `segment ${n}` },
+    );
   }
 
   /**
