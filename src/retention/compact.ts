@@ -10,7 +10,9 @@
  * visible at once): a failure or a kill leaves no new image and never
  * touches the old ones. The new image carries the original's step, label,
  * creation time, app and metadata, so restore() restores the same state
- * from it; being the newest, it is what restore() picks.
+ * from it; being the newest, it is what restore() picks. That is why only
+ * the newest image can be compacted: a copy of an older one would become
+ * the newest, and restore() would go back to its older state.
  *
  * Memory: the raw (decompressed) state of the image is held while it is
  * written, as a checkpoint of that state would.
@@ -25,7 +27,7 @@ import type { Store, WriterLock } from '../store/store.js';
 
 /** Options of {@link compactImage}. */
 export interface CompactOptions {
-  /** The image to compact (default: the newest). */
+  /** The image to compact: only the newest may be named (default: the newest). */
   readonly imageId?: string;
   /** Rewrite the image even when it refers to no other image (default: such an image is left as it is). */
   readonly force?: boolean;
@@ -46,18 +48,30 @@ export interface CompactReport {
 }
 
 /**
- * Rewrite image `options.imageId` (default: the newest) of `store` as a
- * full image with a new id (see the module comment). Needs the store's
- * writer lock. An image that refers to no other image is left alone
- * (`written: null`) unless `force`. Fails with `CKPT_ERR_NOT_FOUND` for an
- * unknown id or an empty store, with the reader's codes (CORRUPT,
+ * Rewrite the newest image of `store` as a full image with a new id (see
+ * the module comment). Needs the store's writer lock. An image that refers
+ * to no other image is left alone (`written: null`) unless `force`. Fails
+ * with `CKPT_ERR_INVALID_ARGUMENT` when `options.imageId` names an image
+ * other than the newest (its copy would become the newest, and restore()
+ * would go back in time), `CKPT_ERR_NOT_FOUND` for an unknown id or an
+ * empty store, with the reader's codes (CORRUPT,
  * MISSING_REFERENCE, LIMIT…) when the image or an image it refers to cannot
  * be read whole, and `CKPT_ERR_STORE_IO` when writing fails — in every case
  * no new image exists.
  */
 export async function compactImage(store: Store, lock: WriterLock, options: CompactOptions = {}): Promise<CompactReport> {
-  const id = options.imageId ?? (await store.list())[0]?.id;
-  if (id === undefined) throw new CkptError(ErrorCodes.NOT_FOUND, `${store.description} holds no image to compact`);
+  const list = await store.list();
+  const newest = list[0]?.id;
+  if (newest === undefined) throw new CkptError(ErrorCodes.NOT_FOUND, `${store.description} holds no image to compact`);
+  const id = options.imageId ?? newest;
+  if (id !== newest) {
+    if (!list.some((e) => e.id === id)) throw new CkptError(ErrorCodes.NOT_FOUND, `${store.description} holds no image ${id} to compact`, { image: id });
+    throw new CkptError(
+      ErrorCodes.INVALID_ARGUMENT,
+      `image ${id} is not the newest image of ${store.description}: only the newest image (${newest}) can be compacted, because the compacted copy gets a new id and so becomes the newest image — restore() would pick it and silently go back to the older state of image ${id}`,
+      { image: id, hint: `compact the newest image (omit the id), then prune` },
+    );
+  }
   const reader = await openStoreImage(store, id, options.limits ?? {});
   try {
     const references = reader.refs;

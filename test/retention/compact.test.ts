@@ -74,18 +74,34 @@ describe('compactImage', () => {
     expect(plan.deleteOrder).toEqual([id(3), id(2), id(1)]);
   });
 
-  it('an image that refers to nothing is left alone unless force; a named image is compacted', async () => {
+  it('an image that refers to nothing is left alone unless force; the newest image may be named', async () => {
     const store = new MemoryStore();
     await fill(store);
     const lock = await store.acquireWriter();
     try {
-      expect(await compactImage(store, lock, { imageId: id(1) })).toEqual({ source: id(1), references: [], written: null, bytes: 0 });
-      expect((await store.list()).length).toBe(3);
-      expect((await compactImage(store, lock, { imageId: id(1), force: true })).written).toBe(id(4));
-      expect((await compactImage(store, lock, { imageId: id(2) })).written).toBe(id(5));
+      expect((await compactImage(store, lock, { imageId: id(3) })).written).toBe(id(4));
+      expect(await compactImage(store, lock, { imageId: id(4) })).toEqual({ source: id(4), references: [], written: null, bytes: 0 });
+      expect((await store.list()).length).toBe(4);
+      expect((await compactImage(store, lock, { imageId: id(4), force: true })).written).toBe(id(5));
     } finally {
       await lock.release();
     }
+  });
+
+  it('refuses an image other than the newest: its copy would become the newest and restore would go back in time', async () => {
+    const store = new MemoryStore();
+    await fill(store);
+    const lock = await store.acquireWriter();
+    try {
+      for (const old of [id(2), id(1)]) {
+        const e = await expectCode(compactImage(store, lock, { imageId: old, force: true }), ErrorCodes.INVALID_ARGUMENT);
+        expect(e.message).toMatch(new RegExp(`only the newest image \\(${id(3)}\\) can be compacted.*restore\\(\\) would pick it and silently go back to the older state of image ${old}`));
+      }
+      expect((await store.list()).map((e) => e.id)).toEqual([id(3), id(2), id(1)]);
+    } finally {
+      await lock.release();
+    }
+    expect((await restoreNewest(store)).step).toBe(30);
   });
 
   it('fails closed: unknown id, empty store, a damaged image, a failing write — and no new image exists', async () => {
@@ -99,11 +115,12 @@ describe('compactImage', () => {
     const lock = await store.acquireWriter();
     try {
       await expectCode(compactImage(store, lock, { imageId: id(9) }), ErrorCodes.NOT_FOUND);
+      store.failWrites = new Error('ENOSPC: no space left on device');
+      await expect(compactImage(store, lock)).rejects.toThrow();
+      expect((await store.list()).map((e) => e.id)).toEqual([id(3), id(2), id(1)]);
+      store.failWrites = undefined;
       store.damage(id(3), 100);
       await expectCode(compactImage(store, lock), ErrorCodes.CORRUPT);
-      expect((await store.list()).map((e) => e.id)).toEqual([id(3), id(2), id(1)]);
-      store.failWrites = new Error('ENOSPC: no space left on device');
-      await expect(compactImage(store, lock, { imageId: id(2) })).rejects.toThrow();
       expect((await store.list()).map((e) => e.id)).toEqual([id(3), id(2), id(1)]);
     } finally {
       await lock.release();
@@ -128,6 +145,15 @@ describe('ckpt compact', () => {
     expect((await runCliInProcess(['prune', dir, '--keep-last', '1'])).code).toBe(0);
     expect(await files(dir)).toEqual([`${id(4)}.ckpt`]);
     expect((await restoreNewest(dir)).step).toBe(30);
+  });
+
+  it('an image other than the newest: usage error (exit 1) saying why, nothing written', async () => {
+    const dir = await tempDir();
+    await fill(dir);
+    const r = await runCliInProcess(['compact', dir, id(2)]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/only the newest image \(000000000003\) can be compacted.*; compact the newest image \(omit the id\), then prune/);
+    expect(await files(dir)).toHaveLength(3);
   });
 
   it('a running writer holds the lock: exit 5, nothing written', async () => {

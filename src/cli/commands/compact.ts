@@ -1,8 +1,8 @@
 /**
  * @module cli/commands/compact
  *
- * `ckpt compact DIR [ID]`: rewrite an image (default: the newest) that
- * refers to older images as a full image under a new id, with
+ * `ckpt compact DIR [ID]`: rewrite the newest image (ID, if given, must name
+ * it) that refers to older images as a full image under a new id, with
  * `compactImage` — through the store, atomically, every byte read and
  * checked first — so that retention (`ckpt prune`, or the program's own)
  * can delete the older images it pinned. The store's writer lock is taken
@@ -28,9 +28,9 @@ export interface CompactCliOptions extends CommonOptions {
 export function registerCompact(program: Command, ctx: CommandContext): void {
   const cmd = program
     .command('compact')
-    .description('rewrite an image (default: the newest) as a full image under a new id, so older images it refers to can be pruned')
+    .description('rewrite the newest image as a full image under a new id, so older images it refers to can be pruned')
     .argument('<dir>', 'store directory')
-    .argument('[id]', 'image to rewrite (default: the newest)')
+    .argument('[id]', 'image to rewrite: only the newest is accepted (default: the newest)')
     .option('--force', 'rewrite the image even if it refers to no other image')
     .option('--wait-ms <ms>', "wait this long for a running writer's lock; 0 fails at once", nonNegativeInt('--wait-ms'), 0);
   addCommonOptions(cmd);
@@ -39,9 +39,11 @@ export function registerCompact(program: Command, ctx: CommandContext): void {
     `
 The new image holds every byte of the state itself, carries the original's
 step, label and metadata, and is the newest image (restore() picks it).
+That is why only the newest image can be compacted: a copy of an older one
+would become the newest and restore() would go back to its older state.
 Nothing is deleted: run 'ckpt prune' (or let the program's retention run)
 to remove the older images no kept image refers to any more.
-${examples(['ckpt compact ./checkpoints', 'ckpt compact ./checkpoints 000000000042 && ckpt prune ./checkpoints --keep-last 1'])}`,
+${examples(['ckpt compact ./checkpoints', 'ckpt compact ./checkpoints && ckpt prune ./checkpoints --keep-last 1'])}`,
   );
   cmd.action(async (dir: string, id: string | undefined, options: CompactCliOptions) => ctx.setExit(await runCompact(dir, id, options, ctx)));
 }
