@@ -8,7 +8,9 @@
  * store with a resolver that opens each holder from the same store on first
  * use — once per reader tree, however many images and segments refer to it —
  * and checks that the holder is the image the reference was written against
- * (same uuid). A missing or replaced holder is `CKPT_ERR_MISSING_REFERENCE`.
+ * (same uuid). A missing or replaced holder is `CKPT_ERR_MISSING_REFERENCE`;
+ * a holder id the store refuses as malformed is `CKPT_ERR_CORRUPT` of the
+ * referring image (its index is damaged), so restore falls back past it.
  */
 import { CkptError, ErrorCodes, isCkptError } from '../errors.js';
 import type { ImageSource, ReadStore } from '../store/store.js';
@@ -17,7 +19,9 @@ import { ImageReader, attachHolders, type HolderResolver, type ReadLimits } from
 
 /** Where holders come from: anything that opens an image by id (a store, a directory of image files). */
 export interface HolderSource {
-  /** Open image `id`; fails with `CKPT_ERR_NOT_FOUND` when there is none. */
+  /** Where the images are, for messages (`fs:/var/ckpt`); a store's description. */
+  readonly description?: string;
+  /** Open image `id`; fails with `CKPT_ERR_NOT_FOUND` when there is none (`CKPT_ERR_INVALID_ARGUMENT`: not an id at all). */
   open(id: string): Promise<ImageSource>;
 }
 
@@ -67,6 +71,14 @@ class Holders implements HolderResolver {
           ErrorCodes.MISSING_REFERENCE,
           `image ${referrer} refers to image ${id}, which holds bytes it needs, but image ${id} does not exist (deleted or moved away); restore an older image, or put image ${id} back`,
           { image: id, where: 'refs', cause: err },
+        );
+      }
+      if (isCkptError(err, ErrorCodes.INVALID_ARGUMENT)) {
+        // The store refuses the id itself: the referring image's index is what is damaged.
+        throw new CkptError(
+          ErrorCodes.CORRUPT,
+          `image ${referrer} refers to image ${JSON.stringify(id)}, which is not an image id of ${this.from.description ?? 'its store'}; image ${referrer} is damaged — restore an older image`,
+          { image: referrer, where: 'refs', cause: err },
         );
       }
       throw err;

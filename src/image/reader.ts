@@ -269,9 +269,14 @@ export class ImageReader {
     if (crc32(indexBytes) !== trailer.indexCrc) {
       throw new CkptError(ErrorCodes.CORRUPT, `${name}: index checksum mismatch; the image is damaged`, { where: 'index', image: source.id });
     }
-    // Bound what unpacking the index would build before building it.
-    prepassIndex(indexBytes, full.maxSegments, name);
-    const index = formats.decodeIndex(header.formatVersion, indexBytes, trailer.indexOffset, full, name);
+    let index: ImageIndex;
+    try {
+      // Bound what unpacking the index would build before building it.
+      prepassIndex(indexBytes, full.maxSegments, name);
+      index = formats.decodeIndex(header.formatVersion, indexBytes, trailer.indexOffset, full, name);
+    } catch (err) {
+      throw withImageId(err, name, source.id);
+    }
     checkRequiredFlags(header, index, name, source.id);
     return new ImageReader(source, header, index, full);
   }
@@ -940,6 +945,23 @@ function toProblem(err: unknown, where: string): VerifyProblem {
   if (isCkptError(err)) return { code: err.code, where: err.where ?? where, message: err.message };
   const e = readError(err, undefined, undefined);
   return { code: e.code, where, message: e.message };
+}
+
+/**
+ * The index checks name the image as messages do (`image <id>`); an error's
+ * `image` fact is the id (restore() compares it with the ids of the images it
+ * tries, to tell damage of the image itself from damage of one it refers to).
+ */
+function withImageId(err: unknown, name: string, id: string): unknown {
+  if (!isCkptError(err) || err.image !== name) return err;
+  return new CkptError(err.code, err.message, {
+    image: id,
+    ...(err.where === undefined ? {} : { where: err.where }),
+    ...(err.provider === undefined ? {} : { provider: err.provider }),
+    ...(err.hint === undefined ? {} : { hint: err.hint }),
+    ...(err.errors === undefined ? {} : { errors: err.errors }),
+    ...(err.cause === undefined ? {} : { cause: err.cause }),
+  });
 }
 
 /**

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CkptError, ErrorCodes } from '../../src/errors.js';
+import type { RestoreResult } from '../../src/info.js';
 import { MAX_XOR_CHAIN, RequiredFlag, SegmentCodec, TRAILER_SIZE } from '../../src/image/constants.js';
 import { FORMATS } from '../../src/image/format-registry.js';
 import { decodeHeader, decodeTrailer, encodeHeader, encodeTrailer } from '../../src/image/header.js';
@@ -528,6 +529,69 @@ describe('restore of incremental images', () => {
     expect(second.result?.image.id).toBe(a.id);
     expect(second.got).toEqual({ step: 1, f });
     expect(second.result?.skipped).toEqual([expect.objectContaining({ id: c.id, code: ErrorCodes.MISSING_REFERENCE, message: expect.stringMatching(new RegExp(`refers to image ${b.id}`)) as string })]);
+  });
+});
+
+describe('restore past an image whose references are unusable', () => {
+  /** z (full, step 1), a (full, step 2), b (refers to a, step 3), in an FsStore. */
+  async function threeImages(): Promise<{ dir: string; store: FsStore; z: string; a: string; b: string; f: Float64Array }> {
+    const dir = await mkdtemp(join(tmpdir(), 'ckpt-incr-'));
+    dirs.push(dir);
+    const store = new FsStore(dir);
+    const f = field(12);
+    const z = await writeChainImage(store, state(f, 1));
+    const a = await writeChainImage(store, state(f, 2));
+    const g = Float64Array.from(f);
+    g[9] = 9;
+    const b = await writeChainImage(store, state(g, 3), { parent: a.id });
+    expect(b.index.refs?.map((r) => r.imageId)).toEqual([a.id]);
+    return { dir, store, z: z.id, a: a.id, b: b.id, f };
+  }
+
+  async function restoreFrom(store: Store): Promise<{ got: unknown; result: RestoreResult | undefined; warnings: string[] }> {
+    const { Checkpointer } = await import('../../src/checkpointer.js');
+    const warnings: string[] = [];
+    const ckpt = new Checkpointer({ store, readOnly: true });
+    ckpt.on('warning', (w) => void warnings.push(w.message));
+    let got: unknown;
+    ckpt.register({ id: 'grid', snapshot: () => null, restore: (s) => void (got = s) });
+    try {
+      return { result: await ckpt.restore(), got, warnings };
+    } finally {
+      await ckpt.close();
+    }
+  }
+
+  it('a malformed holder id in refs is damage (CORRUPT): restore falls back to the previous good image and reports the skipped one', async () => {
+    const { dir, store, a, b, f } = await threeImages();
+    const forged = rewriteIndex(await storedBytes(store, b), (ix) => ({ ...ix, refs: ix.refs.map((r) => ({ ...r, imageId: 'not-an-id' })) }));
+    await writeFile(join(dir, `${b}.ckpt`), forged);
+    const r = await openStoreImage(store, b);
+    const e = await failure(r.readProvider('grid'));
+    await r.close();
+    expect(e.code).toBe(ErrorCodes.CORRUPT);
+    expect(e.image).toBe(b);
+    expect(e.message).toMatch(new RegExp(`image ${b} refers to image "not-an-id", which is not an image id of .*; image ${b} is damaged`));
+    const { result, got } = await restoreFrom(store);
+    expect(result?.image.id).toBe(a);
+    expect(got).toEqual({ step: 2, f });
+    expect(result?.skipped).toEqual([{ id: b, code: ErrorCodes.CORRUPT, message: e.message }]);
+  });
+
+  it('a skipped image names the image it refers to whose index is damaged; that image itself is skipped naming nothing else', async () => {
+    const { dir, store, z, a, b, f } = await threeImages();
+    // a's index no longer checks out (with a valid index checksum): a's own error, and b's through it.
+    const forged = rewriteIndex(await storedBytes(store, a), (ix) => ({ ...ix, manifest: { ...ix.manifest, uuid: 'nope' } }));
+    await writeFile(join(dir, `${a}.ckpt`), forged);
+    const { result, got, warnings } = await restoreFrom(store);
+    expect(result?.image.id).toBe(z);
+    expect(got).toEqual({ step: 1, f });
+    expect(result?.skipped.map((s) => [s.id, s.code, s.dependsOn])).toEqual([
+      [b, ErrorCodes.CORRUPT, a],
+      [a, ErrorCodes.CORRUPT, undefined],
+    ]);
+    expect(warnings[0]).toMatch(new RegExp(`^image ${b} is unusable and was skipped because image ${a}, which holds bytes it refers to, is unusable`));
+    expect(warnings[1]).toMatch(new RegExp(`^image ${a} is unusable and was skipped; falling back`));
   });
 });
 
