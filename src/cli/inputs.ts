@@ -12,7 +12,7 @@
  * `s3://bucket/prefix/000000000042.ckpt` one image of it (the AWS SDK is
  * loaded only then).
  */
-import { mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, open, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -314,9 +314,39 @@ export interface LocalImageCopy {
 }
 
 /**
+ * Write all of `bytes` at `position` of `fh`: a write may write fewer bytes
+ * than it was given (a short write), so it is repeated for the rest; a
+ * write that makes no progress fails.
+ *
+ * @throws CliError (`CKPT_ERR_STORE_IO`) when the file cannot be written or a write makes no progress
+ */
+export async function writeFully(fh: Pick<FileHandle, 'write'>, bytes: Uint8Array, position: number, path: string): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) {
+    let written: number;
+    try {
+      ({ bytesWritten: written } = await fh.write(bytes, done, bytes.length - done, position + done));
+    } catch (err) {
+      throw new CliError(`${path}: cannot write the local copy (${errno(err) ?? String(err)}); free space in ${tmpdir()} or point TMPDIR elsewhere`, ExitCode.IO, {
+        code: ErrorCodes.STORE_IO,
+        cause: err,
+      });
+    }
+    if (!(written > 0)) {
+      throw new CliError(`${path}: writing the local copy made no progress at byte ${position + done}; check the disk holding ${tmpdir()}`, ExitCode.IO, {
+        code: ErrorCodes.STORE_IO,
+      });
+    }
+    done += written;
+  }
+}
+
+/**
  * A local file with the bytes of the image `s3://…/000000000042.ckpt` (in a
  * fresh temporary directory), for commands that work on image files
- * (`convert`). The copy is checked when it is read, like any image file.
+ * (`convert`). Every chunk is written in full (short writes are completed)
+ * and the file's length is checked against the object's before it is used;
+ * the copy is then checked when it is read, like any image file.
  */
 export async function downloadS3Image(url: string, command: string): Promise<LocalImageCopy> {
   const { store, id } = s3Image(url, command);
@@ -330,8 +360,20 @@ export async function downloadS3Image(url: string, command: string): Promise<Loc
       try {
         const CHUNK = 8 * 1024 * 1024;
         for (let at = 0; at < source.size; at += CHUNK) {
-          const bytes = await source.read(at, Math.min(CHUNK, source.size - at));
-          await fh.write(bytes);
+          const want = Math.min(CHUNK, source.size - at);
+          const bytes = await source.read(at, want);
+          if (bytes.length !== want) {
+            throw new CliError(`${url}: reading bytes ${at}+${want} of the image gave ${bytes.length} bytes; the copy is incomplete, retry`, ExitCode.IO, {
+              code: ErrorCodes.STORE_IO,
+            });
+          }
+          await writeFully(fh, bytes, at, path);
+        }
+        const { size } = await fh.stat();
+        if (size !== source.size) {
+          throw new CliError(`${path}: the local copy of ${url} holds ${size} bytes, the image ${source.size}; the copy is incomplete, retry`, ExitCode.IO, {
+            code: ErrorCodes.STORE_IO,
+          });
         }
       } finally {
         await fh.close();

@@ -25,7 +25,7 @@ function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
 }
 
 /** Stop a body stream we do not read to its end (so its socket is freed). */
-function destroy(body: Body): void {
+export function destroy(body: Body): void {
   const d = (body as { destroy?: unknown } | null)?.destroy;
   if (typeof d === 'function') (d as (this: unknown) => void).call(body);
 }

@@ -21,6 +21,8 @@ interface ErrorFacts {
   readonly errno: string | undefined;
   /** Region the server says the bucket lives in (`x-amz-bucket-region`), when it said so. */
   readonly region: string | undefined;
+  /** The error's message ('' when it has none). */
+  readonly message: string;
 }
 
 function field(value: unknown, key: string): unknown {
@@ -38,6 +40,7 @@ function factsOf(err: unknown): ErrorFacts {
     status: typeof status === 'number' ? status : undefined,
     errno: typeof errno === 'string' ? errno : undefined,
     region: typeof region === 'string' && region !== '' ? region : undefined,
+    message: typeof field(err, 'message') === 'string' ? (field(err, 'message') as string) : '',
   };
 }
 
@@ -100,7 +103,12 @@ function hintOf(f: ErrorFacts, bucket: string, permission: string | undefined, p
   if (f.errno !== undefined && ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'].includes(f.errno)) {
     return 'the endpoint cannot be reached: check AWS_ENDPOINT_URL_S3 (or the client endpoint) and the network';
   }
-  if (f.status === 501 || f.name === 'NotImplemented') return 'the server does not implement this request; docs/s3.md lists what S3Store needs from an S3-compatible server';
+  if (f.status === 501 || f.name === 'NotImplemented') {
+    if (/checksum/i.test(f.message)) {
+      return "the server rejects the SDK's checksum headers: set requestChecksumCalculation: 'WHEN_REQUIRED' and responseChecksumValidation: 'WHEN_REQUIRED' in the client config";
+    }
+    return 'the server does not implement this request; docs/s3.md lists what S3Store needs from an S3-compatible server';
+  }
   if (f.status === 503 || f.status === 500 || f.name === 'SlowDown' || f.status === 429) {
     return "the service kept failing through the SDK's retries: retry later, or raise the client's maxAttempts";
   }
@@ -131,4 +139,35 @@ export function s3IoError(place: S3Place, operation: string, key: string, err: u
     hint,
     ...(image === undefined ? {} : { image }),
   });
+}
+
+/**
+ * For a 501 NotImplemented answer to a request that carried a conditional
+ * header (`header`: `If-None-Match: *` or `If-Match`): the server lacks
+ * conditional writes, which S3Store's guarantees rest on. The error says so
+ * and what to do; a 501 about the SDK's checksum headers (another cause of
+ * 501 on some servers) keeps its own hint. Undefined for any other error.
+ */
+export function conditionalWritesError(
+  place: S3Place & { readonly description: string },
+  operation: string,
+  key: string,
+  err: unknown,
+  header: string,
+  image?: string,
+): CkptError | undefined {
+  if (!isNotImplemented(err)) return undefined;
+  const f = factsOf(err);
+  if (/checksum/i.test(f.message)) return s3IoError(place, operation, key, err, undefined, image);
+  return new CkptError(
+    ErrorCodes.STORE_IO,
+    `The server behind ${place.description} does not support conditional writes: it answered 501 NotImplemented to ${operation} with ${header} ` +
+      `(s3://${place.bucket}/${key}). Older MinIO and Ceph RGW releases and some gateways and emulators lack them. ` +
+      `S3Store needs them so that a commit never replaces an image and only one writer holds the lease; nothing was written.`,
+    {
+      cause: err,
+      hint: "upgrade the server to a release with conditional writes (If-None-Match / If-Match on PutObject and CompleteMultipartUpload: AWS S3, recent MinIO or Ceph RGW, R2), or promise a single writer per prefix with new S3Store({ …, conditionalWrites: 'off' }) (docs/s3.md)",
+      ...(image === undefined ? {} : { image }),
+    },
+  );
 }

@@ -35,7 +35,7 @@ import { CkptError, ErrorCodes } from '../errors.js';
 import type { WriterLock } from '../store/store.js';
 import type { S3Context } from './s3-context.js';
 import { readBodyText } from './s3-context.js';
-import { isConflict, isNotFound, isNotImplemented, isPreconditionFailed, s3IoError } from './s3-errors.js';
+import { conditionalWritesError, hadNoEffect, isConflict, isNotFound, isNotImplemented, isPreconditionFailed, s3IoError } from './s3-errors.js';
 import { LEASE_NAME } from './s3-keys.js';
 
 /** What the lease object holds. */
@@ -78,6 +78,8 @@ interface SeenLease {
 const MAX_LEASE_BYTES = 4096;
 /** Attempts in a row that found the lease changing under them before waiting one poll interval. */
 const MAX_QUICK_RETRIES = 10;
+/** Renewal attempts in a row that met 409 ConditionalRequestConflict before waiting for the next tick. */
+const RENEW_ATTEMPTS = 3;
 
 function parseRecord(text: string): LeaseRecord | undefined {
   try {
@@ -107,6 +109,11 @@ async function readLease(ctx: S3Context, key: string): Promise<SeenLease | undef
     if (isNotFound(err)) return undefined;
     throw s3IoError(ctx, 'reading the writer lease', key, err, 's3:GetObject');
   }
+}
+
+/** Does the lease in the bucket hold `record`'s token (our own acquisition)? */
+function isOurs(seen: SeenLease | undefined, record: LeaseRecord): seen is SeenLease & { record: LeaseRecord } {
+  return seen?.record !== undefined && seen.record.token === record.token;
 }
 
 /** Who holds a lease, for messages. */
@@ -189,11 +196,17 @@ export class S3Lease implements WriterLock {
         const created = await S3Lease.#put(ctx, key, record, { IfNoneMatch: '*' });
         if (created.ok) return new S3Lease(ctx, key, settings, record, created.etag, sentAt);
         seen = await readLease(ctx, key);
+        // Our own create, applied although its answer was lost (or the SDK's retry of it met it: 412).
+        if (isOurs(seen, record)) return new S3Lease(ctx, key, settings, record, seen.etag, sentAt);
+        if (seen === undefined && created.error !== undefined) throw created.error;
       } else {
         seen = await readLease(ctx, key);
         if (seen === undefined || staleAt(seen, settings) < Date.now()) {
           const put = await S3Lease.#put(ctx, key, record, {});
           if (put.ok) return new S3Lease(ctx, key, settings, record, put.etag, sentAt);
+          seen = await readLease(ctx, key);
+          if (isOurs(seen, record)) return new S3Lease(ctx, key, settings, record, seen.etag, sentAt);
+          if (put.error !== undefined) throw put.error;
         }
       }
       if (seen === undefined) {
@@ -202,6 +215,9 @@ export class S3Lease implements WriterLock {
       } else if (staleAt(seen, settings) < Date.now()) {
         const taken = await S3Lease.#put(ctx, key, record, settings.conditional && seen.etag !== undefined ? { IfMatch: seen.etag } : {});
         if (taken.ok) return new S3Lease(ctx, key, settings, record, taken.etag, sentAt);
+        const after = await readLease(ctx, key);
+        if (isOurs(after, record)) return new S3Lease(ctx, key, settings, record, after.etag, sentAt);
+        if (taken.error !== undefined && after?.etag === seen.etag) throw taken.error; // unchanged: our request failed
         if (++quick <= MAX_QUICK_RETRIES) continue; // another taker won, or the holder renewed: look again
       }
       quick = 0;
@@ -221,16 +237,34 @@ export class S3Lease implements WriterLock {
     }
   }
 
-  /** PutObject of a lease record; `ok: false` when a condition failed (412, or 409 for a racing request). */
-  static async #put(ctx: S3Context, key: string, record: LeaseRecord, condition: { IfNoneMatch?: string; IfMatch?: string }): Promise<{ ok: true; etag: string | undefined } | { ok: false }> {
+  /**
+   * PutObject of a lease record. `ok: false` when it was not applied or may
+   * have been: a failed condition (412), a conflicting request (409, which
+   * S3 asks to retry), or an answer that never came (`error`: a network
+   * error or a 5xx after the SDK's retries — the server may have applied
+   * it). The caller reads the lease to tell its own write from another's.
+   *
+   * @throws CkptError `CKPT_ERR_STORE_IO` when the request certainly failed (403, 400…) or the server lacks conditional writes (501)
+   */
+  static async #put(
+    ctx: S3Context,
+    key: string,
+    record: LeaseRecord,
+    condition: { IfNoneMatch?: string; IfMatch?: string },
+  ): Promise<{ ok: true; etag: string | undefined } | { ok: false; error: CkptError | undefined }> {
     try {
       const out = await ctx.client.send(
         new PutObjectCommand({ Bucket: ctx.bucket, Key: key, Body: Buffer.from(JSON.stringify(record)), ContentType: 'application/json', ...condition }),
       );
       return { ok: true, etag: out.ETag };
     } catch (err) {
-      if (isPreconditionFailed(err) || isConflict(err)) return { ok: false };
-      throw s3IoError(ctx, 'writing the writer lease', key, err, 's3:PutObject');
+      if (isPreconditionFailed(err) || isConflict(err)) return { ok: false, error: undefined };
+      const header = condition.IfNoneMatch !== undefined ? 'If-None-Match: *' : condition.IfMatch !== undefined ? 'If-Match' : undefined;
+      const unsupported = header === undefined ? undefined : conditionalWritesError(ctx, 'PutObject of the writer lease', key, err, header);
+      if (unsupported !== undefined) throw unsupported;
+      const error = s3IoError(ctx, 'writing the writer lease', key, err, 's3:PutObject');
+      if (hadNoEffect(err)) throw error;
+      return { ok: false, error };
     }
   }
 
@@ -248,31 +282,52 @@ export class S3Lease implements WriterLock {
   }
 
   async #renew(): Promise<void> {
-    const sentAt = Date.now();
-    const record: LeaseRecord = { ...this.#record, expiresAt: sentAt + this.settings.leaseMs };
     try {
-      if (!this.settings.conditional) {
+      for (let attempt = 1; ; attempt++) {
+        const sentAt = Date.now();
+        const record: LeaseRecord = { ...this.#record, expiresAt: sentAt + this.settings.leaseMs };
+        if (!this.settings.conditional) {
+          const seen = await readLease(this.ctx, this.key);
+          if (seen?.record?.token !== this.#record.token) {
+            this.#lose(seen === undefined ? 'the lease object was deleted' : `it was taken over by ${holderText(seen)}`);
+            return;
+          }
+        }
+        if (this.#released) return; // release() waits for this renewal: nothing may be written after it started
+        const out = await S3Lease.#put(this.ctx, this.key, record, this.settings.conditional && this.#etag !== undefined ? { IfMatch: this.#etag } : {});
+        if (out.ok) {
+          this.#renewed(record, out.etag, sentAt);
+          return;
+        }
+        // Refused (412), conflict (409) or no answer: the bucket tells whether the lease is still ours.
         const seen = await readLease(this.ctx, this.key);
         if (seen?.record?.token !== this.#record.token) {
           this.#lose(seen === undefined ? 'the lease object was deleted' : `it was taken over by ${holderText(seen)}`);
           return;
         }
+        if (seen.record.expiresAt === record.expiresAt) {
+          // Our renewal was applied; only its answer was lost (or the SDK's retry of it met our own new ETag).
+          this.#renewed(record, seen.etag, sentAt);
+          return;
+        }
+        // Still ours but not renewed (409, or a request that never arrived): go on from the ETag in the bucket.
+        this.#etag = seen.etag;
+        if (out.error !== undefined) throw out.error;
+        if (attempt >= RENEW_ATTEMPTS) throw new Error('the server kept answering 409 ConditionalRequestConflict to the renewal');
+        await sleep(20 * 4 ** (attempt - 1));
       }
-      const out = await S3Lease.#put(this.ctx, this.key, record, this.settings.conditional && this.#etag !== undefined ? { IfMatch: this.#etag } : {});
-      if (this.#released) return;
-      if (!out.ok) {
-        const seen = await readLease(this.ctx, this.key).catch(() => undefined);
-        this.#lose(seen === undefined ? 'the lease object was deleted' : `it was taken over by ${holderText(seen)}`);
-        return;
-      }
-      this.#etag = out.etag;
-      this.#record = record;
-      this.#validUntil = sentAt + this.settings.leaseMs;
-      this.#lastRenewError = undefined;
     } catch (err) {
       this.#lastRenewError = err;
       if (Date.now() >= this.#validUntil) this.#lose('it ran out: renewals failed');
     }
+  }
+
+  /** A renewal took effect: `record` is in the bucket with ETag `etag`. */
+  #renewed(record: LeaseRecord, etag: string | undefined, sentAt: number): void {
+    this.#etag = etag;
+    this.#record = record;
+    this.#validUntil = sentAt + this.settings.leaseMs;
+    this.#lastRenewError = undefined;
   }
 
   #lose(why: string): void {
@@ -343,9 +398,11 @@ export class S3Lease implements WriterLock {
       // Look first: a server that ignores If-Match on DELETE must not let us remove a lease another writer took over.
       const seen = await readLease(this.ctx, this.key);
       if (seen?.record?.token !== this.#record.token) return;
-      if (!this.settings.conditional || this.#etag === undefined) return await del({});
+      // The ETag of the object holding our token (it is ours even if the answer to our last renewal was lost).
+      const etag = seen.etag ?? this.#etag;
+      if (!this.settings.conditional || etag === undefined) return await del({});
       try {
-        await del({ IfMatch: this.#etag });
+        await del({ IfMatch: etag });
       } catch (err) {
         if (isNotImplemented(err)) await del({});
         else if (!isPreconditionFailed(err) && !isNotFound(err)) throw err;

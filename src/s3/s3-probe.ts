@@ -17,7 +17,7 @@ import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { CkptError, ErrorCodes } from '../errors.js';
 import type { S3Context } from './s3-context.js';
-import { isPreconditionFailed, s3IoError } from './s3-errors.js';
+import { conditionalWritesError, isPreconditionFailed, s3IoError } from './s3-errors.js';
 import { PROBE_PREFIX } from './s3-keys.js';
 
 /** Probe results per client, by `bucket/prefix`. */
@@ -55,13 +55,15 @@ async function probe(ctx: S3Context): Promise<void> {
       return false;
     } catch (err) {
       if (isPreconditionFailed(err)) return true;
-      throw s3IoError(ctx, 'checking that the server honours conditional writes', key, err, 's3:PutObject');
+      const header = condition.IfNoneMatch !== undefined ? 'If-None-Match: *' : 'If-Match';
+      throw conditionalWritesError(ctx, 'PutObject', key, err, header) ?? s3IoError(ctx, 'checking that the server honours conditional writes', key, err, 's3:PutObject');
     }
   };
   try {
     await put({ IfNoneMatch: '*' });
   } catch (err) {
-    throw s3IoError(ctx, 'checking that the server honours conditional writes (a create-only PutObject)', key, err, 's3:PutObject');
+    throw conditionalWritesError(ctx, 'PutObject', key, err, 'If-None-Match: *') ??
+      s3IoError(ctx, 'checking that the server honours conditional writes (a create-only PutObject)', key, err, 's3:PutObject');
   }
   try {
     const createOnly = await refused({ IfNoneMatch: '*' });

@@ -11,7 +11,9 @@
  *
  * The commit: the fencing check (`assertHeld()`: the lease is still ours),
  * then CompleteMultipartUpload — or the PutObject — with `If-None-Match: *`,
- * so it can never replace an image. The object carries a random token in its
+ * so it can never replace an image. A retry (after 409
+ * ConditionalRequestConflict, which S3 asks to retry, or a lost answer) is
+ * fenced again first; only 412 means that the key exists. The object carries a random token in its
  * metadata (`x-amz-meta-ckpt-token`). When the outcome is unknown (timeout
  * or reset after the request was sent, or a 412 that may be our own retried
  * request), a HEAD decides: the object exists with our token → committed;
@@ -31,7 +33,7 @@ import {
 import { CkptError, ErrorCodes } from '../errors.js';
 import type { ImageSink } from '../store/store.js';
 import type { S3Context } from './s3-context.js';
-import { hadNoEffect, isConflict, isNotFound, isPreconditionFailed, s3IoError } from './s3-errors.js';
+import { conditionalWritesError, hadNoEffect, isConflict, isNotFound, isPreconditionFailed, s3IoError } from './s3-errors.js';
 import type { S3Lease } from './s3-lease.js';
 
 /** Metadata key of the per-image token (sent as `x-amz-meta-ckpt-token`). */
@@ -288,6 +290,34 @@ export class S3ImageSink implements ImageSink {
     if (!this.settings.conditional && (await this.#head()) !== undefined) throw this.#taken(undefined);
   }
 
+  /**
+   * The fencing check again, before each retry of the commit (the lease may
+   * have been taken over while the last attempt failed or the backoff ran).
+   * True when the image turns out committed already: by an earlier attempt
+   * of ours, sent while the lease was ours, whose answer was lost.
+   */
+  async #fenceAgain(): Promise<boolean> {
+    try {
+      this.#requests++;
+      await this.lease.assertHeld();
+    } catch (err) {
+      if ((await this.#head()) === this.token) return true;
+      throw err;
+    }
+    if (!this.settings.conditional) {
+      const token = await this.#head();
+      if (token === this.token) return true;
+      if (token !== undefined) throw this.#taken(undefined);
+    }
+    return false;
+  }
+
+  /** The error for a 501 to a conditional commit (the server lacks conditional writes), or undefined. */
+  #unsupported(operation: string, err: unknown): CkptError | undefined {
+    if (!this.settings.conditional) return undefined;
+    return conditionalWritesError(this.ctx, `committing image ${this.id} (${operation})`, this.key, err, 'If-None-Match: *', this.id);
+  }
+
   /** Metadata token of the image object, `null` for an object without one, undefined when there is none. */
   async #head(): Promise<string | null | undefined> {
     try {
@@ -315,6 +345,7 @@ export class S3ImageSink implements ImageSink {
     const body = this.#buffer === undefined ? new Uint8Array(0) : this.#buffer.subarray(0, this.#fill);
     let lastError: unknown;
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+      if (attempt > 1 && (await this.#fenceAgain())) return;
       try {
         this.#requests++;
         await this.ctx.client.send(
@@ -336,12 +367,22 @@ export class S3ImageSink implements ImageSink {
           if ((await this.#head()) === this.token) return;
           throw this.#taken(err);
         }
+        const unsupported = this.#unsupported('PutObject', err);
+        if (unsupported !== undefined) throw unsupported;
         if (hadNoEffect(err)) throw s3IoError(this.ctx, `committing image ${this.id}`, this.key, err, 's3:PutObject', this.id);
         // 409, or unknown outcome: the same conditional PUT again settles it (200: ours; 412: see above).
-        await sleep(100 * 4 ** (attempt - 1));
+        if (attempt < ATTEMPTS) await sleep(100 * 4 ** (attempt - 1));
       }
     }
     if ((await this.#head()) === this.token) return;
+    if (isConflict(lastError)) {
+      throw new CkptError(
+        ErrorCodes.STORE_IO,
+        `Committing image ${this.id} to ${this.ctx.description} failed: the server answered 409 ConditionalRequestConflict ${ATTEMPTS} times ` +
+          `(a conflicting request on the same key kept running); the image does not exist. Retry the checkpoint.`,
+        { cause: lastError, image: this.id },
+      );
+    }
     throw new CkptError(
       ErrorCodes.STORE_IO,
       `Committing image ${this.id} to ${this.ctx.description} failed ${ATTEMPTS} times with no answer from the server; the image was not found afterwards. ` +
@@ -355,6 +396,7 @@ export class S3ImageSink implements ImageSink {
     const parts = [...this.#parts].sort((a, b) => a.PartNumber - b.PartNumber);
     let lastError: unknown;
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+      if (attempt > 1 && (await this.#fenceAgain())) return;
       try {
         this.#requests++;
         await this.ctx.client.send(
@@ -378,9 +420,12 @@ export class S3ImageSink implements ImageSink {
           if ((await this.#head()) === this.token) return;
           throw s3IoError(this.ctx, `committing image ${this.id}`, this.key, err, 's3:PutObject', this.id);
         }
+        const unsupported = this.#unsupported('CompleteMultipartUpload', err);
+        if (unsupported !== undefined) throw unsupported;
         if (hadNoEffect(err)) throw s3IoError(this.ctx, `committing image ${this.id}`, this.key, err, 's3:PutObject', this.id);
         if (isConflict(err)) {
-          await sleep(100 * 4 ** (attempt - 1));
+          // 409 ConditionalRequestConflict: a concurrent request on the key; S3 asks to retry (only 412 means the key exists).
+          if (attempt < ATTEMPTS) await sleep(100 * 4 ** (attempt - 1));
           continue;
         }
         // Unknown outcome: never guess.
@@ -388,8 +433,16 @@ export class S3ImageSink implements ImageSink {
         throw s3IoError(this.ctx, `committing image ${this.id} (the upload was aborted; the image does not exist)`, this.key, err, 's3:PutObject', this.id);
       }
     }
+    // Every attempt met 409: settle (an attempt the SDK retried may have gone through) and report the conflict.
     if (await this.#settleUnknown(lastError)) return;
-    throw s3IoError(this.ctx, `committing image ${this.id} (the upload was aborted; the image does not exist)`, this.key, lastError, 's3:PutObject', this.id);
+    throw s3IoError(
+      this.ctx,
+      `committing image ${this.id} (409 ConditionalRequestConflict ${ATTEMPTS} times; the upload was aborted, the image does not exist)`,
+      this.key,
+      lastError,
+      's3:PutObject',
+      this.id,
+    );
   }
 
   /**

@@ -15,7 +15,10 @@
  * reallocated), and at most `concurrency` GETs run at once.
  *
  * A body cut mid-stream (connection reset) is fetched again, twice at most;
- * throttling and 5xx answers were already retried by the SDK.
+ * throttling and 5xx answers were already retried by the SDK. An answer that
+ * is not the range asked for — no Content-Range (a server ignoring `Range`),
+ * another range, another object size — fails the read at once with
+ * `CKPT_ERR_STORE_IO`: bytes are never taken from the wrong place.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
@@ -23,7 +26,7 @@ import { CkptError, ErrorCodes } from '../errors.js';
 import type { ImageSource } from '../store/store.js';
 import { readRangeError } from '../store/read-range.js';
 import type { S3Context } from './s3-context.js';
-import { readBodyInto } from './s3-context.js';
+import { destroy, readBodyInto } from './s3-context.js';
 import { isNotFound, isPreconditionFailed, s3IoError } from './s3-errors.js';
 
 /** How a source reads. */
@@ -224,6 +227,7 @@ export class S3ImageSource implements ImageSource {
     try {
       for (let attempt = 1; ; attempt++) {
         this.#check();
+        let wrongAnswer: CkptError | undefined;
         try {
           this.#requests++;
           const out = await this.ctx.client.send(
@@ -234,13 +238,15 @@ export class S3ImageSource implements ImageSource {
               ...(this.etag === undefined ? {} : { IfMatch: this.etag }),
             }),
           );
-          const start = rangeStart(out.ContentRange);
-          if (start !== undefined && start !== offset) {
-            throw new CkptError(ErrorCodes.STORE_IO, `the server answered a range request for bytes ${offset}+ with ${out.ContentRange ?? '?'}`);
+          wrongAnswer = this.#checkRange(offset, into.length, out.ContentRange, out.ContentLength);
+          if (wrongAnswer !== undefined) {
+            destroy(out.Body);
+            throw wrongAnswer;
           }
           await readBodyInto(out.Body, into, `reading image ${this.id} at ${offset}`);
           return;
         } catch (err) {
+          if (err === wrongAnswer) throw err; // the server's answer, not the connection: asking again would not help
           if (isPreconditionFailed(err) || isNotFound(err)) {
             throw new CkptError(
               ErrorCodes.STORE_IO,
@@ -258,6 +264,42 @@ export class S3ImageSource implements ImageSource {
     } finally {
       this.#release();
     }
+  }
+
+  /**
+   * The error for an answer that is not the range asked for (`length` bytes
+   * at `offset` of this object), or undefined when it is. Without
+   * Content-Range the answer is accepted only as the whole object read from
+   * its start; anything else would put bytes from the wrong place, or too
+   * few, into the image.
+   */
+  #checkRange(offset: number, length: number, contentRange: string | undefined, contentLength: number | undefined): CkptError | undefined {
+    const asked = `bytes ${offset}-${offset + length - 1}`;
+    const what = `Reading image ${this.id} in ${this.ctx.description}: the server answered the request for ${asked}`;
+    const hint = 'the server does not answer ranged GETs (Range: bytes=a-b) as S3 does; docs/s3.md lists what S3Store needs from an S3-compatible server';
+    if (contentRange === undefined || contentRange === '') {
+      if (offset === 0 && contentLength === this.size) return undefined; // the whole object, from its first byte
+      return new CkptError(
+        ErrorCodes.STORE_IO,
+        `${what} without a Content-Range header (${contentLength === undefined ? 'of unknown length' : `${contentLength} bytes`}): it ignored the Range header, or the answer is not the range asked for.`,
+        { image: this.id, hint },
+      );
+    }
+    const range = parseContentRange(contentRange);
+    if (range === undefined) {
+      return new CkptError(ErrorCodes.STORE_IO, `${what} with an unreadable Content-Range header "${contentRange}".`, { image: this.id, hint });
+    }
+    if (range.size !== this.size) {
+      return new CkptError(
+        ErrorCodes.STORE_IO,
+        `${what} with Content-Range "${contentRange}": the object holds ${range.size} bytes, not the ${this.size} it held when the image was opened; open it again.`,
+        { image: this.id, hint },
+      );
+    }
+    if (range.start !== offset || range.end !== offset + length - 1) {
+      return new CkptError(ErrorCodes.STORE_IO, `${what}: it answered bytes ${range.start}-${range.end} (Content-Range "${contentRange}").`, { image: this.id, hint });
+    }
+    return undefined;
   }
 
   async #slot(): Promise<void> {
@@ -290,12 +332,6 @@ function isNetworkError(err: unknown): boolean {
     name === 'TimeoutError' ||
     name === 'AbortError'
   );
-}
-
-/** The first byte of a `Content-Range: bytes a-b/size` header, or undefined. */
-export function rangeStart(contentRange: string | undefined): number | undefined {
-  const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(contentRange ?? '');
-  return m === null ? undefined : Number(m[1]);
 }
 
 /** `[start, end, size]` of a `Content-Range` header, or undefined. */

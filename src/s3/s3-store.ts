@@ -22,7 +22,7 @@ import { CkptError, ErrorCodes } from '../errors.js';
 import type { AcquireOptions, ImageSink, ImageSource, Store, StoreEntry, WriterLock } from '../store/store.js';
 import { nextImageId, parseImageId } from '../store/image-ids.js';
 import type { S3Context } from './s3-context.js';
-import { readBodyInto } from './s3-context.js';
+import { destroy, readBodyInto } from './s3-context.js';
 import { isNotFound, isNotImplemented, s3IoError } from './s3-errors.js';
 import { checkBucket, idOfKey, imageKey, LEASE_NAME, normalizePrefix, PROBE_PREFIX } from './s3-keys.js';
 import { S3Lease } from './s3-lease.js';
@@ -235,9 +235,14 @@ export class S3Store implements Store {
       cached = { offset: range.start, bytes };
     } else {
       // No Content-Range: the server sent the whole object (it is smaller than the range, or ranges are ignored).
-      size = out.ContentLength ?? 0;
+      if (out.ContentLength === undefined) {
+        // Neither a range nor a length: the size must come from a HEAD.
+        destroy(out.Body);
+        return this.#openByHead(id, key);
+      }
+      size = out.ContentLength;
       if (size > TAIL_BYTES) {
-        (out.Body as { destroy?: () => void } | undefined)?.destroy?.();
+        destroy(out.Body);
         return this.#openByHead(id, key);
       }
       const bytes = new Uint8Array(size);
@@ -250,7 +255,13 @@ export class S3Store implements Store {
   async #openByHead(id: string, key: string): Promise<ImageSource> {
     try {
       const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
-      return new S3ImageSource(id, head.ContentLength ?? 0, key, head.ETag, this.#ctx, this.#source, undefined);
+      if (head.ContentLength === undefined) {
+        throw new CkptError(ErrorCodes.STORE_IO, `Opening image ${id} in ${this.description}: the server gave no Content-Length for s3://${this.bucket}/${key}, so its size is unknown.`, {
+          image: id,
+          hint: 'the server does not answer HeadObject as S3 does; docs/s3.md lists what S3Store needs from an S3-compatible server',
+        });
+      }
+      return new S3ImageSource(id, head.ContentLength, key, head.ETag, this.#ctx, this.#source, undefined);
     } catch (err) {
       if (isNotFound(err)) throw this.#notFound(id, err);
       throw s3IoError(this.#ctx, `opening image ${id}`, key, err, 's3:GetObject', id);
