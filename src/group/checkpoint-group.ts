@@ -200,6 +200,14 @@ export class CheckpointGroup {
     return this.#parts.length;
   }
 
+  /**
+   * The group image `run()` restored from: null before it has restored and
+   * when it started fresh. Set before any part receives its state.
+   */
+  get restoredFrom(): ImageInfo | null {
+    return this.#restoredFrom;
+  }
+
   /** True once a stop was requested (by a signal or `requestStop()`). */
   get stopping(): boolean {
     return this.#stopReason !== undefined;
