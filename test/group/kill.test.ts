@@ -6,7 +6,9 @@
  * the whole process, threads and all — at random moments, then restarted
  * until it finishes. Every restart must resume every part from the last
  * committed group epoch or a later one, and the final result must equal the
- * uninterrupted computation. Kills: CKPT_KILL_ROUNDS (default 3).
+ * uninterrupted computation. Kills: CKPT_KILL_ROUNDS (default 3). A SIGTERM
+ * instead takes one group checkpoint, stops every part and exits 143; the
+ * restart resumes from exactly that epoch.
  */
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -77,6 +79,34 @@ describe('a group of 4 worker threads, SIGKILLed at random moments', () => {
       expect(done!.digests).toEqual(Array.from({ length: PARTS }, (_, part) => reference(part, STEPS)));
       // No temporary image survives a finished run.
       expect((await readdir(dir)).filter((n) => !/^\d+\.ckpt$/.test(n) && n !== 'lock')).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it('SIGTERM takes one group checkpoint, stops every part and exits 143; the restart finishes from it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ckpt-group-term-'));
+    try {
+      const events: Event[] = [];
+      const child = startNodeChild({
+        args: tsxArgs(CHILD, dir, String(PARTS), String(STEPS)),
+        onStdoutLine: (line) => {
+          const ev = JSON.parse(line) as Event & { stopped?: boolean };
+          events.push(ev);
+          if (ev.event === 'checkpoint' && ev.epoch === 2) child.kill('SIGTERM');
+        },
+      });
+      expect(await child.exited, child.stderr).toEqual({ code: 143, signal: null });
+      const stop = events.find((e) => e.event === 'done') as (Event & { stopped?: boolean; epoch?: number }) | undefined;
+      expect(stop?.stopped).toBe(true);
+      // The stop checkpoint is the last one committed, and the restart resumes from exactly it.
+      const last = Math.max(...events.filter((e) => e.event === 'checkpoint').map((e) => e.epoch!));
+      expect(stop?.epoch).toBe(last);
+      const again: Event[] = [];
+      const restart = startNodeChild({ args: tsxArgs(CHILD, dir, String(PARTS), String(STEPS)), onStdoutLine: (line) => again.push(JSON.parse(line) as Event) });
+      expect(await restart.exited, restart.stderr).toEqual({ code: 0, signal: null });
+      expect(again.filter((e) => e.event === 'part-start').map((e) => e.restoredEpoch)).toEqual([last, last, last, last]);
+      expect(again.find((e) => e.event === 'done')?.digests).toEqual(Array.from({ length: PARTS }, (_, part) => reference(part, STEPS)));
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

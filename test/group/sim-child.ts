@@ -4,7 +4,8 @@
  * The child program of the group kill test: a CheckpointGroup of `parts`
  * worker threads (`sim-part.ts`) over an FsStore in `dir`, checkpointing
  * every 50 ms. Prints one JSON line per event: each part's restored step,
- * each committed group checkpoint, and at the end every part's digest.
+ * each committed group checkpoint, and at the end every part's digest (or,
+ * after SIGTERM, that it stopped: exit code 143).
  *
  * Run: node --import tsx test/group/sim-child.ts <dir> <parts> <steps>
  */
@@ -28,4 +29,5 @@ for (let i = 0; i < parts; i++) {
   group.addWorker(w);
 }
 const result = await group.run();
-emit({ event: 'done', stopped: result.stopped, restoredEpoch: result.restoredFrom?.meta['ckpt.group.epoch'] ?? 0, digests });
+emit({ event: 'done', stopped: result.stopped, epoch: result.last?.epoch ?? 0, restoredEpoch: result.restoredFrom?.meta['ckpt.group.epoch'] ?? 0, digests });
+if (result.stopped) process.exitCode = result.exitCode ?? 0;
