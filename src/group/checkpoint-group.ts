@@ -398,7 +398,7 @@ export class CheckpointGroup {
   #onExit(part: Part, code: number): void {
     part.exitCode = code;
     part.exited = true;
-    if (this.#state === 'idle') return; // judged when run() starts
+    if (this.#state !== 'running') return; // before run(): judged when it starts; after it: nothing to decide
     // Messages the part posted before it ended may not have been read yet: read them first.
     const port = part.port;
     for (let m = port === undefined ? undefined : receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port!)) {
@@ -438,7 +438,8 @@ export class CheckpointGroup {
     this.#stopReason = reason;
     this.#stopSignal = signal;
     this.#ending = true;
-    this.#enqueue(() => this.#groupCheckpoint('stop')).then(
+    // A stop may come while run() still restores: the epoch is requested once every part has started.
+    this.#enqueue(() => this.#startup.promise.then(() => this.#groupCheckpoint('stop'))).then(
       (info) => {
         this.#completion ??= { stopped: true, reason, ...this.#exitCode(), restoredFrom: this.#restoredFrom, last: info };
         this.#checkEnd();

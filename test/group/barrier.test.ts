@@ -59,6 +59,16 @@ describe('a group of worker threads', () => {
     expect(r2.last?.epoch).toBe(5);
   });
 
+  it('a stop requested while run() still restores is taken once every part has started', async () => {
+    const store = new MemoryStore();
+    const g = startGroup({ store }, [{ mode: 'counter' }, { mode: 'counter' }]);
+    g.group.requestStop('early');
+    const result = await g.run;
+    expect(result).toMatchObject({ stopped: true, reason: 'early', last: { epoch: 1 } });
+    for (const part of [0, 1]) expect(g.reports.find((r) => r.part === part && r.type === 'end')).toMatchObject({ stopped: true, snapshots: 1 });
+    expect(await store.list()).toHaveLength(1);
+  });
+
   it('a part that finished ends at once on the next run: nothing is redone', async () => {
     const store = new MemoryStore();
     const first = startGroup({ store }, [{ mode: 'counter', until: 300 }, { mode: 'counter', until: 500 }]);
