@@ -29,6 +29,8 @@ export interface PartOptions {
   readonly dieAtStep?: number;
   readonly spinLimit?: number;
   readonly blockMs?: number;
+  readonly version?: number;
+  readonly extraProvider?: string;
 }
 
 /** A message a part reported. */
@@ -45,7 +47,7 @@ export interface Started {
   readonly reports: Report[];
   /** `group.run()`, already observed (a rejection is never unhandled). */
   readonly run: Promise<GroupRunResult>;
-  /** Resolves with the first report matching `pred` (already reported or later). */
+  /** Resolves with the first report matching `pred` (already reported or later); rejects when the run fails first. */
   next(pred: (r: Report) => boolean): Promise<Report>;
 }
 
@@ -62,7 +64,7 @@ export async function terminateAll(): Promise<void> {
 export function startGroup(options: CheckpointGroupOptions, parts: readonly PartOptions[]): Started {
   const group = new CheckpointGroup({ signals: false, ...options });
   const reports: Report[] = [];
-  const waiters: { pred: (r: Report) => boolean; resolve: (r: Report) => void }[] = [];
+  const waiters: { pred: (r: Report) => boolean; resolve: (r: Report) => void; reject: (err: unknown) => void }[] = [];
   const workers = parts.map((p) => {
     const w = tsWorker(PART, { workerData: p });
     live.add(w);
@@ -80,7 +82,10 @@ export function startGroup(options: CheckpointGroupOptions, parts: readonly Part
     return w;
   });
   const run = group.run();
-  run.catch(() => undefined);
+  // A run that fails wakes every waiter with its error, so no test waits for a report that never comes.
+  run.catch((err: unknown) => {
+    for (const x of waiters.splice(0)) x.reject(err);
+  });
   return {
     group,
     workers,
@@ -89,7 +94,7 @@ export function startGroup(options: CheckpointGroupOptions, parts: readonly Part
     next: (pred) => {
       const seen = reports.find(pred);
       if (seen !== undefined) return Promise.resolve(seen);
-      return new Promise((resolve) => waiters.push({ pred, resolve }));
+      return new Promise((resolve, reject) => waiters.push({ pred, resolve, reject }));
     },
   };
 }

@@ -13,6 +13,9 @@
  *   safepoint; reports how many iterations it saw each request after.
  * - `slow`: blocks its thread for `blockMs` per iteration (Atomics.wait), so
  *   it misses a short barrier deadline.
+ *
+ * `version: 2` registers the counter at version 2 with a migration from 1;
+ * `extraProvider` registers one more provider.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { joinGroup } from '../../src/index.js';
@@ -24,6 +27,10 @@ interface Options {
   readonly dieAtStep?: number;
   readonly spinLimit?: number;
   readonly blockMs?: number;
+  /** The counter provider's version: 2 migrates version-1 state (marks it migrated). */
+  readonly version?: number;
+  /** Also register a provider with this id (an image without it fails closed). */
+  readonly extraProvider?: string;
 }
 
 /** A class instance in state: restored with its prototype. */
@@ -45,9 +52,12 @@ const intact = (): boolean => tally instanceof Tally && tally.seen instanceof Fl
 
 let tally = new Tally();
 let snapshots = 0;
+let migrated = false;
 ckpt.registerClass(Tally);
-ckpt.register<{ tally: Tally; snapshots: number }>({
+ckpt.register<{ tally: Tally; snapshots: number; migrated?: boolean }>({
   id: 'counter',
+  version: o.version ?? 1,
+  ...(o.version === 2 ? { migrations: { 2: (s: { tally: Tally; snapshots: number }) => ({ ...s, migrated: true }) } } : {}),
   snapshot: () => {
     snapshots++;
     report({ type: 'snap', epoch: ckpt.epoch, n: tally.n });
@@ -57,8 +67,10 @@ ckpt.register<{ tally: Tally; snapshots: number }>({
   restore: (s) => {
     tally = s.tally;
     snapshots = s.snapshots;
+    migrated = s.migrated === true;
   },
 });
+if (o.extraProvider !== undefined) ckpt.register({ id: o.extraProvider, snapshot: () => 0, restore: () => undefined });
 
 const block = new Int32Array(new SharedArrayBuffer(4));
 
@@ -83,7 +95,7 @@ if (o.mode === 'spin') {
   let first = true;
   for await (const step of ckpt.loop(o.until === undefined ? {} : { until: o.until })) {
     if (first) {
-      report({ type: 'restored', step: ckpt.restoredStep, n: tally.n, intact: intact() });
+      report({ type: 'restored', step: ckpt.restoredStep, n: tally.n, intact: intact(), migrated });
       first = false;
     }
     if (o.dieAtStep === step) throw new Error(`part ${String(ckpt.index)} broke at step ${String(step)}`);
