@@ -31,6 +31,7 @@ export interface PartOptions {
   readonly blockMs?: number;
   readonly version?: number;
   readonly extraProvider?: string;
+  readonly bigLength?: number;
 }
 
 /** A message a part reported. */

@@ -15,7 +15,8 @@
  *   it misses a short barrier deadline.
  *
  * `version: 2` registers the counter at version 2 with a migration from 1;
- * `extraProvider` registers one more provider.
+ * `extraProvider` registers one more provider; `bigLength` adds a large
+ * Float64Array provider (blobs) incremented at every step.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { joinGroup } from '../../src/index.js';
@@ -31,6 +32,8 @@ interface Options {
   readonly version?: number;
   /** Also register a provider with this id (an image without it fails closed). */
   readonly extraProvider?: string;
+  /** Also keep a Float64Array of this many elements (large: written as blobs), changed every step. */
+  readonly bigLength?: number;
 }
 
 /** A class instance in state: restored with its prototype. */
@@ -70,6 +73,11 @@ ckpt.register<{ tally: Tally; snapshots: number; migrated?: boolean }>({
     migrated = s.migrated === true;
   },
 });
+let big: Float64Array = new Float64Array(o.bigLength ?? 0);
+const bigSum = (): number => big.reduce((a, b) => a + b, 0);
+if (o.bigLength !== undefined) {
+  ckpt.register<Float64Array>({ id: 'big', snapshot: () => big, restore: (s) => (big = s) });
+}
 if (o.extraProvider !== undefined) ckpt.register({ id: o.extraProvider, snapshot: () => 0, restore: () => undefined });
 
 const block = new Int32Array(new SharedArrayBuffer(4));
@@ -95,13 +103,14 @@ if (o.mode === 'spin') {
   let first = true;
   for await (const step of ckpt.loop(o.until === undefined ? {} : { until: o.until })) {
     if (first) {
-      report({ type: 'restored', step: ckpt.restoredStep, n: tally.n, intact: intact(), migrated });
+      report({ type: 'restored', step: ckpt.restoredStep, n: tally.n, intact: intact(), migrated, bigSum: bigSum(), bigLength: big.length });
       first = false;
     }
     if (o.dieAtStep === step) throw new Error(`part ${String(ckpt.index)} broke at step ${String(step)}`);
     if (o.mode === 'slow') Atomics.wait(block, 0, 0, o.blockMs ?? 1000);
     tally.bump();
+    if (big.length > 0) big[step % big.length]! += 1;
     if (step % 64 === 0) Atomics.wait(block, 0, 0, 1); // give the other threads of a small machine a turn
   }
-  report({ type: 'end', stopped: ckpt.stopped, n: tally.n, snapshots });
+  report({ type: 'end', stopped: ckpt.stopped, n: tally.n, snapshots, bigSum: bigSum() });
 }
