@@ -408,7 +408,12 @@ export class CheckpointGroup {
       this.#checkEnd();
       return;
     }
-    const why = part.error !== undefined ? `threw: ${part.error.message}` : `exited with code ${String(code)} without finishing (call finish() at the end of a loop of your own)`;
+    const why =
+      part.error !== undefined
+        ? `threw: ${part.error.message}`
+        : code === 0
+          ? 'ended its thread without finishing (call finish() at the end of a loop of your own, or end its loop({ until }))'
+          : `exited with code ${String(code)} before finishing`;
     const err = new CkptError(
       ErrorCodes.PART_FAILED,
       `part ${String(part.index)} (worker thread ${String(part.threadId)}) ${why}; the other workers were terminated and the last group image is intact — fix the part and restart the program to resume from it`,

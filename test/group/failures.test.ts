@@ -3,7 +3,8 @@
  *
  * What fails a group checkpoint and what ends a group's run, with real
  * worker threads: a part whose snapshot throws fails that epoch only (the
- * older image stays the newest, the next epoch commits); a part that misses
+ * older image stays the newest, the next epoch commits); a part that dies
+ * during a checkpoint fails it and ends the run; a part that misses
  * the deadline fails the epoch naming it; an image of another part count is
  * refused before any part runs; a part that dies outside a checkpoint ends
  * the run with an error naming it, and the other workers are terminated.
@@ -36,6 +37,23 @@ describe('group checkpoint failures', () => {
     g.group.requestStop();
     expect((await g.run).stopped).toBe(true);
     expect((await store.list()).map((e) => e.id)).toEqual([expect.any(String), third.image.id, first.image.id]);
+  });
+
+  it('a part that dies during a group checkpoint fails it and ends the run; the older image stays the newest', async () => {
+    const store = new MemoryStore();
+    const g = startGroup({ store }, [{ mode: 'counter' }, { mode: 'counter', exitAtEpoch: 2 }]);
+    const first = await g.group.checkpoint();
+    const err = assertCkptError(
+      await g.group.checkpoint().then(
+        () => undefined,
+        (e: unknown) => e,
+      ),
+      ErrorCodes.PART_FAILED,
+    );
+    expect(err.message).toMatch(/part 1 \(worker thread \d+\) exited with code 3 before finishing/);
+    await expect(g.run).rejects.toBe(err);
+    expect((await store.list()).map((e) => e.id)).toEqual([first.image.id]);
+    for (const w of g.workers) expect(w.threadId).toBe(-1);
   });
 
   it('a part that misses the deadline fails the epoch, naming the part', async () => {

@@ -32,6 +32,7 @@ export interface PartOptions {
   readonly version?: number;
   readonly extraProvider?: string;
   readonly bigLength?: number;
+  readonly exitAtEpoch?: number;
 }
 
 /** A message a part reported. */

@@ -34,6 +34,8 @@ interface Options {
   readonly extraProvider?: string;
   /** Also keep a Float64Array of this many elements (large: written as blobs), changed every step. */
   readonly bigLength?: number;
+  /** End the thread (process.exit in a worker) in the snapshot of this epoch. */
+  readonly exitAtEpoch?: number;
 }
 
 /** A class instance in state: restored with its prototype. */
@@ -64,6 +66,7 @@ ckpt.register<{ tally: Tally; snapshots: number; migrated?: boolean }>({
   snapshot: () => {
     snapshots++;
     report({ type: 'snap', epoch: ckpt.epoch, n: tally.n });
+    if (o.exitAtEpoch === ckpt.epoch) process.exit(3);
     if (o.throwAtEpoch === ckpt.epoch) throw new Error(`no state at epoch ${String(ckpt.epoch)}`);
     return { tally, snapshots };
   },
