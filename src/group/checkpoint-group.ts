@@ -169,7 +169,8 @@ export class CheckpointGroup {
   readonly #parts: Part[] = [];
   readonly #events = new EventEmitter();
   #state: 'idle' | 'running' | 'ended' = 'idle';
-  #ckpt: Checkpointer | undefined;
+  /** The Checkpointer that writes and restores the group images. */
+  readonly #ckpt: Checkpointer;
   #control: Int32Array | undefined;
   #epoch = 0;
   #barrier: Barrier | undefined;
@@ -193,6 +194,18 @@ export class CheckpointGroup {
     signalSettings(options.signals);
     this.#options = options;
     this.#deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+    // Made now so its options are checked now; it takes the store's writer lock only when run() restores.
+    const o = options;
+    this.#ckpt = new Checkpointer({
+      store: o.store,
+      signals: false,
+      persist: 'sync',
+      ...(o.app === undefined ? {} : { app: o.app }),
+      ...(o.retention === undefined ? {} : { retention: o.retention }),
+      ...(o.compression === undefined ? {} : { compression: o.compression }),
+      ...(o.lockWaitMs === undefined ? {} : { lockWaitMs: o.lockWaitMs }),
+      ...(o.limits === undefined ? {} : { limits: o.limits }),
+    });
   }
 
   /** How many parts (workers) the group has. */
@@ -262,17 +275,7 @@ export class CheckpointGroup {
     this.#state = 'running';
     const n = this.#parts.length;
     const o = this.#options;
-    const ckpt = new Checkpointer({
-      store: o.store,
-      signals: false,
-      persist: 'sync',
-      ...(o.app === undefined ? {} : { app: o.app }),
-      ...(o.retention === undefined ? {} : { retention: o.retention }),
-      ...(o.compression === undefined ? {} : { compression: o.compression }),
-      ...(o.lockWaitMs === undefined ? {} : { lockWaitMs: o.lockWaitMs }),
-      ...(o.limits === undefined ? {} : { limits: o.limits }),
-    });
-    this.#ckpt = ckpt;
+    const ckpt = this.#ckpt;
     const restored: (PartState | null)[] = this.#parts.map(() => null);
     for (let i = 0; i < n; i++) {
       ckpt.register<PartState | undefined>({
@@ -507,7 +510,7 @@ export class CheckpointGroup {
   /** One group epoch: request it, wait for every part's capture, write one image. */
   async #groupCheckpoint(kind: 'stop' | 'end' | 'other' = 'other'): Promise<GroupCheckpointInfo> {
     const control = this.#control!;
-    const ckpt = this.#ckpt!;
+    const ckpt = this.#ckpt;
     if (this.#state !== 'running' || (kind === 'other' && this.#ending)) {
       throw new CkptError(ErrorCodes.CLOSED, 'the group is stopping or its parts have finished: no more group checkpoints are taken');
     }

@@ -105,6 +105,8 @@ describe('group checkpoint failures', () => {
     const store = new MemoryStore();
     expect(() => new CheckpointGroup({ store, every: { seconds: 0 } })).toThrow(/every.seconds must be a positive number/);
     expect(() => new CheckpointGroup({ store, deadlineMs: -1 })).toThrow(/deadlineMs/);
+    // The coordinator's Checkpointer options are checked when the group is made, before any worker waits.
+    expect(() => new CheckpointGroup({ store, compression: { level: 99 } })).toThrow(/compression.level/);
     const group = new CheckpointGroup({ store });
     expect(() => group.addWorker({} as never)).toThrow(/Worker/);
     return expect(group.run()).rejects.toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT });
