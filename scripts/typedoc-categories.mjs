@@ -28,6 +28,10 @@ export const CATEGORIES = {
     'CheckpointChannelMessage', 'CheckpointStartMessage', 'CheckpointEndMessage', 'RestoreChannelMessage',
     'RestoreStartMessage', 'RestoreEndMessage', 'ErrorMessage',
   ],
+  Groups: [
+    'CheckpointGroup', 'CheckpointGroupOptions', 'CheckpointGroupEvents', 'GroupCheckpointInfo', 'GroupRunResult',
+    'joinGroup', 'GroupParticipant', 'GroupLoopOptions', 'GroupSafepointResult',
+  ],
   Errors: ['CkptError', 'ErrorCodes', 'ErrorCode', 'isCkptError', 'CkptErrorDetails', 'CkptErrorOptions'],
 };
 

@@ -76,6 +76,8 @@ const BY_ERROR_CODE: ReadonlyMap<string, ExitCodeValue> = new Map<string, ExitCo
   [ErrorCodes.APP_MODULE, ExitCode.APP],
   [ErrorCodes.INTERNAL, ExitCode.INTERNAL],
   [ErrorCodes.MISSING_REFERENCE, ExitCode.CORRUPT],
+  [ErrorCodes.GROUP_MISMATCH, ExitCode.APP],
+  [ErrorCodes.PART_FAILED, ExitCode.APP],
 ]);
 
 /** The exit code for a `CKPT_ERR_*` code (unknown codes are internal errors). */

@@ -20,7 +20,7 @@
  * | 3    | convert    | `convert/` (format versions, migrations, restore plans)                                 |
  * | 4    | lifecycle  | `lifecycle/`, `options.ts` (the Checkpointer's options and their validation)           |
  * | 4    | retention  | `retention/`                                                                            |
- * | 5    | facade     | `checkpointer.ts`, `index.ts`, `format/` (`ckpt/format`), `testing/` (`ckpt/testing`)   |
+ * | 5    | facade     | `checkpointer.ts`, `index.ts`, `format/` (`ckpt/format`), `testing/` (`ckpt/testing`), `group/` (checkpoint groups) |
  * | 6    | cli        | `cli/`                                                                                  |
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -72,6 +72,7 @@ export const LAYER_RULES: readonly LayerRule[] = [
   { match: 'index.ts', layer: L.facade },
   { match: 'format/', layer: L.facade },
   { match: 'testing/', layer: L.facade },
+  { match: 'group/', layer: L.facade },
   { match: 'cli/', layer: L.cli },
 ];
 

@@ -9,6 +9,7 @@
  * line stops being an error, so the negative cases pin the types too.
  */
 import { describe, expectTypeOf, it } from 'vitest';
+import { CheckpointGroup, joinGroup, type GroupParticipant, type GroupRunResult } from '../../src/index.js';
 import { isCkptError, ErrorCodes, type Checkpointer, type CheckpointerOptions, type CkptError, type ErrorCode, type Migration, type Provider } from '../../src/index.js';
 
 declare const ckpt: Checkpointer;
@@ -158,5 +159,30 @@ describe('isCkptError narrows', () => {
     if (isCkptError(err, ErrorCodes.LOCKED)) expectTypeOf(err).toEqualTypeOf<CkptError>();
     // @ts-expect-error -- only documented codes
     isCkptError(err, 'CKPT_ERR_NOPE');
+  });
+});
+
+describe('checkpoint groups', () => {
+  it('a part registers providers as a Checkpointer does: the snapshot type flows into restore', async () => {
+    const part = await joinGroup();
+    expectTypeOf(part).toEqualTypeOf<GroupParticipant>();
+    part.register({
+      id: 'cells',
+      snapshot: () => ({ cells: [1, 2, 3], step: 0 }),
+      restore: (s) => {
+        expectTypeOf(s).toEqualTypeOf<{ cells: number[]; step: number }>();
+      },
+    });
+    for await (const step of part.loop({ until: 10 })) expectTypeOf(step).toEqualTypeOf<number>();
+    expectTypeOf(part.due).toEqualTypeOf<boolean>();
+  });
+
+  it('the group takes a store and a time policy, and run() says why it ended', async () => {
+    const group = new CheckpointGroup({ store: './checkpoints', every: { seconds: 30 } });
+    // @ts-expect-error -- a group checkpoints by time only: steps are each part's own
+    void new CheckpointGroup({ store: './checkpoints', every: { steps: 10 } });
+    const result = await group.run();
+    expectTypeOf(result).toEqualTypeOf<GroupRunResult>();
+    expectTypeOf(result.exitCode).toEqualTypeOf<number | undefined>();
   });
 });

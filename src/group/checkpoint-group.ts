@@ -1,0 +1,570 @@
+/**
+ * @module group/checkpoint-group
+ *
+ * {@link CheckpointGroup}: the coordinator of a program split across worker
+ * threads. It owns an ordinary Checkpointer over the store with one provider
+ * per part (`part-0`, `part-1`, …) and takes group checkpoints as aligned
+ * barriers: it raises the requested epoch in the shared control block, every
+ * part captures at its next safepoint and posts its encoded state, and only
+ * when every part has answered does the Checkpointer write one image holding
+ * all of them (a part that fails, dies or misses the deadline fails that
+ * epoch; the previous image stays the latest). Restore reads the newest
+ * group image and hands each part its state when it joins. The protocol is
+ * drawn in docs/groups.md.
+ */
+import { EventEmitter } from 'node:events';
+import { constants as osConstants } from 'node:os';
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import { Checkpointer } from '../checkpointer.js';
+import { CkptError, ErrorCodes, isCkptError } from '../errors.js';
+import type { CheckpointInfo, ImageInfo } from '../info.js';
+import { SignalHandlers, signalSettings, type SignalOptions } from '../lifecycle/signals.js';
+import type { CheckpointerOptions } from '../options.js';
+import { Barrier } from './barrier.js';
+import {
+  checkPartState,
+  CTRL_EPOCH,
+  CTRL_STOP,
+  CTRL_WORDS,
+  GROUP_TAG,
+  META_EPOCH,
+  META_PARTS,
+  ownBuffers,
+  partProviderId,
+  type InitMessage,
+  type PartMessage,
+  type PartState,
+} from './protocol.js';
+
+/** Default of {@link CheckpointGroupOptions.deadlineMs}. */
+const DEFAULT_DEADLINE_MS = 60_000;
+
+/** Options of a {@link CheckpointGroup}. */
+export interface CheckpointGroupOptions extends Pick<CheckpointerOptions, 'store' | 'app' | 'retention' | 'compression' | 'lockWaitMs' | 'limits'> {
+  /** Take a group checkpoint every this many seconds of wall time (default: only on a stop, a signal, `checkpoint()` and at the end). */
+  readonly every?: {
+    /** Seconds of wall time between group checkpoints (a positive number). */
+    readonly seconds: number;
+  };
+  /**
+   * Longest a group checkpoint waits for every part's capture, in ms (default
+   * 60 000). Past it the epoch fails with `CKPT_ERR_DEADLINE` naming the
+   * parts that did not answer; the previous group image stays the latest.
+   */
+  readonly deadlineMs?: number;
+  /**
+   * Signal handling while `run()` runs: stop signals (default SIGTERM,
+   * SIGINT) take one group checkpoint and stop every part; checkpoint
+   * signals (default SIGUSR2) take one and carry on. `false`: none.
+   */
+  readonly signals?: SignalOptions | false;
+  /** Take a last group checkpoint when every part has finished (default true), so a restart does not redo work. */
+  readonly checkpointAtEnd?: boolean;
+}
+
+/** A committed group checkpoint. */
+export interface GroupCheckpointInfo {
+  /** The group epoch it holds (every part captured at this epoch). */
+  readonly epoch: number;
+  /** The image, as the Checkpointer reports it (`meta` holds `ckpt.group.parts` and `ckpt.group.epoch`). */
+  readonly image: CheckpointInfo;
+}
+
+/** How {@link CheckpointGroup.run} ended. */
+export interface GroupRunResult {
+  /** True when the run ended because of a stop (a signal or `requestStop()`); false when every part finished. */
+  readonly stopped: boolean;
+  /** Why it stopped: the signal name or the `requestStop(reason)`. */
+  readonly reason?: string;
+  /**
+   * The exit code to end the process with after a stop: `signals.exitCode`
+   * when set, else for a signal 128 + its number (143 for SIGTERM).
+   */
+  readonly exitCode?: number;
+  /** The group image restored from at the start, or null for a fresh start. */
+  readonly restoredFrom: ImageInfo | null;
+  /** The last group checkpoint committed by this run, if any. */
+  readonly last: GroupCheckpointInfo | null;
+}
+
+/** Events of a {@link CheckpointGroup}. */
+export interface CheckpointGroupEvents {
+  /** A group checkpoint was committed. */
+  checkpoint: GroupCheckpointInfo;
+  /**
+   * A group checkpoint taken by the `every` timer or a checkpoint signal
+   * failed (the previous image stays the latest; the run goes on). Without a
+   * listener it is printed with `process.emitWarning`.
+   */
+  checkpointFailed: CkptError;
+}
+
+/** A part: its worker and what the coordinator knows of it. */
+interface Part {
+  readonly index: number;
+  readonly worker: Worker;
+  /** The worker's thread id (it reads -1 once the thread ended). */
+  readonly threadId: number;
+  port: MessagePort | undefined;
+  /** The final state, once the part finished. */
+  finished: PartState | undefined;
+  /** It captured the stop epoch (its loop ended). */
+  stopped: boolean;
+  exited: boolean;
+  exitCode: number | undefined;
+  /** An uncaught error of the worker, if any. */
+  error: Error | undefined;
+}
+
+/** A promise with its settle functions; its rejection is observed (a caller may never wait on it). */
+function deferred(): { readonly promise: Promise<void>; resolve(): void; reject(err: Error): void } {
+  let resolve!: () => void;
+  let reject!: (err: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
+
+function invalid(message: string): CkptError {
+  return new CkptError(ErrorCodes.INVALID_ARGUMENT, message);
+}
+
+function checkOptions(options: CheckpointGroupOptions): void {
+  if (typeof options !== 'object' || options === null) throw invalid('new CheckpointGroup() needs options { store, every?, deadlineMs?, … }');
+  const every = options.every;
+  if (every !== undefined) {
+    if (typeof every !== 'object' || every === null) throw invalid('every must be { seconds }');
+    if (typeof every.seconds !== 'number' || !Number.isFinite(every.seconds) || every.seconds <= 0) {
+      throw invalid(`every.seconds must be a positive number, got ${String(every.seconds)}; a group checkpoints by time only (steps are each part's own)`);
+    }
+  }
+  const d = options.deadlineMs;
+  if (d !== undefined && (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 1)) throw invalid(`deadlineMs must be a positive integer, got ${String(d)}`);
+  if (options.checkpointAtEnd !== undefined && typeof options.checkpointAtEnd !== 'boolean') throw invalid('checkpointAtEnd must be a boolean');
+}
+
+/**
+ * The coordinator of a checkpoint group: one program split across worker
+ * threads, checkpointed as one consistent image. Add every worker, then
+ * `run()`; each worker calls `joinGroup()` (see {@link joinGroup}).
+ *
+ * ```ts
+ * const group = new CheckpointGroup({ store: './checkpoints', every: { seconds: 30 } });
+ * for (let i = 0; i < 4; i++) group.addWorker(new Worker(new URL('./part.js', import.meta.url)));
+ * const result = await group.run();   // restores every part, runs until all finish or a stop
+ * if (result.stopped) process.exitCode = result.exitCode ?? 0;
+ * ```
+ *
+ * Restore needs the same number of parts as the image holds
+ * (`CKPT_ERR_GROUP_MISMATCH` otherwise). The parts must not exchange state
+ * with each other between safepoints: each part's capture is its own, and
+ * messages in flight between parts are not part of the image.
+ */
+export class CheckpointGroup {
+  readonly #options: CheckpointGroupOptions;
+  readonly #deadlineMs: number;
+  readonly #parts: Part[] = [];
+  readonly #events = new EventEmitter();
+  #state: 'idle' | 'running' | 'ended' = 'idle';
+  /** The Checkpointer that writes and restores the group images. */
+  readonly #ckpt: Checkpointer;
+  #control: Int32Array | undefined;
+  #epoch = 0;
+  #barrier: Barrier | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  #queued = 0;
+  /** What provider `part-<i>` returns while the Checkpointer writes an epoch. */
+  readonly #captures: (PartState | undefined)[] = [];
+  #stopReason: string | undefined;
+  #stopSignal: NodeJS.Signals | undefined;
+  #ending = false;
+  #completion: GroupRunResult | undefined;
+  #restoredFrom: ImageInfo | null = null;
+  #last: GroupCheckpointInfo | null = null;
+  #end: { resolve: (r: GroupRunResult) => void; reject: (e: Error) => void } | undefined;
+  /** Settles once run() has restored and started every part (or failed to). */
+  readonly #startup = deferred();
+
+  /** @param options - see {@link CheckpointGroupOptions} */
+  constructor(options: CheckpointGroupOptions) {
+    checkOptions(options);
+    signalSettings(options.signals);
+    this.#options = options;
+    this.#deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+    // Made now so its options are checked now; it takes the store's writer lock only when run() restores.
+    const o = options;
+    this.#ckpt = new Checkpointer({
+      store: o.store,
+      signals: false,
+      persist: 'sync',
+      ...(o.app === undefined ? {} : { app: o.app }),
+      ...(o.retention === undefined ? {} : { retention: o.retention }),
+      ...(o.compression === undefined ? {} : { compression: o.compression }),
+      ...(o.lockWaitMs === undefined ? {} : { lockWaitMs: o.lockWaitMs }),
+      ...(o.limits === undefined ? {} : { limits: o.limits }),
+    });
+  }
+
+  /** How many parts (workers) the group has. */
+  get parts(): number {
+    return this.#parts.length;
+  }
+
+  /**
+   * The group image `run()` restored from: null before it has restored and
+   * when it started fresh. Set before any part receives its state.
+   */
+  get restoredFrom(): ImageInfo | null {
+    return this.#restoredFrom;
+  }
+
+  /** True once a stop was requested (by a signal or `requestStop()`). */
+  get stopping(): boolean {
+    return this.#stopReason !== undefined;
+  }
+
+  /** Listen to an event. */
+  on<E extends keyof CheckpointGroupEvents>(event: E, listener: (payload: CheckpointGroupEvents[E]) => void): this {
+    this.#events.on(event, listener);
+    return this;
+  }
+
+  /** Stop listening. */
+  off<E extends keyof CheckpointGroupEvents>(event: E, listener: (payload: CheckpointGroupEvents[E]) => void): this {
+    this.#events.off(event, listener);
+    return this;
+  }
+
+  /**
+   * Add a worker thread as the next part (index = number of parts added
+   * before it). Add every worker before `run()`; the worker calls
+   * `joinGroup()`. Returns the part's index.
+   */
+  addWorker(worker: Worker): number {
+    if (!(worker instanceof Worker)) throw invalid('addWorker() takes a worker_threads Worker');
+    if (this.#state !== 'idle') throw invalid('addWorker() must be called before run()');
+    if (this.#parts.some((p) => p.worker === worker)) throw invalid('this Worker was already added to the group');
+    const part: Part = { index: this.#parts.length, worker, threadId: worker.threadId, port: undefined, finished: undefined, stopped: false, exited: false, exitCode: undefined, error: undefined };
+    // Listen at once: an uncaught error in a worker nobody listens to would end the process.
+    worker.on('error', (err: Error) => (part.error ??= err));
+    worker.on('exit', (code: number) => this.#onExit(part, code));
+    this.#parts.push(part);
+    return part.index;
+  }
+
+  /**
+   * Restore every part from the newest group image (each part receives its
+   * state when it calls `joinGroup()`), then run: group checkpoints by the
+   * `every` timer, signals and `checkpoint()`, until every part has finished
+   * (then one last group checkpoint) or a stop (one group checkpoint, then
+   * every part's loop ends). Resolves once that image is committed and every
+   * worker has exited.
+   *
+   * Rejects with `CKPT_ERR_GROUP_MISMATCH` when the image holds another
+   * number of parts; with `CKPT_ERR_PART_FAILED` when a part dies or exits
+   * without finishing outside a stop (the remaining workers are terminated;
+   * the last group image is intact and a restart resumes from it); with the
+   * stop checkpoint's error when that fails.
+   */
+  async run(): Promise<GroupRunResult> {
+    if (this.#state !== 'idle') throw invalid('run() can be called once per CheckpointGroup');
+    if (this.#parts.length === 0) throw invalid('run() needs at least one part: call addWorker() first');
+    this.#state = 'running';
+    const n = this.#parts.length;
+    const o = this.#options;
+    const ckpt = this.#ckpt;
+    const restored: (PartState | null)[] = this.#parts.map(() => null);
+    for (let i = 0; i < n; i++) {
+      ckpt.register<PartState | undefined>({
+        id: partProviderId(i),
+        tree: true,
+        snapshot: () => this.#captures[i],
+        restore: (s) => {
+          restored[i] = checkPartState(s, i);
+        },
+      });
+    }
+    // The group's own handles: each part's private port, and the worker's port its owner may listen on.
+    ckpt.registerResource({ id: 'ckpt-group', owns: () => ({ MessagePort: 2 * this.#parts.filter((p) => !p.exited).length }) });
+    const ended = new Promise<GroupRunResult>((resolve, reject) => (this.#end = { resolve, reject }));
+    let signals: SignalHandlers | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const result = await this.#restore(ckpt);
+      this.#restoredFrom = result?.image ?? null;
+      const epoch = result?.image.meta[META_EPOCH];
+      this.#epoch = typeof epoch === 'number' && Number.isSafeInteger(epoch) && epoch > 0 ? epoch : 0;
+      const control = new SharedArrayBuffer(CTRL_WORDS * 4);
+      this.#control = new Int32Array(control);
+      Atomics.store(this.#control, CTRL_EPOCH, this.#epoch);
+      for (const part of this.#parts) this.#start(part, control, restored[part.index] ?? null);
+      restored.fill(null);
+      const settings = signalSettings(o.signals);
+      if (settings !== undefined) {
+        const isStopping = (): boolean => this.stopping;
+        signals = new SignalHandlers(settings, {
+          onStop: (sig) => this.#requestStop(sig, sig),
+          onCheckpointSignal: () => this.#background(),
+          get stopping() {
+            return isStopping();
+          },
+        });
+      }
+      if (o.every !== undefined) {
+        timer = setInterval(() => this.#background(), o.every.seconds * 1000);
+        timer.unref();
+      }
+      this.#startup.resolve();
+      for (const part of this.#parts) if (part.exited) this.#onExit(part, part.exitCode ?? 1);
+    } catch (err) {
+      this.#fail(err instanceof Error ? err : new Error(String(err)));
+    }
+    try {
+      return await ended;
+    } finally {
+      clearInterval(timer);
+      signals?.dispose();
+      this.#state = 'ended';
+      await this.#queue.catch(() => undefined);
+      for (const part of this.#parts) part.port?.close();
+      await ckpt.close();
+    }
+  }
+
+  /** Restore the newest group image; a part-count mismatch is `CKPT_ERR_GROUP_MISMATCH`. */
+  async #restore(ckpt: Checkpointer): Promise<Awaited<ReturnType<Checkpointer['restore']>>> {
+    try {
+      return await ckpt.restore();
+    } catch (err) {
+      if (!isCkptError(err, ErrorCodes.UNKNOWN_PROVIDER) && !isCkptError(err, ErrorCodes.MISSING_PROVIDER)) throw err;
+      const images = await ckpt.list().catch(() => []);
+      const image = images.find((i) => i.id === err.image) ?? images[0];
+      const parts = image?.meta[META_PARTS];
+      const holds = typeof parts === 'number' ? `holds ${String(parts)} part${parts === 1 ? '' : 's'}` : `is not an image of a group of ${String(this.#parts.length)} parts`;
+      throw new CkptError(
+        ErrorCodes.GROUP_MISMATCH,
+        `group image ${image?.id ?? err.image ?? '?'} ${holds}, but this group has ${String(this.#parts.length)} worker${this.#parts.length === 1 ? '' : 's'}: a group restores only into the same number of parts — add ${typeof parts === 'number' ? String(parts) : 'as many'} workers, or start fresh in another store`,
+        { cause: err, ...(image === undefined ? {} : { image: image.id }) },
+      );
+    }
+  }
+
+  /** Send part `part` its init message: index, control block, private port, restored state. */
+  #start(part: Part, control: SharedArrayBuffer, state: PartState | null): void {
+    const { port1, port2 } = new MessageChannel();
+    part.port = port1;
+    port1.on('message', (m: PartMessage) => this.#onMessage(part, m));
+    const own = state === null ? { state: null, transfer: [] } : ownBuffers(state);
+    const init: InitMessage = {
+      [GROUP_TAG]: 'init',
+      index: part.index,
+      parts: this.#parts.length,
+      control,
+      port: port2,
+      epoch: this.#epoch,
+      image: this.#restoredFrom,
+      state: own.state,
+    };
+    part.worker.postMessage(init, [port2, ...own.transfer]);
+  }
+
+  #onMessage(part: Part, msg: PartMessage): void {
+    if (this.#state !== 'running') return;
+    const b = this.#barrier;
+    const stopAt = this.#control === undefined ? 0 : Atomics.load(this.#control, CTRL_STOP);
+    switch (msg.type) {
+      case 'captured':
+        if (stopAt !== 0 && msg.epoch >= stopAt) part.stopped = true;
+        if (b?.epoch === msg.epoch) b.answer(part.index, msg.state);
+        break;
+      case 'failed':
+        if (stopAt !== 0 && msg.epoch >= stopAt) part.stopped = true;
+        if (b?.epoch === msg.epoch) {
+          b.fail(
+            new CkptError(ErrorCodes.SNAPSHOT_FAILED, `group checkpoint ${String(msg.epoch)}: part ${String(part.index)} could not capture: ${msg.error.message}; the previous group image is intact`, {
+              ...(msg.error.provider === null ? {} : { provider: msg.error.provider }),
+            }),
+          );
+        }
+        break;
+      case 'finished':
+        part.finished = msg.state;
+        b?.answer(part.index, msg.state);
+        if (this.#parts.every((p) => p.finished !== undefined)) this.#allFinished();
+        break;
+    }
+  }
+
+  #onExit(part: Part, code: number): void {
+    part.exitCode = code;
+    part.exited = true;
+    if (this.#state !== 'running') return; // before run(): judged when it starts; after it: nothing to decide
+    // Messages the part posted before it ended may not have been read yet: read them first.
+    const port = part.port;
+    for (let m = port === undefined ? undefined : receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port!)) {
+      this.#onMessage(part, m.message as PartMessage);
+    }
+    if (part.finished !== undefined || part.stopped) {
+      this.#checkEnd();
+      return;
+    }
+    const why =
+      part.error !== undefined
+        ? `threw: ${part.error.message}`
+        : code === 0
+          ? 'ended its thread without finishing (call finish() at the end of a loop of your own, or end its loop({ until }))'
+          : `exited with code ${String(code)} before finishing`;
+    const err = new CkptError(
+      ErrorCodes.PART_FAILED,
+      `part ${String(part.index)} (worker thread ${String(part.threadId)}) ${why}; the other workers were terminated and the last group image is intact — fix the part and restart the program to resume from it`,
+      part.error === undefined ? {} : { cause: part.error },
+    );
+    this.#barrier?.fail(err);
+    this.#fail(err);
+  }
+
+  /** Every part finished: the last group checkpoint, then the end once every worker exited. */
+  #allFinished(): void {
+    if (this.#ending) return;
+    this.#ending = true;
+    const done = (last: GroupCheckpointInfo | null): void => {
+      this.#completion ??= { stopped: false, restoredFrom: this.#restoredFrom, last: last ?? this.#last };
+      this.#checkEnd();
+    };
+    if (this.#options.checkpointAtEnd === false) {
+      done(null);
+      return;
+    }
+    this.#enqueue(() => this.#groupCheckpoint('end')).then(done, (err: unknown) => this.#fail(err as Error));
+  }
+
+  #requestStop(reason: string, signal: NodeJS.Signals | undefined): void {
+    if (this.#stopReason !== undefined || this.#state !== 'running' || this.#ending) return;
+    this.#stopReason = reason;
+    this.#stopSignal = signal;
+    this.#ending = true;
+    // A stop may come while run() still restores: the epoch is requested once every part has started.
+    this.#enqueue(() => this.#startup.promise.then(() => this.#groupCheckpoint('stop'))).then(
+      (info) => {
+        this.#completion ??= { stopped: true, reason, ...this.#exitCode(), restoredFrom: this.#restoredFrom, last: info };
+        this.#checkEnd();
+      },
+      (err: unknown) => this.#fail(err as Error),
+    );
+  }
+
+  #exitCode(): { exitCode?: number } {
+    const configured = this.#options.signals === false ? undefined : this.#options.signals?.exitCode;
+    if (configured !== undefined) return { exitCode: configured };
+    const sig = this.#stopSignal;
+    const n = sig === undefined ? undefined : (osConstants.signals as Readonly<Record<string, number>>)[sig];
+    return n === undefined ? {} : { exitCode: 128 + n };
+  }
+
+  /**
+   * Ask every part to stop: one group checkpoint (each part ends its loop
+   * after capturing it), then `run()` resolves with `stopped: true`. What a
+   * stop signal does.
+   */
+  requestStop(reason = 'requested'): void {
+    this.#requestStop(String(reason).slice(0, 200), undefined);
+  }
+
+  /**
+   * Take a group checkpoint now (while `run()` runs): resolves once every
+   * part captured the new epoch and the image is committed. Rejects with
+   * `CKPT_ERR_SNAPSHOT_FAILED` (a part's hook threw or its state could not
+   * be encoded), `CKPT_ERR_DEADLINE` (a part did not answer within
+   * `deadlineMs`) or `CKPT_ERR_PART_FAILED` (a part died); the previous group
+   * image stays the latest.
+   */
+  checkpoint(): Promise<GroupCheckpointInfo> {
+    if (this.#state !== 'running') {
+      return Promise.reject(new CkptError(ErrorCodes.INVALID_ARGUMENT, 'checkpoint() is taken while run() runs; call run() first'));
+    }
+    return this.#startup.promise.then(() => this.#enqueue(() => this.#groupCheckpoint()));
+  }
+
+  /** A checkpoint of the timer or a checkpoint signal: skipped while another is queued; a failure is an event. */
+  #background(): void {
+    if (this.#queued > 0 || this.#ending || this.#state !== 'running' || this.#control === undefined) return;
+    this.#enqueue(() => this.#groupCheckpoint()).catch((err: unknown) => {
+      if (this.#state !== 'running') return;
+      const e = isCkptError(err) ? err : new CkptError(ErrorCodes.SNAPSHOT_FAILED, String(err), { cause: err });
+      if (this.#events.listenerCount('checkpointFailed') > 0) this.#events.emit('checkpointFailed', e);
+      else process.emitWarning(`ckpt group checkpoint failed: ${e.message}`, { code: e.code });
+    });
+  }
+
+  /** Run group checkpoints one at a time, in call order. */
+  #enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    this.#queued++;
+    const run = this.#queue.then(fn, fn).finally(() => this.#queued--);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** One group epoch: request it, wait for every part's capture, write one image. */
+  async #groupCheckpoint(kind: 'stop' | 'end' | 'other' = 'other'): Promise<GroupCheckpointInfo> {
+    const control = this.#control!;
+    const ckpt = this.#ckpt;
+    if (this.#state !== 'running' || (kind === 'other' && this.#ending)) {
+      throw new CkptError(ErrorCodes.CLOSED, 'the group is stopping or its parts have finished: no more group checkpoints are taken');
+    }
+    const stop = kind === 'stop';
+    const epoch = ++this.#epoch;
+    const barrier = new Barrier(
+      epoch,
+      this.#parts.filter((p) => p.finished === undefined).map((p) => p.index),
+      this.#deadlineMs,
+    );
+    this.#barrier = barrier;
+    // STOP before EPOCH: a part that sees the epoch sees the stop with it.
+    if (stop) Atomics.store(control, CTRL_STOP, epoch);
+    Atomics.store(control, CTRL_EPOCH, epoch);
+    let captures;
+    try {
+      captures = await barrier.done;
+    } finally {
+      this.#barrier = undefined;
+    }
+    let steps: number | null = Infinity;
+    for (const p of this.#parts) {
+      const s = captures.get(p.index) ?? p.finished!;
+      this.#captures[p.index] = s;
+      steps = s.step === null || steps === null ? null : Math.min(steps, s.step);
+    }
+    try {
+      const image = await ckpt.checkpoint({
+        ...(steps === null || steps === Infinity ? {} : { step: steps }),
+        meta: { [META_PARTS]: this.#parts.length, [META_EPOCH]: epoch },
+      });
+      const info: GroupCheckpointInfo = { epoch, image };
+      this.#last = info;
+      this.#events.emit('checkpoint', info);
+      return info;
+    } finally {
+      this.#captures.fill(undefined);
+    }
+  }
+
+  /** Resolve run() once it has its result and every worker has exited. */
+  #checkEnd(): void {
+    if (this.#completion === undefined || !this.#parts.every((p) => p.exited)) return;
+    this.#end?.resolve(this.#completion);
+  }
+
+  /** End run() with `err`: terminate the workers still running. */
+  #fail(err: Error): void {
+    if (this.#state === 'ended' || this.#end === undefined) return;
+    const end = this.#end;
+    this.#end = undefined;
+    this.#barrier?.fail(isCkptError(err) ? err : new CkptError(ErrorCodes.PART_FAILED, err.message, { cause: err }));
+    this.#startup.reject(err);
+    const running = this.#parts.filter((p) => !p.exited).map((p) => p.worker.terminate().catch(() => undefined));
+    void Promise.all(running).then(() => end.reject(err));
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * @module group/protocol
+ *
+ * What the coordinator of a checkpoint group (`CheckpointGroup`, main thread)
+ * and its parts (`joinGroup()`, worker threads) exchange: the control block
+ * (a `SharedArrayBuffer` of int32 words that every part reads at its
+ * safepoints, so a part sees a request within one iteration even when it
+ * never gives its event loop a turn), the messages on each part's private
+ * port, and the shape of one part's captured state — which is also what the
+ * group image stores as the provider `part-<i>`. See docs/groups.md.
+ */
+import { CkptError, ErrorCodes } from '../errors.js';
+import type { MessagePort } from 'node:worker_threads';
+import type { ImageInfo } from '../info.js';
+
+/** The key of the one message the coordinator posts on a worker's `parentPort`: it carries everything else. */
+export const GROUP_TAG = 'ckpt:group';
+
+/** Control word: the newest group epoch requested (a part answers every epoch above the last one it answered). */
+export const CTRL_EPOCH = 0;
+/** Control word: the epoch whose capture ends the parts' loops (0: no stop requested). */
+export const CTRL_STOP = 1;
+/** Number of int32 words in the control block. */
+export const CTRL_WORDS = 2;
+
+/** Meta key of a group image: how many parts it holds. */
+export const META_PARTS = 'ckpt.group.parts';
+/** Meta key of a group image: the group epoch it holds. */
+export const META_EPOCH = 'ckpt.group.epoch';
+
+/** The provider id under which the group image holds part `index`. */
+export function partProviderId(index: number): string {
+  return `part-${String(index)}`;
+}
+
+/** One provider's state as a part captured it: its encoded value stream and blobs. */
+export interface SavedProvider {
+  /** The provider id in the part. */
+  readonly id: string;
+  /** The provider's schema version when captured. */
+  readonly version: number;
+  /** Whether it was encoded in tree mode. */
+  readonly tree: boolean;
+  /** The ckpt value stream (value encoding v1), in memory of its own. */
+  readonly stream: Uint8Array;
+  /** The blobs the stream references, by index, each in memory of its own. */
+  readonly blobs: readonly Uint8Array[];
+}
+
+/** Everything one part captured at one group epoch: stored in the group image as provider `part-<i>`. */
+export interface PartState {
+  /** The part's step (completed loop iterations) at the capture, or null. */
+  readonly step: number | null;
+  /** Its providers, in registration order. */
+  readonly providers: readonly SavedProvider[];
+}
+
+/** An error as it crosses a thread boundary (structured clone keeps neither the class nor `code`). */
+export interface WireError {
+  readonly code: string | null;
+  readonly message: string;
+  readonly provider: string | null;
+}
+
+/** The message the coordinator posts on a worker's `parentPort` when the group runs. */
+export interface InitMessage {
+  readonly [GROUP_TAG]: 'init';
+  /** This part's index (0-based, the order of `addWorker`). */
+  readonly index: number;
+  /** How many parts the group has. */
+  readonly parts: number;
+  /** The control block ({@link CTRL_WORDS} int32 words). */
+  readonly control: SharedArrayBuffer;
+  /** The part's private port to the coordinator. */
+  readonly port: MessagePort;
+  /** The group epoch restored from (0 when starting fresh). */
+  readonly epoch: number;
+  /** The group image restored from, or null when starting fresh. */
+  readonly image: ImageInfo | null;
+  /** This part's restored state, or null when starting fresh. */
+  readonly state: PartState | null;
+}
+
+/** A message a part posts on its private port. */
+export type PartMessage =
+  /** The capture for `epoch` succeeded. */
+  | { readonly type: 'captured'; readonly epoch: number; readonly state: PartState }
+  /** The capture for `epoch` failed (a hook threw, state could not be encoded). */
+  | { readonly type: 'failed'; readonly epoch: number; readonly error: WireError }
+  /** The part's work is done: its final state, valid for every later epoch. */
+  | { readonly type: 'finished'; readonly state: PartState };
+
+/** An error as a {@link WireError}. */
+export function toWire(err: unknown): WireError {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const code = (e as { code?: unknown }).code;
+  const provider = (e as { provider?: unknown }).provider;
+  return { code: typeof code === 'string' ? code : null, message: e.message, provider: typeof provider === 'string' ? provider : null };
+}
+
+/**
+ * The ArrayBuffers to transfer with `state`: every stream and blob made to
+ * cover its own buffer first (copied when it is a view into a larger or
+ * shared one), so a transfer moves exactly that value and nothing else.
+ */
+export function ownBuffers(state: PartState): { readonly state: PartState; readonly transfer: ArrayBuffer[] } {
+  const seen = new Set<ArrayBuffer>();
+  const own = (a: Uint8Array): Uint8Array => {
+    const buf = a.buffer;
+    if (!(buf instanceof ArrayBuffer) || a.byteOffset !== 0 || a.byteLength !== buf.byteLength || seen.has(buf)) {
+      const copy = a.slice();
+      seen.add(copy.buffer);
+      return copy;
+    }
+    seen.add(buf);
+    return a;
+  };
+  const providers = state.providers.map((p) => ({ ...p, stream: own(p.stream), blobs: p.blobs.map(own) }));
+  return { state: { step: state.step, providers }, transfer: [...seen] };
+}
+
+function corrupt(index: number, what: string): CkptError {
+  return new CkptError(ErrorCodes.CORRUPT, `the group image's state of part ${String(index)} is not a part state (${what}); move the image out of the store`, {
+    provider: partProviderId(index),
+  });
+}
+
+/** Check that a value read from a group image is a {@link PartState}. */
+export function checkPartState(value: unknown, index: number): PartState {
+  if (typeof value !== 'object' || value === null) throw corrupt(index, 'not an object');
+  const v = value as { step?: unknown; providers?: unknown };
+  if (v.step !== null && (typeof v.step !== 'number' || !Number.isSafeInteger(v.step) || v.step < 0)) throw corrupt(index, 'bad step');
+  if (!Array.isArray(v.providers)) throw corrupt(index, 'no provider list');
+  for (const p of v.providers as unknown[]) {
+    const q = p as Partial<Record<keyof SavedProvider, unknown>> | null;
+    if (
+      q === null ||
+      typeof q !== 'object' ||
+      typeof q.id !== 'string' ||
+      typeof q.version !== 'number' ||
+      typeof q.tree !== 'boolean' ||
+      !(q.stream instanceof Uint8Array) ||
+      !Array.isArray(q.blobs) ||
+      !(q.blobs as unknown[]).every((b) => b instanceof Uint8Array)
+    ) {
+      throw corrupt(index, 'bad provider entry');
+    }
+  }
+  return value as PartState;
+}

@@ -1,0 +1,102 @@
+/**
+ * @module test/group/helpers
+ *
+ * Start a CheckpointGroup of real worker threads running `part.ts` (through
+ * tsx), collect what every part reports, and make sure no worker outlives its
+ * test ({@link terminateAll}).
+ */
+import { Worker } from 'node:worker_threads';
+import { CheckpointGroup, type CheckpointGroupOptions, type GroupRunResult } from '../../src/index.js';
+
+const PART = new URL('./part.ts', import.meta.url);
+
+/**
+ * A worker thread running the TypeScript module `entry`: its first code
+ * registers tsx in the new thread (on Node 20 a worker does not take
+ * `--import tsx` from `execArgv` for its entry), then imports the module.
+ */
+export function tsWorker(entry: URL, options: { readonly workerData?: unknown } = {}): Worker {
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); })`;
+  return new Worker(code, { eval: true, ...options });
+}
+
+/** What a part of `part.ts` is told to do (see its module comment). */
+export interface PartOptions {
+  readonly mode: 'counter' | 'spin' | 'slow';
+  readonly until?: number;
+  readonly throwAtEpoch?: number;
+  readonly dieAtStep?: number;
+  readonly spinLimit?: number;
+  readonly blockMs?: number;
+  readonly version?: number;
+  readonly extraProvider?: string;
+  readonly bigLength?: number;
+  readonly exitAtEpoch?: number;
+}
+
+/** A message a part reported. */
+export interface Report {
+  readonly part: number;
+  readonly type: string;
+  readonly [key: string]: unknown;
+}
+
+/** A started group. */
+export interface Started {
+  readonly group: CheckpointGroup;
+  readonly workers: readonly Worker[];
+  readonly reports: Report[];
+  /** `group.run()`, already observed (a rejection is never unhandled). */
+  readonly run: Promise<GroupRunResult>;
+  /** Resolves with the first report matching `pred` (already reported or later); rejects when the run fails first. */
+  next(pred: (r: Report) => boolean): Promise<Report>;
+}
+
+const live = new Set<Worker>();
+
+/** Terminate every worker a test started and left running (for afterEach). */
+export async function terminateAll(): Promise<void> {
+  const all = [...live];
+  live.clear();
+  await Promise.all(all.map((w) => w.terminate()));
+}
+
+/** Start a group over `store` with one worker per entry of `parts`. */
+export function startGroup(options: CheckpointGroupOptions, parts: readonly PartOptions[]): Started {
+  const group = new CheckpointGroup({ signals: false, ...options });
+  const reports: Report[] = [];
+  const waiters: { pred: (r: Report) => boolean; resolve: (r: Report) => void; reject: (err: unknown) => void }[] = [];
+  const workers = parts.map((p) => {
+    const w = tsWorker(PART, { workerData: p });
+    live.add(w);
+    w.on('exit', () => live.delete(w));
+    w.on('message', (r: Report) => {
+      reports.push(r);
+      for (const x of [...waiters]) {
+        if (x.pred(r)) {
+          waiters.splice(waiters.indexOf(x), 1);
+          x.resolve(r);
+        }
+      }
+    });
+    group.addWorker(w);
+    return w;
+  });
+  const run = group.run();
+  // A run that fails wakes every waiter with its error, so no test waits for a report that never comes.
+  run.catch((err: unknown) => {
+    for (const x of waiters.splice(0)) x.reject(err);
+  });
+  return {
+    group,
+    workers,
+    reports,
+    run,
+    next: (pred) => {
+      const seen = reports.find(pred);
+      if (seen !== undefined) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => waiters.push({ pred, resolve, reject }));
+    },
+  };
+}
