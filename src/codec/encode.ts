@@ -40,6 +40,7 @@ import {
 } from './encode-memory.js';
 import { writerFor } from './encode-shapes.js';
 import { findValuePath, renderPath, type PathSegment } from './path.js';
+import { resolveSecrets, secretSpanAt, type Redaction } from './secret.js';
 import {
   BinaryKind,
   DEFAULT_MAX_BIGINT_BYTES,
@@ -406,8 +407,11 @@ class Encoder {
   readonly deepAncestors: Map<object, number> | null;
   /** Set while unserializable values are collected rather than thrown (see {@link collectUnserializable}). */
   collector: Collector | null = null;
+  /** What the provider's secret paths leave out of this state (see codec/secret), or null. */
+  readonly redaction: Redaction | null;
 
-  constructor(buf: FastBuffer, options: EncodeOptions, ids: IdTable | null) {
+  constructor(buf: FastBuffer, options: EncodeOptions, ids: IdTable | null, redaction: Redaction | null = null) {
+    this.redaction = redaction;
     this.buf = buf;
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     this.tree = options.tree;
@@ -808,6 +812,11 @@ class Encoder {
    * stack of {@link deep}, so no state is too deep for the call stack.
    */
   object(v: object, depth: number): void {
+    if (this.redaction !== null) {
+      const r = this.redacted(v);
+      if (r === undefined) return;
+      v = r;
+    }
     if (depth >= DEEP_FROM) {
       this.deep(v, depth);
       return;
@@ -838,6 +847,21 @@ class Encoder {
       }
       this.endContainer(start);
     }
+  }
+
+  /**
+   * Secret paths: the object written in place of `v` — a copy without its
+   * secret members, or `v` itself — or undefined after writing `undefined`
+   * in its place (`v` was found at a secret path). Before identity, so a
+   * left-out object takes no id, and the copy stands for `v` everywhere.
+   */
+  redacted(v: object): object | undefined {
+    const redaction = this.redaction!;
+    if (redaction.omit.has(v)) {
+      this.marker(Ext.UNDEFINED);
+      return undefined;
+    }
+    return redaction.replace.get(v) ?? v;
   }
 
   /**
@@ -1154,6 +1178,11 @@ class Encoder {
 
   /** Start a member that is an object: written whole when a leaf, else a new frame on `stack`. */
   push(stack: Frame[], v: object, depth: number): void {
+    if (this.redaction !== null) {
+      const r = this.redacted(v);
+      if (r === undefined) return;
+      v = r;
+    }
     const kind = this.openObject(v, depth);
     if (kind === K_LEAF) return;
     try {
@@ -1328,6 +1357,7 @@ class Encoder {
       throw leaf(SHARED_VIEW_REASON);
     }
     const bytes = bytesOf(v, kind);
+    if (this.redaction !== null) this.checkSecretMemory(v, kind);
     if (this.buffers !== null) this.claim(v, kind);
     const n = bytes.byteLength;
     if (n >= this.blobThreshold) {
@@ -1355,6 +1385,24 @@ class Encoder {
       buf.set(bytes, this.pos + 7);
       this.pos += 7 + n;
     }
+  }
+
+  /**
+   * Secret paths: refuse a binary value whose bytes overlap a secret binary
+   * value's (another view of the same memory would write the secret bytes).
+   */
+  checkSecretMemory(v: BinaryValue, kind: BinaryKindCode): void {
+    const redaction = this.redaction!;
+    const whole = kind === BinaryKind.ArrayBuffer;
+    const buffer = whole ? (v as ArrayBuffer) : (v as ArrayBufferView).buffer;
+    const start = whole ? 0 : (v as ArrayBufferView).byteOffset;
+    const end = start + v.byteLength;
+    const span = secretSpanAt(redaction, buffer, start, end);
+    if (span === undefined) return;
+    throw leaf(
+      `shares memory with the secret value at ${JSON.stringify(span.path)}, so saving it would save the secret bytes — ` +
+        'give the secret memory of its own (copy it, e.g. with .slice(), where it is created) or mark this path secret too',
+    );
   }
 
   /**
@@ -1452,7 +1500,7 @@ function checkOptions(options: EncodeOptions): void {
  * are not copied (every one is counted as a blob). Returns undefined when
  * the walk hits a limit (the first error then stands alone).
  */
-function collectUnserializable(value: unknown, options: EncodeOptions): Collector | undefined {
+function collectUnserializable(value: unknown, options: EncodeOptions, redaction: Redaction | null): Collector | undefined {
   const walkOptions: EncodeOptions = {
     tree: options.tree,
     classes: options.classes,
@@ -1460,7 +1508,7 @@ function collectUnserializable(value: unknown, options: EncodeOptions): Collecto
     maxDepth: options.maxDepth,
     ...(options.maxBigIntBytes === undefined ? {} : { maxBigIntBytes: options.maxBigIntBytes }),
   };
-  const encoder = new Encoder(allocate(INITIAL_CAPACITY), walkOptions, options.tree ? null : freshIdTable());
+  const encoder = new Encoder(allocate(INITIAL_CAPACITY), walkOptions, options.tree ? null : freshIdTable(), redaction);
   const collector = new Collector(value);
   encoder.collector = collector;
   try {
@@ -1480,9 +1528,9 @@ const SUMMARY_PATHS = 5;
  * with a summary of the others, all of them (up to {@link MAX_REPORTED}) in
  * `errors`.
  */
-function refusal(first: CkptError, value: unknown, options: EncodeOptions): CkptError {
+function refusal(first: CkptError, value: unknown, options: EncodeOptions, redaction: Redaction | null): CkptError {
   if (first.code !== ErrorCodes.UNSERIALIZABLE) return first;
-  const found = collectUnserializable(value, options);
+  const found = collectUnserializable(value, options, redaction);
   if (found === undefined) return first;
   // The headline is what the encoding itself met; the second walk (which
   // reads the state again, getters included) adds the others.
@@ -1506,8 +1554,16 @@ function refusal(first: CkptError, value: unknown, options: EncodeOptions): Ckpt
 function encodeWith(memory: EncoderMemory, value: unknown, options: EncodeOptions): EncodedState {
   assertLittleEndianHost();
   checkOptions(options);
+  let redaction: Redaction | null = null;
+  if (options.secret !== undefined && options.secret.length > 0) {
+    try {
+      redaction = resolveSecrets(value, options.secret) ?? null;
+    } catch (err) {
+      throw toCkptError(err, value);
+    }
+  }
   const initial = memory.takeBuffer();
-  const encoder = new Encoder(initial, options, options.tree ? null : memory.takeIdTable());
+  const encoder = new Encoder(initial, options, options.tree ? null : memory.takeIdTable(), redaction);
   try {
     encoder.value(value, 0);
   } catch (err) {
@@ -1515,7 +1571,7 @@ function encodeWith(memory: EncoderMemory, value: unknown, options: EncodeOption
     // Grown in place, `initial` is a shorter view of the same memory: not a second buffer.
     if (initial.buffer !== encoder.buf.buffer) memory.giveBack(initial);
     memory.giveIdTable(encoder.ids, encoder.nextId);
-    throw refusal(toCkptError(err, value), value, options);
+    throw refusal(toCkptError(err, value), value, options, redaction);
   }
   memory.giveIdTable(encoder.ids, encoder.nextId);
   const buf = encoder.buf;

@@ -7,6 +7,8 @@
  * The wire layout is specified in `docs/FORMAT.md`, section "Value encoding".
  */
 
+import type { SecretPath } from './secret.js';
+
 /** msgpack extension type codes used by the ckpt value encoding v1. Never renumber. */
 export const Ext = {
   /** `undefined` (fixext1, data byte 0). */
@@ -98,6 +100,11 @@ export interface EncodeOptions {
   readonly onSealed?: (buffer: Uint8Array, end: number, final: boolean) => void;
   /** Granularity of {@link onSealed} (the segment size), in bytes. */
   readonly sealStep?: number;
+  /**
+   * The provider's secret paths (see `codec/secret`): the values found there
+   * are written as `undefined`, and never reach the stream or a blob.
+   */
+  readonly secret?: readonly SecretPath[];
 }
 
 /** A large binary value kept out of the msgpack stream. */

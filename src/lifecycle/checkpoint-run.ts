@@ -250,6 +250,8 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
             maxDepth: env.maxDepth,
             // The reader's BigInt limit: a BigInt this Checkpointer could not read back is refused here.
             ...(env.limits.maxBigIntBytes === undefined ? {} : { maxBigIntBytes: env.limits.maxBigIntBytes }),
+            // Values at these paths are written as undefined (never saved).
+            ...(p.secret.length === 0 ? {} : { secret: p.secret }),
           },
           // Large binary values are copied (async) once every provider is captured: see below.
           { mode: 'sync', pool: env.pool, arena: env.arena, segmentSize: env.segmentSize, level: env.level, key: p.id, ...(env.encoder === undefined ? {} : { encoder: env.encoder }) },

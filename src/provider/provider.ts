@@ -75,6 +75,25 @@ export interface Provider<S = unknown> {
    * cycles still fail with `CKPT_ERR_UNSERIALIZABLE`. Default false.
    */
   readonly tree?: boolean;
+  /**
+   * Paths of state that must never be saved: credentials, tokens, keys. The
+   * values found there are left out of the image (not written, not even as
+   * blobs) and `restore` receives `undefined` at those paths, so it fills
+   * them in again (from the environment, a secret store, …). The state
+   * `snapshot` returns is not modified.
+   *
+   * Syntax: keys separated by `.` from the state's root (`'apiKey'`,
+   * `'db.password'`), into plain objects, null-prototype objects,
+   * registered class instances, Maps (string keys) and arrays (a decimal
+   * index, `'sessions.0.token'`); `*` as a whole segment matches every
+   * member (`'tokens.*'`, `'users.*.password'`); `\.`, `\*` and `\\`
+   * escape a literal `.`, `*` or `\` in a key. A path that leads nowhere in a
+   * given state leaves nothing out. An object or binary value found at a
+   * secret path is left out wherever else it appears in the state too.
+   * A malformed path fails `register()` with `CKPT_ERR_INVALID_ARGUMENT`.
+   * See the guide, "Secrets that are never saved".
+   */
+  readonly secret?: readonly string[];
   /** Return the state to save. Called at the frozen point; the result is captured before the app runs again. */
   snapshot(ctx: CheckpointContext): S | Promise<S>;
   /**

@@ -8,6 +8,7 @@
  * in reverse of it.
  */
 import { CkptError, ErrorCodes } from '../errors.js';
+import { parseSecretPaths, type SecretPath } from '../codec/secret.js';
 import type { Migration, Provider, Resource } from './provider.js';
 
 /** Allowed provider and resource ids. */
@@ -20,6 +21,8 @@ export interface RegisteredProvider {
   readonly tree: boolean;
   readonly aliases: readonly string[];
   readonly migrations: ReadonlyMap<number, Migration>;
+  /** Parsed `secret` paths (empty when none). */
+  readonly secret: readonly SecretPath[];
   readonly provider: Provider<unknown>;
 }
 
@@ -73,7 +76,8 @@ export function normalizeProvider(input: Provider<unknown>): RegisteredProvider 
       migrations.set(to, fn as Migration);
     }
   }
-  return { id, version, tree, aliases, migrations, provider: input };
+  const secret = parseSecretPaths(raw['secret'], id);
+  return { id, version, tree, aliases, migrations, secret, provider: input };
 }
 
 /** Registered providers and resources, in registration order. */
