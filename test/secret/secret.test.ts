@@ -7,7 +7,8 @@ import { Checkpointer, type CheckpointerOptions, type Provider } from '../../src
 import { ErrorCodes } from '../../src/errors.js';
 import { removeTempDirs, tempDir } from '../checkpointer/helpers.js';
 import { expectCode, expectThrowCode } from '../helpers/errors.js';
-import { distinctiveBytes, imageText, makeState, secretNeedles, SECRET_PATHS, type SecretState, API_KEY, VISIBLE, TOKEN_ALICE, DB_PASSWORD } from './helpers.js';
+import { runCliInProcess } from '../helpers/cli-in-process.js';
+import { API_KEY, DB_PASSWORD, distinctiveBytes, imageFile, imageText, makeState, SECRET_PATHS, SECRET_STRINGS, secretNeedles, TOKEN_ALICE, VISIBLE, type SecretState } from './helpers.js';
 
 afterEach(removeTempDirs);
 
@@ -203,5 +204,34 @@ describe('secret paths: what the encoder refuses or leaves out elsewhere', () =>
       await again.close();
       expect(got).toEqual({ creds: undefined, alias: undefined, list: [undefined], n: 1 });
     }
+  });
+});
+
+describe('secret paths and the CLI', () => {
+  it('ckpt inspect (with --provider, --full, --segments) and ckpt export show no secret, and show the visible values', async () => {
+    const dir = await tempDir('ckpt-secret-cli-');
+    const box: { state: SecretState | undefined } = { state: makeState() };
+    const ckpt = checkpointer(dir);
+    ckpt.register(provider(box, false));
+    const info = await ckpt.checkpoint();
+    await ckpt.close();
+    const file = await imageFile(dir, info.id);
+    const runs = [
+      ['inspect', file, '--segments'],
+      ['inspect', file, '--provider', 'client', '--full'],
+      ['inspect', file, '--provider', 'client', '--full', '--json'],
+      ['export', file, '--provider', 'client'],
+    ];
+    for (const args of runs) {
+      const r = await runCliInProcess(args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+      for (const s of SECRET_STRINGS) expect(r.stdout.includes(s), `${s} in the output of ckpt ${args.join(' ')}`).toBe(false);
+      if (args.includes('--provider')) expect(r.stdout, args.join(' ')).toContain(VISIBLE);
+    }
+    // The export is the whole state: every secret path is there, as undefined.
+    const exported = await runCliInProcess(['export', file, '--provider', 'client']);
+    const doc = JSON.parse(exported.stdout) as Record<string, unknown>;
+    expect(doc['apiKey']).toEqual({ $type: 'undefined' });
+    expect(doc['weights']).toEqual({ $type: 'undefined' });
   });
 });
