@@ -173,7 +173,9 @@ export function resolveSecrets(root: unknown, paths: readonly SecretPath[]): Red
     if (key === null) slots.set(container, 'all');
     else if (had === undefined) slots.set(container, new Set([key]));
     else if (had !== 'all') had.add(key);
-    if (typeof value !== 'object' || value === null) return;
+    // The root itself is never left out (that would leave out the whole state):
+    // at a secret path it is left out by the copy of its container alone.
+    if (typeof value !== 'object' || value === null || value === root) return;
     omit.add(value);
     let buffer: ArrayBufferLike | undefined;
     let start = 0;

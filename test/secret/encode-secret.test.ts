@@ -152,6 +152,16 @@ describe('secret paths in the encoder', () => {
     expect(got.db['password']).toBeUndefined();
   });
 
+  it('a secret path that leads back to the root leaves out that reference only, not the whole state', () => {
+    const state: Record<string, unknown> = { keep: 'k', a: {} };
+    (state['a'] as Record<string, unknown>)['up'] = state;
+    state['again'] = state;
+    const got = redactTrip(state, ['a.up'], {}) as Record<string, unknown>;
+    expect(got['keep']).toBe('k');
+    expect(got['a']).toEqual({ up: undefined });
+    expect(got['again']).toBe(got);
+  });
+
   it('tree mode: a cycle through an object holding a secret is still refused as a cycle', () => {
     const db: Record<string, unknown> = { password: S };
     db['self'] = db;
