@@ -199,10 +199,11 @@ export function resolveSecrets(root: unknown, paths: readonly SecretPath[]): Red
     const last = path.segments.length - 1;
     for (let s = 0; s <= last && frontier.length > 0; s++) {
       const seg = path.segments[s]!;
-      const next: object[] = [];
+      // A Set: an object reached several ways (shared, or a cycle) is visited once per level.
+      const next = new Set<object>();
       const step = (container: object, key: string | number | null, value: unknown): void => {
         if (s === last) mark(container, key, value, path.text);
-        else if (typeof value === 'object' && value !== null) next.push(value);
+        else if (typeof value === 'object' && value !== null) next.add(value);
       };
       for (const node of frontier) {
         switch (shapeOf(node)) {
@@ -222,7 +223,7 @@ export function resolveSecrets(root: unknown, paths: readonly SecretPath[]): Red
               // Wildcard: every value, whatever its key (the key is kept).
               for (const [, v] of mapEntries(m)) {
                 if (s === last) mark(m, null, v, path.text);
-                else if (typeof v === 'object' && v !== null) next.push(v);
+                else if (typeof v === 'object' && v !== null) next.add(v);
               }
             } else if (mapHas(m, seg)) {
               step(m, seg, mapGet(m, seg));
@@ -234,7 +235,7 @@ export function resolveSecrets(root: unknown, paths: readonly SecretPath[]): Red
               for (const k of Object.keys(node)) {
                 const v = (node as Record<string, unknown>)[k];
                 if (s === last) mark(node, null, v, path.text);
-                else if (typeof v === 'object' && v !== null) next.push(v);
+                else if (typeof v === 'object' && v !== null) next.add(v);
               }
             } else if (isEnumerable(node, seg)) {
               step(node, seg, (node as Record<string, unknown>)[seg]);
@@ -245,7 +246,7 @@ export function resolveSecrets(root: unknown, paths: readonly SecretPath[]): Red
             break;
         }
       }
-      frontier = next;
+      frontier = [...next];
     }
   }
   if (slots.size === 0) return undefined;

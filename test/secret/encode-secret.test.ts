@@ -152,6 +152,22 @@ describe('secret paths in the encoder', () => {
     expect(got.db['password']).toBeUndefined();
   });
 
+  it('wildcards over shared objects visit each object once per level (a DAG of 10^24 paths resolves)', () => {
+    // 24 levels, each node's 10 members all the same next node: 10^24 paths, 24 distinct objects.
+    let node: Record<string, unknown> = { pw: S, keep: 1 };
+    const bottom = node;
+    for (let level = 0; level < 24; level++) {
+      const up: Record<string, unknown> = {};
+      for (let k = 0; k < 10; k++) up[`m${k}`] = node;
+      node = up;
+    }
+    const got = redactTrip(node, [[...Array.from({ length: 24 }, () => '*'), 'pw'].join('.')], {}) as Record<string, unknown>;
+    let g = got;
+    for (let level = 0; level < 24; level++) g = g['m7'] as Record<string, unknown>;
+    expect(g).toEqual({ pw: undefined, keep: 1 });
+    expect(bottom['pw']).toBe(S);
+  });
+
   it('a secret path that leads back to the root leaves out that reference only, not the whole state', () => {
     const state: Record<string, unknown> = { keep: 'k', a: {} };
     (state['a'] as Record<string, unknown>)['up'] = state;
