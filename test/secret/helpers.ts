@@ -69,7 +69,8 @@ export const SECRET_PATHS = [
   'visible.absent',
 ];
 
-export function makeState(): SecretState {
+/** The state; `visibleBytes` sizes the visible array (large: the stream and blobs go through the compression pool). */
+export function makeState(visibleBytes = 128 * 1024): SecretState {
   const db = { host: 'db.internal', password: DB_PASSWORD };
   return {
     apiKey: API_KEY,
@@ -89,7 +90,7 @@ export function makeState(): SecretState {
       ['user', 'service-account'],
       ['password', MAP_PASSWORD],
     ]),
-    visible: { note: VISIBLE, data: distinctiveBytes(128 * 1024, 0x71e7) },
+    visible: { note: VISIBLE, data: distinctiveBytes(visibleBytes, 0x71e7) },
   };
 }
 

@@ -109,6 +109,28 @@ describe.each([
   });
 });
 
+describe('secret paths with the compression pool', () => {
+  it('a state large enough for the pool (compressed during capture, async persist) holds no secret either', async () => {
+    const dir = await tempDir('ckpt-secret-pool-');
+    const box: { state: SecretState | undefined } = { state: makeState(12 * 1024 * 1024) };
+    // Many small records in the value stream, so it too is large enough to be compressed while it is encoded.
+    const records = Array.from({ length: 200_000 }, (_, i) => ({ i, label: `record-${i}` }));
+    const ckpt = checkpointer(dir, { persist: 'async', compression: { level: 1, threads: 2 } });
+    ckpt.register(provider(box, false));
+    ckpt.register({ id: 'records', snapshot: () => records, restore: () => undefined });
+    const info = await ckpt.checkpoint();
+    await ckpt.close();
+    await expectNoSecret(dir, info.id, box.state!);
+    const into: { state: SecretState | undefined } = { state: undefined };
+    const again = checkpointer(dir);
+    again.register(provider(into, false));
+    again.register({ id: 'records', snapshot: () => [], restore: () => undefined });
+    await again.restore();
+    await again.close();
+    expectRestored(into.state!, box.state!, false);
+  });
+});
+
 describe('secret paths in incremental images', () => {
   it('an incremental image refers to no secret: neither the old nor the new secret is in either image', async () => {
     const dir = await tempDir('ckpt-secret-incr-');
