@@ -1,0 +1,142 @@
+/**
+ * @module test/group/children
+ *
+ * A checkpoint group of child processes (fork, IPC): restore round trip with
+ * state larger than one IPC chunk, a loop that never yields seeing requests,
+ * and the bad paths — a JSON channel refused, a child that throws in
+ * snapshot(), exits during a checkpoint, dies outside one, a SIGTERM sent to
+ * a child, a child without IPC.
+ */
+import { spawn } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CheckpointGroup, ErrorCodes, MemoryStore } from '../../src/index.js';
+import { assertCkptError } from '../helpers/errors.js';
+import { reapChildParts, startChildGroup } from './helpers.js';
+
+afterEach(reapChildParts);
+
+describe('a group of child processes', () => {
+  it('checkpoints every child into one image and restores each child its own state (larger than one IPC chunk)', async () => {
+    const store = new MemoryStore();
+    const big = 1_000_000; // 8 MB: two chunks
+    const g = startChildGroup({ store }, [{ mode: 'counter', bigLength: big }, { mode: 'counter' }, { mode: 'counter' }]);
+    await g.next((r) => r.type === 'restored' && r.part === 0);
+    const info = await g.group.checkpoint();
+    expect(info.epoch).toBe(1);
+    expect(info.image.meta['ckpt.group.parts']).toBe(3);
+    g.group.requestStop();
+    const result = await g.run;
+    expect(result.stopped).toBe(true);
+    const ends = g.reports.filter((r) => r.type === 'end');
+    expect(ends.map((r) => r.stopped)).toEqual([true, true, true]);
+    for (const c of g.children) expect(c.exitCode, c.stderrText()).toBe(0);
+
+    const again = startChildGroup({ store }, [{ mode: 'counter', bigLength: big }, { mode: 'counter' }, { mode: 'counter' }]);
+    const restored = await Promise.all([0, 1, 2].map((i) => again.next((r) => r.type === 'restored' && r.part === i)));
+    for (const [i, r] of restored.entries()) {
+      const end = ends.find((e) => e.part === i)!;
+      expect(r.n).toBe(end.n);
+      expect(r.step).toBe(end.n);
+    }
+    const endBig = ends.find((e) => e.part === 0)!.bigSum;
+    expect(restored[0]!.bigLength).toBe(big);
+    expect(restored[0]!.bigSum).toBe(endBig);
+    again.group.requestStop();
+    expect((await again.run).restoredFrom?.id).toBe(result.last!.image.id);
+  });
+
+  it('a child whose loop never yields to its event loop sees each request and the stop', async () => {
+    const store = new MemoryStore();
+    const g = startChildGroup({ store }, [{ mode: 'spin', spinLimit: 1e12 }, { mode: 'counter' }]);
+    await g.next((r) => r.type === 'restored' && r.part === 0);
+    await g.group.checkpoint();
+    await g.group.checkpoint();
+    g.group.requestStop();
+    const result = await g.run;
+    expect(result.stopped).toBe(true);
+    // Every request (2 checkpoints and the stop) was seen and captured by the synchronous loop.
+    expect(g.reports.filter((r) => r.type === 'snap' && r.part === 0).map((r) => r.epoch)).toEqual([1, 2, 3]);
+    expect(g.reports.filter((r) => r.type === 'spins' && r.part === 0).every((r) => r.seen === true)).toBe(true);
+    expect(g.reports.find((r) => r.type === 'end' && r.part === 0)?.stopped).toBe(true);
+  });
+
+  it('a child forked with JSON serialization is refused: run() rejects naming the fix, the children are reaped', async () => {
+    const g = startChildGroup({ store: new MemoryStore() }, [{ mode: 'counter' }, { mode: 'counter' }], { serialization: 'json' });
+    const err = assertCkptError(await g.run.then(() => undefined, (e: unknown) => e), ErrorCodes.INVALID_ARGUMENT);
+    expect(err.message).toContain("serialization: 'advanced'");
+    for (const c of g.children) expect(c.exitCode !== null || c.signalCode !== null).toBe(true);
+  });
+
+  it('a child that throws in snapshot() fails that epoch only; the next one commits', async () => {
+    const store = new MemoryStore();
+    const g = startChildGroup({ store }, [{ mode: 'counter' }, { mode: 'counter', throwAtEpoch: 2 }]);
+    const first = await g.group.checkpoint();
+    const failed = assertCkptError(await g.group.checkpoint().then(() => undefined, (e: unknown) => e), ErrorCodes.SNAPSHOT_FAILED);
+    expect(failed.message).toContain('part 1');
+    expect(failed.message).toContain('no state at epoch 2');
+    expect((await store.list()).map((e) => e.id)).toEqual([first.image.id]);
+    expect((await g.group.checkpoint()).epoch).toBe(3);
+    g.group.requestStop();
+    expect((await g.run).stopped).toBe(true);
+  });
+
+  it('a child that exits during a group checkpoint fails it and ends the run; the older image stays the newest; the others are killed and reaped', async () => {
+    const store = new MemoryStore();
+    const g = startChildGroup({ store }, [{ mode: 'counter' }, { mode: 'counter', exitAtEpoch: 2 }, { mode: 'counter' }]);
+    const first = await g.group.checkpoint();
+    const err = assertCkptError(await g.group.checkpoint().then(() => undefined, (e: unknown) => e), ErrorCodes.PART_FAILED);
+    expect(err.message).toMatch(/part 1 \(child process \d+\) exited with code 3 before finishing/);
+    await expect(g.run).rejects.toBe(err);
+    expect((await store.list()).map((e) => e.id)).toEqual([first.image.id]);
+    expect(g.children[1]!.exitCode).toBe(3);
+    for (const i of [0, 2]) expect(g.children[i]!.signalCode).toBe('SIGKILL');
+  });
+
+  it('a child killed outside a checkpoint ends run() with an error naming it and the signal', async () => {
+    const g = startChildGroup({ store: new MemoryStore() }, [{ mode: 'counter' }, { mode: 'counter' }]);
+    await g.next((r) => r.type === 'restored' && r.part === 1);
+    g.children[1]!.kill('SIGKILL');
+    const err = assertCkptError(await g.run.then(() => undefined, (e: unknown) => e), ErrorCodes.PART_FAILED);
+    expect(err.message).toMatch(/part 1 \(child process \d+\) was killed by SIGKILL before finishing/);
+    expect(g.children[0]!.signalCode).toBe('SIGKILL');
+  });
+
+  it('a child that throws outside a checkpoint ends run() with an error naming it', async () => {
+    const g = startChildGroup({ store: new MemoryStore() }, [{ mode: 'counter' }, { mode: 'counter', dieAtStep: 10 }]);
+    const err = assertCkptError(await g.run.then(() => undefined, (e: unknown) => e), ErrorCodes.PART_FAILED);
+    expect(err.message).toMatch(/part 1 \(child process \d+\) exited with code 1 before finishing/);
+    expect(g.children[1]!.stderrText()).toContain('broke at step 10');
+  });
+
+  it('SIGTERM sent to one child makes the coordinator take one group checkpoint and stop every part', async () => {
+    const store = new MemoryStore();
+    const g = startChildGroup({ store, signals: {} }, [{ mode: 'counter' }, { mode: 'counter' }, { mode: 'counter' }]);
+    await Promise.all([0, 1, 2].map((i) => g.next((r) => r.type === 'restored' && r.part === i)));
+    g.children[2]!.kill('SIGTERM');
+    const result = await g.run;
+    expect(result).toMatchObject({ stopped: true, reason: 'SIGTERM in part 2', exitCode: 143 });
+    expect(result.last?.epoch).toBe(1);
+    expect(g.reports.filter((r) => r.type === 'end').map((r) => r.stopped)).toEqual([true, true, true]);
+    for (const c of g.children) expect(c.exitCode, c.stderrText()).toBe(0);
+    expect((await store.list()).map((e) => e.id)).toEqual([result.last!.image.id]);
+  });
+
+  it('a child every part finishes: one last group checkpoint, the children exit 0', async () => {
+    const store = new MemoryStore();
+    const g = startChildGroup({ store }, [{ mode: 'counter', until: 200 }, { mode: 'counter', until: 300 }]);
+    const result = await g.run;
+    expect(result.stopped).toBe(false);
+    expect(result.last?.image.step).toBe(200);
+    for (const c of g.children) expect(c.exitCode, c.stderrText()).toBe(0);
+  });
+
+  it('addChild() refuses a process without an IPC channel', async () => {
+    const group = new CheckpointGroup({ store: new MemoryStore(), signals: false });
+    const p = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
+    try {
+      expect(() => group.addChild(p)).toThrow(/no IPC channel/);
+    } finally {
+      await new Promise((r) => (p.exitCode !== null ? r(undefined) : p.once('close', r)));
+    }
+  });
+});
