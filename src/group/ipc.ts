@@ -227,7 +227,11 @@ const raise = (i, v) => {
 let fd;
 try { fd = fs.openSync(file, 'r'); } catch { fd = undefined; }
 const read = () => {
-  if (process.ppid !== ppid) { Atomics.store(words, ${String(CHILD_GONE)}, 1); process.exit(0); }
+  if (process.ppid !== ppid) {
+    Atomics.store(words, ${String(CHILD_GONE)}, 1);
+    Atomics.store(words, ${String(CHILD_TURN)}, 1);
+    process.exit(0);
+  }
   if (fd === undefined) return;
   try {
     if (fs.readSync(fd, buf, 0, 8, 0) !== 8) return;

@@ -118,6 +118,8 @@ export class GroupParticipant {
   /** How many parts the group has. */
   readonly parts: number;
   readonly #control: Int32Array;
+  /** Whether this part is a child process (its control block has the turn and gone words). */
+  readonly #child: boolean;
   readonly #link: PartLink;
   readonly #registry = new Registry();
   readonly #classes = new ClassRegistry();
@@ -137,6 +139,7 @@ export class GroupParticipant {
     this.index = link.index;
     this.parts = link.parts;
     this.#control = link.control;
+    this.#child = link.kind === 'child';
     this.#link = link;
     this.#image = link.image;
     this.#pending = link.state;
@@ -152,11 +155,8 @@ export class GroupParticipant {
    */
   get due(): boolean {
     if (this.#finished || this.#stopped) return false;
-    return Atomics.load(this.#control, CTRL_EPOCH) > this.#answered || (this.#child && (Atomics.load(this.#control, CHILD_TURN) !== 0 || Atomics.load(this.#control, CHILD_GONE) !== 0));
-  }
-
-  get #child(): boolean {
-    return this.#control.length > CHILD_TURN;
+    // In a child, the turn word is also set when the coordinator is gone.
+    return Atomics.load(this.#control, CTRL_EPOCH) > this.#answered || (this.#child && Atomics.load(this.#control, CHILD_TURN) !== 0);
   }
 
   get #gone(): boolean {
@@ -328,10 +328,16 @@ export class GroupParticipant {
       await this.#link.post(msg);
     } catch (err) {
       // Only a child's IPC send fails: its channel closed.
-      if (this.#child) Atomics.store(this.#control, CHILD_GONE, 1);
+      if (this.#child) setGone(this.#control);
       throw this.#goneError(err);
     }
   }
+}
+
+/** Mark a child's coordinator gone: the next `due` is true and the safepoint rejects. */
+function setGone(control: Int32Array): void {
+  Atomics.store(control, CHILD_GONE, 1);
+  Atomics.store(control, CHILD_TURN, 1);
 }
 
 function isInit(value: unknown): value is InitMessage {
@@ -478,7 +484,7 @@ function joinAsChild(send: IpcSend): Promise<GroupParticipant> {
     };
     process.on('message', onMessage);
     process.once('disconnect', () => {
-      Atomics.store(control, CHILD_GONE, 1);
+      setGone(control);
       if (!joined) {
         fail(new CkptError(ErrorCodes.PART_FAILED, `child process ${String(process.pid)}: the group's coordinator closed the IPC channel before this part joined the group`));
       }
