@@ -163,8 +163,9 @@ function checkOptions(options: CheckpointGroupOptions): void {
 
 /**
  * The coordinator of a checkpoint group: one program split across worker
- * threads, checkpointed as one consistent image. Add every worker, then
- * `run()`; each worker calls `joinGroup()` (see {@link joinGroup}).
+ * threads and child processes, checkpointed as one consistent image. Add
+ * every worker (`addWorker`) and child (`addChild`), then `run()`; each part
+ * calls `joinGroup()` (see {@link joinGroup}).
  *
  * ```ts
  * const group = new CheckpointGroup({ store: './checkpoints', every: { seconds: 30 } });
@@ -327,13 +328,15 @@ export class CheckpointGroup {
    * `every` timer, signals and `checkpoint()`, until every part has finished
    * (then one last group checkpoint) or a stop (one group checkpoint, then
    * every part's loop ends). Resolves once that image is committed and every
-   * worker has exited.
+   * worker and child process has exited.
    *
    * Rejects with `CKPT_ERR_GROUP_MISMATCH` when the image holds another
    * number of parts; with `CKPT_ERR_PART_FAILED` when a part dies or exits
-   * without finishing outside a stop (the remaining workers are terminated;
-   * the last group image is intact and a restart resumes from it); with the
-   * stop checkpoint's error when that fails.
+   * without finishing outside a stop (the remaining workers are terminated
+   * and the children killed and reaped; the last group image is intact and
+   * a restart resumes from it); with `CKPT_ERR_INVALID_ARGUMENT` when a child
+   * joins over a JSON IPC channel; with the stop checkpoint's error when
+   * that fails.
    */
   async run(): Promise<GroupRunResult> {
     if (this.#state !== 'idle') throw invalid('run() can be called once per CheckpointGroup');
@@ -523,7 +526,7 @@ export class CheckpointGroup {
       const holds = typeof parts === 'number' ? `holds ${String(parts)} part${parts === 1 ? '' : 's'}` : `is not an image of a group of ${String(this.#parts.length)} parts`;
       throw new CkptError(
         ErrorCodes.GROUP_MISMATCH,
-        `group image ${image?.id ?? err.image ?? '?'} ${holds}, but this group has ${String(this.#parts.length)} worker${this.#parts.length === 1 ? '' : 's'}: a group restores only into the same number of parts — add ${typeof parts === 'number' ? String(parts) : 'as many'} workers, or start fresh in another store`,
+        `group image ${image?.id ?? err.image ?? '?'} ${holds}, but this group has ${String(this.#parts.length)} part${this.#parts.length === 1 ? '' : 's'}: a group restores only into the same number of parts — add ${typeof parts === 'number' ? String(parts) : 'as many'} workers or child processes, or start fresh in another store`,
         { cause: err, ...(image === undefined ? {} : { image: image.id }) },
       );
     }
@@ -606,7 +609,7 @@ export class CheckpointGroup {
     this.#fail(err);
   }
 
-  /** Every part finished: the last group checkpoint, then the end once every worker exited. */
+  /** Every part finished: the last group checkpoint, then the end once every part exited. */
   #allFinished(): void {
     if (this.#ending) return;
     this.#ending = true;
@@ -732,7 +735,7 @@ export class CheckpointGroup {
     }
   }
 
-  /** Resolve run() once it has its result and every worker has exited. */
+  /** Resolve run() once it has its result and every part (thread or process) has exited. */
   #checkEnd(): void {
     if (this.#completion === undefined || !this.#parts.every((p) => p.exited)) return;
     this.#end?.resolve(this.#completion);
