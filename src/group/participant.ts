@@ -334,6 +334,9 @@ export class GroupParticipant {
   }
 }
 
+/** This child process's one join (joinGroup() called again returns it). */
+let childJoin: Promise<GroupParticipant> | undefined;
+
 /** Mark a child's coordinator gone: the next `due` is true and the safepoint rejects. */
 function setGone(control: Int32Array): void {
   Atomics.store(control, CHILD_GONE, 1);
@@ -379,7 +382,11 @@ export function joinGroup(): Promise<GroupParticipant> {
       port.on('message', onMessage);
     });
   }
-  if (isMainThread && typeof process.send === 'function' && process.channel !== undefined) return joinAsChild(process.send.bind(process) as IpcSend);
+  if (isMainThread && typeof process.send === 'function' && process.channel !== undefined) {
+    // A process joins once: later calls get the same participant.
+    childJoin ??= joinAsChild(process.send.bind(process) as IpcSend);
+    return childJoin;
+  }
   return Promise.reject(
     new CkptError(
       ErrorCodes.INVALID_ARGUMENT,
