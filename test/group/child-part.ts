@@ -14,14 +14,17 @@
  *   iterations until `ckpt.due` is seen (or `spinLimit` iterations), then a
  *   safepoint; reports how many iterations it saw each request after.
  *
+ * - `idle`: never joins the group (stays alive until killed).
+ * - `rogue`: joins by hand and answers the init message with a chunk of
+ *   state nobody asked for (a protocol error), then stays alive.
+ *
  * `bigLength` adds a large Float64Array provider (several IPC chunks)
- * incremented at every step. `ignoreSigterm` makes SIGTERM do nothing in
- * the program itself (the group's handler still asks for a stop).
+ * incremented at every step.
  */
 import { joinGroup } from '../../src/index.js';
 
 interface Options {
-  readonly mode: 'counter' | 'spin';
+  readonly mode: 'counter' | 'spin' | 'idle' | 'rogue';
   readonly until?: number;
   readonly throwAtEpoch?: number;
   readonly exitAtEpoch?: number;
@@ -32,6 +35,17 @@ interface Options {
 
 const o = JSON.parse(process.argv[2] ?? '{}') as Options;
 const report = (msg: Record<string, unknown>): void => void process.send!({ report: { pid: process.pid, ...msg } });
+if (o.mode === 'idle' || o.mode === 'rogue') {
+  if (o.mode === 'rogue') {
+    process.on('message', (m: Record<string, unknown>) => {
+      if (m['ckpt:group'] === 'init') process.send!({ 'ckpt:group': 'chunk', bytes: new Uint8Array(4) });
+    });
+    process.send!({ 'ckpt:group': 'join', probe: new Uint8Array(1) });
+  }
+  report({ type: 'waiting' });
+  setInterval(() => undefined, 1000);
+  await new Promise(() => undefined);
+}
 const ckpt = await joinGroup().catch((err: unknown) => {
   report({ type: 'join-failed', code: (err as { code?: string }).code, message: (err as Error).message });
   throw err;

@@ -4,8 +4,9 @@
  * A checkpoint group of child processes (fork, IPC): restore round trip with
  * state larger than one IPC chunk, a loop that never yields seeing requests,
  * and the bad paths — a JSON channel refused, a child that throws in
- * snapshot(), exits during a checkpoint, dies outside one, a SIGTERM sent to
- * a child, a child without IPC.
+ * snapshot(), exits during a checkpoint, is killed or throws outside one,
+ * never joins (deadline), breaks the protocol, a SIGTERM sent to a child, a
+ * child without IPC. Every child is reaped after each test.
  */
 import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -121,13 +122,34 @@ describe('a group of child processes', () => {
     expect((await store.list()).map((e) => e.id)).toEqual([result.last!.image.id]);
   });
 
-  it('a child every part finishes: one last group checkpoint, the children exit 0', async () => {
+  it('when every child finished: one last group checkpoint, the children exit 0', async () => {
     const store = new MemoryStore();
     const g = startChildGroup({ store }, [{ mode: 'counter', until: 200 }, { mode: 'counter', until: 300 }]);
     const result = await g.run;
     expect(result.stopped).toBe(false);
     expect(result.last?.image.step).toBe(200);
     for (const c of g.children) expect(c.exitCode, c.stderrText()).toBe(0);
+  });
+
+  it('a child that never joins fails each group checkpoint by the deadline, naming it; a stop that cannot be taken ends run() and the children are killed and reaped', async () => {
+    const store = new MemoryStore();
+    const g = startChildGroup({ store, deadlineMs: 1500 }, [{ mode: 'counter' }, { mode: 'idle' }]);
+    await g.next((r) => r.type === 'waiting');
+    const err = assertCkptError(await g.group.checkpoint().then(() => undefined, (e: unknown) => e), ErrorCodes.DEADLINE);
+    expect(err.message).toContain('part 1 did not capture');
+    expect(await store.list()).toEqual([]);
+    g.group.requestStop();
+    assertCkptError(await g.run.then(() => undefined, (e: unknown) => e), ErrorCodes.DEADLINE);
+    // Part 0 captured the stop and may have ended on its own first; part 1 was killed. Both were reaped before run() rejected.
+    expect(g.children[1]!.signalCode).toBe('SIGKILL');
+    for (const c of g.children) expect(c.exitCode !== null || c.signalCode !== null).toBe(true);
+  });
+
+  it('a child that breaks the protocol ends run() with CKPT_ERR_PART_FAILED naming it', async () => {
+    const g = startChildGroup({ store: new MemoryStore() }, [{ mode: 'counter' }, { mode: 'rogue' }]);
+    const err = assertCkptError(await g.run.then(() => undefined, (e: unknown) => e), ErrorCodes.PART_FAILED);
+    expect(err.message).toMatch(/part 1 \(child process \d+\) broke the group protocol: it sent a chunk of state nobody asked for/);
+    for (const c of g.children) expect(c.signalCode).toBe('SIGKILL');
   });
 
   it('addChild() refuses a process without an IPC channel', async () => {

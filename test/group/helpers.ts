@@ -25,7 +25,7 @@ export function tsWorker(entry: URL, options: { readonly workerData?: unknown } 
 
 /** What a part of `part.ts` is told to do (see its module comment). */
 export interface PartOptions {
-  readonly mode: 'counter' | 'spin' | 'slow';
+  readonly mode: 'counter' | 'spin' | 'slow' | 'idle' | 'rogue';
   readonly until?: number;
   readonly throwAtEpoch?: number;
   readonly dieAtStep?: number;
