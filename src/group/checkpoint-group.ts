@@ -121,6 +121,8 @@ interface Part {
   /** A child's state being received in chunks. */
   readonly receiver: ArrayReceiver;
   exitSignal: NodeJS.Signals | null;
+  /** Called once the part has ended (a child: reaped and its IPC channel closed). */
+  readonly onEnded: (() => void)[];
   /** The final state, once the part finished. */
   finished: PartState | undefined;
   /** It captured the stop epoch (its loop ended). */
@@ -290,14 +292,20 @@ export class CheckpointGroup {
     if (!(child instanceof ChildProcess)) throw invalid('addChild() takes a ChildProcess made by child_process.fork()');
     if (this.#state !== 'idle') throw invalid('addChild() must be called before run()');
     if (this.#parts.some((p) => p.child === child)) throw invalid('this child process was already added to the group');
+    if (child.exitCode !== null || child.signalCode !== null) throw invalid(`child process ${String(child.pid)} has already exited: add a child that runs (and calls joinGroup())`);
     if (typeof child.send !== 'function' || !child.connected) {
       throw invalid(`child process ${String(child.pid)} has no IPC channel: start it with fork(file, { serialization: 'advanced' })`);
     }
     const part = this.#newPart({ child, label: `child process ${String(child.pid)}` });
     child.on('error', (err: Error) => (part.error ??= err));
     child.on('message', (m: unknown) => this.#onChildMessage(part, m));
-    // 'close': the process ended and every message it sent was read.
-    child.on('close', (code: number | null, signal: NodeJS.Signals | null) => this.#onExit(part, code ?? 1, signal));
+    // Ended once it was reaped ('exit') and every message it sent was read (its IPC channel closed): not 'close',
+    // which also waits for stdio pipes the program may never read.
+    child.once('exit', (code: number | null, signal: NodeJS.Signals | null) => {
+      const ended = (): void => this.#onExit(part, code ?? 1, signal);
+      if (child.connected) child.once('disconnect', ended);
+      else ended();
+    });
     return part.index;
   }
 
@@ -312,6 +320,7 @@ export class CheckpointGroup {
       restored: undefined,
       receiver: new ArrayReceiver(),
       exitSignal: null,
+      onEnded: [],
       finished: undefined,
       stopped: false,
       exited: false,
@@ -475,7 +484,7 @@ export class CheckpointGroup {
       stopSignals: this.#stopSignals,
       state: flat?.skeleton ?? null,
     };
-    // A failed send means the child is gone: its 'close' ends the run.
+    // A failed send means the child is gone: its exit ends the run.
     sendWithArrays(child.send.bind(child) as IpcSend, init, flat?.arrays ?? []).catch(() => undefined);
   }
 
@@ -496,9 +505,16 @@ export class CheckpointGroup {
         if (!part.receiver.chunk(m['bytes'])) this.#protocolError(part, 'a chunk of state nobody asked for');
         return;
       case 'part': {
-        const msg = m['msg'] as { type?: unknown; state?: unknown; epoch?: unknown } | null;
+        const msg = m['msg'] as { type?: unknown; state?: unknown; epoch?: unknown; error?: unknown } | null;
         if (msg === null || typeof msg !== 'object') return this.#protocolError(part, 'a part message without content');
-        if (msg.type === 'failed') return this.#onMessage(part, msg as PartMessage);
+        if (msg.type !== 'finished' && typeof msg.epoch !== 'number') return this.#protocolError(part, 'a part message without an epoch');
+        if (msg.type === 'failed') {
+          const e = msg.error as Partial<Record<string, unknown>> | null;
+          if (e === null || typeof e !== 'object' || typeof e['message'] !== 'string') return this.#protocolError(part, 'a failure without an error');
+          const code = typeof e['code'] === 'string' ? e['code'] : null;
+          const provider = typeof e['provider'] === 'string' ? e['provider'] : null;
+          return this.#onMessage(part, { type: 'failed', epoch: msg.epoch as number, error: { code, message: e['message'], provider } });
+        }
         if ((msg.type !== 'captured' && msg.type !== 'finished') || !isSkeleton(msg.state)) return this.#protocolError(part, 'a malformed part message');
         if (part.receiver.busy) return this.#protocolError(part, 'a new state before the last one was complete');
         const skeleton = msg.state;
@@ -582,6 +598,7 @@ export class CheckpointGroup {
     part.exitCode = code;
     part.exitSignal = signal;
     part.exited = true;
+    for (const f of part.onEnded.splice(0)) f();
     if (this.#state !== 'running') return; // before run(): judged when it starts; after it: nothing to decide
     // Messages the part posted before it ended may not have been read yet: read them first.
     const port = part.port;
@@ -748,16 +765,16 @@ export class CheckpointGroup {
     this.#end = undefined;
     this.#barrier?.fail(isCkptError(err) ? err : new CkptError(ErrorCodes.PART_FAILED, err.message, { cause: err }));
     this.#startup.reject(err);
-    const running = this.#parts.filter((p) => !p.exited).map((p) => (p.worker !== undefined ? p.worker.terminate().then(() => undefined, () => undefined) : killAndReap(p.child!)));
+    const running = this.#parts.filter((p) => !p.exited).map((p) => (p.worker !== undefined ? p.worker.terminate().then(() => undefined, () => undefined) : killAndReap(p)));
     void Promise.all(running).then(() => end.reject(err));
   }
 }
 
-/** SIGKILL a child process and resolve once it was reaped and its pipes closed. */
-function killAndReap(child: ChildProcess): Promise<void> {
+/** SIGKILL a part's child process and resolve once it was reaped and its IPC channel closed. */
+function killAndReap(part: Part): Promise<void> {
   return new Promise((resolve) => {
-    // Called only before its 'close': that event comes once it is reaped (also when it already exited).
-    child.once('close', () => resolve());
-    child.kill('SIGKILL');
+    if (part.exited) return resolve();
+    part.onEnded.push(resolve);
+    part.child!.kill('SIGKILL');
   });
 }
