@@ -442,17 +442,11 @@ export class CheckpointGroup {
     return { MessagePort: ports, ProcessWrap: processes, PipeWrap: pipes };
   }
 
-  /** Write the control words to the control file and to every running child. */
+  /** Write the control words to the control file, which every child's watcher thread reads. */
   #writeControl(): void {
     const c = this.#control;
     if (this.#controlFile === undefined || c === undefined) return;
-    const epoch = Atomics.load(c, CTRL_EPOCH);
-    const stop = Atomics.load(c, CTRL_STOP);
-    this.#controlFile.write(epoch, stop);
-    for (const p of this.#parts) {
-      if (p.child === undefined || p.join === undefined || p.exited || !p.child.connected) continue;
-      p.child.send({ [GROUP_TAG]: 'request', epoch, stop }, () => undefined);
-    }
+    this.#controlFile.write(Atomics.load(c, CTRL_EPOCH), Atomics.load(c, CTRL_STOP));
   }
 
   /** A child's restored state is ready: send its init once it asked to join. */

@@ -11,8 +11,8 @@
  *   {@link CONTROL_POLL_MS} ms) copies them into a `SharedArrayBuffer` of the
  *   child's own that `due` reads with `Atomics.load` — so a child's loop that
  *   never yields to its event loop still sees a request, within the watcher's
- *   latency, at its next safepoint. The same values also come as IPC
- *   messages, which a child whose loop yields reads on its event loop.
+ *   latency, at its next safepoint. The watcher also notices the
+ *   coordinator's end (the child's parent process changes).
  * - **Event-loop turns.** Signals and IPC messages reach a child only when
  *   its event loop turns, which a synchronous loop (or a `for await` over
  *   `loop()`, which turns only microtasks) never does. The watcher sets a

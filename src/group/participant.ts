@@ -113,7 +113,7 @@ function threadLink(init: InitMessage): PartLink {
  * {@link GroupParticipant.finish} at its end.
  */
 export class GroupParticipant {
-  /** This part's index in the group (the order of `addWorker()`, from 0). */
+  /** This part's index in the group (the order of `addWorker()` and `addChild()` calls, from 0). */
   readonly index: number;
   /** How many parts the group has. */
   readonly parts: number;
@@ -415,7 +415,6 @@ function joinAsChild(send: IpcSend): Promise<GroupParticipant> {
   const signals: [NodeJS.Signals, () => void][] = [];
   let joined = false;
   let closed = false;
-  const channel = process.channel!;
   const gone = (): boolean => Atomics.load(control, CHILD_GONE) !== 0;
   const close = (): void => {
     if (closed) return;
@@ -426,18 +425,13 @@ function joinAsChild(send: IpcSend): Promise<GroupParticipant> {
     const fail = (err: CkptError): void => {
       close();
       process.off('message', onMessage);
+      process.off('disconnect', onDisconnect);
       reject(err);
     };
     const onMessage = (value: unknown): void => {
       if (!isIpcMessage(value)) return;
       const m = value as unknown as Record<string, unknown>;
       switch (m[GROUP_TAG]) {
-        case 'request':
-          if (typeof m['epoch'] === 'number' && typeof m['stop'] === 'number') {
-            raiseWord(control, CHILD_STOP, m['stop']);
-            raiseWord(control, CHILD_EPOCH, m['epoch']);
-          }
-          break;
         case 'chunk':
           receiver.chunk(m['bytes']);
           break;
@@ -465,8 +459,10 @@ function joinAsChild(send: IpcSend): Promise<GroupParticipant> {
           }
           const skeleton = m.state;
           receiver.expect(skeleton?.sizes ?? [], (arrays) => {
-            // Requests now come through the watcher (and these messages when the loop yields): the channel must not keep the child alive.
-            channel.unref();
+            // From here on requests and the coordinator's end come through the watcher thread. The group's listeners go, so
+            // the IPC channel keeps the child alive only as the program's own listeners do (ckpt never unrefs it).
+            process.off('message', onMessage);
+            process.off('disconnect', onDisconnect);
             resolve(
               new GroupParticipant({
                 index: m.index,
@@ -489,13 +485,12 @@ function joinAsChild(send: IpcSend): Promise<GroupParticipant> {
         }
       }
     };
-    process.on('message', onMessage);
-    process.once('disconnect', () => {
+    const onDisconnect = (): void => {
       setGone(control);
-      if (!joined) {
-        fail(new CkptError(ErrorCodes.PART_FAILED, `child process ${String(process.pid)}: the group's coordinator closed the IPC channel before this part joined the group`));
-      }
-    });
+      fail(new CkptError(ErrorCodes.PART_FAILED, `child process ${String(process.pid)}: the group's coordinator closed the IPC channel before this part joined the group`));
+    };
+    process.on('message', onMessage);
+    process.once('disconnect', onDisconnect);
     sendOne(send, { [GROUP_TAG]: 'join', probe: new Uint8Array([1, 2, 3]) }).catch((err: unknown) => {
       fail(new CkptError(ErrorCodes.PART_FAILED, `child process ${String(process.pid)}: could not ask the coordinator to join: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
     });

@@ -67,7 +67,7 @@ export interface WireError {
 /** The message the coordinator posts on a worker's `parentPort` when the group runs. */
 export interface InitMessage {
   readonly [GROUP_TAG]: 'init';
-  /** This part's index (0-based, the order of `addWorker`). */
+  /** This part's index (0-based, the order of `addWorker` and `addChild`). */
   readonly index: number;
   /** How many parts the group has. */
   readonly parts: number;
@@ -114,8 +114,6 @@ export type IpcMessage =
   | { readonly [GROUP_TAG]: 'chunk'; readonly bytes: unknown }
   /** Child → coordinator: the child received a stop signal. */
   | { readonly [GROUP_TAG]: 'stop'; readonly signal: string }
-  /** Coordinator → child: the control words changed (the control file has them too). */
-  | { readonly [GROUP_TAG]: 'request'; readonly epoch: number; readonly stop: number }
   /** Coordinator → child: the child cannot join (the message says why). */
   | { readonly [GROUP_TAG]: 'refused'; readonly message: string }
   | ChildInitMessage;

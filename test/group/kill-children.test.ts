@@ -21,7 +21,7 @@ import { reference } from './sim.js';
 
 const COORDINATOR = new URL('./sim-procs.ts', import.meta.url).pathname;
 const PARTS = 3;
-const STEPS = 40_000;
+const STEPS = 150_000;
 
 interface Event {
   readonly event: string;
@@ -98,7 +98,7 @@ async function runUntilDone(victim: 'child' | 'coordinator', kills: number): Pro
             return;
           }
           const pid = children[Math.floor(Math.random() * children.length)]!;
-          setTimeout(() => running(pid) && process.kill(pid, 'SIGKILL'), Math.floor(Math.random() * 40));
+          setTimeout(() => running(pid) && process.kill(pid, 'SIGKILL'), Math.floor(Math.random() * 20));
         },
       });
       const exit = await coordinator.exited;
