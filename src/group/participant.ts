@@ -13,7 +13,7 @@
  * so a loop that never yields to its event loop still sees a request at its
  * next safepoint.
  */
-import { isMainThread, parentPort, type MessagePort } from 'node:worker_threads';
+import { isMainThread, parentPort, type MessagePort, type Worker } from 'node:worker_threads';
 import { ClassRegistry } from '../codec/class-registry.js';
 import { StateEncoder } from '../codec/encode.js';
 import { CkptError, ErrorCodes } from '../errors.js';
@@ -415,11 +415,19 @@ function joinAsChild(send: IpcSend): Promise<GroupParticipant> {
   const signals: [NodeJS.Signals, () => void][] = [];
   let joined = false;
   let closed = false;
+  let watcher: Worker | undefined;
   const gone = (): boolean => Atomics.load(control, CHILD_GONE) !== 0;
+  /** The part's loop ended (or it never joined): no more stop requests, no more watching. */
   const close = (): void => {
     if (closed) return;
     closed = true;
     for (const [sig, handler] of signals) process.off(sig, handler);
+    void watcher?.terminate();
+  };
+  /** A stop signal with no coordinator to tell: give it its default action. */
+  const raiseAgain = (sig: NodeJS.Signals): void => {
+    close();
+    process.kill(process.pid, sig);
   };
   return new Promise<GroupParticipant>((resolve, reject) => {
     const fail = (err: CkptError): void => {
@@ -443,19 +451,14 @@ function joinAsChild(send: IpcSend): Promise<GroupParticipant> {
           joined = true;
           raiseWord(control, CHILD_STOP, m.request.stop);
           raiseWord(control, CHILD_EPOCH, m.request.epoch);
-          startWatcher(m.control, control.buffer);
-          for (const sig of m.stopSignals) {
+          watcher = startWatcher(m.control, control.buffer);
+          for (const sig of m.stopSignals as NodeJS.Signals[]) {
             const handler = (): void => {
-              if (gone()) {
-                // No coordinator to stop: give the signal its default action.
-                close();
-                process.kill(process.pid, sig);
-                return;
-              }
-              sendOne(send, { [GROUP_TAG]: 'stop', signal: sig }).catch(() => undefined);
+              if (gone()) return raiseAgain(sig);
+              sendOne(send, { [GROUP_TAG]: 'stop', signal: sig }).catch(() => raiseAgain(sig));
             };
-            signals.push([sig as NodeJS.Signals, handler]);
-            process.on(sig as NodeJS.Signals, handler);
+            signals.push([sig, handler]);
+            process.on(sig, handler);
           }
           const skeleton = m.state;
           receiver.expect(skeleton?.sizes ?? [], (arrays) => {
