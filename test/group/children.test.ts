@@ -12,9 +12,12 @@ import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CheckpointGroup, ErrorCodes, MemoryStore } from '../../src/index.js';
 import { assertCkptError } from '../helpers/errors.js';
-import { reapChildParts, startChildGroup } from './helpers.js';
+import { forkPart, reapChildParts, startChildGroup, terminateAll, tsWorker } from './helpers.js';
 
-afterEach(reapChildParts);
+afterEach(async () => {
+  await reapChildParts();
+  await terminateAll();
+});
 
 describe('a group of child processes', () => {
   it('checkpoints every child into one image and restores each child its own state (larger than one IPC chunk)', async () => {
@@ -150,6 +153,41 @@ describe('a group of child processes', () => {
     const err = assertCkptError(await g.run.then(() => undefined, (e: unknown) => e), ErrorCodes.PART_FAILED);
     expect(err.message).toMatch(/part 1 \(child process \d+\) broke the group protocol: it sent a chunk of state nobody asked for/);
     for (const c of g.children) expect(c.signalCode).toBe('SIGKILL');
+  });
+
+  it('threads and child processes mix in one group: one image, each part restored from its own state', async () => {
+    const store = new MemoryStore();
+    const start = (): { group: CheckpointGroup; ends: Promise<{ n: number; step: number | null }[]> } => {
+      const group = new CheckpointGroup({ store, signals: false });
+      const worker = tsWorker(new URL('./part.ts', import.meta.url), { workerData: { mode: 'counter', until: 300 } });
+      const child = forkPart({ mode: 'counter', until: 500 });
+      const report = (target: { on(e: 'message', f: (m: unknown) => void): unknown }, unwrap: (m: unknown) => Record<string, unknown> | undefined) =>
+        new Promise<{ n: number; step: number | null }>((resolve) => {
+          let step: number | null = null;
+          target.on('message', (m) => {
+            const r = unwrap(m);
+            if (r?.['type'] === 'restored') step = r['step'] as number | null;
+            if (r?.['type'] === 'end') resolve({ n: r['n'] as number, step });
+          });
+        });
+      const ends = Promise.all([report(worker, (m) => m as Record<string, unknown>), report(child, (m) => (m as { report?: Record<string, unknown> }).report)]);
+      expect(group.addWorker(worker)).toBe(0);
+      expect(group.addChild(child)).toBe(1);
+      return { group, ends };
+    };
+    const first = start();
+    const result = await first.group.run();
+    expect(result.stopped).toBe(false);
+    expect(result.last?.image.meta['ckpt.group.parts']).toBe(2);
+    expect((await first.ends).map((e) => e.n)).toEqual([300, 500]);
+    // The rerun restores both parts from the last image (each at its end) and finishes at once: no iteration runs
+    // (no 'restored' report from the loop body), and the counts are the restored ones.
+    const again = start();
+    expect((await again.group.run()).restoredFrom?.id).toBe(result.last!.image.id);
+    expect(await again.ends).toEqual([
+      { n: 300, step: null },
+      { n: 500, step: null },
+    ]);
   });
 
   it('addChild() refuses a process without an IPC channel', async () => {
