@@ -2,16 +2,18 @@
  * @module group/checkpoint-group
  *
  * {@link CheckpointGroup}: the coordinator of a program split across worker
- * threads. It owns an ordinary Checkpointer over the store with one provider
+ * threads and child processes. It owns an ordinary Checkpointer over the store with one provider
  * per part (`part-0`, `part-1`, …) and takes group checkpoints as aligned
- * barriers: it raises the requested epoch in the shared control block, every
- * part captures at its next safepoint and posts its encoded state, and only
+ * barriers: it raises the requested epoch in the shared control block (and,
+ * for child processes, in a control file and an IPC message), every part
+ * captures at its next safepoint and sends its encoded state, and only
  * when every part has answered does the Checkpointer write one image holding
  * all of them (a part that fails, dies or misses the deadline fails that
  * epoch; the previous image stays the latest). Restore reads the newest
  * group image and hands each part its state when it joins. The protocol is
  * drawn in docs/groups.md.
  */
+import { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { constants as osConstants } from 'node:os';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
@@ -21,16 +23,19 @@ import type { CheckpointInfo, ImageInfo } from '../info.js';
 import { SignalHandlers, signalSettings, type SignalOptions } from '../lifecycle/signals.js';
 import type { CheckpointerOptions } from '../options.js';
 import { Barrier } from './barrier.js';
+import { ArrayReceiver, ControlFile, flatten, isSkeleton, sendWithArrays, unflatten, type IpcSend } from './ipc.js';
 import {
   checkPartState,
   CTRL_EPOCH,
   CTRL_STOP,
   CTRL_WORDS,
   GROUP_TAG,
+  isIpcMessage,
   META_EPOCH,
   META_PARTS,
   ownBuffers,
   partProviderId,
+  type ChildInitMessage,
   type InitMessage,
   type PartMessage,
   type PartState,
@@ -99,13 +104,25 @@ export interface CheckpointGroupEvents {
   checkpointFailed: CkptError;
 }
 
-/** A part: its worker and what the coordinator knows of it. */
+/** A part: its worker or child process and what the coordinator knows of it. */
 interface Part {
   readonly index: number;
-  readonly worker: Worker;
-  /** The worker's thread id (it reads -1 once the thread ended). */
-  readonly threadId: number;
+  /** The worker thread, for a part added with addWorker(). */
+  readonly worker: Worker | undefined;
+  /** The child process, for a part added with addChild(). */
+  readonly child: ChildProcess | undefined;
+  /** 'worker thread 3' or 'child process 1234', for messages. */
+  readonly label: string;
   port: MessagePort | undefined;
+  /** A child asked to join; `binary` says whether its channel carries bytes. */
+  join: { readonly binary: boolean } | undefined;
+  /** A child's restored state, kept until it joins; `undefined` before run() restored. */
+  restored: PartState | null | undefined;
+  /** A child's state being received in chunks. */
+  readonly receiver: ArrayReceiver;
+  exitSignal: NodeJS.Signals | null;
+  /** Called once the part has ended (a child: reaped and its IPC channel closed). */
+  readonly onEnded: (() => void)[];
   /** The final state, once the part finished. */
   finished: PartState | undefined;
   /** It captured the stop epoch (its loop ended). */
@@ -148,8 +165,9 @@ function checkOptions(options: CheckpointGroupOptions): void {
 
 /**
  * The coordinator of a checkpoint group: one program split across worker
- * threads, checkpointed as one consistent image. Add every worker, then
- * `run()`; each worker calls `joinGroup()` (see {@link joinGroup}).
+ * threads and child processes, checkpointed as one consistent image. Add
+ * every worker (`addWorker`) and child (`addChild`), then `run()`; each part
+ * calls `joinGroup()` (see {@link joinGroup}).
  *
  * ```ts
  * const group = new CheckpointGroup({ store: './checkpoints', every: { seconds: 30 } });
@@ -172,7 +190,11 @@ export class CheckpointGroup {
   /** The Checkpointer that writes and restores the group images. */
   readonly #ckpt: Checkpointer;
   #control: Int32Array | undefined;
+  /** The control file the child parts' watchers read (only when there are child parts). */
+  #controlFile: ControlFile | undefined;
+  #stopSignals: readonly NodeJS.Signals[] = [];
   #epoch = 0;
+  #restoredEpoch = 0;
   #barrier: Barrier | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #queued = 0;
@@ -208,7 +230,7 @@ export class CheckpointGroup {
     });
   }
 
-  /** How many parts (workers) the group has. */
+  /** How many parts (workers and child processes) the group has. */
   get parts(): number {
     return this.#parts.length;
   }
@@ -247,12 +269,66 @@ export class CheckpointGroup {
     if (!(worker instanceof Worker)) throw invalid('addWorker() takes a worker_threads Worker');
     if (this.#state !== 'idle') throw invalid('addWorker() must be called before run()');
     if (this.#parts.some((p) => p.worker === worker)) throw invalid('this Worker was already added to the group');
-    const part: Part = { index: this.#parts.length, worker, threadId: worker.threadId, port: undefined, finished: undefined, stopped: false, exited: false, exitCode: undefined, error: undefined };
+    const part = this.#newPart({ worker, label: `worker thread ${String(worker.threadId)}` });
     // Listen at once: an uncaught error in a worker nobody listens to would end the process.
     worker.on('error', (err: Error) => (part.error ??= err));
-    worker.on('exit', (code: number) => this.#onExit(part, code));
-    this.#parts.push(part);
+    worker.on('exit', (code: number) => this.#onExit(part, code, null));
     return part.index;
+  }
+
+  /**
+   * Add a child process as the next part (index = number of parts added
+   * before it). It must have an IPC channel with binary serialization —
+   * `fork(file, { serialization: 'advanced' })` — and call `joinGroup()`.
+   * Add every child before `run()`. Returns the part's index.
+   *
+   * A child sees a group checkpoint request through a watcher thread that
+   * joinGroup() starts in it (see docs/groups.md), and sends its captured
+   * state over IPC in chunks; the coordinator writes one image. Its stop
+   * signals (SIGTERM, SIGINT) make it ask the coordinator for a group stop.
+   * On every error path `run()` kills (SIGKILL) and reaps the children.
+   */
+  addChild(child: ChildProcess): number {
+    if (!(child instanceof ChildProcess)) throw invalid('addChild() takes a ChildProcess made by child_process.fork()');
+    if (this.#state !== 'idle') throw invalid('addChild() must be called before run()');
+    if (this.#parts.some((p) => p.child === child)) throw invalid('this child process was already added to the group');
+    if (child.exitCode !== null || child.signalCode !== null) throw invalid(`child process ${String(child.pid)} has already exited: add a child that runs (and calls joinGroup())`);
+    if (typeof child.send !== 'function' || !child.connected) {
+      throw invalid(`child process ${String(child.pid)} has no IPC channel: start it with fork(file, { serialization: 'advanced' })`);
+    }
+    const part = this.#newPart({ child, label: `child process ${String(child.pid)}` });
+    child.on('error', (err: Error) => (part.error ??= err));
+    child.on('message', (m: unknown) => this.#onChildMessage(part, m));
+    // Ended once it was reaped ('exit') and every message it sent was read (its IPC channel closed): not 'close',
+    // which also waits for stdio pipes the program may never read.
+    child.once('exit', (code: number | null, signal: NodeJS.Signals | null) => {
+      const ended = (): void => this.#onExit(part, code ?? 1, signal);
+      if (child.connected) child.once('disconnect', ended);
+      else ended();
+    });
+    return part.index;
+  }
+
+  #newPart(p: { worker?: Worker; child?: ChildProcess; label: string }): Part {
+    const part: Part = {
+      index: this.#parts.length,
+      worker: p.worker,
+      child: p.child,
+      label: p.label,
+      port: undefined,
+      join: undefined,
+      restored: undefined,
+      receiver: new ArrayReceiver(),
+      exitSignal: null,
+      onEnded: [],
+      finished: undefined,
+      stopped: false,
+      exited: false,
+      exitCode: undefined,
+      error: undefined,
+    };
+    this.#parts.push(part);
+    return part;
   }
 
   /**
@@ -261,17 +337,19 @@ export class CheckpointGroup {
    * `every` timer, signals and `checkpoint()`, until every part has finished
    * (then one last group checkpoint) or a stop (one group checkpoint, then
    * every part's loop ends). Resolves once that image is committed and every
-   * worker has exited.
+   * worker and child process has exited.
    *
    * Rejects with `CKPT_ERR_GROUP_MISMATCH` when the image holds another
    * number of parts; with `CKPT_ERR_PART_FAILED` when a part dies or exits
-   * without finishing outside a stop (the remaining workers are terminated;
-   * the last group image is intact and a restart resumes from it); with the
-   * stop checkpoint's error when that fails.
+   * without finishing outside a stop (the remaining workers are terminated
+   * and the children killed and reaped; the last group image is intact and
+   * a restart resumes from it); with `CKPT_ERR_INVALID_ARGUMENT` when a child
+   * joins over a JSON IPC channel; with the stop checkpoint's error when
+   * that fails.
    */
   async run(): Promise<GroupRunResult> {
     if (this.#state !== 'idle') throw invalid('run() can be called once per CheckpointGroup');
-    if (this.#parts.length === 0) throw invalid('run() needs at least one part: call addWorker() first');
+    if (this.#parts.length === 0) throw invalid('run() needs at least one part: call addWorker() or addChild() first');
     this.#state = 'running';
     const n = this.#parts.length;
     const o = this.#options;
@@ -287,8 +365,9 @@ export class CheckpointGroup {
         },
       });
     }
-    // The group's own handles: each part's private port, and the worker's port its owner may listen on.
-    ckpt.registerResource({ id: 'ckpt-group', owns: () => ({ MessagePort: 2 * this.#parts.filter((p) => !p.exited).length }) });
+    // The group's own handles: each thread part's private port and the worker's port its owner may listen on;
+    // each child's process handle, IPC pipe and stdio pipes.
+    ckpt.registerResource({ id: 'ckpt-group', owns: () => this.#ownHandles() });
     const ended = new Promise<GroupRunResult>((resolve, reject) => (this.#end = { resolve, reject }));
     let signals: SignalHandlers | undefined;
     let timer: NodeJS.Timeout | undefined;
@@ -297,12 +376,21 @@ export class CheckpointGroup {
       this.#restoredFrom = result?.image ?? null;
       const epoch = result?.image.meta[META_EPOCH];
       this.#epoch = typeof epoch === 'number' && Number.isSafeInteger(epoch) && epoch > 0 ? epoch : 0;
+      this.#restoredEpoch = this.#epoch;
       const control = new SharedArrayBuffer(CTRL_WORDS * 4);
       this.#control = new Int32Array(control);
       Atomics.store(this.#control, CTRL_EPOCH, this.#epoch);
-      for (const part of this.#parts) this.#start(part, control, restored[part.index] ?? null);
-      restored.fill(null);
       const settings = signalSettings(o.signals);
+      this.#stopSignals = settings?.stop ?? [];
+      if (this.#parts.some((p) => p.child !== undefined)) {
+        this.#controlFile = new ControlFile();
+        this.#writeControl();
+      }
+      for (const part of this.#parts) {
+        if (part.worker !== undefined) this.#start(part, control, restored[part.index] ?? null);
+        else this.#startChild(part, restored[part.index] ?? null);
+      }
+      restored.fill(null);
       if (settings !== undefined) {
         const isStopping = (): boolean => this.stopping;
         signals = new SignalHandlers(settings, {
@@ -318,7 +406,7 @@ export class CheckpointGroup {
         timer.unref();
       }
       this.#startup.resolve();
-      for (const part of this.#parts) if (part.exited) this.#onExit(part, part.exitCode ?? 1);
+      for (const part of this.#parts) if (part.exited) this.#onExit(part, part.exitCode ?? 1, part.exitSignal);
     } catch (err) {
       this.#fail(err instanceof Error ? err : new Error(String(err)));
     }
@@ -329,9 +417,111 @@ export class CheckpointGroup {
       signals?.dispose();
       this.#state = 'ended';
       await this.#queue.catch(() => undefined);
-      for (const part of this.#parts) part.port?.close();
+      for (const part of this.#parts) {
+        part.port?.close();
+        part.restored = undefined;
+      }
+      this.#controlFile?.remove();
       await ckpt.close();
     }
+  }
+
+  /** The handles the group itself holds open, by kind. */
+  #ownHandles(): Record<string, number> {
+    let ports = 0;
+    let processes = 0;
+    let pipes = 0;
+    for (const p of this.#parts) {
+      if (p.exited) continue;
+      if (p.worker !== undefined) ports += 2;
+      if (p.child !== undefined) {
+        processes++;
+        pipes += (p.child.connected ? 1 : 0) + p.child.stdio.filter((s: { destroyed: boolean } | null | undefined) => s !== null && s !== undefined && !s.destroyed).length;
+      }
+    }
+    return { MessagePort: ports, ProcessWrap: processes, PipeWrap: pipes };
+  }
+
+  /** Write the control words to the control file, which every child's watcher thread reads. */
+  #writeControl(): void {
+    const c = this.#control;
+    if (this.#controlFile === undefined || c === undefined) return;
+    this.#controlFile.write(Atomics.load(c, CTRL_EPOCH), Atomics.load(c, CTRL_STOP));
+  }
+
+  /** A child's restored state is ready: send its init once it asked to join. */
+  #startChild(part: Part, state: PartState | null): void {
+    part.restored = state;
+    if (part.join !== undefined) this.#sendChildInit(part);
+  }
+
+  #sendChildInit(part: Part): void {
+    const child = part.child!;
+    const state = part.restored;
+    if (state === undefined || this.#controlFile === undefined || this.#control === undefined) return;
+    part.restored = undefined;
+    if (!part.join!.binary) {
+      const message = `part ${String(part.index)} (${part.label}): its IPC channel does not carry binary data — start the child with fork(file, { serialization: 'advanced' })`;
+      child.send({ [GROUP_TAG]: 'refused', message }, () => undefined);
+      this.#fail(invalid(message));
+      return;
+    }
+    const flat = state === null ? null : flatten(state);
+    const init: ChildInitMessage = {
+      [GROUP_TAG]: 'init',
+      index: part.index,
+      parts: this.#parts.length,
+      control: this.#controlFile.path,
+      request: { epoch: Atomics.load(this.#control, CTRL_EPOCH), stop: Atomics.load(this.#control, CTRL_STOP) },
+      epoch: this.#restoredEpoch,
+      image: this.#restoredFrom,
+      stopSignals: this.#stopSignals,
+      state: flat?.skeleton ?? null,
+    };
+    // A failed send means the child is gone: its exit ends the run.
+    sendWithArrays(child.send.bind(child) as IpcSend, init, flat?.arrays ?? []).catch(() => undefined);
+  }
+
+  /** A message on a child's IPC channel: the group's, or the program's own (ignored). */
+  #onChildMessage(part: Part, value: unknown): void {
+    if (!isIpcMessage(value) || this.#state === 'ended') return;
+    const m = value as unknown as Record<string, unknown>;
+    switch (m[GROUP_TAG]) {
+      case 'join':
+        if (part.join !== undefined) return;
+        part.join = { binary: m['probe'] instanceof Uint8Array };
+        if (this.#state === 'running') this.#sendChildInit(part);
+        return;
+      case 'stop':
+        this.#requestStop(`${String(m['signal'])} in part ${String(part.index)}`, typeof m['signal'] === 'string' ? (m['signal'] as NodeJS.Signals) : undefined);
+        return;
+      case 'chunk':
+        if (!part.receiver.chunk(m['bytes'])) this.#protocolError(part, 'a chunk of state nobody asked for');
+        return;
+      case 'part': {
+        const msg = m['msg'] as { type?: unknown; state?: unknown; epoch?: unknown; error?: unknown } | null;
+        if (msg === null || typeof msg !== 'object') return this.#protocolError(part, 'a part message without content');
+        if (msg.type !== 'finished' && typeof msg.epoch !== 'number') return this.#protocolError(part, 'a part message without an epoch');
+        if (msg.type === 'failed') {
+          const e = msg.error as Partial<Record<string, unknown>> | null;
+          if (e === null || typeof e !== 'object' || typeof e['message'] !== 'string') return this.#protocolError(part, 'a failure without an error');
+          const code = typeof e['code'] === 'string' ? e['code'] : null;
+          const provider = typeof e['provider'] === 'string' ? e['provider'] : null;
+          return this.#onMessage(part, { type: 'failed', epoch: msg.epoch as number, error: { code, message: e['message'], provider } });
+        }
+        if ((msg.type !== 'captured' && msg.type !== 'finished') || !isSkeleton(msg.state)) return this.#protocolError(part, 'a malformed part message');
+        if (part.receiver.busy) return this.#protocolError(part, 'a new state before the last one was complete');
+        const skeleton = msg.state;
+        part.receiver.expect(skeleton.sizes, (arrays) => this.#onMessage(part, { ...msg, state: unflatten(skeleton, arrays) } as PartMessage));
+        return;
+      }
+    }
+  }
+
+  #protocolError(part: Part, what: string): void {
+    const err = new CkptError(ErrorCodes.PART_FAILED, `part ${String(part.index)} (${part.label}) broke the group protocol: it sent ${what}; is it running the same version of ckpt as the coordinator?`);
+    this.#barrier?.fail(err);
+    this.#fail(err);
   }
 
   /** Restore the newest group image; a part-count mismatch is `CKPT_ERR_GROUP_MISMATCH`. */
@@ -346,7 +536,7 @@ export class CheckpointGroup {
       const holds = typeof parts === 'number' ? `holds ${String(parts)} part${parts === 1 ? '' : 's'}` : `is not an image of a group of ${String(this.#parts.length)} parts`;
       throw new CkptError(
         ErrorCodes.GROUP_MISMATCH,
-        `group image ${image?.id ?? err.image ?? '?'} ${holds}, but this group has ${String(this.#parts.length)} worker${this.#parts.length === 1 ? '' : 's'}: a group restores only into the same number of parts — add ${typeof parts === 'number' ? String(parts) : 'as many'} workers, or start fresh in another store`,
+        `group image ${image?.id ?? err.image ?? '?'} ${holds}, but this group has ${String(this.#parts.length)} part${this.#parts.length === 1 ? '' : 's'}: a group restores only into the same number of parts — add ${typeof parts === 'number' ? String(parts) : 'as many'} workers or child processes, or start fresh in another store`,
         { cause: err, ...(image === undefined ? {} : { image: image.id }) },
       );
     }
@@ -368,7 +558,7 @@ export class CheckpointGroup {
       image: this.#restoredFrom,
       state: own.state,
     };
-    part.worker.postMessage(init, [port2, ...own.transfer]);
+    part.worker!.postMessage(init, [port2, ...own.transfer]);
   }
 
   #onMessage(part: Part, msg: PartMessage): void {
@@ -398,9 +588,11 @@ export class CheckpointGroup {
     }
   }
 
-  #onExit(part: Part, code: number): void {
+  #onExit(part: Part, code: number, signal: NodeJS.Signals | null): void {
     part.exitCode = code;
+    part.exitSignal = signal;
     part.exited = true;
+    for (const f of part.onEnded.splice(0)) f();
     if (this.#state !== 'running') return; // before run(): judged when it starts; after it: nothing to decide
     // Messages the part posted before it ended may not have been read yet: read them first.
     const port = part.port;
@@ -412,21 +604,23 @@ export class CheckpointGroup {
       return;
     }
     const why =
-      part.error !== undefined
+      part.error !== undefined && part.worker !== undefined
         ? `threw: ${part.error.message}`
-        : code === 0
-          ? 'ended its thread without finishing (call finish() at the end of a loop of your own, or end its loop({ until }))'
-          : `exited with code ${String(code)} before finishing`;
+        : signal !== null
+          ? `was killed by ${signal} before finishing`
+          : code === 0
+            ? `ended its ${part.worker === undefined ? 'process' : 'thread'} without finishing (call finish() at the end of a loop of your own, or end its loop({ until }))`
+            : `exited with code ${String(code)} before finishing`;
     const err = new CkptError(
       ErrorCodes.PART_FAILED,
-      `part ${String(part.index)} (worker thread ${String(part.threadId)}) ${why}; the other workers were terminated and the last group image is intact — fix the part and restart the program to resume from it`,
+      `part ${String(part.index)} (${part.label}) ${why}; the other parts were stopped and the last group image is intact — fix the part and restart the program to resume from it`,
       part.error === undefined ? {} : { cause: part.error },
     );
     this.#barrier?.fail(err);
     this.#fail(err);
   }
 
-  /** Every part finished: the last group checkpoint, then the end once every worker exited. */
+  /** Every part finished: the last group checkpoint, then the end once every part exited. */
   #allFinished(): void {
     if (this.#ending) return;
     this.#ending = true;
@@ -525,6 +719,7 @@ export class CheckpointGroup {
     // STOP before EPOCH: a part that sees the epoch sees the stop with it.
     if (stop) Atomics.store(control, CTRL_STOP, epoch);
     Atomics.store(control, CTRL_EPOCH, epoch);
+    this.#writeControl();
     let captures;
     try {
       captures = await barrier.done;
@@ -551,20 +746,29 @@ export class CheckpointGroup {
     }
   }
 
-  /** Resolve run() once it has its result and every worker has exited. */
+  /** Resolve run() once it has its result and every part (thread or process) has exited. */
   #checkEnd(): void {
     if (this.#completion === undefined || !this.#parts.every((p) => p.exited)) return;
     this.#end?.resolve(this.#completion);
   }
 
-  /** End run() with `err`: terminate the workers still running. */
+  /** End run() with `err`: terminate the workers and kill (SIGKILL) and reap the child processes still running. */
   #fail(err: Error): void {
     if (this.#state === 'ended' || this.#end === undefined) return;
     const end = this.#end;
     this.#end = undefined;
     this.#barrier?.fail(isCkptError(err) ? err : new CkptError(ErrorCodes.PART_FAILED, err.message, { cause: err }));
     this.#startup.reject(err);
-    const running = this.#parts.filter((p) => !p.exited).map((p) => p.worker.terminate().catch(() => undefined));
+    const running = this.#parts.filter((p) => !p.exited).map((p) => (p.worker !== undefined ? p.worker.terminate().then(() => undefined, () => undefined) : killAndReap(p)));
     void Promise.all(running).then(() => end.reject(err));
   }
+}
+
+/** SIGKILL a part's child process and resolve once it was reaped and its IPC channel closed. */
+function killAndReap(part: Part): Promise<void> {
+  return new Promise((resolve) => {
+    if (part.exited) return resolve();
+    part.onEnded.push(resolve);
+    part.child!.kill('SIGKILL');
+  });
 }

@@ -2,15 +2,18 @@
  * @module group/participant
  *
  * {@link joinGroup} and the {@link GroupParticipant} it returns: the part of
- * a checkpoint group that runs in a worker thread. It has what a
+ * a checkpoint group that runs in a worker thread or a forked child process.
+ * It has what a
  * Checkpointer's run loop has — `register()`, `registerClass()`, `loop()`,
  * `safepoint()`, `due` — but never writes an image itself: at a safepoint
  * where the coordinator asked for a group epoch, it captures its providers,
- * posts the encoded state to the coordinator and carries on. `due` reads the
- * shared control block with `Atomics.load`, so a loop that never yields to
- * its event loop still sees a request at its next safepoint.
+ * sends the encoded state to the coordinator and carries on. `due` reads a
+ * control block with `Atomics.load` — shared with the coordinator in a
+ * thread, kept up to date by a watcher thread in a child (see group/ipc) —
+ * so a loop that never yields to its event loop still sees a request at its
+ * next safepoint.
  */
-import { isMainThread, parentPort, type MessagePort } from 'node:worker_threads';
+import { isMainThread, parentPort, type MessagePort, type Worker } from 'node:worker_threads';
 import { ClassRegistry } from '../codec/class-registry.js';
 import { StateEncoder } from '../codec/encode.js';
 import { CkptError, ErrorCodes } from '../errors.js';
@@ -18,7 +21,34 @@ import type { ImageInfo } from '../info.js';
 import type { Provider } from '../provider/provider.js';
 import { Registry } from '../provider/registry.js';
 import { capturePart, restorePart, type PartEnv } from './part-state.js';
-import { CTRL_EPOCH, CTRL_STOP, GROUP_TAG, ownBuffers, toWire, type InitMessage, type PartMessage, type PartState } from './protocol.js';
+import {
+  ArrayReceiver,
+  CHILD_EPOCH,
+  CHILD_GONE,
+  CHILD_STOP,
+  CHILD_TURN,
+  CHILD_WORDS,
+  flatten,
+  isSkeleton,
+  raiseWord,
+  sendOne,
+  sendWithArrays,
+  startWatcher,
+  unflatten,
+  type IpcSend,
+} from './ipc.js';
+import {
+  CTRL_EPOCH,
+  CTRL_STOP,
+  GROUP_TAG,
+  isIpcMessage,
+  ownBuffers,
+  toWire,
+  type ChildInitMessage,
+  type InitMessage,
+  type PartMessage,
+  type PartState,
+} from './protocol.js';
 
 /** Options of {@link GroupParticipant.loop}. */
 export interface GroupLoopOptions {
@@ -34,20 +64,63 @@ export interface GroupSafepointResult {
   readonly stop: boolean;
 }
 
+/** @internal How a participant reaches its coordinator. */
+export interface PartLink {
+  readonly index: number;
+  readonly parts: number;
+  /** The control block: requested epoch, stop epoch (and, in a child, the coordinator-gone word). */
+  readonly control: Int32Array;
+  readonly epoch: number;
+  readonly image: ImageInfo | null;
+  readonly state: PartState | null;
+  /** What the part is, for messages ('worker thread', 'child process'). */
+  readonly kind: 'thread' | 'child';
+  /** Send a message to the coordinator; resolves once it is handed over. */
+  post(msg: PartMessage): Promise<void> | void;
+  /** The part's loop ended (finished or stopped): release what joinGroup set up for it. */
+  close(): void;
+}
+
+function threadLink(init: InitMessage): PartLink {
+  const port: MessagePort = init.port;
+  // The port never keeps the thread alive: the part's own work does.
+  port.unref();
+  return {
+    index: init.index,
+    parts: init.parts,
+    control: new Int32Array(init.control),
+    epoch: init.epoch,
+    image: init.image,
+    state: init.state,
+    kind: 'thread',
+    post: (msg) => {
+      if (msg.type === 'failed') {
+        port.postMessage(msg);
+        return;
+      }
+      const { state, transfer } = ownBuffers(msg.state);
+      port.postMessage({ ...msg, state }, transfer);
+    },
+    close: () => undefined,
+  };
+}
+
 /**
- * One part of a checkpoint group, in its worker thread. Get it with
+ * One part of a checkpoint group, in its worker thread or child process. Get it with
  * {@link joinGroup}; register providers (and classes), then run
  * {@link GroupParticipant.loop} — or call {@link GroupParticipant.restore}
  * and {@link GroupParticipant.safepoint} from a loop of your own and
  * {@link GroupParticipant.finish} at its end.
  */
 export class GroupParticipant {
-  /** This part's index in the group (the order of `addWorker()`, from 0). */
+  /** This part's index in the group (the order of `addWorker()` and `addChild()` calls, from 0). */
   readonly index: number;
   /** How many parts the group has. */
   readonly parts: number;
   readonly #control: Int32Array;
-  readonly #port: MessagePort;
+  /** Whether this part is a child process (its control block has the turn and gone words). */
+  readonly #child: boolean;
+  readonly #link: PartLink;
   readonly #registry = new Registry();
   readonly #classes = new ClassRegistry();
   readonly #encoder = new StateEncoder();
@@ -62,26 +135,40 @@ export class GroupParticipant {
   #finished = false;
 
   /** @internal Created by {@link joinGroup}. */
-  constructor(init: InitMessage) {
-    this.index = init.index;
-    this.parts = init.parts;
-    this.#control = new Int32Array(init.control);
-    this.#port = init.port;
-    // The port never keeps the thread alive: the part's own work does.
-    this.#port.unref();
-    this.#image = init.image;
-    this.#pending = init.state;
-    this.#answered = init.epoch;
+  constructor(link: PartLink) {
+    this.index = link.index;
+    this.parts = link.parts;
+    this.#control = link.control;
+    this.#child = link.kind === 'child';
+    this.#link = link;
+    this.#image = link.image;
+    this.#pending = link.state;
+    this.#answered = link.epoch;
   }
 
   /**
    * True when the coordinator asked for a group checkpoint this part has not
-   * captured yet. One `Atomics.load`: cheap enough to test every iteration
-   * (`if (ckpt.due) await ckpt.safepoint(step)`), and it changes without the
-   * event loop turning.
+   * captured yet (in a child process, also when the coordinator is gone: the
+   * safepoint then rejects). One `Atomics.load`: cheap enough to test every
+   * iteration (`if (ckpt.due) await ckpt.safepoint(step)`), and it changes
+   * without the event loop turning.
    */
   get due(): boolean {
-    return !this.#finished && !this.#stopped && Atomics.load(this.#control, CTRL_EPOCH) > this.#answered;
+    if (this.#finished || this.#stopped) return false;
+    // In a child, the turn word is also set when the coordinator is gone.
+    return Atomics.load(this.#control, CTRL_EPOCH) > this.#answered || (this.#child && Atomics.load(this.#control, CHILD_TURN) !== 0);
+  }
+
+  get #gone(): boolean {
+    return this.#child && Atomics.load(this.#control, CHILD_GONE) !== 0;
+  }
+
+  #goneError(cause?: unknown): CkptError {
+    return new CkptError(
+      ErrorCodes.PART_FAILED,
+      `part ${String(this.index)} (child process ${String(process.pid)}): the group's coordinator is gone (its IPC channel closed); this part cannot checkpoint any more — restart the program: every part resumes from the last group image`,
+      cause === undefined ? {} : { cause },
+    );
   }
 
   /**
@@ -160,21 +247,35 @@ export class GroupParticipant {
    */
   async safepoint(step?: number): Promise<GroupSafepointResult> {
     if (!this.due || this.#capturing) return { stop: this.#stopped };
+    if (this.#child && Atomics.load(this.#control, CTRL_EPOCH) <= this.#answered) {
+      // A child's turn: let its event loop run once (signals, IPC messages), then look again.
+      Atomics.store(this.#control, CHILD_TURN, 0);
+      await new Promise((resolve) => setImmediate(resolve));
+      if (this.#gone) throw this.#goneError();
+      if (Atomics.load(this.#control, CTRL_EPOCH) <= this.#answered) return { stop: this.#stopped };
+    }
+    if (this.#gone) throw this.#goneError();
     if (step !== undefined) this.#step = step;
     const epoch = Atomics.load(this.#control, CTRL_EPOCH);
     // Answered from here on, whatever the capture's outcome: a failed capture is that epoch's answer.
     this.#answered = epoch;
     this.#capturing = true;
     try {
-      const state = await capturePart(this.#env, { step: this.#step, label: null }, this.#step);
-      this.#post({ type: 'captured', epoch, state });
-    } catch (err) {
-      this.#post({ type: 'failed', epoch, error: toWire(err) });
+      let msg: PartMessage;
+      try {
+        msg = { type: 'captured', epoch, state: await capturePart(this.#env, { step: this.#step, label: null }, this.#step) };
+      } catch (err) {
+        msg = { type: 'failed', epoch, error: toWire(err) };
+      }
+      await this.#post(msg);
     } finally {
       this.#capturing = false;
     }
     const stopAt = Atomics.load(this.#control, CTRL_STOP);
-    if (stopAt !== 0 && stopAt <= epoch) this.#stopped = true;
+    if (stopAt !== 0 && stopAt <= epoch) {
+      this.#stopped = true;
+      this.#link.close();
+    }
     return { stop: this.#stopped };
   }
 
@@ -188,9 +289,11 @@ export class GroupParticipant {
   async finish(step?: number): Promise<void> {
     if (this.#finished) return;
     if (step !== undefined) this.#step = step;
+    if (this.#gone) throw this.#goneError();
     const state = await capturePart(this.#env, { step: this.#step, label: 'finished' }, this.#step);
     this.#finished = true;
-    this.#post({ type: 'finished', state });
+    await this.#post({ type: 'finished', state });
+    this.#link.close();
   }
 
   /**
@@ -220,14 +323,24 @@ export class GroupParticipant {
     await this.finish(step);
   }
 
-  #post(msg: PartMessage): void {
-    if (msg.type === 'failed') {
-      this.#port.postMessage(msg);
-      return;
+  async #post(msg: PartMessage): Promise<void> {
+    try {
+      await this.#link.post(msg);
+    } catch (err) {
+      // Only a child's IPC send fails: its channel closed.
+      if (this.#child) setGone(this.#control);
+      throw this.#goneError(err);
     }
-    const { state, transfer } = ownBuffers(msg.state);
-    this.#port.postMessage({ ...msg, state }, transfer);
   }
+}
+
+/** This child process's one join (joinGroup() called again returns it). */
+let childJoin: Promise<GroupParticipant> | undefined;
+
+/** Mark a child's coordinator gone: the next `due` is true and the safepoint rejects. */
+function setGone(control: Int32Array): void {
+  Atomics.store(control, CHILD_GONE, 1);
+  Atomics.store(control, CHILD_TURN, 1);
 }
 
 function isInit(value: unknown): value is InitMessage {
@@ -235,13 +348,18 @@ function isInit(value: unknown): value is InitMessage {
 }
 
 /**
- * Join the checkpoint group this worker thread was added to (with
- * `CheckpointGroup.addWorker()` in the main thread). Resolves once the
- * group runs (`group.run()`), with this part's restored state waiting for
- * its providers: register them, then `loop()`.
+ * Join the checkpoint group this worker thread or child process was added to
+ * (with `CheckpointGroup.addWorker()` or `addChild()` in the coordinator).
+ * Resolves once the group runs (`group.run()`), with this part's restored
+ * state waiting for its providers: register them, then `loop()`.
  *
- * The coordinator's one message arrives on `parentPort`: call `joinGroup()`
- * before adding `message` listeners of your own to `parentPort`.
+ * In a worker thread, the coordinator's one message arrives on `parentPort`:
+ * call `joinGroup()` before adding `message` listeners of your own to
+ * `parentPort`. In a child process (forked with an IPC channel and
+ * `serialization: 'advanced'`), the group's messages on `process` carry the
+ * key `'ckpt:group'`: ignore them in listeners of your own. A child asks the
+ * coordinator for a group stop when it receives a stop signal (SIGTERM and
+ * SIGINT unless the group's `signals` say otherwise).
  *
  * ```ts
  * const ckpt = await joinGroup();
@@ -249,21 +367,135 @@ function isInit(value: unknown): value is InitMessage {
  * for await (const step of ckpt.loop({ until: 10_000 })) update(cells, step);
  * ```
  *
- * @throws CkptError INVALID_ARGUMENT when not called in a worker thread
+ * @throws CkptError INVALID_ARGUMENT when called neither in a worker thread
+ * nor in a child process with an IPC channel, or when the channel is not binary
  */
 export function joinGroup(): Promise<GroupParticipant> {
   const port = parentPort;
-  if (isMainThread || port === null) {
-    return Promise.reject(
-      new CkptError(ErrorCodes.INVALID_ARGUMENT, 'joinGroup() runs in a worker thread added to a CheckpointGroup with group.addWorker(worker); in the main thread, use CheckpointGroup'),
-    );
+  if (!isMainThread && port !== null) {
+    return new Promise((resolve) => {
+      const onMessage = (value: unknown): void => {
+        if (!isInit(value)) return;
+        port.off('message', onMessage);
+        resolve(new GroupParticipant(threadLink(value)));
+      };
+      port.on('message', onMessage);
+    });
   }
-  return new Promise((resolve) => {
-    const onMessage = (value: unknown): void => {
-      if (!isInit(value)) return;
-      port.off('message', onMessage);
-      resolve(new GroupParticipant(value));
+  if (isMainThread && typeof process.send === 'function' && process.channel !== undefined) {
+    // A process joins once: later calls get the same participant.
+    childJoin ??= joinAsChild(process.send.bind(process) as IpcSend);
+    return childJoin;
+  }
+  return Promise.reject(
+    new CkptError(
+      ErrorCodes.INVALID_ARGUMENT,
+      'joinGroup() runs in a worker thread added with group.addWorker(worker) or in a child process added with group.addChild(fork(file, { serialization: "advanced" })); in the coordinator, use CheckpointGroup',
+    ),
+  );
+}
+
+function isChildInit(m: Record<string, unknown>): m is Record<string, unknown> & ChildInitMessage {
+  return (
+    typeof m['index'] === 'number' &&
+    typeof m['parts'] === 'number' &&
+    typeof m['control'] === 'string' &&
+    typeof m['epoch'] === 'number' &&
+    Array.isArray(m['stopSignals']) &&
+    typeof m['request'] === 'object' &&
+    m['request'] !== null &&
+    (m['state'] === null || isSkeleton(m['state']))
+  );
+}
+
+/** Join as a child process: ask to join over IPC, receive the init message and the restored state's bytes. */
+function joinAsChild(send: IpcSend): Promise<GroupParticipant> {
+  const control = new Int32Array(new SharedArrayBuffer(CHILD_WORDS * 4));
+  const receiver = new ArrayReceiver();
+  const signals: [NodeJS.Signals, () => void][] = [];
+  let joined = false;
+  let closed = false;
+  let watcher: Worker | undefined;
+  const gone = (): boolean => Atomics.load(control, CHILD_GONE) !== 0;
+  /** The part's loop ended (or it never joined): no more stop requests, no more watching. */
+  const close = (): void => {
+    if (closed) return;
+    closed = true;
+    for (const [sig, handler] of signals) process.off(sig, handler);
+    void watcher?.terminate();
+  };
+  /** A stop signal with no coordinator to tell: give it its default action. */
+  const raiseAgain = (sig: NodeJS.Signals): void => {
+    close();
+    process.kill(process.pid, sig);
+  };
+  return new Promise<GroupParticipant>((resolve, reject) => {
+    const fail = (err: CkptError): void => {
+      close();
+      process.off('message', onMessage);
+      process.off('disconnect', onDisconnect);
+      reject(err);
     };
-    port.on('message', onMessage);
+    const onMessage = (value: unknown): void => {
+      if (!isIpcMessage(value)) return;
+      const m = value as unknown as Record<string, unknown>;
+      switch (m[GROUP_TAG]) {
+        case 'chunk':
+          receiver.chunk(m['bytes']);
+          break;
+        case 'refused':
+          fail(new CkptError(ErrorCodes.INVALID_ARGUMENT, String(m['message'])));
+          break;
+        case 'init': {
+          if (joined || !isChildInit(m)) break;
+          joined = true;
+          raiseWord(control, CHILD_STOP, m.request.stop);
+          raiseWord(control, CHILD_EPOCH, m.request.epoch);
+          watcher = startWatcher(m.control, control.buffer);
+          for (const sig of m.stopSignals as NodeJS.Signals[]) {
+            const handler = (): void => {
+              if (gone()) return raiseAgain(sig);
+              sendOne(send, { [GROUP_TAG]: 'stop', signal: sig }).catch(() => raiseAgain(sig));
+            };
+            signals.push([sig, handler]);
+            process.on(sig, handler);
+          }
+          const skeleton = m.state;
+          receiver.expect(skeleton?.sizes ?? [], (arrays) => {
+            // From here on requests and the coordinator's end come through the watcher thread. The group's listeners go, so
+            // the IPC channel keeps the child alive only as the program's own listeners do (ckpt never unrefs it).
+            process.off('message', onMessage);
+            process.off('disconnect', onDisconnect);
+            resolve(
+              new GroupParticipant({
+                index: m.index,
+                parts: m.parts,
+                control,
+                epoch: m.epoch,
+                image: m.image,
+                state: skeleton === null ? null : unflatten(skeleton, arrays),
+                kind: 'child',
+                post: (msg) => {
+                  if (msg.type === 'failed') return sendOne(send, { [GROUP_TAG]: 'part', msg });
+                  const { skeleton: sk, arrays: bytes } = flatten(msg.state);
+                  return sendWithArrays(send, { [GROUP_TAG]: 'part', msg: { ...msg, state: sk } }, bytes);
+                },
+                close,
+              }),
+            );
+          });
+          break;
+        }
+      }
+    };
+    const onDisconnect = (): void => {
+      setGone(control);
+      fail(new CkptError(ErrorCodes.PART_FAILED, `child process ${String(process.pid)}: the group's coordinator closed the IPC channel before this part joined the group`));
+    };
+    process.on('message', onMessage);
+    process.once('disconnect', onDisconnect);
+    sendOne(send, { [GROUP_TAG]: 'join', probe: new Uint8Array([1, 2, 3]) }).catch((err: unknown) => {
+      fail(new CkptError(ErrorCodes.PART_FAILED, `child process ${String(process.pid)}: could not ask the coordinator to join: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+    });
   });
 }

@@ -2,16 +2,18 @@
  * @module group/protocol
  *
  * What the coordinator of a checkpoint group (`CheckpointGroup`, main thread)
- * and its parts (`joinGroup()`, worker threads) exchange: the control block
- * (a `SharedArrayBuffer` of int32 words that every part reads at its
- * safepoints, so a part sees a request within one iteration even when it
- * never gives its event loop a turn), the messages on each part's private
- * port, and the shape of one part's captured state — which is also what the
- * group image stores as the provider `part-<i>`. See docs/groups.md.
+ * and its parts (`joinGroup()`, worker threads and child processes)
+ * exchange: the control block (a `SharedArrayBuffer` of int32 words that
+ * every thread part reads at its safepoints, so a part sees a request within
+ * one iteration even when it never gives its event loop a turn), the
+ * messages on each thread part's private port and on each child's IPC
+ * channel, and the shape of one part's captured state — which is also what
+ * the group image stores as the provider `part-<i>`. See docs/groups.md.
  */
 import { CkptError, ErrorCodes } from '../errors.js';
 import type { MessagePort } from 'node:worker_threads';
 import type { ImageInfo } from '../info.js';
+import type { StateSkeleton } from './ipc.js';
 
 /** The key of the one message the coordinator posts on a worker's `parentPort`: it carries everything else. */
 export const GROUP_TAG = 'ckpt:group';
@@ -65,7 +67,7 @@ export interface WireError {
 /** The message the coordinator posts on a worker's `parentPort` when the group runs. */
 export interface InitMessage {
   readonly [GROUP_TAG]: 'init';
-  /** This part's index (0-based, the order of `addWorker`). */
+  /** This part's index (0-based, the order of `addWorker` and `addChild`). */
   readonly index: number;
   /** How many parts the group has. */
   readonly parts: number;
@@ -79,6 +81,46 @@ export interface InitMessage {
   readonly image: ImageInfo | null;
   /** This part's restored state, or null when starting fresh. */
   readonly state: PartState | null;
+}
+
+/** The message the coordinator sends a child process on its IPC channel once the child asked to join; the state's bytes follow as chunks. */
+export interface ChildInitMessage {
+  readonly [GROUP_TAG]: 'init';
+  /** This part's index (0-based, the order of `addWorker`/`addChild`). */
+  readonly index: number;
+  /** How many parts the group has. */
+  readonly parts: number;
+  /** The coordinator's control file (requested epoch and stop epoch). */
+  readonly control: string;
+  /** The control words when this message was sent. */
+  readonly request: { readonly epoch: number; readonly stop: number };
+  /** The group epoch restored from (0 when starting fresh). */
+  readonly epoch: number;
+  /** The group image restored from, or null when starting fresh. */
+  readonly image: ImageInfo | null;
+  /** The signals that make the child ask the coordinator for a stop. */
+  readonly stopSignals: readonly string[];
+  /** This part's restored state without its bytes, or null when starting fresh. */
+  readonly state: StateSkeleton | null;
+}
+
+/** A message of the group protocol on a child's IPC channel (the key {@link GROUP_TAG} tells it from the program's own messages). */
+export type IpcMessage =
+  /** Child → coordinator: join the group; `probe` is a Uint8Array when the channel is binary (`serialization: 'advanced'`). */
+  | { readonly [GROUP_TAG]: 'join'; readonly probe: unknown }
+  /** Child → coordinator: a part message; a state's bytes follow as chunks. */
+  | { readonly [GROUP_TAG]: 'part'; readonly msg: unknown }
+  /** Either way: the next piece of the state being sent. */
+  | { readonly [GROUP_TAG]: 'chunk'; readonly bytes: unknown }
+  /** Child → coordinator: the child received a stop signal. */
+  | { readonly [GROUP_TAG]: 'stop'; readonly signal: string }
+  /** Coordinator → child: the child cannot join (the message says why). */
+  | { readonly [GROUP_TAG]: 'refused'; readonly message: string }
+  | ChildInitMessage;
+
+/** Whether a value received on an IPC channel is a group protocol message. */
+export function isIpcMessage(value: unknown): value is IpcMessage {
+  return typeof value === 'object' && value !== null && typeof (value as Record<string, unknown>)[GROUP_TAG] === 'string';
 }
 
 /** A message a part posts on its private port. */

@@ -83,7 +83,7 @@ describe('group checkpoint failures', () => {
       (e: unknown) => e,
     );
     assertCkptError(err, ErrorCodes.GROUP_MISMATCH);
-    expect((err as Error).message).toMatch(/holds 3 parts, but this group has 2 workers/);
+    expect((err as Error).message).toMatch(/holds 3 parts, but this group has 2 parts/);
     // No part ran: none reported anything, and the workers are gone.
     expect(two.reports).toEqual([]);
     for (const w of two.workers) expect(w.threadId).toBe(-1);

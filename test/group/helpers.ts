@@ -2,9 +2,11 @@
  * @module test/group/helpers
  *
  * Start a CheckpointGroup of real worker threads running `part.ts` (through
- * tsx), collect what every part reports, and make sure no worker outlives its
- * test ({@link terminateAll}).
+ * tsx), or of child processes running `child-part.ts`, collect what every
+ * part reports, and make sure no worker or child outlives its test
+ * ({@link terminateAll}, {@link reapChildParts}).
  */
+import { fork as forkChild, type ChildProcess } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { CheckpointGroup, type CheckpointGroupOptions, type GroupRunResult } from '../../src/index.js';
 
@@ -23,7 +25,7 @@ export function tsWorker(entry: URL, options: { readonly workerData?: unknown } 
 
 /** What a part of `part.ts` is told to do (see its module comment). */
 export interface PartOptions {
-  readonly mode: 'counter' | 'spin' | 'slow';
+  readonly mode: 'counter' | 'spin' | 'slow' | 'idle' | 'rogue';
   readonly until?: number;
   readonly throwAtEpoch?: number;
   readonly dieAtStep?: number;
@@ -91,6 +93,82 @@ export function startGroup(options: CheckpointGroupOptions, parts: readonly Part
   return {
     group,
     workers,
+    reports,
+    run,
+    next: (pred) => {
+      const seen = reports.find(pred);
+      if (seen !== undefined) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => waiters.push({ pred, resolve, reject }));
+    },
+  };
+}
+
+const CHILD_PART = new URL('./child-part.ts', import.meta.url).pathname;
+const liveChildren = new Set<ChildProcess>();
+
+/** A child process running `child-part.ts` with `options`, tracked until it is reaped ({@link reapChildParts}). */
+export function forkPart(options: PartOptions, fork: { readonly serialization?: 'json' | 'advanced' } = {}): ChildProcess & { stderrText: () => string } {
+  const child = forkChild(CHILD_PART, [JSON.stringify(options)], {
+    execArgv: ['--import', 'tsx'],
+    serialization: fork.serialization ?? 'advanced',
+    stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+  });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (t: string) => (stderr += t));
+  liveChildren.add(child);
+  child.on('close', () => liveChildren.delete(child));
+  return Object.assign(child, { stderrText: () => stderr });
+}
+
+/** SIGKILL every child process a test started and left running, and wait until each is reaped (for afterEach). */
+export async function reapChildParts(): Promise<void> {
+  const all = [...liveChildren];
+  await Promise.all(
+    all.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (!liveChildren.has(c)) return resolve();
+          c.once('close', () => resolve());
+          c.kill('SIGKILL');
+        }),
+    ),
+  );
+}
+
+/** A started group of child processes. */
+export interface StartedChildren extends Omit<Started, 'workers'> {
+  readonly children: readonly (ChildProcess & { stderrText: () => string })[];
+}
+
+/** Start a group over `store` with one child process per entry of `parts`. */
+export function startChildGroup(options: CheckpointGroupOptions, parts: readonly PartOptions[], fork: { readonly serialization?: 'json' | 'advanced' } = {}): StartedChildren {
+  const group = new CheckpointGroup({ signals: false, ...options });
+  const reports: Report[] = [];
+  const waiters: { pred: (r: Report) => boolean; resolve: (r: Report) => void; reject: (err: unknown) => void }[] = [];
+  const children = parts.map((p, i) => {
+    const c = forkPart(p, fork);
+    c.on('message', (m: { report?: Omit<Report, 'part'> }) => {
+      if (m.report === undefined) return;
+      const r = { part: i, ...m.report } as Report;
+      reports.push(r);
+      for (const x of [...waiters]) {
+        if (x.pred(r)) {
+          waiters.splice(waiters.indexOf(x), 1);
+          x.resolve(r);
+        }
+      }
+    });
+    group.addChild(c);
+    return c;
+  });
+  const run = group.run();
+  run.catch((err: unknown) => {
+    for (const x of waiters.splice(0)) x.reject(err);
+  });
+  return {
+    group,
+    children,
     reports,
     run,
     next: (pred) => {

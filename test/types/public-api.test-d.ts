@@ -9,6 +9,8 @@
  * line stops being an error, so the negative cases pin the types too.
  */
 import { describe, expectTypeOf, it } from 'vitest';
+import { fork } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
 import { CheckpointGroup, joinGroup, type GroupParticipant, type GroupRunResult } from '../../src/index.js';
 import { isCkptError, ErrorCodes, type Checkpointer, type CheckpointerOptions, type CkptError, type ErrorCode, type Migration, type Provider } from '../../src/index.js';
 
@@ -184,5 +186,13 @@ describe('checkpoint groups', () => {
     const result = await group.run();
     expectTypeOf(result).toEqualTypeOf<GroupRunResult>();
     expectTypeOf(result.exitCode).toEqualTypeOf<number | undefined>();
+  });
+
+  it('parts are worker threads or forked child processes; each add returns the part index', () => {
+    const group = new CheckpointGroup({ store: './checkpoints' });
+    expectTypeOf(group.addChild(fork('./part.js', { serialization: 'advanced' }))).toEqualTypeOf<number>();
+    expectTypeOf(group.addWorker(new Worker('./part.js'))).toEqualTypeOf<number>();
+    // @ts-expect-error -- a child process, not its pid
+    group.addChild(1234);
   });
 });
