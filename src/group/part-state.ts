@@ -46,7 +46,13 @@ function hookError(p: RegisteredProvider, hook: string, cause: unknown): CkptErr
 
 /** Encode one state into memory of its own (the encoder's stream memory and the live blobs are copied). */
 function encodeOwn(env: PartEnv, p: RegisteredProvider, state: unknown): SavedProvider {
-  const enc = env.encoder.encode(state, { tree: p.tree, classes: env.classes, blobThreshold: DEFAULT_BLOB_THRESHOLD, maxDepth: DEFAULT_MAX_DEPTH });
+  const enc = env.encoder.encode(state, {
+    tree: p.tree,
+    classes: env.classes,
+    blobThreshold: DEFAULT_BLOB_THRESHOLD,
+    maxDepth: DEFAULT_MAX_DEPTH,
+    ...(p.secret.length === 0 ? {} : { secret: p.secret }),
+  });
   try {
     return { id: p.id, version: p.version, tree: p.tree, stream: enc.stream.slice(), blobs: enc.blobs.map((b) => b.bytes.slice()) };
   } finally {

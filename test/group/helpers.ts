@@ -35,6 +35,7 @@ export interface PartOptions {
   readonly extraProvider?: string;
   readonly bigLength?: number;
   readonly exitAtEpoch?: number;
+  readonly secret?: { readonly apiKey: string; readonly note: string };
 }
 
 /** A message a part reported. */

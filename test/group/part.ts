@@ -14,6 +14,8 @@
  * - `slow`: blocks its thread for `blockMs` per iteration (Atomics.wait), so
  *   it misses a short barrier deadline.
  *
+ * `secret` registers a provider `creds` whose `apiKey` is declared secret
+ * (reported as restored).
  * `version: 2` registers the counter at version 2 with a migration from 1;
  * `extraProvider` registers one more provider; `bigLength` adds a large
  * Float64Array provider (blobs) incremented at every step.
@@ -36,6 +38,8 @@ interface Options {
   readonly bigLength?: number;
   /** End the thread (process.exit in a worker) in the snapshot of this epoch. */
   readonly exitAtEpoch?: number;
+  /** Also keep `{ apiKey: secret, note }` in a provider `creds` that declares `apiKey` secret. */
+  readonly secret?: { readonly apiKey: string; readonly note: string };
 }
 
 /** A class instance in state: restored with its prototype. */
@@ -81,6 +85,10 @@ const bigSum = (): number => big.reduce((a, b) => a + b, 0);
 if (o.bigLength !== undefined) {
   ckpt.register<Float64Array>({ id: 'big', snapshot: () => big, restore: (s) => (big = s) });
 }
+let creds: { apiKey: string | undefined; note: string } | undefined = o.secret === undefined ? undefined : { ...o.secret };
+if (o.secret !== undefined) {
+  ckpt.register<{ apiKey: string | undefined; note: string }>({ id: 'creds', secret: ['apiKey'], snapshot: () => creds!, restore: (s) => (creds = s) });
+}
 if (o.extraProvider !== undefined) ckpt.register({ id: o.extraProvider, snapshot: () => 0, restore: () => undefined });
 
 const block = new Int32Array(new SharedArrayBuffer(4));
@@ -106,7 +114,7 @@ if (o.mode === 'spin') {
   let first = true;
   for await (const step of ckpt.loop(o.until === undefined ? {} : { until: o.until })) {
     if (first) {
-      report({ type: 'restored', step: ckpt.restoredStep, n: tally.n, intact: intact(), migrated, bigSum: bigSum(), bigLength: big.length });
+      report({ type: 'restored', step: ckpt.restoredStep, n: tally.n, intact: intact(), migrated, bigSum: bigSum(), bigLength: big.length, creds });
       first = false;
     }
     if (o.dieAtStep === step) throw new Error(`part ${String(ckpt.index)} broke at step ${String(step)}`);

@@ -14,6 +14,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCodes, MemoryStore } from '../../src/index.js';
 import { assertCkptError } from '../helpers/errors.js';
 import { startGroup, terminateAll } from './helpers.js';
+import { imageText } from '../secret/helpers.js';
+import { FsStore } from '../../src/index.js';
 
 afterEach(terminateAll);
 
@@ -71,6 +73,37 @@ describe('restoring the parts of a group', () => {
         // Every step added 1 to the array: its sum is the restored step, and nothing was lost in transfer.
         expect(restored[part]).toMatchObject({ bigLength: 1_500_000, bigSum: ends[part]!.n, n: ends[part]!.n, intact: true });
       }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a part's secret paths are left out of the group image, and its restore gets undefined there", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ckpt-group-secret-'));
+    try {
+      const secrets = [0, 1].map((i) => ({ apiKey: `GROUP-SECRET-${String(i)}-7c1e9a3f5b2d4e6a`, note: `GROUP-NOTE-${String(i)}-0b8d6f4a2c1e3a5b` }));
+      await startGroup({ store: dir }, [
+        { mode: 'counter', until: 5, secret: secrets[0]! },
+        { mode: 'counter', until: 5, secret: secrets[1]! },
+      ]).run;
+      const ids = (await new FsStore(dir).list()).map((e) => e.id);
+      expect(ids.length).toBeGreaterThan(0);
+      for (const id of ids) {
+        const { file, raw } = await imageText(dir, id);
+        for (const s of secrets) {
+          expect(file.includes(Buffer.from(s.apiKey)), `secret in the file bytes of ${id}`).toBe(false);
+          expect(raw.includes(Buffer.from(s.apiKey)), `secret in the segments of ${id}`).toBe(false);
+          // The search finds what is saved: the note next to the secret.
+          expect(raw.includes(Buffer.from(s.note)), `note in the segments of ${id}`).toBe(true);
+        }
+      }
+      const again = startGroup({ store: dir }, [
+        { mode: 'counter', until: 10, secret: secrets[0]! },
+        { mode: 'counter', until: 10, secret: secrets[1]! },
+      ]);
+      const restored = await Promise.all([0, 1].map((part) => again.next((r) => r.part === part && r.type === 'restored')));
+      await again.run;
+      for (const part of [0, 1]) expect(restored[part]).toMatchObject({ creds: { apiKey: undefined, note: secrets[part]!.note } });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
