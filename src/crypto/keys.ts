@@ -123,13 +123,16 @@ export class KeySource {
   readonly #passphrase: string | undefined;
   readonly #scrypt: ScryptParams;
   readonly #kms: KmsHooks | undefined;
+  /** A key tried for any key id the keyring lacks (a key file given on the command line, which names no id). */
+  readonly #anyId: Buffer | undefined;
   /** Passphrase KEKs by salt and parameters (scrypt is slow on purpose: once per salt per process). */
   readonly #derived = new Map<string, Promise<Buffer>>();
   /** The salt new images of this source use (so one derivation serves every image written). */
   readonly #salt = randomBytes(16);
 
   /** @internal Use {@link keySource}. */
-  constructor(o: { keys?: ReadonlyMap<string, Buffer>; current?: string; passphrase?: string; scrypt?: ScryptParams; kms?: KmsHooks; allowPlaintext: boolean }) {
+  constructor(o: { keys?: ReadonlyMap<string, Buffer>; current?: string; passphrase?: string; scrypt?: ScryptParams; kms?: KmsHooks; anyId?: Buffer; allowPlaintext: boolean }) {
+    this.#anyId = o.anyId;
     this.#keys = o.keys;
     this.#current = o.current;
     this.#passphrase = o.passphrase;
@@ -183,11 +186,11 @@ export class KeySource {
   async unwrap(w: WrappedKey, uuid: Uint8Array, image: string): Promise<Buffer> {
     const needs = `image ${image} is encrypted with key id ${JSON.stringify(w.keyId)} (${w.kek})`;
     if (w.kek === 'keyring') {
-      if (this.#keys === undefined) throw keyError(`${needs}, but encryption is not configured with a keyring; pass encryption: { keys: { ${JSON.stringify(w.keyId)}: key }, current } (CLI: --key-file)`, image);
-      const kek = this.#keys.get(w.keyId);
-      if (kek === undefined) throw keyError(`${needs}, which is not in the keyring (it has ${[...this.#keys.keys()].map((k) => JSON.stringify(k)).join(', ')}); add that key to encryption.keys`, image);
+      const kek = this.#keys?.get(w.keyId) ?? this.#anyId;
+      if (kek === undefined && this.#keys === undefined) throw keyError(`${needs}, but encryption is not configured with a keyring; pass encryption: { keys: { ${JSON.stringify(w.keyId)}: key }, current } (CLI: --key-file)`, image);
+      if (kek === undefined) throw keyError(`${needs}, which is not in the keyring (it has ${[...this.#keys!.keys()].map((k) => JSON.stringify(k)).join(', ')}); add that key to encryption.keys`, image);
       const dek = unwrapKey(kek, w.wrapped, uuid, w.keyId);
-      if (dek === undefined) throw keyError(`${needs}, but the key of that id in the keyring does not open it (a wrong key under that id); pass the right key`, image);
+      if (dek === undefined) throw keyError(`${needs}, but the key ${this.#keys?.has(w.keyId) === true ? 'of that id in the keyring' : 'given'} does not open it (a wrong key); pass the right key`, image);
       return dek;
     }
     if (w.kek === 'passphrase') {
@@ -210,6 +213,30 @@ export class KeySource {
     if (!(dek instanceof Uint8Array) || dek.length !== KEY_BYTES) throw keyError(`${needs}, and encryption.kms.unwrap did not resolve a 32-byte key`, image);
     return Buffer.from(dek);
   }
+}
+
+/**
+ * The keys a command line gives: a key file (tried for whatever keyring key
+ * id an image names) and/or a passphrase. Undefined when neither is given.
+ * @internal
+ */
+export function cliKeySource(o: { key?: Uint8Array | undefined; passphrase?: string | undefined; allowPlaintext?: boolean }): KeySource | undefined {
+  if (o.key === undefined && (o.passphrase === undefined || o.passphrase.length === 0)) return undefined;
+  if (o.key !== undefined && o.key.length !== KEY_BYTES) throw invalid(`a key must be 32 bytes, got ${o.key.length}`);
+  return new KeySource({
+    ...(o.key === undefined ? {} : { anyId: Buffer.from(o.key) }),
+    ...(o.passphrase === undefined || o.passphrase.length === 0 ? {} : { passphrase: o.passphrase }),
+    allowPlaintext: o.allowPlaintext ?? true,
+  });
+}
+
+/**
+ * Wrap `dek` of image `uuid` under `kek` with key id `keyId` (the keyring
+ * wrapping; `ckpt rekey`).
+ * @internal
+ */
+export function wrapWithKey(kek: Uint8Array, dek: Uint8Array, uuid: Uint8Array, keyId: string): WrappedKey {
+  return { kek: 'keyring', keyId, wrapped: wrapKey(kek, dek, uuid, keyId) };
 }
 
 function bytesOf(v: unknown): Buffer | undefined {

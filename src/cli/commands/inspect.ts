@@ -11,6 +11,7 @@
 import type { Command } from 'commander';
 import { FORMAT_VERSION, READABLE_FORMAT_VERSIONS, WRITABLE_FORMAT_VERSIONS, type ImageReader } from '../../format/index.js';
 import { addCommonOptions, examples, type CommandContext } from '../command.js';
+import { addKeyOptions, cliKeys, type KeyOptions } from '../keys.js';
 import { usageError } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import { openImagePath, requireImagePath } from '../inputs.js';
@@ -21,7 +22,7 @@ import { jsonChunks } from '../value-export.js';
 import { renderValue } from '../value-view.js';
 
 /** Options of `ckpt inspect`. */
-export interface InspectOptions extends CommonOptions {
+export interface InspectOptions extends CommonOptions, KeyOptions {
   /** Decode and print this provider. */
   readonly provider?: string;
   /** With --provider: print everything. */
@@ -39,6 +40,7 @@ export function registerInspect(program: Command, ctx: CommandContext): void {
     .option('-p, --provider <id>', "decode this provider's state and print it (typed arrays summarised)")
     .option('--full', 'with --provider: print every element and whole strings')
     .option('--segments', 'list every segment (offset, sizes, codec, checksum, owner)');
+  addKeyOptions(cmd);
   addCommonOptions(cmd, true);
   cmd.addHelpText(
     'after',
@@ -77,7 +79,7 @@ async function runInspect(image: string, options: InspectOptions, ctx: CommandCo
   if (options.full === true && options.provider === undefined) throw usageError('--full needs --provider <id>: it prints one provider\'s whole state');
   await requireImagePath(image, 'inspect');
   let progress = createProgress(ctx.io.stderr, { enabled: false, label: '' });
-  const reader = await openImagePath(image, (n) => progress.add(n));
+  const reader = await openImagePath(image, (n) => progress.add(n), await cliKeys(options, ctx.io.env));
   try {
     if (options.provider !== undefined) {
       const id = options.provider;
