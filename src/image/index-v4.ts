@@ -17,9 +17,8 @@
  * ```
  *
  * Upgrading a v3 index changes nothing. Downgrading is refused for an index
- * with encrypted segments (it has to be decrypted first, which needs the
- * key: `ckpt convert --to 3 --decrypt --key-file k.bin`); a plaintext v4
- * index is v3 as it is.
+ * with encrypted segments (a plaintext copy would need the key and an
+ * explicit request; not built); a plaintext v4 index is v3 as it is.
  */
 import { CkptError, ErrorCodes } from '../errors.js';
 import { DEFAULT_MAX_SEGMENTS, HEADER_SIZE, SegmentCodec } from './constants.js';
@@ -180,7 +179,7 @@ function downgradeToV3(index: ImageIndexV4): ImageIndexV3 {
   if (index.segments.some((s) => (s.flags & ENCRYPTED) !== 0)) {
     throw new CkptError(
       ErrorCodes.INVALID_ARGUMENT,
-      'this image is encrypted, which format 3 cannot hold; decrypt it explicitly (`ckpt convert --to 3 --decrypt --key-file k.bin`) to write a plaintext copy',
+      'this image is encrypted, which format 3 cannot hold; an encrypted image stays in format 4 (writing a decrypted plaintext copy is not supported)',
     );
   }
   return index;
@@ -195,6 +194,6 @@ export const formatV4 = defineFormatVersion<ImageIndexV4, ImageIndexV3>({
     upgrade: upgradeFromV3,
     downgrade: { supported: true, map: downgradeToV3 },
     upgradeChanges: ['header: defines required flag bit 0 (ENCRYPTED_SEGMENTS); index and segment bytes are copied unchanged'],
-    downgradeChanges: ['header: required flag bit 0 must be clear (an encrypted image is decrypted first, only when asked: --decrypt with its key)'],
+    downgradeChanges: ['header: required flag bit 0 must be clear (an encrypted image cannot be converted down)'],
   },
 });

@@ -2,6 +2,7 @@
 // 4 test vector"; the values were checked against Python's `cryptography`
 // and OpenSSL's HKDF), and the nonce uniqueness property.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { NONCE_DOMAIN_INDEX, NONCE_DOMAIN_SEGMENT, commitmentOf, deriveImageKeys, nonceOf, openInto, sealInto, segmentAad, unwrapKey, wrapKey } from '../../src/crypto/seal.js';
 
@@ -80,5 +81,18 @@ describe('nonce uniqueness', () => {
     }
     expect(pairs.size).toBe(count);
     expect(count).toBe(images * (segments + 1));
+  });
+});
+
+describe('docs/FORMAT.md', () => {
+  it('documents the same vector values the tests check', () => {
+    const doc = readFileSync(new URL('../../docs/FORMAT.md', import.meta.url), 'utf8');
+    const section = /## Test vector \(format 4\)([\s\S]*?)\n## /.exec(doc)?.[1] ?? '';
+    const k = deriveImageKeys(DEK, UUID);
+    const out = Buffer.alloc(22 + 16);
+    sealInto(k.segments, nonceOf(0, 5), segmentAad(UUID, 5, 1, 1, 4096), Buffer.from('ckpt segment plaintext', 'utf8'), out);
+    for (const hex of [k.segments, k.index, nonceOf(0, 5), nonceOf(1, 0), segmentAad(UUID, 5, 1, 1, 4096), out, commitmentOf(DEK, UUID), wrapKey(KEK, DEK, UUID, 'k1', Buffer.alloc(12, 0x24))]) {
+      expect(section).toContain(`\`${hex.toString('hex')}\``);
+    }
   });
 });
