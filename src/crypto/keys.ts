@@ -18,10 +18,18 @@ export interface KmsContext {
   readonly imageUuid: string;
 }
 
+/** What {@link KmsHooks.wrap} resolves. */
+export interface KmsWrapped {
+  /** Id of the KMS key that wrapped the data key (recorded in the image, passed to `unwrap`). */
+  readonly keyId: string;
+  /** The wrapped data key (1..8192 bytes). */
+  readonly wrapped: Uint8Array;
+}
+
 /** Asynchronous hooks wrapping data keys with a key management service (AWS KMS, Vault, …). */
 export interface KmsHooks {
   /** Wrap (encrypt) a 32-byte data key; returns the wrapped bytes and the id of the key that wrapped them. */
-  wrap(dataKey: Uint8Array, context: KmsContext): Promise<{ readonly keyId: string; readonly wrapped: Uint8Array }>;
+  wrap(dataKey: Uint8Array, context: KmsContext): Promise<KmsWrapped>;
   /** Unwrap bytes returned by `wrap` (with the `keyId` it returned) back to the 32-byte data key. */
   unwrap(wrapped: Uint8Array, keyId: string, context: KmsContext): Promise<Uint8Array>;
 }
@@ -85,9 +93,13 @@ export interface KdfRecord extends ScryptParams {
 
 /** A wrapped DEK and how to unwrap it. */
 export interface WrappedKey {
+  /** How the DEK is wrapped. */
   readonly kek: KekKind;
+  /** Id of the key-encryption key (`passphrase` for a passphrase; the KMS's id for `kms`). */
   readonly keyId: string;
+  /** The wrapped DEK. */
   readonly wrapped: Uint8Array;
+  /** scrypt parameters and salt (`passphrase` only). */
   readonly kdf?: KdfRecord | undefined;
 }
 
