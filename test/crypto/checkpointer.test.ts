@@ -158,6 +158,13 @@ describe('Checkpointer encryption option', () => {
     await k2.ckpt.restore();
     expect(k2.box.state).toEqual({ v: 'kms' });
     expect(calls).toEqual(['wrap 32', 'unwrap arn:test']);
+    // A failing wrap fails the checkpoint with CKPT_ERR_KEY and writes nothing.
+    const store3 = new MemoryStore();
+    const down = app(store3, { kms: { wrap: () => Promise.reject(new Error('KMS unreachable')), unwrap: kms.unwrap } });
+    down.box.state = { v: 1 };
+    const failed = await expectCode(down.ckpt.checkpoint(), ErrorCodes.KEY);
+    expect(failed.message).toMatch(/KMS unreachable/);
+    expect(await store3.list()).toEqual([]);
     // A KMS handing back another key: CKPT_ERR_KEY (key commitment).
     const liar: KmsHooks = { wrap: kms.wrap, unwrap: () => Promise.resolve(randomBytes(32)) };
     await expectCode((await fresh(store2.reopen(), { kms: liar })).ckpt.restore(), ErrorCodes.KEY);

@@ -69,6 +69,9 @@ describe('ckpt with encrypted images', () => {
     const no = await cli(['inspect', image]);
     expect(no.code).toBe(7);
     expect(no.stderr).toMatch(/CKPT_ERR_KEY|key id "k1"/);
+    const head = await cli(['inspect', image, '--key-file', GOLDEN_KEY]);
+    expect(head.stdout).toMatch(/encryption\s+AES-256-GCM, data key wrapped by keyring key id "k1"/);
+    expect(JSON.parse((await cli(['inspect', image, '--key-file', GOLDEN_KEY, '--json'])).stdout).encryption).toMatchObject({ kek: 'keyring', keyId: 'k1' });
     const yes = await cli(['inspect', image, '--key-file', GOLDEN_KEY, '--provider', 'info', '--json']);
     expect(yes.code).toBe(0);
     expect(JSON.parse(yes.stdout).state).toEqual(encryptedState(1).info);

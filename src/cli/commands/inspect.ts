@@ -129,6 +129,7 @@ function printImage(out: Output, image: string, reader: ImageReader, listSegment
       manifest: { ...m, meta: { ...m.meta } },
       codec: reader.index.codec,
       index: idx,
+      ...(reader.crypto === undefined ? {} : { encryption: { alg: 'aes-256-gcm', kek: reader.crypto.key.kek, keyId: reader.crypto.key.keyId, uuid: Buffer.from(reader.crypto.uuid).toString('hex') } }),
       providers,
       segments: {
         count: segs.length,
@@ -152,7 +153,8 @@ function printImage(out: Output, image: string, reader: ImageReader, listSegment
       ['format', `${h.formatVersion}${h.formatVersion === FORMAT_VERSION ? ' (current)' : ` (current is ${FORMAT_VERSION}; 'ckpt convert' upgrades it)`}`],
       ['header', `codec id ${h.codecId}, required flags 0x${h.requiredFlags.toString(16)}, optional flags 0x${h.optionalFlags.toString(16)}`],
       ['codec', `values v${reader.index.codec.values}, zstd level ${reader.index.codec.level}, segment size ${formatBytes(reader.index.codec.segmentSize)}, blob threshold ${formatBytes(reader.index.codec.blobThreshold)}`],
-      ['index', `${formatBytes(idx.length)} at offset ${idx.offset}`],
+      ['index', `${formatBytes(idx.length)} at offset ${idx.offset}${reader.crypto === undefined ? '' : ' (crypto block and sealed index)'}`],
+      ...(reader.crypto === undefined ? [] : [['encryption', `AES-256-GCM, data key wrapped by ${reader.crypto.key.kek} key id ${JSON.stringify(reader.crypto.key.keyId)}`] as [string, string]]),
     ]),
   );
   out.print('', c.bold('manifest'));
