@@ -12,6 +12,7 @@ export const CATEGORIES = {
     'SafepointResult', 'PersistMode', 'IncrementalOptions', 'SignalOptions', 'everySeconds', 'everySteps', 'EveryOptions',
     'TriggerPolicy', 'CheckpointInfo', 'ImageInfo', 'RestoreResult', 'SkippedImage', 'MigrationRecord',
     'PlanOptions', 'RestorePlan', 'ProviderPlan', 'MetaValue', 'ReadLimits', 'LIBRARY_VERSION',
+    'EncryptionOptions', 'EncryptionCommon', 'KeyringEncryption', 'PassphraseEncryption', 'KmsEncryption', 'KmsHooks', 'KmsContext', 'KmsWrapped', 'ScryptParams',
   ],
   Providers: [
     'Provider', 'Resource', 'Migration', 'CheckpointContext', 'ResumeContext', 'RestoreContext',

@@ -72,6 +72,15 @@ export const ErrorCodes = {
   GROUP_MISMATCH: 'CKPT_ERR_GROUP_MISMATCH',
   /** A part of a `CheckpointGroup` died, exited without finishing, or broke the group protocol; the group's run ended. */
   PART_FAILED: 'CKPT_ERR_PART_FAILED',
+  /**
+   * An encrypted image cannot be opened with the keys given: no key, the key
+   * id it needs is missing, or the key (passphrase, KMS) is wrong. The
+   * message names the key id. `restore()` fails with it — it never falls back
+   * to an older image.
+   */
+  KEY: 'CKPT_ERR_KEY',
+  /** Encryption is configured and the image is not encrypted (pass `encryption.allowPlaintext: true` to read it during a migration). */
+  NOT_ENCRYPTED: 'CKPT_ERR_NOT_ENCRYPTED',
 } as const;
 
 /** A stable error code string, `CKPT_ERR_*`. */

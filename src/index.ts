@@ -77,3 +77,4 @@ export { joinGroup } from './group/participant.js';
 export type { GroupLoopOptions, GroupParticipant, GroupSafepointResult } from './group/participant.js';
 export { LIBRARY_VERSION } from './version.js';
 export type { IncrementalOptions } from './options.js';
+export type { EncryptionCommon, EncryptionOptions, KeyringEncryption, KmsContext, KmsEncryption, KmsHooks, KmsWrapped, PassphraseEncryption, ScryptParams } from './crypto/keys.js';

@@ -16,6 +16,8 @@ import { exitCodeForProblems, ExitCode } from './exit-codes.js';
 import { countingSource, storeImagePath, type StoreDir } from './inputs.js';
 import { NO_PROGRESS, type Progress } from './progress.js';
 import { FALLBACK_CODES as RESTORE_FALLBACK_CODES } from '../lifecycle/restore-run.js';
+import type { KeySource } from '../crypto/keys.js';
+import { readPublicInfo } from '../image/reader.js';
 
 /** The status of one image after its check. */
 export type ImageStatus = 'ok' | 'damaged' | 'newer' | 'unreadable' | 'app';
@@ -44,6 +46,13 @@ export interface ImageCheck {
   readonly status: ImageStatus;
   /** Ids of the images it refers to (its index's `refs`; empty for a full image), when its index could be read. */
   readonly refs?: readonly string[];
+  /**
+   * Encrypted images: the key id, and `locked` when no key opened it — then
+   * only its header, trailer, crypto block and index checksums were checked
+   * and `info` comes from its public manifest (no providers); its contents
+   * were not authenticated.
+   */
+  readonly encrypted?: { readonly keyId: string; readonly locked: boolean };
 }
 
 /** Options of {@link checkImage}. */
@@ -56,6 +65,8 @@ export interface CheckOptions {
   readonly progress?: Progress;
   /** Where the images an incremental image refers to are (its store, or the directory of an image file). */
   readonly holders?: HolderSource;
+  /** Keys of encrypted images (without them an encrypted image is checked as far as its clear parts go). */
+  readonly keys?: KeySource | undefined;
 }
 
 /** Status for a set of problems. */
@@ -96,19 +107,25 @@ export async function checkImage(open: () => Promise<ImageSource>, id: string, p
   }
   let reader;
   try {
-    reader = await openImage(countingSource(source, (n) => progress.add(n)));
+    reader = await openImage(countingSource(source, (n) => progress.add(n)), options.keys === undefined ? {} : { keys: options.keys });
     if (options.holders !== undefined) attachHolderSource(reader, options.holders);
   } catch (err) {
+    if (isCkptError(err) && err.code === ErrorCodes.KEY && options.keys === undefined) {
+      const locked = await lockedCheck(open, base);
+      if (locked !== undefined) return locked;
+    }
     const problems = [problemOf(err, 'header')];
     return { ...base, header: null, info: null, verified: false, problems, segmentsChecked: 0, providersDecoded: 0, status: statusOf(problems) };
   }
   try {
     const info = { ...imageInfo(reader), id };
     const refs = (reader.index.refs ?? []).map((r) => r.imageId);
-    if (!options.full) return { ...base, header: reader.header, info, refs, verified: false, problems: [], segmentsChecked: 0, providersDecoded: 0, status: 'ok' };
+    const encrypted = reader.crypto === undefined ? {} : { encrypted: { keyId: reader.crypto.key.keyId, locked: false } };
+    if (!options.full) return { ...base, ...encrypted, header: reader.header, info, refs, verified: false, problems: [], segmentsChecked: 0, providersDecoded: 0, status: 'ok' };
     const report = await reader.verify(options.classes === undefined ? {} : { classes: options.classes });
     return {
       ...base,
+      ...encrypted,
       header: reader.header,
       info,
       refs,
@@ -120,6 +137,39 @@ export async function checkImage(open: () => Promise<ImageSource>, id: string, p
     };
   } finally {
     await reader.close().catch(() => undefined);
+  }
+}
+
+/**
+ * An encrypted image no key opened: its header, trailer, crypto block and
+ * index checksums checked, described by its public manifest. Undefined when
+ * even that fails (the caller reports the key error).
+ */
+async function lockedCheck(open: () => Promise<ImageSource>, base: { id: string; path: string; bytes: number }): Promise<ImageCheck | undefined> {
+  let source: ImageSource | undefined;
+  try {
+    source = await open();
+    const { header, block } = await readPublicInfo(source);
+    const info: ImageInfo = {
+      id: base.id,
+      step: block.public.step,
+      label: block.public.label,
+      createdAt: new Date(block.public.createdAt),
+      bytes: base.bytes,
+      app: null,
+      formatVersion: header.formatVersion,
+      library: 'unknown (encrypted)',
+      node: 'unknown (encrypted)',
+      hostname: null,
+      meta: {},
+      providers: [],
+    };
+    return { ...base, header, info, verified: false, problems: [], segmentsChecked: 0, providersDecoded: 0, status: 'ok', encrypted: { keyId: block.key.keyId, locked: true } };
+  } catch (err) {
+    const problems = [problemOf(err, 'header')];
+    return { ...base, header: null, info: null, verified: false, problems, segmentsChecked: 0, providersDecoded: 0, status: statusOf(problems) };
+  } finally {
+    await source?.close().catch(() => undefined);
   }
 }
 
@@ -142,6 +192,8 @@ export interface ScanOptions {
   readonly classes?: ClassLookup;
   /** Progress of bytes read. */
   readonly progress?: Progress;
+  /** Keys of encrypted images. */
+  readonly keys?: KeySource | undefined;
 }
 
 /** What scanning a store found. */
@@ -165,6 +217,7 @@ export async function scanStore(store: StoreDir, options: ScanOptions): Promise<
       full,
       progress,
       holders: store.store,
+      keys: options.keys,
       ...(options.classes === undefined ? {} : { classes: options.classes }),
     });
   const fullAll = options.verify === 'all';

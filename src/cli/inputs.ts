@@ -23,6 +23,7 @@ import { siblingImages } from '../store/open-image-file.js';
 import { isS3Url, parseS3Url } from '../store/s3-url.js';
 import { S3UrlStore } from '../store/s3-url-store.js';
 import { CliError, usageError } from './errors.js';
+import type { KeySource } from '../crypto/keys.js';
 import { ExitCode } from './exit-codes.js';
 import type { Output } from './output.js';
 import { StoreImageView } from './single-image-store.js';
@@ -267,20 +268,22 @@ export function countingSource(source: ImageSource, onRead: (bytes: number) => v
 
 /**
  * Open the image file `path` (header, trailer and index are checked).
- * `onRead` sees every byte read afterwards (progress).
+ * `onRead` sees every byte read afterwards (progress); `keys` open an
+ * encrypted image (without them it fails with `CKPT_ERR_KEY`).
  */
-export async function openImagePath(pathOrUrl: string, onRead?: (bytes: number) => void): Promise<ImageReader> {
+export async function openImagePath(pathOrUrl: string, onRead?: (bytes: number) => void, keys?: KeySource): Promise<ImageReader> {
+  const opts = keys === undefined ? {} : { keys };
   if (isS3Url(pathOrUrl)) {
     const { store, id } = s3Image(pathOrUrl, 'inspect');
     const source = await openS3ImageSource(store, id);
-    const reader = await openImage(onRead === undefined ? source : countingSource(source, onRead));
+    const reader = await openImage(onRead === undefined ? source : countingSource(source, onRead), opts);
     // An incremental image reads what it refers to from the same bucket and prefix.
     attachHolderSource(reader, store);
     return reader;
   }
   const path = localPath(pathOrUrl, 'image');
   const source = await openImageFileSource(path);
-  const reader = await openImage(onRead === undefined ? source : countingSource(source, onRead));
+  const reader = await openImage(onRead === undefined ? source : countingSource(source, onRead), opts);
   // An incremental image reads what it refers to from the images next to it.
   attachHolderSource(reader, siblingImages(path));
   return reader;

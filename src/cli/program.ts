@@ -17,6 +17,7 @@ import { registerExport } from './commands/export.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerLs } from './commands/ls.js';
 import { registerPrune } from './commands/prune.js';
+import { registerRekey } from './commands/rekey.js';
 import { registerVerify } from './commands/verify.js';
 import { debugText, describeFailure } from './errors.js';
 import { EXIT_CODE_TABLE, ExitCode, type ExitCodeValue } from './exit-codes.js';
@@ -63,6 +64,7 @@ export function buildProgram(ctx: CommandContext): Command {
   registerExport(program, ctx);
   registerPrune(program, ctx);
   registerCompact(program, ctx);
+  registerRekey(program, ctx);
   // Usage errors are one line: what is wrong, and where the usage is.
   for (const cmd of program.commands) {
     cmd.showHelpAfterError(false);

@@ -13,11 +13,15 @@ export type {
   ProviderSummary,
   RawProviderData,
   ReadLimits,
+  ReadOptions,
   ReadProviderOptions,
   VerifyProblem,
   VerifyReport,
 } from '../image/reader.js';
 export { openImage } from '../image/open.js';
+export { KeySource, keySource } from '../crypto/keys.js';
+export type { KdfRecord, KekKind, WrappedKey } from '../crypto/keys.js';
+export type { CryptoBlock, PublicManifest } from '../crypto/block.js';
 export { openImageFile } from '../store/open-image-file.js';
 export { attachHolderSource, openStoreImage } from '../image/open-store.js';
 export type { HolderSource } from '../image/open-store.js';

@@ -27,8 +27,8 @@ export const CODEC_ID = 1;
 /**
  * Required flags: a reader that does not know a set bit must refuse the image.
  * None are defined in formats 1 and 2; format 3 defines bit 1 (segments stored
- * by reference or as XOR deltas: the image needs other images to be read).
- * Bit 0 is reserved for encrypted segments.
+ * by reference or as XOR deltas: the image needs other images to be read);
+ * format 4 defines bit 0 (encrypted segments and index, a crypto block).
  */
 export const RequiredFlag = {
   ENCRYPTED_SEGMENTS: 1 << 0,
@@ -38,6 +38,15 @@ export const RequiredFlag = {
 export const KNOWN_REQUIRED_FLAGS: number = RequiredFlag.SEGMENTS_BY_REFERENCE;
 /** First format version in which {@link RequiredFlag.SEGMENTS_BY_REFERENCE} is defined. */
 export const BY_REFERENCE_SINCE_FORMAT = 3;
+/** First format version in which {@link RequiredFlag.ENCRYPTED_SEGMENTS} is defined (encrypted images). */
+export const ENCRYPTED_SINCE_FORMAT = 4;
+/** The format version of encrypted images (written only when encryption is configured). */
+export const ENCRYPTED_FORMAT_VERSION = 4;
+
+/** The required flags format `version` defines (a reader refuses an image with any other set). */
+export function knownRequiredFlags(version: number): number {
+  return (version >= BY_REFERENCE_SINCE_FORMAT ? RequiredFlag.SEGMENTS_BY_REFERENCE : 0) | (version >= ENCRYPTED_SINCE_FORMAT ? RequiredFlag.ENCRYPTED_SEGMENTS : 0);
+}
 /** Longest chain of XOR deltas (a delta whose base is a delta …) a reader follows. */
 export const MAX_XOR_CHAIN = 8;
 

@@ -13,6 +13,7 @@ import type { ImageIndex, Manifest, SegmentEntry } from './index-model.js';
 import { formatV1 } from './index-v1.js';
 import { formatV2 } from './index-v2.js';
 import { formatV3, type ImageIndexV3, type ManifestV3, type SegmentEntryV3 } from './index-v3.js';
+import { formatV4, type ImageIndexV4 } from './index-v4.js';
 
 /**
  * The newest version's index ↔ the live model, field by field: the model's
@@ -58,8 +59,16 @@ function segmentToModel(s: SegmentEntryV3): SegmentEntry {
   return { ...rest, ...(hash === null ? {} : { hash }), ...(ref === null ? {} : { ref }), ...(base === null ? {} : { base }) };
 }
 
+/**
+ * The newest version's (v4) index ↔ the live model: the v4 index has v3's
+ * layout, so this is {@link modelOfV3}. Exported for tests that stack a
+ * version on top.
+ * @internal
+ */
+export const modelOfV4: ModelMapping<ImageIndexV4> = modelOfV3;
+
 /** Every format version this ckpt reads and writes, oldest first. Frozen. */
-export const FORMATS: FormatList = createFormatList([formatV1, formatV2, formatV3], modelOfV3, { current: FORMAT_VERSION });
+export const FORMATS: FormatList = createFormatList([formatV1, formatV2, formatV3, formatV4], modelOfV4, { current: FORMAT_VERSION });
 
 /** Every format version this code reads, oldest first. */
 export const READABLE_FORMAT_VERSIONS: readonly number[] = FORMATS.readable;

@@ -8,15 +8,7 @@
  */
 import { crc32 } from 'node:zlib';
 import { CkptError, ErrorCodes } from '../errors.js';
-import {
-  BY_REFERENCE_SINCE_FORMAT,
-  CODEC_ID,
-  END_MAGIC,
-  HEADER_SIZE,
-  KNOWN_REQUIRED_FLAGS,
-  MAGIC,
-  TRAILER_SIZE,
-} from './constants.js';
+import { CODEC_ID, END_MAGIC, HEADER_SIZE, MAGIC, TRAILER_SIZE, knownRequiredFlags } from './constants.js';
 import { FORMATS } from './format-registry.js';
 
 /** Decoded image header. */
@@ -39,6 +31,11 @@ export interface ImageTrailer {
   readonly indexLength: number;
   /** CRC-32 of the index bytes. */
   readonly indexCrc: number;
+  /**
+   * Format 4 encrypted images: offset of the crypto block (the u64 at trailer
+   * bytes 20..27, reserved and zero in every other image).
+   */
+  readonly cryptoOffset?: number;
 }
 
 /** Serialize a header. */
@@ -96,7 +93,7 @@ export function decodeHeader(bytes: Uint8Array, image?: string, newest: number =
     );
   }
   if (headerSize !== HEADER_SIZE) throw corrupt(`${name}: header size ${headerSize} is invalid for format ${formatVersion}`, 'header', image);
-  const unknown = requiredFlags & ~(formatVersion >= BY_REFERENCE_SINCE_FORMAT ? KNOWN_REQUIRED_FLAGS : 0);
+  const unknown = requiredFlags & ~knownRequiredFlags(formatVersion);
   if (unknown !== 0) {
     throw new CkptError(
       ErrorCodes.UNSUPPORTED_FEATURE,
@@ -114,7 +111,8 @@ export function encodeTrailer(t: ImageTrailer): Buffer {
   b.writeBigUInt64LE(BigInt(t.indexOffset), 0);
   b.writeBigUInt64LE(BigInt(t.indexLength), 8);
   b.writeUInt32LE(t.indexCrc >>> 0, 16);
-  // 20..27 reserved, zero
+  // 20..27: crypto block offset in encrypted images, else reserved, zero
+  if (t.cryptoOffset !== undefined) b.writeBigUInt64LE(BigInt(t.cryptoOffset), 20);
   b.writeUInt32LE(crc32(b.subarray(0, 28)), 28);
   b.set(END_MAGIC, 32);
   return b;
@@ -135,5 +133,7 @@ export function decodeTrailer(bytes: Uint8Array, imageSize: number, image?: stri
   if (indexOffset < BigInt(HEADER_SIZE) || indexOffset > max || indexLength > max - indexOffset || indexOffset + indexLength !== max) {
     throw corrupt(`${name}: index position in the trailer does not fit the image size; the image is damaged`, 'trailer', image);
   }
-  return { indexOffset: Number(indexOffset), indexLength: Number(indexLength), indexCrc: b.readUInt32LE(16) };
+  const crypto = b.readBigUInt64LE(20);
+  if (crypto > BigInt(Number.MAX_SAFE_INTEGER)) throw corrupt(`${name}: trailer field at bytes 20..27 is out of range; the image is damaged`, 'trailer', image);
+  return { indexOffset: Number(indexOffset), indexLength: Number(indexLength), indexCrc: b.readUInt32LE(16), ...(crypto === 0n ? {} : { cryptoOffset: Number(crypto) }) };
 }

@@ -105,7 +105,11 @@ export interface Manifest {
 
 /** Segment flags. Reserved: a set flag needs the matching required header flag. */
 export const SegmentFlag = {
-  /** The stored bytes are encrypted (reserved). */
+  /**
+   * Format 4: the stored bytes are AES-256-GCM ciphertext ‖ 16-byte tag of
+   * the bytes `codec` describes. Set on every segment of an image whose header
+   * has the required flag `ENCRYPTED_SEGMENTS`, and on no other.
+   */
   ENCRYPTED: 1 << 0,
   /**
    * The segment's bytes are held by another image (format 3): `ref` names

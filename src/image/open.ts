@@ -6,13 +6,13 @@
  * `openImageFile` on the file store side (`store/open-image-file`).
  */
 import type { ImageSource } from '../store/store.js';
-import { ImageReader, type ReadLimits } from './reader.js';
+import { ImageReader, type ReadOptions } from './reader.js';
 
 /**
  * Open an image from a source. On failure the source is closed; on success
  * the reader owns it (`reader.close()` closes it).
  */
-export async function openImage(source: ImageSource, limits: ReadLimits = {}): Promise<ImageReader> {
+export async function openImage(source: ImageSource, limits: ReadOptions = {}): Promise<ImageReader> {
   try {
     return await ImageReader.open(source, limits);
   } catch (err) {

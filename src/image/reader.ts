@@ -27,7 +27,7 @@ import {
   SegmentCodec,
   TRAILER_SIZE,
 } from './constants.js';
-import { decodeHeader, decodeTrailer, type ImageHeader } from './header.js';
+import { decodeHeader, decodeTrailer, type ImageHeader, type ImageTrailer } from './header.js';
 import type { FormatList } from './format-list.js';
 import { FORMATS } from './format-registry.js';
 import { SegmentFlag, type ImageIndex, type ImageRef, type Manifest, type ProviderEntry, type SegmentEntry, type SegmentRun } from './index-model.js';
@@ -36,10 +36,21 @@ import { prepassIndex } from './index-prepass.js';
 import type { RunBuffer, ZstdPool } from './pool.js';
 import { SegmentPipeline, type FrameFailure } from './segment-pipeline.js';
 import { frameError } from './zstd.js';
+import { decodeCryptoBlock, MAX_CRYPTO_BLOCK, type CryptoBlock } from '../crypto/block.js';
+import { openImageSeal, openIndex, type ImageSeal } from '../crypto/image-seal.js';
+import type { KeySource } from '../crypto/keys.js';
+import { NONCE_DOMAIN_SEGMENT, TAG_BYTES, nonceOf, openInto, segmentAad } from '../crypto/seal.js';
 
 /** Memory for stored segments, reused within one read call (grown on demand). */
 interface Scratch {
   bytes: Uint8Array | undefined;
+  /** Encrypted images: the decrypted (still compressed) bytes. */
+  plain?: Uint8Array | undefined;
+}
+
+function plainOf(s: Scratch, bytes: number): Uint8Array {
+  if (s.plain === undefined || s.plain.length < bytes) s.plain = new Uint8Array(Math.max(1, bytes));
+  return s.plain;
 }
 
 function scratchOf(s: Scratch, bytes: number): Uint8Array {
@@ -110,6 +121,17 @@ export interface ReadLimits {
    * (default 1 MiB); a larger one fails with `CKPT_ERR_LIMIT`.
    */
   readonly maxBigIntBytes?: number;
+}
+
+/** How images are read: the limits, and the keys of encrypted images. */
+export interface ReadOptions extends ReadLimits {
+  /**
+   * The keys to open encrypted images with (format 4; see
+   * docs/encryption.md). Without them an encrypted image fails to open with
+   * `CKPT_ERR_KEY`; with them a plaintext image fails with
+   * `CKPT_ERR_NOT_ENCRYPTED` unless the source allows plaintext.
+   */
+  readonly keys?: KeySource | undefined;
 }
 
 /** The limits a reader applies, every one set. */
@@ -211,6 +233,10 @@ export class ImageReader {
   /** Holders opened so far, by position in `index.refs`. */
   readonly #holderReaders = new Map<number, ImageReader>();
   #closed = false;
+  /** Encrypted images: the image's keys. */
+  readonly #seal: ImageSeal | undefined;
+  /** Encrypted images: the clear crypto block (key id, public manifest). */
+  readonly crypto: CryptoBlock | undefined;
 
   static {
     setReaderPool = (reader, pool): void => {
@@ -222,7 +248,9 @@ export class ImageReader {
     };
   }
 
-  private constructor(source: ImageSource, header: ImageHeader, index: ImageIndex, limits: FullLimits) {
+  private constructor(source: ImageSource, header: ImageHeader, index: ImageIndex, limits: FullLimits, seal?: { seal: ImageSeal; block: CryptoBlock }) {
+    this.#seal = seal?.seal;
+    this.crypto = seal?.block;
     this.#source = source;
     this.header = header;
     this.index = index;
@@ -235,7 +263,7 @@ export class ImageReader {
    * Fails with CORRUPT, FORMAT_NEWER or UNSUPPORTED_FEATURE. Does not close
    * `source` on failure (the caller owns it).
    */
-  static open(source: ImageSource, limits: ReadLimits = {}): Promise<ImageReader> {
+  static open(source: ImageSource, limits: ReadOptions = {}): Promise<ImageReader> {
     return ImageReader.openWith(FORMATS, source, limits);
   }
 
@@ -244,7 +272,7 @@ export class ImageReader {
    * (tests of a new format version pass their own list).
    * @internal
    */
-  static async openWith(formats: FormatList, source: ImageSource, limits: ReadLimits = {}): Promise<ImageReader> {
+  static async openWith(formats: FormatList, source: ImageSource, limits: ReadOptions = {}): Promise<ImageReader> {
     const full: FullLimits = {
       maxSegmentBytes: limits.maxSegmentBytes ?? DEFAULT_MAX_SEGMENT_BYTES,
       maxIndexBytes: limits.maxIndexBytes ?? DEFAULT_MAX_INDEX_BYTES,
@@ -265,20 +293,42 @@ export class ImageReader {
     if (trailer.indexLength > full.maxIndexBytes) {
       throw new CkptError(ErrorCodes.LIMIT, `${name}: index of ${trailer.indexLength} bytes is above this reader's limit of ${full.maxIndexBytes} (limits.maxIndexBytes); raise the limit if the image is trusted, or it is damaged`, { where: 'trailer', image: source.id });
     }
-    const indexBytes = await source.read(trailer.indexOffset, trailer.indexLength);
+    let indexBytes = await source.read(trailer.indexOffset, trailer.indexLength);
     if (crc32(indexBytes) !== trailer.indexCrc) {
       throw new CkptError(ErrorCodes.CORRUPT, `${name}: index checksum mismatch; the image is damaged`, { where: 'index', image: source.id });
+    }
+    const encrypted = (header.requiredFlags & RequiredFlag.ENCRYPTED_SEGMENTS) !== 0;
+    let segmentsEnd = trailer.indexOffset;
+    let sealed: { seal: ImageSeal; block: CryptoBlock } | undefined;
+    if (encrypted) {
+      const { block, bytes } = await readCryptoBlock(source, trailer);
+      segmentsEnd = trailer.cryptoOffset!;
+      const keys = limits.keys;
+      if (keys === undefined) {
+        throw new CkptError(ErrorCodes.KEY, `${name} is encrypted with key id ${JSON.stringify(block.key.keyId)} (${block.key.kek}) and no key was given; configure encryption (CLI: --key-file, CKPT_KEY_FILE or CKPT_PASSPHRASE)`, { image: source.id });
+      }
+      const seal = await openImageSeal(keys, block, source.id);
+      indexBytes = openIndex(seal, Buffer.concat([await source.read(0, HEADER_SIZE), bytes]), indexBytes, source.id);
+      sealed = { seal, block };
+    } else {
+      if (trailer.cryptoOffset !== undefined) throw new CkptError(ErrorCodes.CORRUPT, `${name}: trailer bytes 20..27 are set in an image that is not encrypted; the image is damaged`, { where: 'trailer', image: source.id });
+      if (limits.keys !== undefined && !limits.keys.allowPlaintext) {
+        throw new CkptError(ErrorCodes.NOT_ENCRYPTED, `${name} is not encrypted, and encryption is configured; pass encryption.allowPlaintext: true to read plaintext images while migrating a store`, { image: source.id });
+      }
     }
     let index: ImageIndex;
     try {
       // Bound what unpacking the index would build before building it.
       prepassIndex(indexBytes, full.maxSegments, name);
-      index = formats.decodeIndex(header.formatVersion, indexBytes, trailer.indexOffset, full, name);
+      index = formats.decodeIndex(header.formatVersion, indexBytes, segmentsEnd, full, name);
     } catch (err) {
       throw withImageId(err, name, source.id);
     }
     checkRequiredFlags(header, index, name, source.id);
-    return new ImageReader(source, header, index, full);
+    if (sealed !== undefined && index.manifest.uuid !== Buffer.from(sealed.block.uuid).toString('hex')) {
+      throw new CkptError(ErrorCodes.CORRUPT, `${name}: the index's uuid is not the crypto block's; the image is damaged`, { where: 'index', image: source.id });
+    }
+    return new ImageReader(source, header, index, full, sealed);
   }
 
   /** The image id (as the store names it). */
@@ -539,6 +589,13 @@ export class ImageReader {
     return false;
   }
 
+  /** Encrypted images: authenticate segment `n`'s stored bytes (decrypting into `plain`, then forgotten): CKPT_ERR_CORRUPT when the tag fails. */
+  #authenticate(n: number, seg: SegmentEntry, stored: Uint8Array, plain: Uint8Array): void {
+    const s = this.#seal!;
+    const aad = segmentAad(s.uuid, n, SegmentFlag.ENCRYPTED, seg.codec, seg.rawLength);
+    if (stored.length < TAG_BYTES || openInto(s.keys.segments, nonceOf(NONCE_DOMAIN_SEGMENT, n), aad, stored, plain) < 0) throw this.#segmentError(n, seg, { kind: 'auth' });
+  }
+
   /** Segment `n`'s stored bytes against its checksum: CKPT_ERR_CORRUPT when they differ. */
   #checkCrc(n: number, seg: SegmentEntry, stored: Uint8Array): void {
     const failed = this.#pipeline.check(stored, seg.crc);
@@ -580,9 +637,11 @@ export class ImageReader {
     // A raw segment is read straight into place where the source can
     // (readInto; its stored and raw lengths are equal), a compressed one
     // through the scratch; either is checked before it is used.
-    const raw = seg.codec === SegmentCodec.RAW;
+    const raw = seg.codec === SegmentCodec.RAW && this.#seal === undefined;
     const stored = await this.#storedBytes(seg, raw ? dst : scratchOf(scratch, seg.storedLength));
-    const failed = this.#pipeline.decode(stored, seg.codec, seg.crc, dst, this.#limits.maxSegmentBytes);
+    const s = this.#seal;
+    const seal = s === undefined ? undefined : { key: s.keys.segments, uuid: s.uuid, index: n, memory: plainOf(scratch, seg.storedLength) };
+    const failed = this.#pipeline.decode(stored, seg.codec, seg.crc, dst, this.#limits.maxSegmentBytes, seal);
     if (failed !== undefined) throw this.#segmentError(n, seg, failed);
   }
 
@@ -599,7 +658,8 @@ export class ImageReader {
     const pool = this.#pool;
     const outs: Uint8Array[] = new Array<Uint8Array>(runs.length);
     await this.#prepareRuns(runs);
-    const pooled = pool === undefined ? [] : runs.map((r, i) => (r.rawLength >= pool.minBytes && !this.#hasXor(r) ? i : -1)).filter((i) => i !== -1);
+    // Encrypted images are opened segment by segment on this thread.
+    const pooled = pool === undefined || this.#seal !== undefined ? [] : runs.map((r, i) => (r.rawLength >= pool.minBytes && !this.#hasXor(r) ? i : -1)).filter((i) => i !== -1);
     if (pool !== undefined && pooled.length > 0) await this.#readPooled(pool, runs, pooled, outs, transient);
     const scratch: Scratch = { bytes: undefined };
     for (let i = 0; i < runs.length; i++) {
@@ -753,7 +813,9 @@ export class ImageReader {
           continue;
         }
         if (seg.ref !== undefined) await this.#checkedRef(s, seg);
-        this.#checkCrc(s, seg, await this.#storedBytes(seg, scratchOf(scratch, seg.storedLength)));
+        const stored = await this.#storedBytes(seg, scratchOf(scratch, seg.storedLength));
+        this.#checkCrc(s, seg, stored);
+        if (this.#seal !== undefined) this.#authenticate(s, seg, stored, plainOf(scratch, seg.storedLength));
       }
     } catch (err) {
       throw readError(err, this.id, undefined);
@@ -917,6 +979,33 @@ export class ImageReader {
   }
 }
 
+/** The crypto block of an encrypted image (between the segments and the index; the trailer has its offset). */
+async function readCryptoBlock(source: ImageSource, trailer: ImageTrailer): Promise<{ block: CryptoBlock; bytes: Uint8Array }> {
+  const at = trailer.cryptoOffset;
+  if (at === undefined || at < HEADER_SIZE || at >= trailer.indexOffset || trailer.indexOffset - at > MAX_CRYPTO_BLOCK + 8) {
+    throw new CkptError(ErrorCodes.CORRUPT, `image ${source.id}: encrypted image without a crypto block where the trailer says; the image is damaged`, { where: 'trailer', image: source.id });
+  }
+  const bytes = await source.read(at, trailer.indexOffset - at);
+  return { block: decodeCryptoBlock(bytes, source.id), bytes };
+}
+
+/**
+ * Read only what an encrypted image shows without its key: header, trailer
+ * and crypto block (key id, public manifest), each checked against its CRC.
+ * Fails with `CKPT_ERR_CORRUPT` like {@link ImageReader.open}, and with
+ * `CKPT_ERR_NOT_ENCRYPTED` for a plaintext image.
+ */
+export async function readPublicInfo(source: ImageSource): Promise<{ header: ImageHeader; block: CryptoBlock; indexChecked: true }> {
+  if (source.size < HEADER_SIZE + TRAILER_SIZE) throw new CkptError(ErrorCodes.CORRUPT, `image ${source.id} is truncated (${source.size} bytes)`, { where: 'trailer', image: source.id });
+  const header = decodeHeader(await source.read(0, HEADER_SIZE), source.id);
+  if ((header.requiredFlags & RequiredFlag.ENCRYPTED_SEGMENTS) === 0) throw new CkptError(ErrorCodes.NOT_ENCRYPTED, `image ${source.id} is not encrypted`, { image: source.id });
+  const trailer = decodeTrailer(await source.read(source.size - TRAILER_SIZE, TRAILER_SIZE), source.size, source.id);
+  const indexBytes = await source.read(trailer.indexOffset, trailer.indexLength);
+  if (crc32(indexBytes) !== trailer.indexCrc) throw new CkptError(ErrorCodes.CORRUPT, `image ${source.id}: index checksum mismatch; the image is damaged`, { where: 'index', image: source.id });
+  const { block } = await readCryptoBlock(source, trailer);
+  return { header, block, indexChecked: true };
+}
+
 /**
  * The header's required flag `SEGMENTS_BY_REFERENCE` must be set exactly
  * when the index needs other images (it lists holders or has XOR segments),
@@ -924,7 +1013,9 @@ export class ImageReader {
  * damage (`CKPT_ERR_CORRUPT`).
  */
 function checkRequiredFlags(header: ImageHeader, index: ImageIndex, name: string, image: string): void {
-  const flagged = index.segments.findIndex((s) => (s.flags & ~SegmentFlag.BY_REFERENCE) !== 0 || ((s.flags & SegmentFlag.BY_REFERENCE) !== 0 && s.ref === undefined));
+  // Encrypted images: every segment is encrypted; other images: none.
+  const sealed = (header.requiredFlags & RequiredFlag.ENCRYPTED_SEGMENTS) !== 0 ? SegmentFlag.ENCRYPTED : 0;
+  const flagged = index.segments.findIndex((s) => (s.flags & ~SegmentFlag.BY_REFERENCE & ~SegmentFlag.ENCRYPTED) !== 0 || (s.flags & SegmentFlag.ENCRYPTED) !== sealed || ((s.flags & SegmentFlag.BY_REFERENCE) !== 0 && s.ref === undefined));
   if (flagged !== -1) {
     throw new CkptError(ErrorCodes.CORRUPT, `${name}: segment ${flagged} has flags 0x${index.segments[flagged]!.flags.toString(16)} without the matching required header flag; the image is damaged`, { where: `index.segments[${flagged}]`, image });
   }

@@ -5,10 +5,12 @@
  * image, and back. A {@link SegmentStage} is one reversible step; the
  * {@link SegmentPipeline} runs its stages in order on write (raw → stored)
  * and in reverse order on read (stored → raw). Today the stages are
- * `compress` (zstd, kept raw when that is not smaller) and `checksum`
- * (CRC-32 of the stored bytes). Future per-segment features are stages too:
- * compare with the parent image (incremental) goes before `compress`,
- * encrypt between `compress` and `checksum` (see docs/architecture.md).
+ * `compress` (zstd, kept raw when that is not smaller), `encrypt`
+ * (AES-256-GCM of the compressed bytes, only for a segment given a
+ * {@link SegmentSeal}: format 4 encrypted images) and `checksum` (CRC-32 of
+ * the stored bytes — over the ciphertext, so damage is found without the
+ * key). On read, the checksum is checked first, then the tag, and only
+ * authenticated bytes are decompressed.
  *
  * The same module runs on the main thread and in the worker pool's threads
  * (`image/pool-worker` imports it), so the bytes written and the checks made
@@ -16,13 +18,33 @@
  * zstd contexts and reuses them; it is not shared between threads.
  */
 import { crc32 } from 'node:zlib';
+import { NONCE_DOMAIN_SEGMENT, TAG_BYTES, nonceOf, openInto, sealInto, segmentAad } from '../crypto/seal.js';
 import { SegmentCodec, type SegmentCodecId } from './constants.js';
+import { SegmentFlag } from './index-model.js';
 import { compressBound, SegmentCompressor, SegmentDecompressor, type FrameFailure } from './zstd.js';
 
 export type { FrameFailure } from './zstd.js';
 
 /** Names of the stages, in write order. */
-export type SegmentStageName = 'compress' | 'checksum';
+export type SegmentStageName = 'compress' | 'encrypt' | 'checksum';
+
+/**
+ * How one segment of an encrypted image is sealed or opened: the image's
+ * segment subkey and uuid, the segment's index (its nonce counter and part of
+ * its associated data), and memory for the other side's bytes — on write the
+ * ciphertext (at least the compressed length + 16), on read the plaintext
+ * (at least the stored length − 16).
+ */
+export interface SegmentSeal {
+  /** The image's segment subkey (32 bytes). */
+  readonly key: Uint8Array;
+  /** The image's uuid (16 bytes). */
+  readonly uuid: Uint8Array;
+  /** The segment's index in the image. */
+  readonly index: number;
+  /** Memory the stage writes into. */
+  readonly memory: Uint8Array;
+}
 
 /** What the index records of a stored segment besides its place: how to turn it back into raw bytes. */
 export interface StoredSegment {
@@ -48,6 +70,8 @@ export interface EncodingSegment {
   codec: SegmentCodecId;
   /** CRC-32 of the stored bytes (set by the `checksum` stage). */
   crc: number;
+  /** Encrypt (format 4): the sealing context; absent for a plaintext segment. */
+  readonly seal?: SegmentSeal | undefined;
 }
 
 /** A stored segment on its way back to raw bytes; each stage (in reverse order) reads and may replace `bytes`. */
@@ -62,6 +86,8 @@ export interface DecodingSegment {
   readonly dst: Uint8Array;
   /** Largest raw size a frame may declare (the reader's segment limit). */
   readonly maxRawBytes: number;
+  /** Decrypt (format 4): the opening context; absent for a plaintext segment. */
+  readonly seal?: SegmentSeal | undefined;
 }
 
 /**
@@ -114,6 +140,35 @@ class CompressStage implements SegmentStage {
   }
 }
 
+/**
+ * AES-256-GCM of the bytes so far (format 4): ciphertext ‖ tag into the
+ * seal's memory, in pieces (crypto/seal). The associated data binds the
+ * image uuid, the segment index, the flags, the codec and the raw length.
+ * Without a seal the stage does nothing.
+ */
+class EncryptStage implements SegmentStage {
+  readonly name = 'encrypt';
+
+  encode(seg: EncodingSegment): void {
+    const s = seg.seal;
+    if (s === undefined) return;
+    const aad = segmentAad(s.uuid, s.index, SegmentFlag.ENCRYPTED, seg.codec, seg.raw.length);
+    const n = sealInto(s.key, nonceOf(NONCE_DOMAIN_SEGMENT, s.index), aad, seg.bytes, s.memory);
+    seg.bytes = s.memory.subarray(0, n);
+  }
+
+  decode(seg: DecodingSegment): FrameFailure | undefined {
+    const s = seg.seal;
+    if (s === undefined) return undefined;
+    if (seg.bytes.length < TAG_BYTES) return { kind: 'auth' };
+    const aad = segmentAad(s.uuid, s.index, SegmentFlag.ENCRYPTED, seg.codec, seg.dst.length);
+    const n = openInto(s.key, nonceOf(NONCE_DOMAIN_SEGMENT, s.index), aad, seg.bytes, s.memory);
+    if (n < 0) return { kind: 'auth' };
+    seg.bytes = s.memory.subarray(0, n);
+    return undefined;
+  }
+}
+
 /** CRC-32 of the stored bytes, checked before any other stage reads them. */
 class ChecksumStage implements SegmentStage {
   readonly name = 'checksum';
@@ -136,7 +191,7 @@ export class SegmentPipeline {
   readonly #spare: Uint8Array[] = [];
 
   constructor() {
-    this.stages = [new CompressStage(), this.#checksum];
+    this.stages = [new CompressStage(), new EncryptStage(), this.#checksum];
   }
 
   /** Output memory {@link encode} needs for `rawLength` raw bytes. */
@@ -147,10 +202,11 @@ export class SegmentPipeline {
   /**
    * The stored form of `raw`: compressed into `output` (at least
    * {@link SegmentPipeline.outputBytes}) when that is smaller, else `raw`
-   * itself; and its checksum. Throws only on a zstd failure (out of memory).
+   * itself — then, with `seal`, encrypted into the seal's memory; and its
+   * checksum. Throws only on a zstd failure (out of memory).
    */
-  encode(raw: Uint8Array, output: Uint8Array, level: number): StoredSegment {
-    const seg: EncodingSegment = { raw, output, level, bytes: raw, codec: SegmentCodec.RAW, crc: 0 };
+  encode(raw: Uint8Array, output: Uint8Array, level: number, seal?: SegmentSeal): StoredSegment {
+    const seg: EncodingSegment = { raw, output, level, bytes: raw, codec: SegmentCodec.RAW, crc: 0, seal };
     for (const stage of this.stages) stage.encode(seg);
     return { stored: seg.bytes, codec: seg.codec, crc: seg.crc };
   }
@@ -158,11 +214,13 @@ export class SegmentPipeline {
   /**
    * Check the stored bytes of a segment (`codec` and `crc` as the index
    * records them) and put its raw bytes into `dst` (exactly the raw length
-   * the index records; nothing is allocated). Returns the failed check, or
+   * the index records; nothing is allocated). With `seal` (a segment of an
+   * encrypted image) the bytes are authenticated and decrypted into the
+   * seal's memory before they are decompressed. Returns the failed check, or
    * undefined; turn it into an error with `frameError` (image/zstd).
    */
-  decode(stored: Uint8Array, codec: number, crc: number, dst: Uint8Array, maxRawBytes = Number.POSITIVE_INFINITY): FrameFailure | undefined {
-    const seg: DecodingSegment = { bytes: stored, codec, crc, dst, maxRawBytes };
+  decode(stored: Uint8Array, codec: number, crc: number, dst: Uint8Array, maxRawBytes = Number.POSITIVE_INFINITY, seal?: SegmentSeal): FrameFailure | undefined {
+    const seg: DecodingSegment = { bytes: stored, codec, crc, dst, maxRawBytes, seal };
     for (let i = this.stages.length - 1; i >= 0; i--) {
       const bad = this.stages[i]!.decode(seg);
       if (bad !== undefined) return bad;

@@ -22,12 +22,16 @@ import { crc32 } from 'node:zlib';
 import type { EncodedState } from '../codec/types.js';
 import type { ImageSink } from '../store/store.js';
 import { hostname } from 'node:os';
-import { CODEC_ID, HEADER_SIZE, RequiredFlag, SegmentCodec, TRAILER_SIZE, type SegmentCodecId } from './constants.js';
+import { CkptError, ErrorCodes } from '../errors.js';
+import type { KeySource } from '../crypto/keys.js';
+import { TAG_BYTES } from '../crypto/seal.js';
+import { newImageSeal, sealIndex, type NewImageSeal } from '../crypto/image-seal.js';
+import { CODEC_ID, ENCRYPTED_FORMAT_VERSION, HEADER_SIZE, RequiredFlag, SegmentCodec, TRAILER_SIZE, type SegmentCodecId } from './constants.js';
 import type { FormatList } from './format-list.js';
 import { FORMATS } from './format-registry.js';
 import { encodeHeader, encodeTrailer } from './header.js';
 import type { AheadSegment, AheadStream, CapturedEncoding } from './capture.js';
-import type { BlobEntry, ImageIndex, Manifest, ProviderEntry, SegmentEntry, SegmentRun } from './index-model.js';
+import { SegmentFlag, type BlobEntry, type ImageIndex, type Manifest, type ProviderEntry, type SegmentEntry, type SegmentRun } from './index-model.js';
 import type { Slot, ZstdPool } from './pool.js';
 import { SegmentPipeline } from './segment-pipeline.js';
 import { encodeSegment, newImageUuid, segmentHash, type IncrementalPlan, type ParentSegment, type RunKey, type SegmentOutcome, type SegmentTask, type XorBases } from './incremental-plan.js';
@@ -78,6 +82,15 @@ export interface WriteSettings {
    * `bases`). Every segment row gets its hash and the manifest a uuid.
    */
   readonly incremental?: IncrementalWrite;
+  /**
+   * Write an encrypted image (format 4): a fresh data key wrapped by this
+   * source, every segment and the index sealed with AES-256-GCM. Segments
+   * are compressed and sealed on the calling thread; not together with
+   * `incremental` (`CKPT_ERR_INVALID_ARGUMENT`).
+   */
+  readonly encryption?: KeySource;
+  /** Test vectors only: the data key and uuid of an encrypted image (else random). */
+  readonly fixedSeal?: { readonly dek: Uint8Array; readonly uuid: Uint8Array };
 }
 
 /** How to write an incremental image (see {@link WriteSettings.incremental}). */
@@ -123,6 +136,10 @@ class ImageStreamWriter {
   readonly #pipeline: SegmentPipeline;
   readonly #pool: ZstdPool | undefined;
   #output: Uint8Array | undefined;
+  /** Ciphertext memory of sealed segments (encrypted images), reused from one segment to the next. */
+  #sealed: Uint8Array | undefined;
+  /** The seal of an encrypted image. */
+  seal: NewImageSeal | undefined;
 
   constructor(
     readonly sink: ImageSink,
@@ -151,6 +168,8 @@ class ImageStreamWriter {
     await this.#chain;
     if (this.#output !== undefined) this.#pipeline.giveOutput(this.#output);
     this.#output = undefined;
+    if (this.#sealed !== undefined) this.#pipeline.giveOutput(this.#sealed);
+    this.#sealed = undefined;
   }
 
   #fail(err: unknown): void {
@@ -190,7 +209,8 @@ class ImageStreamWriter {
   }
 
   #entry(index: number, stored: Uint8Array, rawLength: number, crc: number, codec: SegmentCodecId, hash?: bigint): void {
-    this.segments[index] = { offset: this.offset, storedLength: stored.length, rawLength, crc, codec, flags: 0, ...(hash === undefined ? {} : { hash }) };
+    const flags = this.seal === undefined ? 0 : SegmentFlag.ENCRYPTED;
+    this.segments[index] = { offset: this.offset, storedLength: stored.length, rawLength, crc, codec, flags, ...(hash === undefined ? {} : { hash }) };
   }
 
   /** The XOR base memory of a run; `valid` when it holds the parent's raw bytes of the run. */
@@ -293,7 +313,16 @@ class ImageStreamWriter {
       if (this.#output !== undefined) this.#pipeline.giveOutput(this.#output);
       this.#output = this.#pipeline.takeOutput(bound);
     }
-    const { stored, crc, codec } = this.#pipeline.encode(raw, this.#output, this.settings.level);
+    let seal;
+    if (this.seal !== undefined) {
+      const need = Math.max(bound, raw.length) + TAG_BYTES;
+      if (this.#sealed === undefined || this.#sealed.length < need) {
+        if (this.#sealed !== undefined) this.#pipeline.giveOutput(this.#sealed);
+        this.#sealed = this.#pipeline.takeOutput(need);
+      }
+      seal = { key: this.seal.keys.segments, uuid: this.seal.uuid, index, memory: this.#sealed };
+    }
+    const { stored, crc, codec } = this.#pipeline.encode(raw, this.#output, this.settings.level, seal);
     this.#entry(index, stored, raw.length, crc, codec);
     // Awaited before the output buffer is reused: the sink may hold it until then.
     await this.sink.write(stored);
@@ -365,14 +394,22 @@ export async function writeImage(
   settings: WriteSettings,
 ): Promise<WriteResult> {
   const formats = settings.formats ?? FORMATS;
-  const formatVersion = settings.formatVersion ?? formats.current;
-  const w = new ImageStreamWriter(sink, settings, settings.pool !== undefined && rawBytesOf(providers) >= settings.pool.minBytes);
+  const encryption = settings.encryption;
+  if (encryption !== undefined && settings.incremental !== undefined) {
+    for (const p of providers) p.encoded.release?.();
+    throw new CkptError(ErrorCodes.INVALID_ARGUMENT, 'incremental images cannot be encrypted yet; use encryption without incremental (see docs/encryption.md)');
+  }
+  const formatVersion = encryption !== undefined ? ENCRYPTED_FORMAT_VERSION : (settings.formatVersion ?? formats.current);
+  // Encrypted images are sealed segment by segment on this thread (no pool, no segments compressed ahead).
+  const w = new ImageStreamWriter(sink, settings, encryption === undefined && settings.pool !== undefined && rawBytesOf(providers) >= settings.pool.minBytes);
   const incr = settings.incremental;
   const parent = incr?.plan.parent;
   try {
+    if (encryption !== undefined) w.seal = await newImageSeal(encryption, { createdAt: manifest.createdAt, step: manifest.step, label: manifest.label }, settings.fixedSeal);
     // An image written against a parent always refers to it (at least in its refs): the header says so first.
-    const requiredFlags = parent === undefined ? 0 : RequiredFlag.SEGMENTS_BY_REFERENCE;
-    await w.write(encodeHeader({ formatVersion, codecId: CODEC_ID, requiredFlags, optionalFlags: 0 }));
+    const requiredFlags = (parent === undefined ? 0 : RequiredFlag.SEGMENTS_BY_REFERENCE) | (encryption === undefined ? 0 : RequiredFlag.ENCRYPTED_SEGMENTS);
+    const header = encodeHeader({ formatVersion, codecId: CODEC_ID, requiredFlags, optionalFlags: 0 });
+    await w.write(header);
     const entries: ProviderEntry[] = [];
     for (const p of providers) {
       const stream = await w.writeRun(p.encoded.stream, 'ahead' in p.encoded ? p.encoded.ahead : undefined, { providerId: p.id, run: 'stream', kind: undefined });
@@ -392,16 +429,23 @@ export async function writeImage(
         parent: manifest.parent ?? parent?.ref.imageId ?? null,
         meta: manifest.meta ?? {},
         ...(incr === undefined ? {} : { uuid: manifest.uuid ?? newImageUuid() }),
+        ...(w.seal === undefined ? {} : { uuid: w.seal.uuid.toString('hex') }),
       },
       codec: { values: 1, level: settings.level, segmentSize: settings.segmentSize, blobThreshold: settings.blobThreshold },
       segments: finished?.segments ?? w.segments,
       providers: entries,
       ...(finished === undefined ? {} : { refs: finished.refs }),
     };
-    const indexBytes = formats.encodeIndex(index, formatVersion);
+    let indexBytes = formats.encodeIndex(index, formatVersion);
+    let cryptoOffset: number | undefined;
+    if (w.seal !== undefined) {
+      cryptoOffset = w.offset;
+      await w.write(w.seal.block);
+      indexBytes = sealIndex(w.seal, Buffer.concat([header, w.seal.block]), indexBytes);
+    }
     const indexOffset = w.offset;
     await w.write(indexBytes);
-    await w.write(encodeTrailer({ indexOffset, indexLength: indexBytes.length, indexCrc: crc32(indexBytes) }));
+    await w.write(encodeTrailer({ indexOffset, indexLength: indexBytes.length, indexCrc: crc32(indexBytes), ...(cryptoOffset === undefined ? {} : { cryptoOffset }) }));
     return { bytes: w.offset, index, formatVersion };
   } finally {
     // Segments still in flight read the captured memory: only then give it back.

@@ -69,7 +69,7 @@ export class SegmentCompressor {
  * thread that caught it; a structured clone elsewhere).
  */
 export interface FrameFailure {
-  readonly kind: 'crc' | 'frame' | 'declared' | 'limit' | 'trailing' | 'zstd' | 'size';
+  readonly kind: 'crc' | 'frame' | 'declared' | 'limit' | 'trailing' | 'zstd' | 'size' | 'auth';
   readonly value?: number | null;
   readonly limit?: number;
   readonly message?: string;
@@ -94,6 +94,8 @@ export function frameError(f: FrameFailure, where: string, expected: number, cau
       return new CkptError(ErrorCodes.CORRUPT, `${where}: zstd decompression failed (${f.message ?? 'unknown error'}); the image is damaged`, { where, ...c });
     case 'size':
       return new CkptError(ErrorCodes.CORRUPT, `${where}: decompressed to ${String(f.value)} bytes, expected ${expected}; the image is damaged`, { where });
+    case 'auth':
+      return new CkptError(ErrorCodes.CORRUPT, `${where}: authentication failed (the encrypted bytes, or their place in the image, were changed); the image is damaged or tampered with`, { where });
   }
 }
 

@@ -41,7 +41,7 @@ import { writeImage, type CapturedProvider } from '../image/writer.js';
 import { SegmentFlag, type ImageIndex, type MetaValue } from '../image/index-model.js';
 import type { ZstdPool } from '../image/pool.js';
 import type { SegmentPipeline } from '../image/segment-pipeline.js';
-import type { ReadLimits } from '../image/reader.js';
+import type { ReadOptions } from '../image/reader.js';
 import type { CheckpointInfo, ImageInfo } from '../info.js';
 import type { CheckpointContext, Resource, ResumeContext } from '../provider/provider.js';
 import type { RegisteredProvider } from '../provider/registry.js';
@@ -69,7 +69,7 @@ export interface CheckpointEnv {
   readonly maxDepth: number;
   readonly app: string | null;
   /** The limits this Checkpointer reads images with: what it writes must fit them. */
-  readonly limits: ReadLimits;
+  readonly limits: ReadOptions;
   /** Worker threads that compress large images (none: the main thread compresses). */
   readonly pool?: ZstdPool;
   /** The main thread's segment pipeline (zstd contexts and output memory reused across images). */
@@ -324,13 +324,14 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
           ...(env.pool === undefined ? {} : { pool: env.pool }),
           ...(env.pipeline === undefined ? {} : { pipeline: env.pipeline }),
           ...(plan === undefined ? {} : { formatVersion: INCREMENTAL_FORMAT_VERSION, incremental: { plan, ...(chain?.bases === undefined ? {} : { bases: chain.bases }) } }),
+          ...(env.limits.keys === undefined ? {} : { encryption: env.limits.keys }),
           // While the app runs, leave its core(s) alone.
           ...(background && env.backgroundThreads !== undefined ? { threads: env.backgroundThreads } : {}),
         },
       );
       const overIndex = indexOverLimit(env, res.bytes, res.index.segments);
       if (overIndex !== undefined) throw overIndex;
-      written = infoFromIndex(res.index, res.bytes, plan === undefined ? FORMAT_VERSION : res.formatVersion);
+      written = infoFromIndex(res.index, res.bytes, plan === undefined && env.limits.keys === undefined ? FORMAT_VERSION : res.formatVersion);
       writtenIndex = res.index;
       faultPoint('after-write');
     } catch (err) {

@@ -47,7 +47,7 @@ import { WarningCodes, type CkptWarning } from '../events.js';
 import { imageInfo } from '../image/image-info.js';
 import type { ZstdPool } from '../image/pool.js';
 import { attachHolderSource } from '../image/open-store.js';
-import { ImageReader, readError, useReaderPool, type ReadLimits } from '../image/reader.js';
+import { ImageReader, readError, useReaderPool, type ReadOptions } from '../image/reader.js';
 import type { ImageInfo, MigrationRecord, RestoreResult, SkippedImage } from '../info.js';
 import type { RegisteredProvider, Registry } from '../provider/registry.js';
 import type { ReadStore } from '../store/store.js';
@@ -60,7 +60,7 @@ export interface RestoreEnv {
   readonly registry: Registry;
   readonly classes: ClassLookup;
   /** Limits applied when reading images. */
-  readonly limits: ReadLimits;
+  readonly limits: ReadOptions;
   /** Worker threads that decompress large images (none: the main thread decompresses). */
   readonly pool?: ZstdPool;
   /** A provider in the image that is not registered: an error, or its state is dropped. */

@@ -14,7 +14,7 @@
  * | 0    | foundation | `errors.ts`, `events.ts`, `info.ts`, `version.ts`, `store/store.ts` (the Store, ImageSource and ImageSink contracts: interfaces only) |
  * | 1    | codec      | `codec/`                                                                                |
  * | 1    | provider   | `provider/` (what a provider is, the registry; no encoding)                             |
- * | 2    | image      | `image/`                                                                                |
+ * | 2    | image      | `image/`, `crypto/` (encrypted images: keys, sealing, the crypto block)                 |
  * | 3    | store      | `store/` (the implementations: FsStore, MemoryStore, locks, file operations)            |
  * | 3    | store      | `s3/` (`ckpt/s3`: S3Store, its lease, sink and source)                                  |
  * | 3    | convert    | `convert/` (format versions, migrations, restore plans)                                 |
@@ -62,6 +62,7 @@ export const LAYER_RULES: readonly LayerRule[] = [
   { match: 'codec/', layer: L.codec },
   { match: 'provider/', layer: L.provider },
   { match: 'image/', layer: L.image },
+  { match: 'crypto/', layer: L.image },
   { match: 'store/', layer: L.store },
   { match: 's3/', layer: L.store },
   { match: 'convert/', layer: L.convert },

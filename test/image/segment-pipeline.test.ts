@@ -100,8 +100,8 @@ function withoutCause(f: FrameFailure): FrameFailure {
 }
 
 describe('segment pipeline', () => {
-  it('has the stages compress then checksum (a read runs them backwards)', () => {
-    expect(new SegmentPipeline().stages.map((s) => s.name)).toEqual(['compress', 'checksum']);
+  it('has the stages compress, encrypt, checksum (a read runs them backwards)', () => {
+    expect(new SegmentPipeline().stages.map((s) => s.name)).toEqual(['compress', 'encrypt', 'checksum']);
   });
 
   for (const [name, raw] of Object.entries(INPUTS)) {

@@ -11,6 +11,7 @@
 import type { Command } from 'commander';
 import type { ImageReader, ProviderSummary } from '../../format/index.js';
 import { addCommonOptions, examples, positiveInt, type CommandContext } from '../command.js';
+import { addKeyOptions, cliKeys, type KeyOptions } from '../keys.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import { openImagePath, requireImagePath } from '../inputs.js';
 import { formatBytes, formatDelta, Output, plural, table, type CommonOptions } from '../output.js';
@@ -19,7 +20,7 @@ import { escapeText } from '../escape.js';
 import { diffValues, type ValueDifference } from '../value-diff.js';
 
 /** Options of `ckpt diff`. */
-export interface DiffOptions extends CommonOptions {
+export interface DiffOptions extends CommonOptions, KeyOptions {
   /** Differing paths shown per provider (default 10). */
   readonly paths?: number;
 }
@@ -32,6 +33,7 @@ export function registerDiff(program: Command, ctx: CommandContext): void {
     .argument('<a>', 'first image file (the older one, usually)')
     .argument('<b>', 'second image file')
     .option('--paths <n>', 'differing paths to show per changed provider', positiveInt('--paths'), 10);
+  addKeyOptions(cmd);
   addCommonOptions(cmd, true);
   cmd.addHelpText(
     'after',
@@ -95,11 +97,11 @@ async function runDiff(a: string, b: string, options: DiffOptions, ctx: CommandC
   await requireImagePath(a, 'diff');
   await requireImagePath(b, 'diff');
   const progress = createProgress(ctx.io.stderr, { enabled: out.progress, label: 'comparing' });
-  const ra = await openImagePath(a, (n) => progress.add(n));
+  const ra = await openImagePath(a, (n) => progress.add(n), await cliKeys(options, ctx.io.env));
   let rb: ImageReader | undefined;
   const providers: ProviderDiff[] = [];
   try {
-    rb = await openImagePath(b, (n) => progress.add(n));
+    rb = await openImagePath(b, (n) => progress.add(n), await cliKeys(options, ctx.io.env));
     progress.setTotal(ra.size + rb.size);
     const inB = new Map(rb.providers.map((p) => [p.id, p]));
     const inA = new Set(ra.providers.map((p) => p.id));

@@ -15,6 +15,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { Option, type Command } from 'commander';
 import { addCommonOptions, examples, type CommandContext } from '../command.js';
+import { addKeyOptions, cliKeys, type KeyOptions } from '../keys.js';
 import { CliError, usageError } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import { openImagePath, requireImagePath } from '../inputs.js';
@@ -23,7 +24,7 @@ import { createProgress } from '../progress.js';
 import { jsonChunks, packMsgpack } from '../value-export.js';
 
 /** Options of `ckpt export`. */
-export interface ExportOptions extends CommonOptions {
+export interface ExportOptions extends CommonOptions, KeyOptions {
   /** Provider id. */
   readonly provider?: string;
   /** Output format. */
@@ -44,6 +45,7 @@ export function registerExport(program: Command, ctx: CommandContext): void {
     .addOption(new Option('-f, --format <format>', 'output format').choices(['json', 'msgpack']).default('json'))
     .option('-o, --output <file>', 'write to this new file instead of stdout (never overwrites)')
     .option('--pretty', 'indent the JSON');
+  addKeyOptions(cmd);
   addCommonOptions(cmd, true);
   cmd.addHelpText(
     'after',
@@ -107,7 +109,7 @@ async function runExport(image: string, options: ExportOptions, ctx: CommandCont
   }
   await requireImagePath(image, 'export');
   let progress = createProgress(ctx.io.stderr, { enabled: false, label: '' });
-  const reader = await openImagePath(image, (n) => progress.add(n));
+  const reader = await openImagePath(image, (n) => progress.add(n), await cliKeys(options, ctx.io.env));
   let state: unknown;
   let id: string;
   try {

@@ -11,6 +11,7 @@
 import type { Command } from 'commander';
 import { FORMAT_VERSION, READABLE_FORMAT_VERSIONS, WRITABLE_FORMAT_VERSIONS, type ImageReader } from '../../format/index.js';
 import { addCommonOptions, examples, type CommandContext } from '../command.js';
+import { addKeyOptions, cliKeys, type KeyOptions } from '../keys.js';
 import { usageError } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import { openImagePath, requireImagePath } from '../inputs.js';
@@ -21,7 +22,7 @@ import { jsonChunks } from '../value-export.js';
 import { renderValue } from '../value-view.js';
 
 /** Options of `ckpt inspect`. */
-export interface InspectOptions extends CommonOptions {
+export interface InspectOptions extends CommonOptions, KeyOptions {
   /** Decode and print this provider. */
   readonly provider?: string;
   /** With --provider: print everything. */
@@ -39,6 +40,7 @@ export function registerInspect(program: Command, ctx: CommandContext): void {
     .option('-p, --provider <id>', "decode this provider's state and print it (typed arrays summarised)")
     .option('--full', 'with --provider: print every element and whole strings')
     .option('--segments', 'list every segment (offset, sizes, codec, checksum, owner)');
+  addKeyOptions(cmd);
   addCommonOptions(cmd, true);
   cmd.addHelpText(
     'after',
@@ -77,7 +79,7 @@ async function runInspect(image: string, options: InspectOptions, ctx: CommandCo
   if (options.full === true && options.provider === undefined) throw usageError('--full needs --provider <id>: it prints one provider\'s whole state');
   await requireImagePath(image, 'inspect');
   let progress = createProgress(ctx.io.stderr, { enabled: false, label: '' });
-  const reader = await openImagePath(image, (n) => progress.add(n));
+  const reader = await openImagePath(image, (n) => progress.add(n), await cliKeys(options, ctx.io.env));
   try {
     if (options.provider !== undefined) {
       const id = options.provider;
@@ -127,6 +129,7 @@ function printImage(out: Output, image: string, reader: ImageReader, listSegment
       manifest: { ...m, meta: { ...m.meta } },
       codec: reader.index.codec,
       index: idx,
+      ...(reader.crypto === undefined ? {} : { encryption: { alg: 'aes-256-gcm', kek: reader.crypto.key.kek, keyId: reader.crypto.key.keyId, uuid: Buffer.from(reader.crypto.uuid).toString('hex') } }),
       providers,
       segments: {
         count: segs.length,
@@ -150,7 +153,8 @@ function printImage(out: Output, image: string, reader: ImageReader, listSegment
       ['format', `${h.formatVersion}${h.formatVersion === FORMAT_VERSION ? ' (current)' : ` (current is ${FORMAT_VERSION}; 'ckpt convert' upgrades it)`}`],
       ['header', `codec id ${h.codecId}, required flags 0x${h.requiredFlags.toString(16)}, optional flags 0x${h.optionalFlags.toString(16)}`],
       ['codec', `values v${reader.index.codec.values}, zstd level ${reader.index.codec.level}, segment size ${formatBytes(reader.index.codec.segmentSize)}, blob threshold ${formatBytes(reader.index.codec.blobThreshold)}`],
-      ['index', `${formatBytes(idx.length)} at offset ${idx.offset}`],
+      ['index', `${formatBytes(idx.length)} at offset ${idx.offset}${reader.crypto === undefined ? '' : ' (crypto block and sealed index)'}`],
+      ...(reader.crypto === undefined ? [] : [['encryption', `AES-256-GCM, data key wrapped by ${reader.crypto.key.kek} key id ${JSON.stringify(reader.crypto.key.keyId)}`] as [string, string]]),
     ]),
   );
   out.print('', c.bold('manifest'));

@@ -17,6 +17,8 @@ import type { Command } from 'commander';
 import { ErrorCodes } from '../../index.js';
 import { addCommonOptions, examples, type CommandContext } from '../command.js';
 import { scanStore, type ImageCheck } from '../check.js';
+import { addKeyOptions, cliKeys, type KeyOptions } from '../keys.js';
+
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import { openStoreForCli, warningsJson } from '../inputs.js';
 import { formatBytes, formatDate, Output, plural, table, type CommonOptions } from '../output.js';
@@ -24,7 +26,7 @@ import { createProgress } from '../progress.js';
 import { imageJson, problemLine } from './shared.js';
 
 /** Options of `ckpt ls`. */
-export interface LsOptions extends CommonOptions {
+export interface LsOptions extends CommonOptions, KeyOptions {
   /** Quick check only. */
   readonly quick?: boolean;
 }
@@ -36,6 +38,7 @@ export function registerLs(program: Command, ctx: CommandContext): void {
     .description('list the committed images of a store, newest first; mark the one restore() would pick (*) and any that fail a check (! damaged, ? newer)')
     .argument('<dir>', 'store directory (the one given to new Checkpointer({ store }))')
     .option('--quick', 'quick check only (header, trailer, index); do not read the data of the newest images');
+  addKeyOptions(cmd);
   addCommonOptions(cmd, true);
   cmd.addHelpText(
     'after',
@@ -100,11 +103,12 @@ function mark(check: ImageCheck, pick: string | null): string {
 
 async function runLs(dir: string, options: LsOptions, ctx: CommandContext): Promise<ExitCodeValue> {
   const out = new Output(ctx.io, options);
+  const keys = await cliKeys(options, ctx.io.env);
   const store = await openStoreForCli(dir, 'read', { command: 'ls', out });
   const progress = createProgress(ctx.io.stderr, { enabled: out.progress, label: 'checking' });
   let scan;
   try {
-    scan = await scanStore(store, { verify: options.quick === true ? 'none' : 'until-valid', progress });
+    scan = await scanStore(store, { verify: options.quick === true ? 'none' : 'until-valid', progress, keys });
   } finally {
     progress.done();
   }
@@ -153,7 +157,7 @@ async function runLs(dir: string, options: LsOptions, ctx: CommandContext): Prom
       kindOf(c) ?? '?',
       c.refs === undefined ? '?' : String(c.refs.length),
       pinnedText(referrers.get(c.id)),
-      i === null ? '?' : i.providers.map((p) => `${p.id}@${p.version}`).join(' ') || '(none)',
+      c.encrypted?.locked === true ? `(encrypted, key ${c.encrypted.keyId})` : i === null ? '?' : i.providers.map((p) => `${p.id}@${p.version}`).join(' ') || '(none)',
     ]);
     if (c.problems.length > 0) notes.set(rows.length - 1, problemLine(c.problems[0]!, c.problems.length));
   }
@@ -178,6 +182,8 @@ async function runLs(dir: string, options: LsOptions, ctx: CommandContext): Prom
         `restore() with default limits skips ${overLimit.length === 1 ? 'it' : 'them'}; an app that raises the limit named reads ${overLimit.length === 1 ? 'it' : 'them'}`,
     );
   }
+  const locked = scan.images.filter((c) => c.encrypted?.locked === true);
+  if (locked.length > 0) out.print(`${plural(locked.length, 'encrypted image')} listed from ${locked.length === 1 ? 'its' : 'their'} public manifest (no key given): pass --key-file (or CKPT_KEY_FILE, CKPT_PASSPHRASE) to check ${locked.length === 1 ? 'its' : 'their'} contents`);
   if (bad > 0) out.print(`${bad === 1 ? 'one image fails' : `${bad} images fail`} a check; 'ckpt verify ${dir}' lists every problem`);
   if (store.leftovers.length > 0) out.print(out.c.dim(`${plural(store.leftovers.length, 'leftover temporary file')} of interrupted checkpoints (removed by the next writer or 'ckpt prune')`));
   return ExitCode.OK;

@@ -32,6 +32,7 @@ export function imageJson(c: ImageCheck): Record<string, unknown> {
     bytes: c.bytes,
     status: c.status,
     verified: c.verified,
+    ...(c.encrypted === undefined ? {} : { encrypted: { keyId: c.encrypted.keyId, authenticated: !c.encrypted.locked } }),
     ...(c.info === null ? {} : infoJson(c.info)),
     problems: c.problems.map((p) => ({ code: p.code, where: p.where, message: p.message })),
   };

@@ -19,6 +19,8 @@ import { isS3Url } from '../../store/s3-url.js';
 import { loadAppModule, setupApp, type AppSetup } from '../app-module.js';
 import { checkImage, problemOf, scanStore, statusOf, type ImageCheck } from '../check.js';
 import { addCommonOptions, examples, type CommandContext } from '../command.js';
+import { addKeyOptions, cliKeys, type KeyOptions } from '../keys.js';
+
 import { usageError } from '../errors.js';
 import { exitCodeForProblems, type ExitCodeValue } from '../exit-codes.js';
 import { openImagePath, openStoreForCli, pathKind, s3ImageView, warningsJson, type StoreDir } from '../inputs.js';
@@ -28,7 +30,7 @@ import { SingleImageStore, StoreImageView } from '../single-image-store.js';
 import { imageJson } from './shared.js';
 
 /** Options of `ckpt verify`. */
-export interface VerifyOptions extends CommonOptions {
+export interface VerifyOptions extends CommonOptions, KeyOptions {
   /** Plan restores and run migrations in a dry run (needs --app). */
   readonly deep?: boolean;
   /** Module registering the app's providers. */
@@ -43,6 +45,7 @@ export function registerVerify(program: Command, ctx: CommandContext): void {
     .argument('<target>', 'an image file, or a store directory (every image in it)')
     .option('--deep', "also plan the restore against the app's providers and run their migrations in a dry run (needs --app)")
     .option('--app <module>', "module that registers the app's providers: export default function (ckpt) { ckpt.register(…) } (relative to the current directory; implies --deep)");
+  addKeyOptions(cmd);
   addCommonOptions(cmd, true);
   cmd.addHelpText(
     'after',
@@ -123,6 +126,7 @@ interface VerifiedImage {
 }
 
 async function runVerify(target: string, options: VerifyOptions, ctx: CommandContext): Promise<ExitCodeValue> {
+  const keys = await cliKeys(options, ctx.io.env);
   const out = new Output(ctx.io, options);
   if (options.deep === true && options.app === undefined) {
     throw usageError("--deep needs --app <module>: a module that registers the app's providers, e.g. export default function (ckpt) { ckpt.register({ id, version, migrations, snapshot, restore }) }");
@@ -138,7 +142,7 @@ async function runVerify(target: string, options: VerifyOptions, ctx: CommandCon
     if (kind === 'directory') {
       store = await openStoreForCli(target, 'read', { command: 'verify', out });
       if (app !== undefined) setup = await setupApp(app, store.store);
-      const scan = await scanStore(store, { verify: 'all', progress, ...(setup === undefined ? {} : { classes: setup.classes }) });
+      const scan = await scanStore(store, { verify: 'all', progress, keys, ...(setup === undefined ? {} : { classes: setup.classes }) });
       pick = scan.pick;
       for (const c of scan.images) results.push(await withDeep(c, setup));
     } else {
@@ -151,6 +155,7 @@ async function runVerify(target: string, options: VerifyOptions, ctx: CommandCon
       const c = await checkImage(() => (s3 === undefined ? openImageFileSource(target) : s3.open(s3.id)), single.id, target, size, {
         full: true,
         progress,
+        keys,
         // An incremental image's holders: the images next to it (a file) or in its store (s3://).
         holders: s3 === undefined ? siblingImages(target) : s3.holderSource(),
         ...(setup === undefined ? {} : { classes: setup.classes }),
@@ -197,7 +202,9 @@ async function runVerify(target: string, options: VerifyOptions, ctx: CommandCon
     const name = store === undefined ? target : r.check.id;
     const nProviders = r.check.info?.providers.length ?? 0;
     const counts = r.check.info === null ? 'not readable' : `${plural(r.check.segmentsChecked, 'segment')} checked, ${r.check.providersDecoded} of ${plural(nProviders, 'provider')} decoded`;
-    if (r.problems.length === 0) {
+    if (r.problems.length === 0 && r.check.encrypted?.locked === true) {
+      out.print(`${indent}${name}: ${c.yellow('checksums ok, contents not authenticated')} (encrypted with key id ${JSON.stringify(r.check.encrypted.keyId)} and no key given: header, trailer, crypto block and index checksums checked; pass --key-file to check and authenticate every segment)`);
+    } else if (r.problems.length === 0) {
       out.print(`${indent}${name}: ${c.green('ok')} (${counts}${r.deep === null ? '' : '; restore plan ok, migrations ran'})`);
     } else {
       const status = statusOf(r.problems);

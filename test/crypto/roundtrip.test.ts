@@ -1,0 +1,68 @@
+// Encrypted images (format 4) round trip, and the plaintext never appears in
+// their bytes.
+import { describe, expect, it } from 'vitest';
+import { ErrorCodes } from '../../src/errors.js';
+import { RequiredFlag } from '../../src/image/constants.js';
+import { decodeHeader } from '../../src/image/header.js';
+import { ImageReader } from '../../src/image/reader.js';
+import { SegmentFlag } from '../../src/image/index-model.js';
+import { captured, imageBytes, memorySource } from '../helpers/image-bytes.js';
+import { expectCode } from '../helpers/errors.js';
+import { KEY_A, KEY_B, encryptedImage, readWith, ring, smallProviders, smallState } from './helpers.js';
+
+describe('encrypted images', () => {
+  it('round trip: typed arrays by value and object graphs with shared references', async () => {
+    const bytes = await encryptedImage(ring({ a: KEY_A }, 'a'));
+    const h = decodeHeader(bytes);
+    expect(h.formatVersion).toBe(4);
+    expect(h.requiredFlags & RequiredFlag.ENCRYPTED_SEGMENTS).toBe(RequiredFlag.ENCRYPTED_SEGMENTS);
+    const back = await readWith(bytes, ring({ a: KEY_A }, 'a'));
+    const app = back.get('app') as { n: number; s: string; list: object[]; blob: Float64Array; bytes: Uint8Array };
+    expect(app).toEqual(smallState());
+    expect(app.blob).toBeInstanceOf(Float64Array);
+    expect(app.list[0]).toBe(app.list[1]);
+    expect(back.get('count')).toEqual({ n: 1 });
+  });
+
+  it('marks every segment encrypted and leaves no plaintext in the bytes', async () => {
+    const secret = 'TOP-SECRET-MARKER-'.repeat(20);
+    const providers = [captured('app', { secret, raw: new Uint8Array(5000).map((_, i) => (i * 7919) & 0xff) }, { blobThreshold: 256 })];
+    const bytes = await encryptedImage(ring({ a: KEY_A }, 'a'), providers);
+    expect(bytes.includes(Buffer.from('TOP-SECRET-MARKER'))).toBe(false);
+    expect(bytes.includes(Buffer.from('secret'))).toBe(false);
+    const reader = await ImageReader.open(memorySource(bytes), { keys: ring({ a: KEY_A }, 'a') });
+    expect(reader.index.segments.length).toBeGreaterThan(1);
+    for (const s of reader.index.segments) expect(s.flags).toBe(SegmentFlag.ENCRYPTED);
+    expect(reader.crypto?.key.keyId).toBe('a');
+    expect(reader.crypto?.public.step).toBe(7);
+    expect(await reader.readProvider('app')).toEqual({ secret, raw: new Uint8Array(5000).map((_, i) => (i * 7919) & 0xff) });
+    await reader.close();
+    // The same state unencrypted does show it (the check above can fail).
+    expect((await imageBytes(providers)).includes(Buffer.from('TOP-SECRET-MARKER'))).toBe(true);
+  });
+
+  it('two images of the same state differ in every segment (fresh data key and uuid per image)', async () => {
+    const a = await encryptedImage(ring({ a: KEY_A }, 'a'));
+    const b = await encryptedImage(ring({ a: KEY_A }, 'a'));
+    expect(a.equals(b)).toBe(false);
+    expect(a.subarray(32, 96).equals(b.subarray(32, 96))).toBe(false);
+  });
+
+  it('wrong key → CKPT_ERR_KEY; missing key id → CKPT_ERR_KEY naming it; no key → CKPT_ERR_KEY', async () => {
+    const bytes = await encryptedImage(ring({ k1: KEY_A }, 'k1'));
+    const wrong = await expectCode(readWith(bytes, ring({ k1: KEY_B }, 'k1')), ErrorCodes.KEY);
+    expect(wrong.message).toMatch(/"k1"/);
+    const missing = await expectCode(readWith(bytes, ring({ k2: KEY_A }, 'k2')), ErrorCodes.KEY);
+    expect(missing.message).toMatch(/key id "k1".*not in the keyring/);
+    const none = await expectCode(readWith(bytes, undefined), ErrorCodes.KEY);
+    expect(none.message).toMatch(/"k1"/);
+    // Old key ids stay readable while in the keyring.
+    expect((await readWith(bytes, ring({ k2: KEY_B, k1: KEY_A }, 'k2'))).get('count')).toEqual({ n: 1 });
+  });
+
+  it('a plaintext image with a key configured → CKPT_ERR_NOT_ENCRYPTED, unless allowPlaintext', async () => {
+    const plain = await imageBytes(smallProviders(), { segmentSize: 4096, blobThreshold: 256 });
+    await expectCode(readWith(plain, ring({ a: KEY_A }, 'a')), ErrorCodes.NOT_ENCRYPTED);
+    expect((await readWith(plain, ring({ a: KEY_A }, 'a', true))).get('count')).toEqual({ n: 1 });
+  });
+});
