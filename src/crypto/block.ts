@@ -13,8 +13,14 @@
  * u32 LE body length | body (msgpack map) | u32 LE CRC-32 of the body
  * body: { v: 1, alg: "aes-256-gcm", kek: "keyring"|"passphrase"|"kms", keyId: str,
  *         wrapped: bin, uuid: bin 16, kdf: nil | { N, r, p, salt: bin 16 },
- *         commit: bin 32, public: { createdAt: str, step: num|nil, label: str|nil } }
+ *         commit: bin 32, public: { createdAt: str, step: num|nil, label: str|nil },
+ *         indexNonce?: bin 12 }   // only after `ckpt rekey`: the nonce the index is sealed with
  * ```
+ *
+ * Without `indexNonce` the index is sealed with nonce domain 1, counter 0.
+ * `ckpt rekey` keeps the data key (and so the index key) and seals the index
+ * again under new associated data, so it records a fresh random nonce: the
+ * index key never seals two plaintexts under one nonce.
  */
 import { crc32 } from 'node:zlib';
 import { CkptError, ErrorCodes } from '../errors.js';
@@ -45,6 +51,8 @@ export interface CryptoBlock {
   readonly commit: Uint8Array;
   /** The public manifest. */
   readonly public: PublicManifest;
+  /** The index's nonce (12 bytes), recorded by `ckpt rekey`; absent: domain 1, counter 0. */
+  readonly indexNonce?: Uint8Array;
 }
 
 /** Serialize a crypto block (length, body, CRC). */
@@ -60,6 +68,7 @@ export function encodeCryptoBlock(b: CryptoBlock): Buffer {
     kdf: k.kdf === undefined ? null : { N: k.kdf.N, r: k.kdf.r, p: k.kdf.p, salt: Buffer.from(k.kdf.salt) },
     commit: Buffer.from(b.commit),
     public: { createdAt: b.public.createdAt, step: b.public.step, label: b.public.label },
+    ...(b.indexNonce === undefined ? {} : { indexNonce: Buffer.from(b.indexNonce) }),
   });
   const out = Buffer.alloc(body.length + 8);
   out.writeUInt32LE(body.length, 0);
@@ -115,7 +124,10 @@ export function decodeCryptoBlock(bytes: Uint8Array, image: string): CryptoBlock
   const step = pub['step'] ?? null;
   const label = pub['label'] ?? null;
   if (typeof createdAt !== 'string' || (step !== null && typeof step !== 'number') || (label !== null && typeof label !== 'string')) throw corrupt(image, 'public manifest has fields of the wrong type');
+  if (!Number.isFinite(Date.parse(createdAt)) || (step !== null && !Number.isFinite(step))) throw corrupt(image, 'public manifest has an invalid time or step');
+  const indexNonce = o['indexNonce'] === undefined || o['indexNonce'] === null ? undefined : bin(o['indexNonce'], 12, image, 'indexNonce');
   return {
+    ...(indexNonce === undefined ? {} : { indexNonce }),
     key: { kek: kek, keyId, wrapped, kdf },
     uuid: bin(o['uuid'], UUID_BYTES, image, 'uuid'),
     commit: bin(o['commit'], 32, image, 'commit'),

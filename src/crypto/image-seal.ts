@@ -19,6 +19,8 @@ export interface ImageSeal {
   readonly uuid: Buffer;
   /** Subkeys derived from the DEK. */
   readonly keys: ImageKeys;
+  /** The nonce the index is sealed with (domain 1, counter 0, unless `ckpt rekey` recorded another). */
+  readonly indexNonce: Buffer;
 }
 
 /** A new image's seal and the crypto block to write. */
@@ -38,7 +40,7 @@ export async function newImageSeal(source: KeySource, pub: PublicManifest, fixed
   const block: CryptoBlock = { key, uuid, commit: commitmentOf(dek, uuid), public: pub };
   const keys = deriveImageKeys(dek, uuid);
   dek.fill(0);
-  return { uuid, keys, block: encodeCryptoBlock(block) };
+  return { uuid, keys, indexNonce: nonceOf(NONCE_DOMAIN_INDEX, 0), block: encodeCryptoBlock(block) };
 }
 
 /**
@@ -54,20 +56,20 @@ export async function openImageSeal(source: KeySource, block: CryptoBlock, image
   }
   const keys = deriveImageKeys(dek, block.uuid);
   dek.fill(0);
-  return { uuid: Buffer.from(block.uuid), keys };
+  return { uuid: Buffer.from(block.uuid), keys, indexNonce: block.indexNonce === undefined ? nonceOf(NONCE_DOMAIN_INDEX, 0) : Buffer.from(block.indexNonce) };
 }
 
 /** Seal index bytes: ciphertext ‖ tag, bound to the header and crypto block (`aad`). */
 export function sealIndex(seal: ImageSeal, aad: Uint8Array, index: Uint8Array): Buffer {
   const out = Buffer.alloc(index.length + TAG_BYTES);
-  sealInto(seal.keys.index, nonceOf(NONCE_DOMAIN_INDEX, 0), aad, index, out);
+  sealInto(seal.keys.index, seal.indexNonce, aad, index, out);
   return out;
 }
 
 /** Open sealed index bytes; `CKPT_ERR_CORRUPT` when authentication fails. */
 export function openIndex(seal: ImageSeal, aad: Uint8Array, sealed: Uint8Array, image: string): Buffer {
   const out = Buffer.alloc(Math.max(0, sealed.length - TAG_BYTES));
-  if (openInto(seal.keys.index, nonceOf(NONCE_DOMAIN_INDEX, 0), aad, sealed, out) !== out.length || sealed.length < TAG_BYTES) {
+  if (openInto(seal.keys.index, seal.indexNonce, aad, sealed, out) !== out.length || sealed.length < TAG_BYTES) {
     throw new CkptError(ErrorCodes.CORRUPT, `image ${image}: index authentication failed (its bytes, the header or the crypto block were changed); the image is damaged or tampered with`, { image, where: 'index' });
   }
   return out;

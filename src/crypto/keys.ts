@@ -107,6 +107,20 @@ export interface WrappedKey {
 export const DEFAULT_SCRYPT: ScryptParams = { N: 1 << 15, r: 8, p: 1 };
 /** Largest scrypt parameters an image may ask a reader to use (bounds the memory and time a forged image costs). */
 const MAX_SCRYPT: ScryptParams = { N: 1 << 20, r: 32, p: 16 };
+/** Largest scrypt memory (128·N·r bytes) an image may ask for: 1 GiB. */
+const MAX_SCRYPT_MEMORY = 1024 * 1024 * 1024;
+/** Largest scrypt work (N·r·p) an image may ask for: 2^24, 64× the default (seconds, not minutes). */
+const MAX_SCRYPT_WORK = 1 << 24;
+
+/** Why scrypt parameters are out of range (each field and their memory and work together), or undefined. */
+function scryptProblem(k: ScryptParams): string | undefined {
+  if (!Number.isSafeInteger(k.N) || k.N < 2 || (k.N & (k.N - 1)) !== 0 || k.N > MAX_SCRYPT.N) return 'N must be a power of two 2..2^20';
+  if (!Number.isSafeInteger(k.r) || k.r < 1 || k.r > MAX_SCRYPT.r) return `r must be an integer 1..${MAX_SCRYPT.r}`;
+  if (!Number.isSafeInteger(k.p) || k.p < 1 || k.p > MAX_SCRYPT.p) return `p must be an integer 1..${MAX_SCRYPT.p}`;
+  if (128 * k.N * k.r > MAX_SCRYPT_MEMORY) return 'memory 128·N·r must be at most 1 GiB';
+  if (k.N * k.r * k.p > MAX_SCRYPT_WORK) return 'work N·r·p must be at most 2^24';
+  return undefined;
+}
 /** Key id recorded for passphrase-wrapped keys. */
 export const PASSPHRASE_KEY_ID = 'passphrase';
 
@@ -208,8 +222,9 @@ export class KeySource {
     if (w.kek === 'passphrase') {
       if (this.#passphrase === undefined) throw keyError(`${needs}: it needs the passphrase it was written with (encryption: { passphrase }, CLI: CKPT_PASSPHRASE)`, image);
       const kdf = w.kdf!;
-      if (kdf.N > MAX_SCRYPT.N || kdf.r > MAX_SCRYPT.r || kdf.p > MAX_SCRYPT.p || kdf.N < 2 || (kdf.N & (kdf.N - 1)) !== 0 || kdf.r < 1 || kdf.p < 1) {
-        throw new CkptError(ErrorCodes.CORRUPT, `image ${image}: scrypt parameters N ${kdf.N}, r ${kdf.r}, p ${kdf.p} are out of range; the image is damaged`, { image, where: 'crypto block' });
+      const problem = scryptProblem(kdf);
+      if (problem !== undefined) {
+        throw new CkptError(ErrorCodes.CORRUPT, `image ${image}: scrypt parameters N ${kdf.N}, r ${kdf.r}, p ${kdf.p} are out of range (${problem}); the image is damaged`, { image, where: 'crypto block' });
       }
       const dek = unwrapKey(await this.#kek(this.#passphrase, kdf), w.wrapped, uuid, w.keyId);
       if (dek === undefined) throw keyError(`${needs}, and the passphrase given does not open it (a wrong passphrase)`, image);
@@ -295,9 +310,8 @@ export function keySource(v: unknown, name = 'encryption'): KeySource {
     if (typeof s !== 'object' || s === null) throw invalid(`${name}.scrypt must be an object { N?, r?, p? }`);
     const sp = s as Record<string, unknown>;
     const params: ScryptParams = { N: Number(sp['N'] ?? DEFAULT_SCRYPT.N), r: Number(sp['r'] ?? DEFAULT_SCRYPT.r), p: Number(sp['p'] ?? DEFAULT_SCRYPT.p) };
-    if (!Number.isSafeInteger(params.N) || params.N < 2 || (params.N & (params.N - 1)) !== 0 || params.N > MAX_SCRYPT.N) throw invalid(`${name}.scrypt.N must be a power of two 2..2^20`);
-    if (!Number.isSafeInteger(params.r) || params.r < 1 || params.r > MAX_SCRYPT.r) throw invalid(`${name}.scrypt.r must be an integer 1..${MAX_SCRYPT.r}`);
-    if (!Number.isSafeInteger(params.p) || params.p < 1 || params.p > MAX_SCRYPT.p) throw invalid(`${name}.scrypt.p must be an integer 1..${MAX_SCRYPT.p}`);
+    const problem = scryptProblem(params);
+    if (problem !== undefined) throw invalid(`${name}.scrypt: ${problem} (readers refuse larger parameters, which a forged image could use to make them spend memory and minutes)`);
     return new KeySource({ passphrase: pass, scrypt: params, allowPlaintext: allow });
   }
   if (o['scrypt'] !== undefined) throw invalid(`${name}.scrypt is only used with ${name}.passphrase`);

@@ -5,9 +5,11 @@
  * (`ckpt rekey`): the header and segments stay byte for byte; the crypto block
  * gets the new wrapped key (and key id), and the index — whose associated
  * data is the header and the crypto block — is sealed again with the same
- * index key. Works on the image's tail only (crypto block, index, trailer),
+ * index key under a fresh random nonce recorded in the block (never a nonce
+ * an earlier version of the image used). Works on the image's tail only (crypto block, index, trailer),
  * so the caller copies the segments without reading them.
  */
+import { randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { CkptError, ErrorCodes } from '../errors.js';
 import { HEADER_SIZE, RequiredFlag, TRAILER_SIZE } from '../image/constants.js';
@@ -16,7 +18,7 @@ import type { ImageSource } from '../store/store.js';
 import { decodeCryptoBlock, encodeCryptoBlock, MAX_CRYPTO_BLOCK } from './block.js';
 import { openIndex, sealIndex } from './image-seal.js';
 import { wrapWithKey, type KeySource } from './keys.js';
-import { checkCommitment, deriveImageKeys } from './seal.js';
+import { NONCE_DOMAIN_INDEX, checkCommitment, deriveImageKeys, nonceOf } from './seal.js';
 
 /** What rekeying one image produces. */
 export interface RekeyedTail {
@@ -52,10 +54,15 @@ export async function rekeyTail(source: ImageSource, from: KeySource, to: { read
   const dek = await from.unwrap(block.key, block.uuid, id);
   try {
     if (!checkCommitment(dek, block.uuid, block.commit)) throw new CkptError(ErrorCodes.KEY, `image ${id}: the key given does not open it (key commitment mismatch)`, { image: id });
-    const seal = { uuid: Buffer.from(block.uuid), keys: deriveImageKeys(dek, block.uuid) };
+    const keys = deriveImageKeys(dek, block.uuid);
+    const seal = { uuid: Buffer.from(block.uuid), keys, indexNonce: block.indexNonce === undefined ? nonceOf(NONCE_DOMAIN_INDEX, 0) : Buffer.from(block.indexNonce) };
     const index = openIndex(seal, Buffer.concat([header, blockBytes]), sealedIndex, id);
-    const newBlock = encodeCryptoBlock({ ...block, key: wrapWithKey(to.key, dek, block.uuid, to.keyId) });
-    const newIndex = sealIndex(seal, Buffer.concat([header, newBlock]), index);
+    // The index key stays (same data key) and the associated data changes: seal under a fresh random
+    // nonce, recorded in the block, never the one any earlier version of this image used.
+    let indexNonce = randomBytes(12);
+    while (indexNonce.equals(seal.indexNonce) || indexNonce.equals(nonceOf(NONCE_DOMAIN_INDEX, 0))) indexNonce = randomBytes(12);
+    const newBlock = encodeCryptoBlock({ ...block, key: wrapWithKey(to.key, dek, block.uuid, to.keyId), indexNonce });
+    const newIndex = sealIndex({ ...seal, indexNonce }, Buffer.concat([header, newBlock]), index);
     const indexOffset = at + newBlock.length;
     const trailer = encodeTrailer({ indexOffset, indexLength: newIndex.length, indexCrc: crc32(newIndex), cryptoOffset: at });
     const tail = Buffer.concat([newBlock, newIndex, trailer]);

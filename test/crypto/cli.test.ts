@@ -11,6 +11,8 @@ import { run } from '../../src/cli/program.js';
 import { Checkpointer } from '../../src/index.js';
 import { ImageReader } from '../../src/image/reader.js';
 import { FsStore } from '../../src/store/fs-store.js';
+import { TRAILER_SIZE } from '../../src/image/constants.js';
+import { decodeTrailer } from '../../src/image/header.js';
 import { GOLDEN_KEY_ID, encryptedState } from '../fixtures/images/expected-encrypted.js';
 import { ring } from './helpers.js';
 
@@ -146,5 +148,43 @@ describe('ckpt with encrypted images', () => {
     }
     // The old key no longer opens them.
     expect((await cli(['inspect', join(store, '000000000001.ckpt'), '--key-file', GOLDEN_KEY])).code).toBe(7);
+    // The index key stays (same data key): the index is sealed under a new nonce, so its
+    // ciphertext differs from the one before (one nonce twice would give the same bytes).
+    for (const [i, id] of ['000000000001', '000000000002'].entries()) {
+      const after = await readFile(join(store, `${id}.ckpt`));
+      const sealedIndex = (b: Buffer): Buffer => {
+        const t = decodeTrailer(b.subarray(b.length - TRAILER_SIZE), b.length);
+        return b.subarray(t.indexOffset, t.indexOffset + t.indexLength - 16);
+      };
+      expect(sealedIndex(after).equals(sealedIndex(before[i]!))).toBe(false);
+    }
+  });
+
+  it('rekey stopped part-way is finished by running it again: images the new key opens are left alone', async () => {
+    const store = await goldenCopy();
+    const dir = await temp();
+    const newKey = join(dir, 'k2.bin');
+    await writeFile(newKey, Buffer.alloc(32, 0x5a));
+    const first = await cli(['rekey', store, '--from-key', GOLDEN_KEY, '--to-key', newKey, '--to-key-id', 'k2']);
+    expect(first.code).toBe(0);
+    // As if killed after the first image: image 1 is back under k1, image 2 under k2.
+    await cp(join(GOLDEN, '000000000001.ckpt'), join(store, '000000000001.ckpt'));
+    const again = await cli(['rekey', store, '--from-key', GOLDEN_KEY, '--to-key', newKey, '--to-key-id', 'k2', '--json']);
+    expect(again.code).toBe(0);
+    const report = JSON.parse(again.stdout) as { rekeyed: unknown[]; alreadyRekeyed: string[] };
+    expect(report.rekeyed).toEqual([{ id: '000000000001', from: 'k1', to: 'k2' }]);
+    expect(report.alreadyRekeyed).toEqual(['000000000002']);
+    const fs = new FsStore(store);
+    for (const [i, id] of ['000000000001', '000000000002'].entries()) {
+      const reader = await ImageReader.open(await fs.open(id), { keys: ring({ k2: Buffer.alloc(32, 0x5a) }, 'k2') });
+      expect(await reader.readProvider('info')).toEqual(encryptedState(i + 1).info);
+      await reader.close();
+    }
+    // A key that opens neither image still changes nothing.
+    const wrongKey = join(dir, 'wrong.bin');
+    await writeFile(wrongKey, Buffer.alloc(32, 0x11));
+    const other = join(dir, 'k3.bin');
+    await writeFile(other, Buffer.alloc(32, 0x33));
+    expect((await cli(['rekey', store, '--from-key', wrongKey, '--to-key', other])).code).toBe(7);
   });
 });

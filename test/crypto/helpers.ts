@@ -7,7 +7,7 @@
 import { crc32 } from 'node:zlib';
 import { openIndex, sealIndex } from '../../src/crypto/image-seal.js';
 import { keySource, type KeySource } from '../../src/crypto/keys.js';
-import { deriveImageKeys } from '../../src/crypto/seal.js';
+import { NONCE_DOMAIN_INDEX, deriveImageKeys, nonceOf } from '../../src/crypto/seal.js';
 import { HEADER_SIZE, TRAILER_SIZE } from '../../src/image/constants.js';
 import { FORMATS } from '../../src/image/format-registry.js';
 import { decodeTrailer, encodeTrailer } from '../../src/image/header.js';
@@ -93,7 +93,7 @@ export function resealIndex(bytes: Buffer, change: (index: ImageIndex) => ImageI
   const block = bytes.subarray(t.cryptoOffset, t.indexOffset);
   const aad = Buffer.concat([bytes.subarray(0, HEADER_SIZE), block]);
   const keys = deriveImageKeys(FIXED_DEK, FIXED_UUID);
-  const seal = { uuid: Buffer.from(FIXED_UUID), keys };
+  const seal = { uuid: Buffer.from(FIXED_UUID), keys, indexNonce: nonceOf(NONCE_DOMAIN_INDEX, 0) };
   const plain = openIndex(seal, aad, bytes.subarray(t.indexOffset, t.indexOffset + t.indexLength), 'test');
   const model = FORMATS.decodeIndex(4, plain, t.cryptoOffset!, { maxSegmentBytes: 1 << 26 });
   const sealed = sealIndex(seal, aad, FORMATS.encodeIndex(change(model), 4));

@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { copyFile, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { CkptError, isCkptError } from '../../index.js';
+import { CkptError, ErrorCodes, isCkptError } from '../../index.js';
 import { cliKeySource } from '../../crypto/keys.js';
 import { rekeyTail, type RekeyedTail } from '../../crypto/rekey.js';
 import { isS3Url } from '../../store/s3-url.js';
@@ -55,8 +55,9 @@ export function registerRekey(program: Command, ctx: CommandContext): void {
     `
 Every image is checked to open with --from-key before anything is written;
 then each one is rewritten through a temporary file renamed over it (same id).
-A kill leaves every image either as it was or rekeyed. Plaintext images are
-left alone. Only local store directories.
+A kill leaves every image either as it was or rekeyed; run the same command
+again to finish (images the new key already opens are left as they are, as
+are plaintext images). Only local store directories.
 ${examples(['ckpt rekey ./checkpoints --from-key k1.bin --to-key k2.bin --to-key-id k2'])}`,
   );
   cmd.action(async (dir: string, options: RekeyOptions) => ctx.setExit(await runRekey(dir, options, ctx)));
@@ -76,6 +77,8 @@ async function runRekey(dir: string, options: RekeyOptions, ctx: CommandContext)
   const lock = await acquire(store, options.waitMs ?? 0, 'rekey');
   const done: { id: string; from: string; to: string }[] = [];
   const plaintext: string[] = [];
+  const skipped: string[] = [];
+  const to = cliKeySource({ key: toKey, passphrase: undefined, allowPlaintext: true })!;
   try {
     // 1. Every image must open with the old key: compute every new tail first (fail closed, nothing written).
     const plans: { id: string; tail: RekeyedTail; keyId: string }[] = [];
@@ -83,13 +86,29 @@ async function runRekey(dir: string, options: RekeyOptions, ctx: CommandContext)
       const source = await store.store.open(e.id);
       try {
         // The key id is known only from the image: rekey once to read it, again with the id to keep.
-        const probe = await rekeyTail(source, from, { key: toKey, keyId: toKeyId ?? '?' });
+        // An image the old key does not open but the new one does is already rekeyed (an earlier
+        // rekey that was stopped part-way, or images written after a rotation): left as it is.
+        let opener = from;
+        let probe: RekeyedTail | undefined;
+        try {
+          probe = await rekeyTail(source, from, { key: toKey, keyId: toKeyId ?? '?' });
+        } catch (err) {
+          if (!isCkptError(err) || err.code !== ErrorCodes.KEY) throw err;
+          const already = await rekeyTail(source, to, { key: toKey, keyId: toKeyId ?? '?' }).catch(() => undefined);
+          if (already === undefined) throw err;
+          if (toKeyId === undefined || already.fromKeyId === toKeyId) {
+            skipped.push(e.id);
+            continue;
+          }
+          opener = to;
+          probe = already;
+        }
         if (probe === undefined) {
           plaintext.push(e.id);
           continue;
         }
         const keyId = toKeyId ?? probe.fromKeyId;
-        const tail = toKeyId !== undefined ? probe : (await rekeyTail(source, from, { key: toKey, keyId }))!;
+        const tail = toKeyId !== undefined ? probe : (await rekeyTail(source, opener, { key: toKey, keyId }))!;
         plans.push({ id: e.id, tail, keyId });
       } catch (err) {
         if (isCkptError(err)) throw new CkptError(err.code, `${err.message}; nothing was rekeyed`, { cause: err, ...(err.image === undefined ? {} : { image: err.image }) });
@@ -107,10 +126,10 @@ async function runRekey(dir: string, options: RekeyOptions, ctx: CommandContext)
     await lock.release();
   }
   if (out.json) {
-    out.data({ store: store.dir, rekeyed: done, plaintext, warnings: warningsJson(store) });
+    out.data({ store: store.dir, rekeyed: done, alreadyRekeyed: skipped, plaintext, warnings: warningsJson(store) });
     return ExitCode.OK;
   }
-  out.print(`rekeyed ${plural(done.length, 'image')}${done.length > 0 ? ` (${[...new Set(done.map((d) => `${d.from} → ${d.to}`))].join(', ')})` : ''}${plaintext.length > 0 ? `; ${plural(plaintext.length, 'plaintext image')} left as ${plaintext.length === 1 ? 'it is' : 'they are'}` : ''}`);
+  out.print(`rekeyed ${plural(done.length, 'image')}${done.length > 0 ? ` (${[...new Set(done.map((d) => `${d.from} → ${d.to}`))].join(', ')})` : ''}${plaintext.length > 0 ? `; ${plural(plaintext.length, 'plaintext image')} left as ${plaintext.length === 1 ? 'it is' : 'they are'}` : ''}${skipped.length > 0 ? `; ${plural(skipped.length, 'image')} already under the new key` : ''}`);
   if (done.length > 0) out.print('the old key is no longer needed for these images; keep it until every copy (backups, replicas) is rekeyed too');
   return ExitCode.OK;
 }
