@@ -45,7 +45,7 @@ import {
 const DEFAULT_DEADLINE_MS = 60_000;
 
 /** Options of a {@link CheckpointGroup}. */
-export interface CheckpointGroupOptions extends Pick<CheckpointerOptions, 'store' | 'app' | 'retention' | 'compression' | 'lockWaitMs' | 'limits'> {
+export interface CheckpointGroupOptions extends Pick<CheckpointerOptions, 'store' | 'app' | 'retention' | 'compression' | 'lockWaitMs' | 'limits' | 'encryption'> {
   /** Take a group checkpoint every this many seconds of wall time (default: only on a stop, a signal, `checkpoint()` and at the end). */
   readonly every?: {
     /** Seconds of wall time between group checkpoints (a positive number). */
@@ -227,6 +227,7 @@ export class CheckpointGroup {
       ...(o.compression === undefined ? {} : { compression: o.compression }),
       ...(o.lockWaitMs === undefined ? {} : { lockWaitMs: o.lockWaitMs }),
       ...(o.limits === undefined ? {} : { limits: o.limits }),
+      ...(o.encryption === undefined ? {} : { encryption: o.encryption }),
     });
   }
 

@@ -75,6 +75,13 @@ export async function compactImage(store: Store, lock: WriterLock, options: Comp
   const reader = await openStoreImage(store, id, options.limits ?? {});
   try {
     const references = reader.refs;
+    if (reader.crypto !== undefined) {
+      // The copy would be written without the image's encryption: never turn an encrypted image into plaintext.
+      throw new CkptError(ErrorCodes.UNSUPPORTED_FEATURE, `image ${id} is encrypted; compacting an encrypted image is not supported (its full copy would be written in plaintext)`, {
+        image: id,
+        hint: 'encrypted images are always full images, so there is nothing to compact',
+      });
+    }
     if (references.length === 0 && options.force !== true) return { source: id, references, written: null, bytes: 0 };
     // Every provider's state, read whole (referenced bytes from their holders, every checksum checked) before anything is written.
     const providers: CapturedProvider[] = [];

@@ -5,9 +5,10 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Checkpointer, ErrorCodes, MemoryStore } from '../../src/index.js';
 import type { EncryptionOptions, KmsHooks, Store } from '../../src/index.js';
+import type { ReadLimits } from '../../src/image/reader.js';
 import { decodeHeader } from '../../src/image/header.js';
 import { expectCode, expectThrowCode } from '../helpers/errors.js';
-import { KEY_A, KEY_B } from './helpers.js';
+import { KEY_A, KEY_B, ring } from './helpers.js';
 
 const opened: Checkpointer[] = [];
 afterEach(async () => {
@@ -47,6 +48,8 @@ describe('Checkpointer encryption option', () => {
       { keys: { k: 'not bytes' }, current: 'k' },
       { passphrase: '' },
       { passphrase: 'p', scrypt: { N: 1000 } },
+      { passphrase: 'p', scrypt: { N: 1 << 20, r: 16 } }, // 2 GiB of memory: more than a reader accepts
+      { passphrase: 'p', scrypt: { N: 1 << 18, r: 8, p: 16 } }, // work 2^25: minutes
       { kms: { wrap: () => undefined } },
       { keys: { k: KEY_A }, current: 'k', passphrase: 'p' },
       {},
@@ -182,3 +185,23 @@ async function putImage(store: MemoryStore, id: string, bytes: Uint8Array): Prom
     await lock.release();
   }
 }
+
+describe('encryption and the tools that rewrite images', () => {
+  it('compactImage refuses an encrypted image instead of writing a plaintext copy', async () => {
+    const store = new MemoryStore();
+    const { ckpt, box } = app(store, { keys: { k: KEY_A }, current: 'k' });
+    box.state = { secret: 'COMPACT-PLAINTEXT-7d2e' };
+    await ckpt.checkpoint();
+    await ckpt.close();
+    const { compactImage } = await import('../../src/index.js');
+    const lock = await store.acquireWriter({ waitMs: 0 });
+    try {
+      const ids = (await store.list()).map((e) => e.id);
+      await expectCode(compactImage(store, lock, { force: true, limits: { keys: ring({ k: KEY_A }, 'k') } as ReadLimits }), ErrorCodes.UNSUPPORTED_FEATURE);
+      expect((await store.list()).map((e) => e.id)).toEqual(ids);
+    } finally {
+      await lock.release();
+    }
+  });
+});
+

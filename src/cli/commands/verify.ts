@@ -203,7 +203,7 @@ async function runVerify(target: string, options: VerifyOptions, ctx: CommandCon
     const nProviders = r.check.info?.providers.length ?? 0;
     const counts = r.check.info === null ? 'not readable' : `${plural(r.check.segmentsChecked, 'segment')} checked, ${r.check.providersDecoded} of ${plural(nProviders, 'provider')} decoded`;
     if (r.problems.length === 0 && r.check.encrypted?.locked === true) {
-      out.print(`${indent}${name}: ${c.yellow('checksums ok, contents not authenticated')} (encrypted with key id ${JSON.stringify(r.check.encrypted.keyId)} and no key given: header, trailer, crypto block and index checksums checked; pass --key-file to check and authenticate every segment)`);
+      out.print(`${indent}${name}: ${c.yellow('checksums ok, contents not authenticated')} (encrypted with key id ${JSON.stringify(r.check.encrypted.keyId)} and no key given: header, trailer, crypto block and index checksums checked; segments NOT checked, their checksums are in the encrypted index; pass --key-file to check and authenticate every segment)`);
     } else if (r.problems.length === 0) {
       out.print(`${indent}${name}: ${c.green('ok')} (${counts}${r.deep === null ? '' : '; restore plan ok, migrations ran'})`);
     } else {
