@@ -144,7 +144,8 @@ export function encodeIndexV3(index: ImageIndexV3): Buffer {
   return packIndex(indexV3ToWire(index));
 }
 
-function checkRefs(c: IndexChecker, v: unknown, self: string): ImageRefV3[] {
+/** @internal Shared with format 4, whose index is v3's. */
+export function checkRefs(c: IndexChecker, v: unknown, self: string): ImageRefV3[] {
   const wire = c.arr(v, 'refs');
   if (wire.length > MAX_REFS) c.fail('refs', `more than ${MAX_REFS} images`);
   const seen = new Set<string>();
@@ -162,7 +163,8 @@ function checkRefs(c: IndexChecker, v: unknown, self: string): ImageRefV3[] {
   });
 }
 
-function checkSegmentRef(c: IndexChecker, v: unknown, where: string, refs: number): SegmentRefV3 | null {
+/** @internal Shared with format 4, whose index is v3's. */
+export function checkSegmentRef(c: IndexChecker, v: unknown, where: string, refs: number): SegmentRefV3 | null {
   if (v === null || v === undefined) return null;
   const w = c.arr(v, where);
   if (w.length !== 2) c.fail(where, 'expected 2 fields');
@@ -171,7 +173,8 @@ function checkSegmentRef(c: IndexChecker, v: unknown, where: string, refs: numbe
   return { image, segment: c.uint(w[1], `${where}.segment`, DEFAULT_MAX_SEGMENTS * 1024) };
 }
 
-function checkHash(c: IndexChecker, v: unknown, where: string): bigint | null {
+/** @internal Shared with format 4, whose index is v3's. */
+export function checkHash(c: IndexChecker, v: unknown, where: string): bigint | null {
   if (v === null || v === undefined) return null;
   if (!(v instanceof Uint8Array) || v.length !== 8) c.fail(where, 'expected 8 bytes or nil');
   return Buffer.from(v.buffer, v.byteOffset, 8).readBigUInt64BE(0);

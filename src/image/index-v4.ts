@@ -31,7 +31,7 @@ import {
   type IndexLimits,
 } from './index-common.js';
 import { checkManifestV2 } from './index-v2.js';
-import { encodeIndexV3, type ImageIndexV3, type ImageRefV3, type ManifestV3, type SegmentEntryV3, type SegmentRefV3 } from './index-v3.js';
+import { checkHash, checkRefs, checkSegmentRef, encodeIndexV3, isImageUuid, type ImageIndexV3, type ImageRefV3, type ManifestV3, type SegmentEntryV3, type SegmentRefV3 } from './index-v3.js';
 
 /** The v4 manifest (as v3). */
 export type ManifestV4 = ManifestV3;
@@ -44,59 +44,23 @@ export type SegmentEntryV4 = SegmentEntryV3;
 /** A v4 index (as v3). */
 export type ImageIndexV4 = ImageIndexV3;
 
-/** Most holders one v4 index may name. */
-const MAX_REFS = 256;
 /** Segment flag bit 0: encrypted (format 4). */
 const ENCRYPTED = 1 << 0;
 /** Segment flag bit 1: stored by reference. */
 const BY_REFERENCE = 1 << 1;
 /** Bytes of an AES-GCM tag. */
 const TAG_BYTES = 16;
-/** A uuid as written: 32 lowercase hex digits. */
-const UUID = /^[0-9a-f]{32}$/;
 
 /** Serialize a v4 index (the v3 layout). */
 export function encodeIndexV4(index: ImageIndexV4): Buffer {
   return encodeIndexV3(index);
 }
 
-function checkRefs(c: IndexChecker, v: unknown, self: string): ImageRefV4[] {
-  const wire = c.arr(v, 'refs');
-  if (wire.length > MAX_REFS) c.fail('refs', `more than ${MAX_REFS} images`);
-  const seen = new Set<string>();
-  return wire.map((rv, i) => {
-    const where = `refs[${i}]`;
-    const w = c.arr(rv, where);
-    if (w.length !== 2) c.fail(where, 'expected 2 fields');
-    const imageId = c.str(w[0], `${where}.imageId`, 256);
-    const uuid = c.str(w[1], `${where}.uuid`, 32);
-    if (!UUID.test(uuid)) c.fail(`${where}.uuid`, 'expected 32 lowercase hex digits');
-    if (imageId === self) c.fail(where, 'an image cannot refer to itself');
-    if (seen.has(imageId)) c.fail(where, `image ${JSON.stringify(imageId)} is listed twice`);
-    seen.add(imageId);
-    return { imageId, uuid };
-  });
-}
-
-function checkSegmentRef(c: IndexChecker, v: unknown, where: string, refs: number): SegmentRefV4 | null {
-  if (v === null || v === undefined) return null;
-  const w = c.arr(v, where);
-  if (w.length !== 2) c.fail(where, 'expected 2 fields');
-  const image = c.uint(w[0], `${where}.image`);
-  if (image >= refs) c.fail(`${where}.image`, `names refs[${image}], the index lists ${refs}`);
-  return { image, segment: c.uint(w[1], `${where}.segment`, DEFAULT_MAX_SEGMENTS * 1024) };
-}
-
-function checkHash(c: IndexChecker, v: unknown, where: string): bigint | null {
-  if (v === null || v === undefined) return null;
-  if (!(v instanceof Uint8Array) || v.length !== 8) c.fail(where, 'expected 8 bytes or nil');
-  return Buffer.from(v.buffer, v.byteOffset, 8).readBigUInt64BE(0);
-}
-
 /**
- * Check a v3 segment table: the v2 rules for the segments this image holds
- * (back to back from the header to the index); by-reference rows are checked
- * on their own (their offset is in the holder).
+ * Check a v4 segment table: v3's rules (the segments this image holds back
+ * to back from the header to the crypto block or index; by-reference rows on
+ * their own, their offset is in the holder), plus encrypted rows (flag bit
+ * 0: stored length includes the 16-byte tag, never by reference).
  */
 function checkSegmentsV4(c: IndexChecker, v: unknown, indexOffset: number, limits: IndexLimits, refs: number): SegmentEntryV4[] {
   const wire = c.arr(v, 'segments');
@@ -160,7 +124,7 @@ export function decodeIndexV4(bytes: Uint8Array, indexOffset: number, limits: In
   // The v2 manifest rules, then the uuid.
   const base = checkManifestV2(c, mw);
   const uuid = c.strOrNull(mw['uuid'], 'manifest.uuid', 32);
-  if (uuid !== null && !UUID.test(uuid)) c.fail('manifest.uuid', 'expected 32 lowercase hex digits');
+  if (uuid !== null && !isImageUuid(uuid)) c.fail('manifest.uuid', 'expected 32 lowercase hex digits');
   const manifest: ManifestV4 = { ...base, uuid };
   const codec = checkCodec(c, top['codec']);
   const refs = checkRefs(c, top['refs'], manifest.imageId);
