@@ -13,9 +13,8 @@ import { FORMATS } from '../../src/image/format-registry.js';
 import { decodeTrailer, encodeTrailer } from '../../src/image/header.js';
 import type { ImageIndex } from '../../src/image/index-model.js';
 import { ImageReader } from '../../src/image/reader.js';
-import { writeImage, type CapturedProvider, type ManifestInput } from '../../src/image/writer.js';
-import type { ImageSink } from '../../src/store/store.js';
-import { FIXED_MANIFEST, captured, memorySource } from '../helpers/image-bytes.js';
+import type { CapturedProvider, ManifestInput } from '../../src/image/writer.js';
+import { FIXED_MANIFEST, captured, imageBytes, memorySource } from '../helpers/image-bytes.js';
 
 /** Test keys: 32 bytes of one repeated value. */
 export const KEY_A = new Uint8Array(32).fill(0xa1);
@@ -38,32 +37,16 @@ export function smallProviders(): CapturedProvider[] {
 }
 
 /** Write an encrypted image into memory. */
-export async function encryptedImage(
+export function encryptedImage(
   source: KeySource,
   providers: CapturedProvider[] = smallProviders(),
   opts: { segmentSize?: number; manifest?: ManifestInput; fixed?: { dek: Uint8Array; uuid: Uint8Array } } = {},
 ): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  const manifest = opts.manifest ?? FIXED_MANIFEST;
-  const sink: ImageSink = {
-    id: manifest.imageId,
-    write: (c) => {
-      chunks.push(Buffer.from(c));
-      return Promise.resolve();
-    },
-    commit: () => Promise.resolve(),
-    abort: () => Promise.resolve(),
-  };
-  const res = await writeImage(sink, manifest, providers, {
-    level: 3,
-    segmentSize: opts.segmentSize ?? 4096,
-    blobThreshold: 256,
-    encryption: source,
-    ...(opts.fixed === undefined ? {} : { fixedSeal: opts.fixed }),
-  });
-  const bytes = Buffer.concat(chunks);
-  if (bytes.length !== res.bytes) throw new Error('size mismatch');
-  return bytes;
+  return imageBytes(
+    providers,
+    { segmentSize: opts.segmentSize ?? 4096, blobThreshold: 256, encryption: source, ...(opts.fixed === undefined ? {} : { fixedSeal: opts.fixed }) },
+    opts.manifest ?? FIXED_MANIFEST,
+  );
 }
 
 /** Read every provider of an image with `keys`. */

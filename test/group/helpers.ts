@@ -65,16 +65,18 @@ export async function terminateAll(): Promise<void> {
   await Promise.all(all.map((w) => w.terminate()));
 }
 
-/** Start a group over `store` with one worker per entry of `parts`. */
-export function startGroup(options: CheckpointGroupOptions, parts: readonly PartOptions[]): Started {
-  const group = new CheckpointGroup({ signals: false, ...options });
+/**
+ * What the parts of a started group reported: `add` records a report and
+ * wakes the waiters it matches; once `run` fails, every waiter (and every
+ * later one) is woken with its error, so no test waits for a report that
+ * never comes.
+ */
+function reportBoard(): { reports: Report[]; add: (r: Report) => void; watch: (run: Promise<unknown>) => void; next: Started['next'] } {
   const reports: Report[] = [];
   const waiters: { pred: (r: Report) => boolean; resolve: (r: Report) => void; reject: (err: unknown) => void }[] = [];
-  const workers = parts.map((p) => {
-    const w = tsWorker(PART, { workerData: p });
-    live.add(w);
-    w.on('exit', () => live.delete(w));
-    w.on('message', (r: Report) => {
+  return {
+    reports,
+    add: (r) => {
       reports.push(r);
       for (const x of [...waiters]) {
         if (x.pred(r)) {
@@ -82,26 +84,35 @@ export function startGroup(options: CheckpointGroupOptions, parts: readonly Part
           x.resolve(r);
         }
       }
-    });
-    group.addWorker(w);
-    return w;
-  });
-  const run = group.run();
-  // A run that fails wakes every waiter with its error, so no test waits for a report that never comes.
-  run.catch((err: unknown) => {
-    for (const x of waiters.splice(0)) x.reject(err);
-  });
-  return {
-    group,
-    workers,
-    reports,
-    run,
+    },
+    watch: (run) => {
+      run.catch((err: unknown) => {
+        for (const x of waiters.splice(0)) x.reject(err);
+      });
+    },
     next: (pred) => {
       const seen = reports.find(pred);
       if (seen !== undefined) return Promise.resolve(seen);
       return new Promise((resolve, reject) => waiters.push({ pred, resolve, reject }));
     },
   };
+}
+
+/** Start a group over `store` with one worker per entry of `parts`. */
+export function startGroup(options: CheckpointGroupOptions, parts: readonly PartOptions[]): Started {
+  const group = new CheckpointGroup({ signals: false, ...options });
+  const board = reportBoard();
+  const workers = parts.map((p) => {
+    const w = tsWorker(PART, { workerData: p });
+    live.add(w);
+    w.on('exit', () => live.delete(w));
+    w.on('message', board.add);
+    group.addWorker(w);
+    return w;
+  });
+  const run = group.run();
+  board.watch(run);
+  return { group, workers, reports: board.reports, run, next: board.next };
 }
 
 const CHILD_PART = new URL('./child-part.ts', import.meta.url).pathname;
@@ -145,37 +156,16 @@ export interface StartedChildren extends Omit<Started, 'workers'> {
 /** Start a group over `store` with one child process per entry of `parts`. */
 export function startChildGroup(options: CheckpointGroupOptions, parts: readonly PartOptions[], fork: { readonly serialization?: 'json' | 'advanced' } = {}): StartedChildren {
   const group = new CheckpointGroup({ signals: false, ...options });
-  const reports: Report[] = [];
-  const waiters: { pred: (r: Report) => boolean; resolve: (r: Report) => void; reject: (err: unknown) => void }[] = [];
+  const board = reportBoard();
   const children = parts.map((p, i) => {
     const c = forkPart(p, fork);
     c.on('message', (m: { report?: Omit<Report, 'part'> }) => {
-      if (m.report === undefined) return;
-      const r = { part: i, ...m.report } as Report;
-      reports.push(r);
-      for (const x of [...waiters]) {
-        if (x.pred(r)) {
-          waiters.splice(waiters.indexOf(x), 1);
-          x.resolve(r);
-        }
-      }
+      if (m.report !== undefined) board.add({ part: i, ...m.report } as Report);
     });
     group.addChild(c);
     return c;
   });
   const run = group.run();
-  run.catch((err: unknown) => {
-    for (const x of waiters.splice(0)) x.reject(err);
-  });
-  return {
-    group,
-    children,
-    reports,
-    run,
-    next: (pred) => {
-      const seen = reports.find(pred);
-      if (seen !== undefined) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => waiters.push({ pred, resolve, reject }));
-    },
-  };
+  board.watch(run);
+  return { group, children, reports: board.reports, run, next: board.next };
 }

@@ -7,6 +7,7 @@ import { encodeState } from '../../src/codec/encode.js';
 import { ImageReader, type ReadLimits } from '../../src/image/reader.js';
 import { writeImage, type CapturedProvider, type ManifestInput } from '../../src/image/writer.js';
 import type { ImageSink, ImageSource } from '../../src/store/store.js';
+import type { KeySource } from '../../src/crypto/keys.js';
 import { CkptError, ErrorCodes } from '../../src/errors.js';
 
 export const FIXED_MANIFEST: ManifestInput = {
@@ -33,7 +34,16 @@ export function captured(id: string, state: unknown, opts: { version?: number; t
 
 export async function imageBytes(
   providers: CapturedProvider[],
-  settings: { level?: number; segmentSize?: number; blobThreshold?: number; formatVersion?: number } = {},
+  settings: {
+    level?: number;
+    segmentSize?: number;
+    blobThreshold?: number;
+    formatVersion?: number;
+    /** Write an encrypted image (format 4) with these keys. */
+    encryption?: KeySource;
+    /** The data key and uuid of an encrypted image (test vectors only). */
+    fixedSeal?: { dek: Uint8Array; uuid: Uint8Array };
+  } = {},
   manifest: ManifestInput = FIXED_MANIFEST,
 ): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -51,6 +61,8 @@ export async function imageBytes(
     segmentSize: settings.segmentSize ?? 4 * 1024 * 1024,
     blobThreshold: settings.blobThreshold ?? 64 * 1024,
     ...(settings.formatVersion === undefined ? {} : { formatVersion: settings.formatVersion }),
+    ...(settings.encryption === undefined ? {} : { encryption: settings.encryption }),
+    ...(settings.fixedSeal === undefined ? {} : { fixedSeal: settings.fixedSeal }),
   });
   const bytes = Buffer.concat(chunks);
   if (bytes.length !== res.bytes) throw new Error(`image size mismatch: ${bytes.length} bytes written, the writer says ${res.bytes}`);
