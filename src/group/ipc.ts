@@ -30,7 +30,7 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { GROUP_TAG, type PartState } from './protocol.js';
+import { GROUP_TAG, isSavedShard, type PartState, type SavedShard } from './protocol.js';
 
 /** Largest piece of a part's state in one IPC message. */
 export const CHUNK_BYTES = 4 * 1024 * 1024;
@@ -57,12 +57,14 @@ export interface SkeletonProvider {
   readonly tree: boolean;
   readonly stream: number;
   readonly blobs: readonly number[];
+  readonly shard?: SavedShard;
 }
 
 /** A {@link PartState} without its bytes: they follow as chunks. */
 export interface StateSkeleton {
   readonly step: number | null;
   readonly providers: readonly SkeletonProvider[];
+  readonly resharded?: { readonly from: number };
   /** The byte length of every array, in the order they are sent. */
   readonly sizes: readonly number[];
 }
@@ -71,16 +73,37 @@ export interface StateSkeleton {
 export function flatten(state: PartState): { readonly skeleton: StateSkeleton; readonly arrays: readonly Uint8Array[] } {
   const arrays: Uint8Array[] = [];
   const add = (a: Uint8Array): number => arrays.push(a) - 1;
-  const providers = state.providers.map((p) => ({ id: p.id, version: p.version, tree: p.tree, stream: add(p.stream), blobs: p.blobs.map(add) }));
-  return { skeleton: { step: state.step, providers, sizes: arrays.map((a) => a.byteLength) }, arrays };
+  const providers = state.providers.map((p) => ({
+    id: p.id,
+    version: p.version,
+    tree: p.tree,
+    stream: add(p.stream),
+    blobs: p.blobs.map(add),
+    ...(p.shard === undefined ? {} : { shard: p.shard }),
+  }));
+  const resharded = state.resharded === undefined ? {} : { resharded: state.resharded };
+  return { skeleton: { step: state.step, providers, ...resharded, sizes: arrays.map((a) => a.byteLength) }, arrays };
 }
 
 /** Put a state back together from its skeleton and arrays. */
 export function unflatten(skeleton: StateSkeleton, arrays: readonly Uint8Array[]): PartState {
   return {
     step: skeleton.step,
-    providers: skeleton.providers.map((p) => ({ id: p.id, version: p.version, tree: p.tree, stream: arrays[p.stream]!, blobs: p.blobs.map((b) => arrays[b]!) })),
+    providers: skeleton.providers.map((p) => ({
+      id: p.id,
+      version: p.version,
+      tree: p.tree,
+      stream: arrays[p.stream]!,
+      blobs: p.blobs.map((b) => arrays[b]!),
+      ...(p.shard === undefined ? {} : { shard: p.shard }),
+    })),
+    ...(skeleton.resharded === undefined ? {} : { resharded: skeleton.resharded }),
   };
+}
+
+function isResharded(value: unknown): boolean {
+  const from = typeof value === 'object' && value !== null ? (value as { from?: unknown }).from : undefined;
+  return typeof from === 'number' && Number.isSafeInteger(from) && from > 0;
 }
 
 /** Whether a received value is a well-formed skeleton (anything else is a protocol error). */
@@ -92,10 +115,11 @@ export function isSkeleton(value: unknown): value is StateSkeleton {
   const index = (i: unknown): boolean => typeof i === 'number' && Number.isInteger(i) && i >= 0 && i < count;
   return (
     (v.step === null || typeof v.step === 'number') &&
+    (v.resharded === undefined || isResharded(v.resharded)) &&
     Array.isArray(v.providers) &&
     (v.providers as unknown[]).every((p) => {
       const q = p as Partial<Record<keyof SkeletonProvider, unknown>> | null;
-      return q !== null && typeof q === 'object' && typeof q.id === 'string' && typeof q.version === 'number' && typeof q.tree === 'boolean' && index(q.stream) && Array.isArray(q.blobs) && (q.blobs as unknown[]).every(index);
+      return q !== null && typeof q === 'object' && typeof q.id === 'string' && typeof q.version === 'number' && typeof q.tree === 'boolean' && index(q.stream) && Array.isArray(q.blobs) && (q.blobs as unknown[]).every(index) && (q.shard === undefined || isSavedShard(q.shard));
     })
   );
 }

@@ -20,14 +20,20 @@ import type { ImageInfo } from '../info.js';
 import type { CheckpointContext } from '../provider/provider.js';
 import type { Registry, RegisteredProvider } from '../provider/registry.js';
 import type { PartState, SavedProvider } from './protocol.js';
+import type { ShardRestoreInfo, ShardSpec } from './shard.js';
+import { capturePieces, isPlaceholder, mergePieces } from './shard-pieces.js';
 
 /** What capture and restore work with: the part's providers, classes and encoder. */
 export interface PartEnv {
   readonly registry: Registry;
   readonly classes: ClassRegistry;
   readonly encoder: StateEncoder;
-  /** The part's index, for messages. */
+  /** The part's index (messages, and which shard pieces it keeps in a resharded restore). */
   readonly index: number;
+  /** How many parts the group has. */
+  readonly parts: number;
+  /** The `shard` declarations of the part's sharded providers, by provider id. */
+  readonly shards: ReadonlyMap<string, ShardSpec>;
 }
 
 function failed(env: PartEnv, errors: Error[]): CkptError {
@@ -79,7 +85,10 @@ export async function capturePart(env: PartEnv, ctx: CheckpointContext, step: nu
   if (errors.length === 0) {
     for (const p of providers) {
       try {
-        saved.push(encodeOwn(env, p, await p.provider.snapshot(ctx)));
+        const value = await p.provider.snapshot(ctx);
+        const spec = env.shards.get(p.id);
+        if (spec === undefined) saved.push(encodeOwn(env, p, value));
+        else for (const piece of capturePieces(p.id, spec, value, p.tree)) saved.push({ ...encodeOwn(env, p, piece.value), shard: piece.shard });
       } catch (err) {
         errors.push(hookError(p, 'snapshot', err));
         break;
@@ -106,7 +115,8 @@ export async function capturePart(env: PartEnv, ctx: CheckpointContext, step: nu
  */
 export async function restorePart(env: PartEnv, state: PartState, image: ImageInfo): Promise<void> {
   const where = { image: image.id };
-  const byProvider = new Map<RegisteredProvider, SavedProvider>();
+  const resharded = state.resharded !== undefined;
+  const byProvider = new Map<RegisteredProvider, SavedProvider[]>();
   for (const s of state.providers) {
     const p = env.registry.lookup(s.id);
     if (p === undefined) {
@@ -116,29 +126,56 @@ export async function restorePart(env: PartEnv, state: PartState, image: ImageIn
         { provider: s.id, ...where },
       );
     }
-    byProvider.set(p, s);
+    const pieces = byProvider.get(p);
+    if (pieces === undefined) byProvider.set(p, [s]);
+    else pieces.push(s);
   }
   const plans = new Map<RegisteredProvider, readonly number[]>();
   for (const p of env.registry.providers) {
-    const s = byProvider.get(p);
-    if (s === undefined) {
+    const pieces = byProvider.get(p);
+    if (pieces === undefined) {
       throw new CkptError(
         ErrorCodes.MISSING_PROVIDER,
         `part ${String(env.index)}: provider ${JSON.stringify(p.id)} has no state in image ${image.id}; a group restores only the providers its parts saved — register the same providers in every run`,
         { provider: p.id, ...where },
       );
     }
-    const plan = planMigration(p, s.version, image.id);
+    const first = pieces[0]!;
+    const sharded = pieces.every((x) => x.shard !== undefined);
+    if ((!sharded && (pieces.length > 1 || first.shard !== undefined)) || pieces.some((x) => x.version !== first.version || x.tree !== first.tree)) {
+      throw new CkptError(ErrorCodes.CORRUPT, `part ${String(env.index)}: the state of provider ${JSON.stringify(p.id)} in image ${image.id} is inconsistent (pieces of different kinds or versions); move the image out of the store`, {
+        provider: p.id,
+        ...where,
+      });
+    }
+    if (resharded && !sharded) {
+      throw new CkptError(ErrorCodes.GROUP_MISMATCH, `part ${String(env.index)}: provider ${JSON.stringify(p.id)} is not sharded, so it cannot be restored into another number of parts`, { provider: p.id, ...where });
+    }
+    const plan = planMigration(p, first.version, image.id);
     if (!plan.ok) throw plan.error;
     plans.set(p, plan.steps);
   }
   const restored: string[] = [];
+  const target = { index: env.index, parts: env.parts, resharded };
   for (const p of env.registry.providers) {
-    const s = byProvider.get(p)!;
-    const decoded = decodeState(s.stream, { tree: s.tree, classes: env.classes, blobs: s.blobs, maxDepth: DEFAULT_MAX_DEPTH });
+    const pieces = byProvider.get(p)!;
+    const s = pieces[0]!;
+    const decode = (x: SavedProvider): unknown => decodeState(x.stream, { tree: x.tree, classes: env.classes, blobs: x.blobs, maxDepth: DEFAULT_MAX_DEPTH });
+    let decoded: unknown;
+    let shard: ShardRestoreInfo | undefined;
+    if (s.shard === undefined) decoded = decode(s);
+    else {
+      const merged = mergePieces(
+        p.id,
+        pieces.map((x) => ({ value: isPlaceholder(x.stream) ? undefined : decode(x), shard: x.shard! })),
+        target,
+      );
+      decoded = merged.value;
+      shard = merged.info;
+    }
     const value = await runMigration(p, decoded, s.version, plans.get(p)!);
     try {
-      await p.provider.restore(value, { image, savedVersion: s.version, savedId: s.id });
+      await p.provider.restore(value, { image, savedVersion: s.version, savedId: s.id, ...(shard === undefined ? {} : { shard }) });
       restored.push(p.id);
     } catch (cause) {
       throw new CkptError(

@@ -21,6 +21,7 @@ import type { ImageInfo } from '../info.js';
 import type { Provider } from '../provider/provider.js';
 import { Registry } from '../provider/registry.js';
 import { capturePart, restorePart, type PartEnv } from './part-state.js';
+import { checkShardSpec, DEFAULT_KEY_GROUPS, partOfKey, shardRange, type ShardRange, type ShardSpec } from './shard.js';
 import {
   ArrayReceiver,
   CHILD_EPOCH,
@@ -57,6 +58,16 @@ export interface GroupLoopOptions {
   /** Restore this part's state from the group image before the first iteration (default true). */
   readonly restore?: boolean;
 }
+
+/**
+ * A provider of a group part: a Checkpointer's provider, and optionally how
+ * its state is one shard of a whole split across the parts — so a group
+ * image restores into another number of parts (docs/groups.md).
+ */
+export type GroupProvider<S> = Provider<S> & {
+  /** `{ kind: 'range' }` (an Array or typed array split by index) or `{ kind: 'keyed' }` (a Map or plain object split by key). */
+  readonly shard?: ShardSpec;
+};
 
 /** What {@link GroupParticipant.safepoint} reports. */
 export interface GroupSafepointResult {
@@ -122,6 +133,7 @@ export class GroupParticipant {
   readonly #child: boolean;
   readonly #link: PartLink;
   readonly #registry = new Registry();
+  readonly #shards = new Map<string, ShardSpec>();
   readonly #classes = new ClassRegistry();
   readonly #encoder = new StateEncoder();
   readonly #image: ImageInfo | null;
@@ -192,12 +204,32 @@ export class GroupParticipant {
   /**
    * Register a state provider, as on a Checkpointer (`id`, `snapshot`,
    * `restore`, `version`, `migrations`, `tree`, `aliases`, `prepare`,
-   * `resume`; `committed` is not called in a group). Register every provider
-   * before `loop()`/`restore()`: later ones fail with `CKPT_ERR_LATE_REGISTRATION`.
+   * `resume`; `committed` is not called in a group), and `shard` when its
+   * state is this part's shard of a whole (`range` or `keyed`: the group
+   * image then restores into another number of parts). Register every
+   * provider before `loop()`/`restore()`: later ones fail with
+   * `CKPT_ERR_LATE_REGISTRATION`.
    */
-  register<S>(provider: Provider<S>): void {
+  register<S>(provider: GroupProvider<S>): void {
     this.#checkNotRestored('provider', typeof provider === 'object' && provider !== null ? String((provider as { id?: unknown }).id) : '?');
-    this.#registry.addProvider(provider);
+    const shard = typeof provider === 'object' && provider !== null ? provider.shard : undefined;
+    const spec = shard === undefined ? undefined : checkShardSpec(shard, String(provider.id));
+    const p = this.#registry.addProvider(provider);
+    if (spec !== undefined) this.#shards.set(p.id, spec);
+  }
+
+  /**
+   * The elements `[start, end)` of an array of `total` elements this part
+   * holds in a `range` shard ({@link shardRange} for this part's index and
+   * the group's count): split the work with it when the group starts fresh.
+   */
+  rangeOf(total: number): ShardRange {
+    return shardRange(total, this.index, this.parts);
+  }
+
+  /** Whether this part holds `key` in a `keyed` shard ({@link partOfKey} for the group's count). */
+  owns(key: string | number, keyGroups: number = DEFAULT_KEY_GROUPS): boolean {
+    return partOfKey(key, this.parts, keyGroups) === this.index;
   }
 
   /** Register a class whose instances are part of state (as `Checkpointer.registerClass`). */
@@ -216,7 +248,7 @@ export class GroupParticipant {
   }
 
   get #env(): PartEnv {
-    return { registry: this.#registry, classes: this.#classes, encoder: this.#encoder, index: this.index };
+    return { registry: this.#registry, classes: this.#classes, encoder: this.#encoder, index: this.index, parts: this.parts, shards: this.#shards };
   }
 
   /**

@@ -11,6 +11,7 @@
  * the group image stores as the provider `part-<i>`. See docs/groups.md.
  */
 import { CkptError, ErrorCodes } from '../errors.js';
+import { MAX_KEY_GROUPS } from './shard.js';
 import type { MessagePort } from 'node:worker_threads';
 import type { ImageInfo } from '../info.js';
 import type { StateSkeleton } from './ipc.js';
@@ -47,14 +48,70 @@ export interface SavedProvider {
   readonly stream: Uint8Array;
   /** The blobs the stream references, by index, each in memory of its own. */
   readonly blobs: readonly Uint8Array[];
+  /**
+   * For a sharded provider (`shard` at registration): which piece of the
+   * state this entry holds. A sharded provider may be saved as several
+   * entries with the same id, each one piece.
+   */
+  readonly shard?: SavedShard;
 }
+
+/** Typed array constructors (and `Array`) a range shard may hold, by name. */
+export const RANGE_TYPES = [
+  'Array',
+  'Int8Array',
+  'Uint8Array',
+  'Uint8ClampedArray',
+  'Int16Array',
+  'Uint16Array',
+  'Int32Array',
+  'Uint32Array',
+  'Float32Array',
+  'Float64Array',
+  'BigInt64Array',
+  'BigUint64Array',
+] as const;
+
+/** One piece of a range shard: elements `[offset, offset + length)` of an array of `total` elements. */
+export interface SavedRangePiece {
+  readonly kind: 'range';
+  /** `Array` or the typed array's constructor name. */
+  readonly type: (typeof RANGE_TYPES)[number];
+  /** The piece's first element: in the part's own array when saved; in the whole array (all parts in order) in a resharded restore. */
+  readonly offset: number;
+  /** How many elements the piece holds. */
+  readonly length: number;
+  /** The length of the array `offset` counts in. */
+  readonly total: number;
+}
+
+/** One piece of a keyed shard: entries of the key groups `groups`. */
+export interface SavedKeyedPiece {
+  readonly kind: 'keyed';
+  /** A Map or a plain object. */
+  readonly container: 'map' | 'object';
+  /** How many key groups keys hash into. */
+  readonly keyGroups: number;
+  /** The key groups the piece holds entries of, ascending. */
+  readonly groups: readonly number[];
+}
+
+/** Which piece of a sharded provider's state a saved entry holds. */
+export type SavedShard = SavedRangePiece | SavedKeyedPiece;
 
 /** Everything one part captured at one group epoch: stored in the group image as provider `part-<i>`. */
 export interface PartState {
   /** The part's step (completed loop iterations) at the capture, or null. */
   readonly step: number | null;
-  /** Its providers, in registration order. */
+  /** Its providers, in registration order (a sharded provider may have several entries, its pieces). */
   readonly providers: readonly SavedProvider[];
+  /**
+   * Only in a state sent to a part for restore, never in an image: the group
+   * image held `from` parts, another number than the group has, and these
+   * are the pieces of every part's shards that this part needs — it keeps
+   * the elements and keys its index gives it.
+   */
+  readonly resharded?: { readonly from: number };
 }
 
 /** An error as it crosses a thread boundary (structured clone keeps neither the class nor `code`). */
@@ -158,7 +215,7 @@ export function ownBuffers(state: PartState): { readonly state: PartState; reado
     return a;
   };
   const providers = state.providers.map((p) => ({ ...p, stream: own(p.stream), blobs: p.blobs.map(own) }));
-  return { state: { step: state.step, providers }, transfer: [...seen] };
+  return { state: { ...state, providers }, transfer: [...seen] };
 }
 
 function corrupt(index: number, what: string): CkptError {
@@ -187,6 +244,35 @@ export function checkPartState(value: unknown, index: number): PartState {
     ) {
       throw corrupt(index, 'bad provider entry');
     }
+    if (q.shard !== undefined && !isSavedShard(q.shard)) throw corrupt(index, `bad shard entry of provider ${JSON.stringify(q.id)}`);
   }
   return value as PartState;
+}
+
+const count = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+
+/** Whether a value read from an image or a channel is a well-formed {@link SavedShard}. */
+export function isSavedShard(value: unknown): value is SavedShard {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  if (v.kind === 'range') {
+    return (
+      (RANGE_TYPES as readonly unknown[]).includes(v.type) &&
+      count(v.offset) &&
+      count(v.length) &&
+      count(v.total) &&
+      v.offset + v.length <= v.total
+    );
+  }
+  if (v.kind === 'keyed') {
+    const k = v.keyGroups;
+    if ((v.container !== 'map' && v.container !== 'object') || !count(k) || k < 1 || k > MAX_KEY_GROUPS || !Array.isArray(v.groups)) return false;
+    let last = -1;
+    for (const g of v.groups as unknown[]) {
+      if (!count(g) || g <= last || g >= k) return false;
+      last = g;
+    }
+    return true;
+  }
+  return false;
 }

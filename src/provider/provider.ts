@@ -6,6 +6,7 @@
  * lifecycle hooks. The contexts passed to each hook are defined here too.
  */
 import type { CheckpointInfo, ImageInfo } from '../info.js';
+import type { ShardRestoreInfo } from '../group/shard.js';
 
 /** Passed to `prepare`, `snapshot` and `resume`. */
 export interface CheckpointContext {
@@ -31,6 +32,12 @@ export interface RestoreContext {
   readonly savedVersion: number;
   /** Id the state was saved under (differs from the provider's id when read through an alias). */
   readonly savedId: string;
+  /**
+   * In a part of a checkpoint group, for a provider registered with `shard`:
+   * which elements (range) or key groups (keyed) of the whole the restored
+   * state holds. Absent elsewhere.
+   */
+  readonly shard?: ShardRestoreInfo;
 }
 
 /** Passed to every migration step. */
