@@ -23,6 +23,7 @@ import type { CheckpointInfo, ImageInfo } from '../info.js';
 import { SignalHandlers, signalSettings, type SignalOptions } from '../lifecycle/signals.js';
 import type { CheckpointerOptions } from '../options.js';
 import { Barrier } from './barrier.js';
+import { reshardStates } from './reshard.js';
 import { ArrayReceiver, ControlFile, flatten, isSkeleton, sendWithArrays, unflatten, type IpcSend } from './ipc.js';
 import {
   checkPartState,
@@ -374,6 +375,7 @@ export class CheckpointGroup {
     let timer: NodeJS.Timeout | undefined;
     try {
       const result = await this.#restore(ckpt);
+      if (result?.states !== undefined) result.states.forEach((st, i) => (restored[i] = st));
       this.#restoredFrom = result?.image ?? null;
       const epoch = result?.image.meta[META_EPOCH];
       this.#epoch = typeof epoch === 'number' && Number.isSafeInteger(epoch) && epoch > 0 ? epoch : 0;
@@ -525,8 +527,12 @@ export class CheckpointGroup {
     this.#fail(err);
   }
 
-  /** Restore the newest group image; a part-count mismatch is `CKPT_ERR_GROUP_MISMATCH`. */
-  async #restore(ckpt: Checkpointer): Promise<Awaited<ReturnType<Checkpointer['restore']>>> {
+  /**
+   * Restore the newest group image. An image of another number of parts is
+   * read again with as many part providers and resharded (`states`: what
+   * each part receives); one that cannot be is `CKPT_ERR_GROUP_MISMATCH`.
+   */
+  async #restore(ckpt: Checkpointer): Promise<{ readonly image: ImageInfo; readonly states?: PartState[] } | undefined> {
     try {
       return await ckpt.restore();
     } catch (err) {
@@ -534,12 +540,41 @@ export class CheckpointGroup {
       const images = await ckpt.list().catch(() => []);
       const image = images.find((i) => i.id === err.image) ?? images[0];
       const parts = image?.meta[META_PARTS];
-      const holds = typeof parts === 'number' ? `holds ${String(parts)} part${parts === 1 ? '' : 's'}` : `is not an image of a group of ${String(this.#parts.length)} parts`;
+      const n = this.#parts.length;
+      if (image !== undefined && typeof parts === 'number' && Number.isSafeInteger(parts) && parts > 0 && parts !== n) return this.#reshard(image, parts);
+      const holds = typeof parts === 'number' ? `holds ${String(parts)} part${parts === 1 ? '' : 's'}` : `is not an image of a group of ${String(n)} parts`;
       throw new CkptError(
         ErrorCodes.GROUP_MISMATCH,
-        `group image ${image?.id ?? err.image ?? '?'} ${holds}, but this group has ${String(this.#parts.length)} part${this.#parts.length === 1 ? '' : 's'}: a group restores only into the same number of parts — add ${typeof parts === 'number' ? String(parts) : 'as many'} workers or child processes, or start fresh in another store`,
+        `group image ${image?.id ?? err.image ?? '?'} ${holds}, but this group has ${String(n)} part${n === 1 ? '' : 's'}: add ${typeof parts === 'number' ? String(parts) : 'as many'} workers or child processes, or start fresh in another store`,
         { cause: err, ...(image === undefined ? {} : { image: image.id }) },
       );
+    }
+  }
+
+  /** Read group image `image` of `from` parts and split its parts' shards among this group's parts. */
+  async #reshard(image: ImageInfo, from: number): Promise<{ readonly image: ImageInfo; readonly states: PartState[] }> {
+    const o = this.#options;
+    const reader = new Checkpointer({
+      store: o.store,
+      readOnly: true,
+      signals: false,
+      ...(o.app === undefined ? {} : { app: o.app }),
+      ...(o.limits === undefined ? {} : { limits: o.limits }),
+      ...(o.encryption === undefined ? {} : { encryption: o.encryption }),
+    });
+    try {
+      const saved: (PartState | null)[] = Array.from({ length: from }, () => null);
+      for (let i = 0; i < from; i++) reader.register<PartState>({ id: partProviderId(i), tree: true, snapshot: () => saved[i]!, restore: (s) => void (saved[i] = checkPartState(s, i)) });
+      // Read by id: the image the restore above planned, which cannot be another one now.
+      const result = await reader.restore(image.id);
+      const states: PartState[] = [];
+      for (const st of saved) {
+        if (st === null) throw new CkptError(ErrorCodes.CORRUPT, `group image ${image.id} holds no state for part ${String(states.length)}; move it out of the store`, { image: image.id });
+        states.push(st);
+      }
+      return { image: result?.image ?? image, states: reshardStates(states, this.#parts.length, image.id) };
+    } finally {
+      await reader.close();
     }
   }
 

@@ -71,7 +71,17 @@ export function reshardStates(states: readonly PartState[], parts: number, image
     if (one.shard!.kind === 'range') reshardRange(image, id, perPart, out, fail);
     else reshardKeyed(image, id, perPart, out, fail);
   }
-  return out.map((providers) => ({ step: first.step, providers, resharded: { from } }));
+  // A piece several parts need is sent to each: every use after the first is a copy, so the
+  // coordinator may transfer (detach) each part's buffers to it.
+  const used = new Set<Uint8Array>();
+  const own = (a: Uint8Array): Uint8Array => {
+    if (!used.has(a)) {
+      used.add(a);
+      return a;
+    }
+    return a.slice();
+  };
+  return out.map((providers) => ({ step: first.step, providers: providers.map((p) => ({ ...p, stream: own(p.stream), blobs: p.blobs.map(own) })), resharded: { from } }));
 }
 
 function reshardRange(image: string, id: string, perPart: SavedProvider[][], out: SavedProvider[][], fail: (why: string, provider?: string) => CkptError): void {

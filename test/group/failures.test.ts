@@ -73,7 +73,7 @@ describe('group checkpoint failures', () => {
     await expect(g.run).rejects.toMatchObject({ code: ErrorCodes.PART_FAILED });
   });
 
-  it('an image of another part count is refused before any part runs', async () => {
+  it('an image of another part count whose providers are not sharded is refused before any part runs', async () => {
     const store = new MemoryStore();
     const three = startGroup({ store }, [{ mode: 'counter', until: 10 }, { mode: 'counter', until: 10 }, { mode: 'counter', until: 10 }]);
     await three.run;
@@ -83,7 +83,7 @@ describe('group checkpoint failures', () => {
       (e: unknown) => e,
     );
     assertCkptError(err, ErrorCodes.GROUP_MISMATCH);
-    expect((err as Error).message).toMatch(/holds 3 parts, but this group has 2 parts/);
+    expect((err as Error).message).toMatch(/holds 3 parts and this group has 2: .*provider "counter" is not sharded/);
     // No part ran: none reported anything, and the workers are gone.
     expect(two.reports).toEqual([]);
     for (const w of two.workers) expect(w.threadId).toBe(-1);
