@@ -68,7 +68,7 @@ export const ErrorCodes = {
   INTERNAL: 'CKPT_ERR_INTERNAL',
   /** An incremental image refers to bytes held by another image that is missing, was replaced (uuid mismatch) or cannot be reached from how the image was opened. */
   MISSING_REFERENCE: 'CKPT_ERR_MISSING_REFERENCE',
-  /** A group image holds a different number of parts than the `CheckpointGroup` has workers (restore needs the same count). */
+  /** A group image holds a different number of parts than the `CheckpointGroup` has, and cannot be resharded into that count (a provider not sharded, parts at different steps, parts that disagree). */
   GROUP_MISMATCH: 'CKPT_ERR_GROUP_MISMATCH',
   /** A part of a `CheckpointGroup` died, exited without finishing, or broke the group protocol; the group's run ended. */
   PART_FAILED: 'CKPT_ERR_PART_FAILED',

@@ -177,8 +177,9 @@ function checkOptions(options: CheckpointGroupOptions): void {
  * if (result.stopped) process.exitCode = result.exitCode ?? 0;
  * ```
  *
- * Restore needs the same number of parts as the image holds
- * (`CKPT_ERR_GROUP_MISMATCH` otherwise). The parts must not exchange state
+ * An image restores into the same number of parts, or into another number
+ * when every part provider is sharded (`shard: { kind: 'range' | 'keyed' }`)
+ * and the parts were at one step (`CKPT_ERR_GROUP_MISMATCH` otherwise). The parts must not exchange state
  * with each other between safepoints: each part's capture is its own, and
  * messages in flight between parts are not part of the image.
  */
@@ -342,7 +343,7 @@ export class CheckpointGroup {
    * worker and child process has exited.
    *
    * Rejects with `CKPT_ERR_GROUP_MISMATCH` when the image holds another
-   * number of parts; with `CKPT_ERR_PART_FAILED` when a part dies or exits
+   * number of parts and cannot be resharded into this one; with `CKPT_ERR_PART_FAILED` when a part dies or exits
    * without finishing outside a stop (the remaining workers are terminated
    * and the children killed and reaped; the last group image is intact and
    * a restart resumes from it); with `CKPT_ERR_INVALID_ARGUMENT` when a child

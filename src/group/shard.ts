@@ -11,6 +11,9 @@
  * part of the image format: it never changes (docs/groups.md).
  */
 import { CkptError, ErrorCodes } from '../errors.js';
+import type { ShardRestoreInfo } from '../provider/provider.js';
+
+export type { ShardRestoreInfo };
 
 /** How many key groups a keyed shard splits its keys into unless it says otherwise. */
 export const DEFAULT_KEY_GROUPS = 128;
@@ -50,16 +53,6 @@ export type ShardSpec = RangeShard | KeyedShard;
 export interface ShardRange {
   readonly start: number;
   readonly end: number;
-}
-
-/** What a part restored of a sharded provider: given to its `restore()` as `context.shard`. */
-export interface ShardRestoreInfo {
-  readonly kind: 'range' | 'keyed';
-  /** Range: the elements `[start, end)` of the whole array (all parts in order) this part holds; keyed: its key groups `[start, end)`. */
-  readonly start: number;
-  readonly end: number;
-  /** Range: the whole array's length; keyed: the number of key groups. */
-  readonly total: number;
 }
 
 function invalid(message: string): CkptError {

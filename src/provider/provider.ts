@@ -6,7 +6,6 @@
  * lifecycle hooks. The contexts passed to each hook are defined here too.
  */
 import type { CheckpointInfo, ImageInfo } from '../info.js';
-import type { ShardRestoreInfo } from '../group/shard.js';
 
 /** Passed to `prepare`, `snapshot` and `resume`. */
 export interface CheckpointContext {
@@ -38,6 +37,16 @@ export interface RestoreContext {
    * state holds. Absent elsewhere.
    */
   readonly shard?: ShardRestoreInfo;
+}
+
+/** What a part restored of a sharded provider: given to its `restore()` as `context.shard`. */
+export interface ShardRestoreInfo {
+  readonly kind: 'range' | 'keyed';
+  /** Range: the elements `[start, end)` of the whole array (all parts in order) this part holds; keyed: its key groups `[start, end)`. */
+  readonly start: number;
+  readonly end: number;
+  /** Range: the whole array's length; keyed: the number of key groups. */
+  readonly total: number;
 }
 
 /** Passed to every migration step. */

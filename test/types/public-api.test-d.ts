@@ -11,7 +11,7 @@
 import { describe, expectTypeOf, it } from 'vitest';
 import { fork } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
-import { CheckpointGroup, joinGroup, type GroupParticipant, type GroupRunResult } from '../../src/index.js';
+import { CheckpointGroup, joinGroup, partOfKey, shardRange, type GroupParticipant, type GroupRunResult, type ShardRange, type ShardRestoreInfo, type ShardSpec } from '../../src/index.js';
 import { isCkptError, ErrorCodes, type Checkpointer, type CheckpointerOptions, type CkptError, type ErrorCode, type Migration, type Provider } from '../../src/index.js';
 
 declare const ckpt: Checkpointer;
@@ -194,5 +194,24 @@ describe('checkpoint groups', () => {
     expectTypeOf(group.addWorker(new Worker('./part.js'))).toEqualTypeOf<number>();
     // @ts-expect-error -- a child process, not its pid
     group.addChild(1234);
+  });
+
+  it('a part provider may declare its shard; restore() sees which elements or key groups it holds', async () => {
+    const ckpt = await joinGroup();
+    ckpt.register<Float64Array>({
+      id: 'cells',
+      shard: { kind: 'range', length: () => 4 },
+      snapshot: () => new Float64Array(4),
+      restore: (_s, ctx) => expectTypeOf(ctx.shard).toEqualTypeOf<ShardRestoreInfo | undefined>(),
+    });
+    ckpt.register<Map<string, number>>({ id: 'kv', shard: { kind: 'keyed', keyGroups: 256 }, snapshot: () => new Map(), restore: () => undefined });
+    // @ts-expect-error -- shards are 'range' or 'keyed'
+    ckpt.register({ id: 'x', shard: { kind: 'rows' }, snapshot: () => 1, restore: () => undefined });
+    // @ts-expect-error -- keyGroups belongs to a keyed shard
+    const bad: ShardSpec = { kind: 'range', keyGroups: 8 };
+    void bad;
+    expectTypeOf(ckpt.rangeOf(10)).toEqualTypeOf<ShardRange>();
+    expectTypeOf(shardRange(10, 0, 2).start).toEqualTypeOf<number>();
+    expectTypeOf(partOfKey('k', 4)).toEqualTypeOf<number>();
   });
 });
