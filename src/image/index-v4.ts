@@ -95,6 +95,7 @@ function checkSegmentsV4(c: IndexChecker, v: unknown, indexOffset: number, limit
     if ((flags & ~(BY_REFERENCE | ENCRYPTED)) !== 0) c.fail(`${where}.flags`, `unknown segment flags 0x${(flags & ~(BY_REFERENCE | ENCRYPTED)).toString(16)}`);
     const sealed = (flags & ENCRYPTED) !== 0;
     if (sealed && (flags & BY_REFERENCE) !== 0) c.fail(`${where}.flags`, 'an encrypted segment cannot be stored by reference');
+    if (sealed && codecId === SegmentCodec.XOR_ZSTD) c.fail(`${where}.codec`, 'an encrypted segment cannot be an XOR delta');
     if (sealed && storedLength < TAG_BYTES) c.fail(where, 'encrypted segment shorter than its tag');
     if (codecId === SegmentCodec.RAW && storedLength !== rawLength + (sealed ? TAG_BYTES : 0)) c.fail(where, 'raw segment with differing lengths');
     const hash = checkHash(c, w[6], `${where}.hash`);
@@ -128,6 +129,8 @@ export function decodeIndexV4(bytes: Uint8Array, indexOffset: number, limits: In
   const manifest: ManifestV4 = { ...base, uuid };
   const codec = checkCodec(c, top['codec']);
   const refs = checkRefs(c, top['refs'], manifest.imageId);
+  // Incremental images are not encrypted (refused together at the writer): format 4 refers to no other image.
+  if (refs.length > 0) c.fail('refs', 'a format-4 image refers to no other image');
   const segments = checkSegmentsV4(c, top['segments'], indexOffset, limits, refs.length);
   const providers = checkProviders(c, top['providers'], segments);
   return { manifest, codec, refs, segments, providers };

@@ -10,6 +10,7 @@ import { decodeTrailer } from '../../src/image/header.js';
 import { ImageReader } from '../../src/image/reader.js';
 import { captured, memorySource } from '../helpers/image-bytes.js';
 import { expectCode } from '../helpers/errors.js';
+import { SegmentCodec } from '../../src/image/constants.js';
 import { FIXED_DEK, FIXED_UUID, KEY_A, encryptedImage, readWith, resealIndex, ring } from './helpers.js';
 
 const keys = ring({ a: KEY_A }, 'a');
@@ -108,5 +109,14 @@ describe('tampering with an encrypted image', () => {
     expect(blockB.length).toBe(ta.indexOffset - ta.cryptoOffset!);
     const both = Buffer.concat([a.subarray(0, ta.cryptoOffset), b.subarray(tb.cryptoOffset)]);
     await expectCode(readWith(both, keys), ErrorCodes.CORRUPT);
+  });
+
+  it('an index sealed with references or an encrypted XOR row (what format 4 never holds) → CKPT_ERR_CORRUPT', async () => {
+    const bytes = await encryptedImage(keys, sameLengthProviders(randomBytes(4096)), { fixed: { dek: FIXED_DEK, uuid: FIXED_UUID } });
+    expect(await outcome(resealIndex(bytes, (m) => m))).toBe('ok');
+    const withRefs = resealIndex(bytes, (m) => ({ ...m, refs: [{ imageId: '000000000099', uuid: 'ab'.repeat(16) }] }));
+    expect((await expectCode(readWith(withRefs, keys), ErrorCodes.CORRUPT)).message).toMatch(/refers to no other image/);
+    const xor = resealIndex(bytes, (m) => ({ ...m, segments: m.segments.map((s, k) => (k === 0 ? { ...s, codec: SegmentCodec.XOR_ZSTD } : s)) }));
+    await expectCode(readWith(xor, keys), ErrorCodes.CORRUPT);
   });
 });
