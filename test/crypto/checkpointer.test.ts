@@ -2,7 +2,7 @@
 // encrypted, restore decrypts, falls back past a tampered image, fails
 // closed on a wrong key and on plaintext images.
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Checkpointer, ErrorCodes, MemoryStore } from '../../src/index.js';
 import type { EncryptionOptions, KmsHooks, Store } from '../../src/index.js';
 import type { ReadLimits } from '../../src/image/reader.js';
@@ -205,3 +205,31 @@ describe('encryption and the tools that rewrite images', () => {
   });
 });
 
+
+describe('encryption and the compression pool', () => {
+  it('compresses no segment ahead for an encrypted image (its writer compresses and seals each one; work ahead would be thrown away)', async () => {
+    const { ZstdPool } = await import('../../src/image/pool.js');
+    const spy = vi.spyOn(ZstdPool.prototype, 'aheadOutput');
+    try {
+      // A value stream of about 15 MiB (several default segments): compressed ahead in the pool threads when not encrypted.
+      const state = { m: new Map([[1, Array.from({ length: 400_000 }, (_, i) => ({ i, s: `v${String(i % 97)}` }))]]), list: Array.from({ length: 500_000 }, (_, i) => [i, `n${String(i)}`]) };
+      const calls: number[] = [];
+      for (const encryption of [undefined, { keys: { a: KEY_A }, current: 'a' }] as const) {
+        spy.mockClear();
+        const ckpt = new Checkpointer({ store: new MemoryStore(), compression: { threads: 2 }, ...(encryption === undefined ? {} : { encryption }) });
+        opened.push(ckpt);
+        let value: unknown = state;
+        ckpt.register({ id: 'app', snapshot: () => value, restore: (s) => void (value = s) });
+        await ckpt.checkpoint();
+        value = undefined;
+        await ckpt.restore();
+        expect(value).toEqual(state);
+        calls.push(spy.mock.calls.length);
+      }
+      expect(calls[0]).toBeGreaterThan(0);
+      expect(calls[1]).toBe(0);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+});
