@@ -1,0 +1,156 @@
+/**
+ * A checkpoint group against its parts alone and against one Checkpointer
+ * writing the same bytes, measured in the same run (medians over the
+ * repetitions, the variants interleaved): the figures of docs/groups.md.
+ *
+ *   group pause       the slowest part's pause (its safepoint: capture and
+ *                     hand-over) in a group of `--parts` worker threads
+ *   one-part pause    the pause of the only part of a one-part group holding
+ *                     the same state as each part above
+ *   group total       group.checkpoint(): request → image committed (fsynced)
+ *   one Checkpointer  checkpoint() of a main-thread Checkpointer holding all
+ *                     the parts' arrays (sync persist), into the same kind of
+ *                     store — the same bytes
+ *
+ * Targets (issue): group pause ≤ one-part pause + 5 ms; group total ≤ 1.25×
+ * one Checkpointer. Default: 4 parts × 256 MiB, 3 repetitions; --mib N (per
+ * part), --parts N, --reps N, --smoke (4 × 4 MiB, 1 repetition), --dir PATH.
+ *
+ * Run: npm run bench:groups [-- --mib 64]
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
+import { Checkpointer, CheckpointGroup } from 'ckpt';
+import { collect, fmt, machine, median, MiB, settle, writeResults } from './lib/stats.js';
+
+const { values } = parseArgs({
+  options: { smoke: { type: 'boolean', default: false }, mib: { type: 'string' }, parts: { type: 'string' }, reps: { type: 'string' }, dir: { type: 'string' } },
+});
+const smoke = values.smoke;
+const mib = Number(values.mib ?? (smoke ? 4 : 256));
+const parts = Number(values.parts ?? 4);
+const reps = Number(values.reps ?? (smoke ? 1 : 3));
+const elements = Math.floor((mib * MiB) / 8);
+const log = (s: string): void => void process.stderr.write(`${s}\n`);
+
+const PART = new URL('./lib/group-part.ts', import.meta.url);
+function tsWorker(data: unknown): Worker {
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const code = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(PART.href)}); })`;
+  return new Worker(code, { eval: true, workerData: data });
+}
+
+interface Running {
+  readonly group: CheckpointGroup;
+  readonly run: Promise<unknown>;
+  readonly pauses: Map<number, number[]>;
+  readonly dir: string;
+}
+
+/** A group of `n` parts over a fresh directory, every part ready. */
+async function startGroup(n: number): Promise<Running> {
+  const dir = await mkdtemp(join(values.dir ?? tmpdir(), 'ckpt-bench-group-'));
+  const group = new CheckpointGroup({ store: dir, signals: false, retention: { keepLast: 1 }, deadlineMs: 600_000 });
+  const pauses = new Map<number, number[]>();
+  let ready = 0;
+  let allReady: () => void = () => undefined;
+  const whenReady = new Promise<void>((resolve) => (allReady = resolve));
+  for (let i = 0; i < n; i++) {
+    const w = tsWorker({ elements });
+    w.on('message', (m: { type: string; epoch?: number; ms?: number }) => {
+      if (m.type === 'ready' && ++ready === n) allReady();
+      if (m.type === 'pause') {
+        const list = pauses.get(m.epoch!) ?? [];
+        list.push(m.ms!);
+        pauses.set(m.epoch!, list);
+      }
+    });
+    group.addWorker(w);
+  }
+  const run = group.run();
+  await Promise.race([whenReady, run]);
+  return { group, run, pauses, dir };
+}
+
+async function stopGroup(g: Running): Promise<void> {
+  g.group.requestStop();
+  await g.run;
+  await rm(g.dir, { recursive: true, force: true });
+}
+
+/** One group checkpoint: its total time and the slowest part's pause. */
+async function groupCheckpoint(g: Running, n: number): Promise<{ total: number; pause: number }> {
+  collect();
+  await settle();
+  const t = performance.now();
+  const info = await g.group.checkpoint();
+  const total = performance.now() - t;
+  // Every part posts its pause right after its safepoint returns: before the commit, or moments after.
+  while ((g.pauses.get(info.epoch)?.length ?? 0) < n) await settle(5);
+  return { total, pause: Math.max(...g.pauses.get(info.epoch)!) };
+}
+
+async function checkpointerOnce(): Promise<number> {
+  const dir = await mkdtemp(join(values.dir ?? tmpdir(), 'ckpt-bench-group-one-'));
+  try {
+    const ckpt = new Checkpointer({ store: dir, retention: { keepLast: 1 }, signals: false });
+    for (let i = 0; i < parts; i++) {
+      const cells = new Float64Array(elements);
+      for (let k = 0; k < elements; k++) cells[k] = Math.sin((k + i * 977) * 1e-4) * 100 + (((k * 2654435761) >>> 0) % 1000) * 1e-6;
+      ckpt.register<Float64Array>({ id: `cells-${String(i)}`, snapshot: () => cells, restore: () => undefined });
+    }
+    collect();
+    await settle();
+    const t = performance.now();
+    await ckpt.checkpoint();
+    const ms = performance.now() - t;
+    await ckpt.close();
+    return ms;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+log(`groups bench: ${String(parts)} parts × ${fmt(mib)} MiB, ${String(reps)} repetition(s); ${machine()}`);
+// One group at a time: a group's Checkpointer would count another group's ports as unregistered resources.
+const samples = { groupPause: [] as number[], groupTotal: [] as number[], onePause: [] as number[], checkpointer: [] as number[] };
+const many = await startGroup(parts);
+for (let r = 0; r < reps; r++) {
+  const g = await groupCheckpoint(many, parts);
+  samples.groupPause.push(g.pause);
+  samples.groupTotal.push(g.total);
+  log(`  rep ${String(r + 1)}: group pause ${fmt(g.pause, 1)} ms, total ${fmt(g.total)} ms`);
+}
+await stopGroup(many);
+const one = await startGroup(1);
+for (let r = 0; r < reps; r++) {
+  const o = await groupCheckpoint(one, 1);
+  samples.onePause.push(o.pause);
+  log(`  rep ${String(r + 1)}: one-part pause ${fmt(o.pause, 1)} ms`);
+}
+await stopGroup(one);
+for (let r = 0; r < reps; r++) {
+  const ms = await checkpointerOnce();
+  samples.checkpointer.push(ms);
+  log(`  rep ${String(r + 1)}: one Checkpointer ${fmt(ms)} ms`);
+}
+const gp = median(samples.groupPause);
+const op = median(samples.onePause);
+const gt = median(samples.groupTotal);
+const ct = median(samples.checkpointer);
+const rows = [
+  `| ${String(parts)} parts × ${fmt(mib)} MiB | median | target |`,
+  '| --- | ---: | --- |',
+  `| group pause (slowest part) | ${fmt(gp, 1)} ms | |`,
+  `| one-part pause | ${fmt(op, 1)} ms | |`,
+  `| group pause − one-part pause | ${fmt(gp - op, 1)} ms | ≤ 5 ms |`,
+  `| group checkpoint total | ${fmt(gt)} ms | |`,
+  `| one Checkpointer, same bytes | ${fmt(ct)} ms | |`,
+  `| group total / one Checkpointer | ${(gt / ct).toFixed(2)}× | ≤ 1.25× |`,
+];
+for (const row of rows) console.log(row);
+log(`results: ${writeResults(`groups-${smoke ? 'smoke' : 'default'}`, { command: process.argv.slice(1), machine: machine(), parts, mib, reps, samples, rows })}`);
