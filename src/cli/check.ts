@@ -18,6 +18,8 @@ import { NO_PROGRESS, type Progress } from './progress.js';
 import { FALLBACK_CODES as RESTORE_FALLBACK_CODES } from '../lifecycle/restore-run.js';
 import type { KeySource } from '../crypto/keys.js';
 import { readPublicInfo } from '../image/reader.js';
+import { problemOf } from './problems.js';
+import { checkGroup, groupMeta, type GroupCheck } from './group-image.js';
 
 /** The status of one image after its check. */
 export type ImageStatus = 'ok' | 'damaged' | 'newer' | 'unreadable' | 'app';
@@ -53,6 +55,13 @@ export interface ImageCheck {
    * were not authenticated.
    */
   readonly encrypted?: { readonly keyId: string; readonly locked: boolean };
+  /**
+   * A group image's parts, checked (only with {@link CheckOptions.groups},
+   * after the full check). Its problems are not in `problems` and do not
+   * change `status`: `restore()` does not skip an image for them, so they do
+   * not move the pick; `verify` reports them with the image's own.
+   */
+  readonly group?: GroupCheck;
 }
 
 /** Options of {@link checkImage}. */
@@ -67,6 +76,8 @@ export interface CheckOptions {
   readonly holders?: HolderSource;
   /** Keys of encrypted images (without them an encrypted image is checked as far as its clear parts go). */
   readonly keys?: KeySource | undefined;
+  /** With `full`: also check every part of a group image ({@link ImageCheck.group}). */
+  readonly groups?: boolean;
 }
 
 /** Status for a set of problems. */
@@ -85,11 +96,7 @@ export function statusOf(problems: readonly VerifyProblem[]): ImageStatus {
   }
 }
 
-/** A problem from an error thrown while opening or reading. */
-export function problemOf(err: unknown, where: string): VerifyProblem {
-  if (isCkptError(err)) return { code: err.code, where: err.where ?? where, message: err.message };
-  return { code: ErrorCodes.STORE_IO, where, message: err instanceof Error ? err.message : String(err) };
-}
+export { problemOf } from './problems.js';
 
 /**
  * Check one image. Never throws for a bad image: problems are collected.
@@ -123,7 +130,9 @@ export async function checkImage(open: () => Promise<ImageSource>, id: string, p
     const encrypted = reader.crypto === undefined ? {} : { encrypted: { keyId: reader.crypto.key.keyId, locked: false } };
     if (!options.full) return { ...base, ...encrypted, header: reader.header, info, refs, verified: false, problems: [], segmentsChecked: 0, providersDecoded: 0, status: 'ok' };
     const report = await reader.verify(options.classes === undefined ? {} : { classes: options.classes });
+    const group = options.groups === true ? groupMeta(info.meta) : null;
     return {
+      ...(group === null ? {} : { group: await checkGroup(reader, group, report.problems) }),
       ...base,
       ...encrypted,
       header: reader.header,
@@ -194,6 +203,8 @@ export interface ScanOptions {
   readonly progress?: Progress;
   /** Keys of encrypted images. */
   readonly keys?: KeySource | undefined;
+  /** Also check every part of each group image that gets the full check ({@link ImageCheck.group}). */
+  readonly groups?: boolean;
 }
 
 /** What scanning a store found. */
@@ -218,6 +229,7 @@ export async function scanStore(store: StoreDir, options: ScanOptions): Promise<
       progress,
       holders: store.store,
       keys: options.keys,
+      ...(options.groups === true ? { groups: true } : {}),
       ...(options.classes === undefined ? {} : { classes: options.classes }),
     });
   const fullAll = options.verify === 'all';

@@ -11,7 +11,9 @@
  * also get the full check `restore()` relies on (`--quick` skips that).
  * KIND says whether an image is `full` or `incr` (refers to bytes held by
  * older images), REFS how many images it refers to, PINNED which images
- * refer to it (retention keeps it while they are kept).
+ * refer to it (retention keeps it while they are kept). A group image (a
+ * `CheckpointGroup`'s) says so in PROVIDERS — its epoch and part count, from
+ * its meta — and in JSON as `group: { epoch, parts }` (null otherwise).
  */
 import type { Command } from 'commander';
 import { ErrorCodes } from '../../index.js';
@@ -23,6 +25,7 @@ import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import { openStoreForCli, warningsJson } from '../inputs.js';
 import { formatBytes, formatDate, Output, plural, table, type CommonOptions } from '../output.js';
 import { createProgress } from '../progress.js';
+import { groupMeta, type GroupMeta } from '../group-image.js';
 import { imageJson, problemLine } from './shared.js';
 
 /** Options of `ckpt ls`. */
@@ -94,6 +97,27 @@ function pinnedText(by: readonly string[] | undefined): string {
   return by.length === 1 ? `by ${by[0]!}` : `by ${by.length}`;
 }
 
+function groupOf(c: ImageCheck): GroupMeta | null {
+  return c.info === null ? null : groupMeta(c.info.meta);
+}
+
+/** `group: { epoch, parts }` of a group image (a value the meta holds that is not valid is null), or null. */
+function groupJson(c: ImageCheck): { epoch: number | null; parts: number | null } | null {
+  const g = groupOf(c);
+  return g === null ? null : { epoch: g.epoch, parts: g.parts };
+}
+
+/**
+ * The PROVIDERS column: `id@version …`; for a group image `group epoch 7, 4
+ * parts` (its part providers are listed by 'ckpt inspect').
+ */
+function providersText(providers: readonly { readonly id: string; readonly version: number }[], g: GroupMeta | null): string {
+  if (g === null) return providers.map((p) => `${p.id}@${p.version}`).join(' ') || '(none)';
+  const epoch = g.epoch === null ? 'group (bad epoch in meta)' : `group epoch ${String(g.epoch)}`;
+  const parts = g.parts === null ? 'bad part count in meta' : plural(g.parts, 'part');
+  return `${epoch}, ${parts}${g.parts !== null && g.parts !== providers.length ? ` (holds ${plural(providers.length, 'provider')}; 'ckpt verify' checks it)` : ''}`;
+}
+
 function mark(check: ImageCheck, pick: string | null): string {
   if (check.id === pick) return '*';
   if (check.status === 'newer') return '?';
@@ -124,6 +148,7 @@ async function runLs(dir: string, options: LsOptions, ctx: CommandContext): Prom
         references: c.refs ?? null,
         referencedBy: referrers.get(c.id) ?? [],
         pinned: (referrers.get(c.id) ?? []).length > 0,
+        group: groupJson(c),
       })),
       restore: {
         pick: scan.pick,
@@ -157,7 +182,7 @@ async function runLs(dir: string, options: LsOptions, ctx: CommandContext): Prom
       kindOf(c) ?? '?',
       c.refs === undefined ? '?' : String(c.refs.length),
       pinnedText(referrers.get(c.id)),
-      c.encrypted?.locked === true ? `(encrypted, key ${c.encrypted.keyId})` : i === null ? '?' : i.providers.map((p) => `${p.id}@${p.version}`).join(' ') || '(none)',
+      c.encrypted?.locked === true ? `(encrypted, key ${c.encrypted.keyId})` : i === null ? '?' : providersText(i.providers, groupOf(c)),
     ]);
     if (c.problems.length > 0) notes.set(rows.length - 1, problemLine(c.problems[0]!, c.problems.length));
   }

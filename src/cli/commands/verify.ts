@@ -4,7 +4,10 @@
  * `ckpt verify IMAGE|DIR`: checks every checksum (header, trailer, index,
  * each segment) and decodes every provider of one image or of every image in
  * a store, reporting every problem found as `{ code, where, message }` — not
- * just the first. `--deep --app ./providers.js` also plans each restore
+ * just the first. A group image (written by a `CheckpointGroup`) also has
+ * every part checked: each `part-<i>` the meta's part count names present
+ * and nothing else, each part state well formed, each saved provider's
+ * stream decoded with its blobs. `--deep --app ./providers.js` also plans each restore
  * against the app's providers (`Checkpointer.plan()`), decodes with the app's
  * classes and runs the migration chains in a dry run (on decoded copies;
  * no provider's `restore()` is called, nothing is written).
@@ -18,6 +21,7 @@ import { siblingImages } from '../../store/open-image-file.js';
 import { isS3Url } from '../../store/s3-url.js';
 import { loadAppModule, setupApp, type AppSetup } from '../app-module.js';
 import { checkImage, problemOf, scanStore, statusOf, type ImageCheck } from '../check.js';
+import type { GroupCheck } from '../group-image.js';
 import { addCommonOptions, examples, type CommandContext } from '../command.js';
 import { addKeyOptions, cliKeys, type KeyOptions } from '../keys.js';
 
@@ -119,6 +123,18 @@ async function deepCheck(setup: AppSetup, id: string, path: string, check: Image
   return { providers, problems };
 }
 
+/** A group image's check as JSON (its problems are among the image's). */
+function groupJson(g: GroupCheck): Record<string, unknown> {
+  return { epoch: g.epoch, parts: g.parts, partsChecked: g.partsChecked, providersDecoded: g.providersDecoded };
+}
+
+/** `group epoch 7: 2 of 2 parts checked, 3 part providers decoded`. */
+function groupCounts(g: GroupCheck): string {
+  const epoch = g.epoch === null ? 'group (bad epoch)' : `group epoch ${String(g.epoch)}`;
+  const parts = g.parts === null ? `${String(g.partsChecked)} parts checked (bad part count)` : `${String(g.partsChecked)} of ${plural(g.parts, 'part')} checked`;
+  return `${epoch}: ${parts}, ${plural(g.providersDecoded, 'part provider')} decoded`;
+}
+
 interface VerifiedImage {
   readonly check: ImageCheck;
   readonly deep: DeepResult | null;
@@ -142,7 +158,7 @@ async function runVerify(target: string, options: VerifyOptions, ctx: CommandCon
     if (kind === 'directory') {
       store = await openStoreForCli(target, 'read', { command: 'verify', out });
       if (app !== undefined) setup = await setupApp(app, store.store);
-      const scan = await scanStore(store, { verify: 'all', progress, keys, ...(setup === undefined ? {} : { classes: setup.classes }) });
+      const scan = await scanStore(store, { verify: 'all', progress, keys, groups: true, ...(setup === undefined ? {} : { classes: setup.classes }) });
       pick = scan.pick;
       for (const c of scan.images) results.push(await withDeep(c, setup));
     } else {
@@ -154,6 +170,7 @@ async function runVerify(target: string, options: VerifyOptions, ctx: CommandCon
       const s3 = single instanceof StoreImageView ? single : undefined;
       const c = await checkImage(() => (s3 === undefined ? openImageFileSource(target) : s3.open(s3.id)), single.id, target, size, {
         full: true,
+        groups: true,
         progress,
         keys,
         // An incremental image's holders: the images next to it (a file) or in its store (s3://).
@@ -181,6 +198,7 @@ async function runVerify(target: string, options: VerifyOptions, ctx: CommandCon
         ok: r.problems.length === 0,
         segmentsChecked: r.check.segmentsChecked,
         providersDecoded: r.check.providersDecoded,
+        ...(r.check.group === undefined ? {} : { group: groupJson(r.check.group) }),
         problems: r.problems,
         ...(r.deep === null
           ? {}
@@ -201,7 +219,10 @@ async function runVerify(target: string, options: VerifyOptions, ctx: CommandCon
   for (const r of results) {
     const name = store === undefined ? target : r.check.id;
     const nProviders = r.check.info?.providers.length ?? 0;
-    const counts = r.check.info === null ? 'not readable' : `${plural(r.check.segmentsChecked, 'segment')} checked, ${r.check.providersDecoded} of ${plural(nProviders, 'provider')} decoded`;
+    const counts =
+      r.check.info === null
+        ? 'not readable'
+        : `${plural(r.check.segmentsChecked, 'segment')} checked, ${r.check.providersDecoded} of ${plural(nProviders, 'provider')} decoded${r.check.group === undefined ? '' : `; ${groupCounts(r.check.group)}`}`;
     if (r.problems.length === 0 && r.check.encrypted?.locked === true) {
       out.print(`${indent}${name}: ${c.yellow('checksums ok, contents not authenticated')} (encrypted with key id ${JSON.stringify(r.check.encrypted.keyId)} and no key given: header, trailer, crypto block and index checksums checked; segments NOT checked, their checksums are in the encrypted index; pass --key-file to check and authenticate every segment)`);
     } else if (r.problems.length === 0) {
@@ -237,8 +258,9 @@ async function runVerify(target: string, options: VerifyOptions, ctx: CommandCon
   return exit;
 
   async function withDeep(check: ImageCheck, s: AppSetup | undefined): Promise<VerifiedImage> {
-    if (s === undefined || check.info === null) return { check, deep: null, problems: check.problems };
+    const own = check.group === undefined ? check.problems : [...check.problems, ...check.group.problems];
+    if (s === undefined || check.info === null) return { check, deep: null, problems: own };
     const deep = await deepCheck(s, check.id, check.path, check);
-    return { check, deep, problems: [...check.problems, ...deep.problems] };
+    return { check, deep, problems: [...own, ...deep.problems] };
   }
 }
