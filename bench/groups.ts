@@ -13,8 +13,10 @@
  *                     store — the same bytes
  *
  * Targets (issue): group pause ≤ one-part pause + 5 ms; group total ≤ 1.25×
- * one Checkpointer. Default: 4 parts × 256 MiB, 3 repetitions; --mib N (per
- * part), --parts N, --reps N, --smoke (4 × 4 MiB, 1 repetition), --dir PATH.
+ * one Checkpointer. The first group checkpoint captures into fresh memory;
+ * later ones into the memory the coordinator gave back: both are printed.
+ * Default: 4 parts × 256 MiB, 4 repetitions; --mib N (per part), --parts N,
+ * --reps N, --smoke (4 × 4 MiB, 2 repetitions), --dir PATH.
  *
  * Run: npm run bench:groups [-- --mib 64]
  */
@@ -33,7 +35,7 @@ const { values } = parseArgs({
 const smoke = values.smoke;
 const mib = Number(values.mib ?? (smoke ? 4 : 256));
 const parts = Number(values.parts ?? 4);
-const reps = Number(values.reps ?? (smoke ? 1 : 3));
+const reps = Number(values.reps ?? (smoke ? 2 : 4));
 const elements = Math.floor((mib * MiB) / 8);
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
 
@@ -138,19 +140,21 @@ for (let r = 0; r < reps; r++) {
   samples.checkpointer.push(ms);
   log(`  rep ${String(r + 1)}: one Checkpointer ${fmt(ms)} ms`);
 }
-const gp = median(samples.groupPause);
-const op = median(samples.onePause);
-const gt = median(samples.groupTotal);
+// The first group checkpoint captures into fresh memory (page faults); later ones into the memory the coordinator gave back.
+const steady = (xs: readonly number[]): number => median(xs.length > 1 ? xs.slice(1) : xs);
+const gp = steady(samples.groupPause);
+const op = steady(samples.onePause);
+const gt = steady(samples.groupTotal);
 const ct = median(samples.checkpointer);
 const rows = [
-  `| ${String(parts)} parts × ${fmt(mib)} MiB | median | target |`,
-  '| --- | ---: | --- |',
-  `| group pause (slowest part) | ${fmt(gp, 1)} ms | |`,
-  `| one-part pause | ${fmt(op, 1)} ms | |`,
-  `| group pause − one-part pause | ${fmt(gp - op, 1)} ms | ≤ 5 ms |`,
-  `| group checkpoint total | ${fmt(gt)} ms | |`,
-  `| one Checkpointer, same bytes | ${fmt(ct)} ms | |`,
-  `| group total / one Checkpointer | ${(gt / ct).toFixed(2)}× | ≤ 1.25× |`,
+  `| ${String(parts)} parts × ${fmt(mib)} MiB | first | later (median) | target |`,
+  '| --- | ---: | ---: | --- |',
+  `| group pause (slowest part) | ${fmt(samples.groupPause[0]!, 1)} ms | ${fmt(gp, 1)} ms | |`,
+  `| one-part pause | ${fmt(samples.onePause[0]!, 1)} ms | ${fmt(op, 1)} ms | |`,
+  `| group pause − one-part pause | ${fmt(samples.groupPause[0]! - samples.onePause[0]!, 1)} ms | ${fmt(gp - op, 1)} ms | ≤ 5 ms |`,
+  `| group checkpoint total | ${fmt(samples.groupTotal[0]!)} ms | ${fmt(gt)} ms | |`,
+  `| one Checkpointer, same bytes (median) | | ${fmt(ct)} ms | |`,
+  `| group total / one Checkpointer | ${(samples.groupTotal[0]! / ct).toFixed(2)}× | ${(gt / ct).toFixed(2)}× | ≤ 1.25× |`,
 ];
 for (const row of rows) console.log(row);
 log(`results: ${writeResults(`groups-${smoke ? 'smoke' : 'default'}`, { command: process.argv.slice(1), machine: machine(), parts, mib, reps, samples, rows })}`);

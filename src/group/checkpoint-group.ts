@@ -35,6 +35,7 @@ import {
   META_EPOCH,
   META_PARTS,
   ownBuffers,
+  type RecycleMessage,
   partProviderId,
   type ChildInitMessage,
   type InitMessage,
@@ -777,9 +778,33 @@ export class CheckpointGroup {
       const info: GroupCheckpointInfo = { epoch, image };
       this.#last = info;
       this.#events.emit('checkpoint', info);
+      this.#recycle(captures);
       return info;
     } finally {
       this.#captures.fill(undefined);
+    }
+  }
+
+  /**
+   * The image is written: give each thread part the buffers of its capture
+   * back (transferred), for its next capture to copy into — not a finished
+   * part's final state, which later images use again.
+   */
+  #recycle(captures: ReadonlyMap<number, PartState>): void {
+    for (const [index, state] of captures) {
+      const part = this.#parts[index];
+      if (part?.port === undefined || part.finished === state || part.exited) continue;
+      const buffers = new Set<ArrayBuffer>();
+      for (const p of state.providers) {
+        for (const a of [p.stream, ...p.blobs]) if (a.buffer instanceof ArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength) buffers.add(a.buffer);
+      }
+      if (buffers.size === 0) continue;
+      const msg: RecycleMessage = { type: 'recycle', buffers: [...buffers] };
+      try {
+        part.port.postMessage(msg, [...buffers]);
+      } catch {
+        // A buffer that cannot be transferred stays here and is collected: the part captures into fresh memory.
+      }
     }
   }
 

@@ -19,6 +19,7 @@ import { DEFAULT_BLOB_THRESHOLD, DEFAULT_MAX_DEPTH } from '../image/constants.js
 import type { ImageInfo } from '../info.js';
 import type { CheckpointContext } from '../provider/provider.js';
 import type { Registry, RegisteredProvider } from '../provider/registry.js';
+import type { CaptureMemory } from './capture-memory.js';
 import type { PartState, SavedProvider } from './protocol.js';
 import type { ShardRestoreInfo, ShardSpec } from './shard.js';
 import { capturePieces, isPlaceholder, mergePieces } from './shard-pieces.js';
@@ -34,6 +35,8 @@ export interface PartEnv {
   readonly parts: number;
   /** The `shard` declarations of the part's sharded providers, by provider id. */
   readonly shards: ReadonlyMap<string, ShardSpec>;
+  /** Memory of past captures to copy into (a thread part's), else fresh memory. */
+  readonly memory?: CaptureMemory;
 }
 
 function failed(env: PartEnv, errors: Error[]): CkptError {
@@ -60,7 +63,8 @@ function encodeOwn(env: PartEnv, p: RegisteredProvider, state: unknown): SavedPr
     ...(p.secret.length === 0 ? {} : { secret: p.secret }),
   });
   try {
-    return { id: p.id, version: p.version, tree: p.tree, stream: enc.stream.slice(), blobs: enc.blobs.map((b) => b.bytes.slice()) };
+    const own = (a: Uint8Array): Uint8Array => (env.memory === undefined ? a.slice() : env.memory.copy(a));
+    return { id: p.id, version: p.version, tree: p.tree, stream: own(enc.stream), blobs: enc.blobs.map((b) => own(b.bytes)) };
   } finally {
     enc.release?.();
   }

@@ -13,13 +13,14 @@
  * so a loop that never yields to its event loop still sees a request at its
  * next safepoint.
  */
-import { isMainThread, parentPort, type MessagePort, type Worker } from 'node:worker_threads';
+import { isMainThread, parentPort, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
 import { ClassRegistry } from '../codec/class-registry.js';
 import { StateEncoder } from '../codec/encode.js';
 import { CkptError, ErrorCodes } from '../errors.js';
 import type { ImageInfo } from '../info.js';
 import type { Provider } from '../provider/provider.js';
 import { Registry } from '../provider/registry.js';
+import { CaptureMemory } from './capture-memory.js';
 import { capturePart, restorePart, type PartEnv } from './part-state.js';
 import { checkShardSpec, DEFAULT_KEY_GROUPS, partOfKey, shardRange, type ShardRange, type ShardSpec } from './shard.js';
 import {
@@ -43,6 +44,7 @@ import {
   CTRL_STOP,
   GROUP_TAG,
   isIpcMessage,
+  isRecycleMessage,
   ownBuffers,
   toWire,
   type ChildInitMessage,
@@ -90,6 +92,8 @@ export interface PartLink {
   post(msg: PartMessage): Promise<void> | void;
   /** The part's loop ended (finished or stopped): release what joinGroup set up for it. */
   close(): void;
+  /** Buffers of past captures the coordinator gave back since the last call (a thread's link), without waiting. */
+  reclaim?(): ArrayBuffer[];
 }
 
 function threadLink(init: InitMessage): PartLink {
@@ -113,6 +117,14 @@ function threadLink(init: InitMessage): PartLink {
       port.postMessage({ ...msg, state }, transfer);
     },
     close: () => undefined,
+    reclaim: () => {
+      // Read synchronously: a part's loop may never give its event loop a turn.
+      const out: ArrayBuffer[] = [];
+      for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
+        if (isRecycleMessage(m.message)) out.push(...m.message.buffers);
+      }
+      return out;
+    },
   };
 }
 
@@ -136,6 +148,8 @@ export class GroupParticipant {
   readonly #shards = new Map<string, ShardSpec>();
   readonly #classes = new ClassRegistry();
   readonly #encoder = new StateEncoder();
+  /** A thread part's capture memory, given back by the coordinator after each image. */
+  readonly #memory: CaptureMemory | undefined;
   readonly #image: ImageInfo | null;
   #pending: PartState | null;
   /** The last epoch this part answered. */
@@ -153,6 +167,7 @@ export class GroupParticipant {
     this.#control = link.control;
     this.#child = link.kind === 'child';
     this.#link = link;
+    this.#memory = link.reclaim === undefined ? undefined : new CaptureMemory();
     this.#image = link.image;
     this.#pending = link.state;
     this.#answered = link.epoch;
@@ -248,7 +263,15 @@ export class GroupParticipant {
   }
 
   get #env(): PartEnv {
-    return { registry: this.#registry, classes: this.#classes, encoder: this.#encoder, index: this.index, parts: this.parts, shards: this.#shards };
+    return {
+      registry: this.#registry,
+      classes: this.#classes,
+      encoder: this.#encoder,
+      index: this.index,
+      parts: this.parts,
+      shards: this.#shards,
+      ...(this.#memory === undefined ? {} : { memory: this.#memory }),
+    };
   }
 
   /**
@@ -265,6 +288,21 @@ export class GroupParticipant {
     await restorePart(this.#env, state, this.#image);
     this.#step = state.step;
     return this.#step;
+  }
+
+  /** @internal How many buffers this part's captures copied into memory the coordinator gave back. */
+  get reusedCaptureBuffers(): number {
+    return this.#memory?.reused ?? 0;
+  }
+
+  /** Capture every provider, into the memory of the last capture where the coordinator gave it back. */
+  async #capture(label: string | null): Promise<PartState> {
+    this.#memory?.give(this.#link.reclaim?.() ?? []);
+    try {
+      return await capturePart(this.#env, { step: this.#step, label }, this.#step);
+    } finally {
+      this.#memory?.settle();
+    }
   }
 
   /**
@@ -295,7 +333,7 @@ export class GroupParticipant {
     try {
       let msg: PartMessage;
       try {
-        msg = { type: 'captured', epoch, state: await capturePart(this.#env, { step: this.#step, label: null }, this.#step) };
+        msg = { type: 'captured', epoch, state: await this.#capture(null) };
       } catch (err) {
         msg = { type: 'failed', epoch, error: toWire(err) };
       }
@@ -322,7 +360,7 @@ export class GroupParticipant {
     if (this.#finished) return;
     if (step !== undefined) this.#step = step;
     if (this.#gone) throw this.#goneError();
-    const state = await capturePart(this.#env, { step: this.#step, label: 'finished' }, this.#step);
+    const state = await this.#capture('finished');
     this.#finished = true;
     await this.#post({ type: 'finished', state });
     this.#link.close();

@@ -189,6 +189,21 @@ export type PartMessage =
   /** The part's work is done: its final state, valid for every later epoch. */
   | { readonly type: 'finished'; readonly state: PartState };
 
+/**
+ * Coordinator → thread part, on its private port: the buffers of the part's
+ * capture, transferred back once the image holding them is written, for its
+ * next capture to copy into (see group/capture-memory).
+ */
+export interface RecycleMessage {
+  readonly type: 'recycle';
+  readonly buffers: readonly ArrayBuffer[];
+}
+
+/** Whether a message on a part's port is a {@link RecycleMessage}. */
+export function isRecycleMessage(value: unknown): value is RecycleMessage {
+  return typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'recycle' && Array.isArray((value as { buffers?: unknown }).buffers);
+}
+
 /** An error as a {@link WireError}. */
 export function toWire(err: unknown): WireError {
   const e = err instanceof Error ? err : new Error(String(err));

@@ -123,5 +123,5 @@ if (o.mode === 'spin') {
     if (big.length > 0) big[step % big.length]! += 1;
     if (step % 64 === 0) Atomics.wait(block, 0, 0, 1); // give the other threads of a small machine a turn
   }
-  report({ type: 'end', stopped: ckpt.stopped, n: tally.n, snapshots, bigSum: bigSum() });
+  report({ type: 'end', stopped: ckpt.stopped, n: tally.n, snapshots, bigSum: bigSum(), reused: ckpt.reusedCaptureBuffers });
 }

@@ -79,6 +79,28 @@ describe('restoring the parts of a group', () => {
     }
   });
 
+  it('a thread part captures into the memory of its last capture (given back after each image), and every image holds its own epoch', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ckpt-group-recycle-'));
+    try {
+      const big = { mode: 'counter', bigLength: 500_000 } as const; // 4 MB per part: a blob
+      const first = startGroup({ store: dir }, [big, big]);
+      await Promise.all([0, 1].map((part) => first.next((r) => r.part === part && r.type === 'restored')));
+      for (let i = 0; i < 3; i++) await first.group.checkpoint();
+      first.group.requestStop();
+      await first.run;
+      const ends = [0, 1].map((part) => first.reports.find((r) => r.part === part && r.type === 'end')!);
+      // Three checkpoints and the stop: the last three captures copied into returned buffers (the stream and the blob).
+      for (const e of ends) expect(e.reused).toBeGreaterThanOrEqual(3);
+      const again = startGroup({ store: dir }, [big, big]);
+      const restored = await Promise.all([0, 1].map((part) => again.next((r) => r.part === part && r.type === 'restored')));
+      again.group.requestStop();
+      await again.run;
+      for (const part of [0, 1]) expect(restored[part]).toMatchObject({ bigSum: ends[part]!.n, n: ends[part]!.n, intact: true });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("a part's secret paths are left out of the group image, and its restore gets undefined there", async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ckpt-group-secret-'));
     try {
