@@ -182,9 +182,11 @@ function checkOptions(options: CheckpointGroupOptions): void {
  *
  * An image restores into the same number of parts, or into another number
  * when every part provider is sharded (`shard: { kind: 'range' | 'keyed' }`)
- * and the parts were at one step (`CKPT_ERR_GROUP_MISMATCH` otherwise). The parts must not exchange state
- * with each other between safepoints: each part's capture is its own, and
- * messages in flight between parts are not part of the image.
+ * and the parts were at one step (`CKPT_ERR_GROUP_MISMATCH` otherwise). Parts
+ * exchange messages through their channels (`ckpt.channel()`), which the
+ * coordinator routes and records so each message is delivered exactly once
+ * across checkpoints and restores; other channels between parts are not in
+ * the image and must be quiet at safepoints.
  */
 export class CheckpointGroup {
   readonly #options: CheckpointGroupOptions;
