@@ -31,7 +31,7 @@ export const CATEGORIES = {
   ],
   Groups: [
     'CheckpointGroup', 'CheckpointGroupOptions', 'CheckpointGroupEvents', 'GroupCheckpointInfo', 'GroupRunResult',
-    'joinGroup', 'GroupParticipant', 'GroupLoopOptions', 'GroupSafepointResult',
+    'joinGroup', 'GroupParticipant', 'GroupLoopOptions', 'GroupSafepointResult', 'GroupChannel', 'ChannelMessage',
   ],
   Errors: ['CkptError', 'ErrorCodes', 'ErrorCode', 'isCkptError', 'CkptErrorDetails', 'CkptErrorOptions'],
 };

@@ -72,6 +72,8 @@ export const ErrorCodes = {
   GROUP_MISMATCH: 'CKPT_ERR_GROUP_MISMATCH',
   /** A part of a `CheckpointGroup` died, exited without finishing, or broke the group protocol; the group's run ended. */
   PART_FAILED: 'CKPT_ERR_PART_FAILED',
+  /** A group channel message was sent to a part that had finished, or a part finished without consuming messages sent to it. */
+  CHANNEL_CLOSED: 'CKPT_ERR_CHANNEL_CLOSED',
   /**
    * An encrypted image cannot be opened with the keys given: no key, the key
    * id it needs is missing, or the key (passphrase, KMS) is wrong. The

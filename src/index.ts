@@ -74,6 +74,7 @@ export type { PlanOptions, ProviderPlan, RestorePlan } from './convert/plan.js';
 export { CheckpointGroup } from './group/checkpoint-group.js';
 export type { CheckpointGroupEvents, CheckpointGroupOptions, GroupCheckpointInfo, GroupRunResult } from './group/checkpoint-group.js';
 export { joinGroup } from './group/participant.js';
+export type { ChannelMessage, GroupChannel } from './group/channel.js';
 export type { GroupLoopOptions, GroupParticipant, GroupProvider, GroupSafepointResult } from './group/participant.js';
 export { DEFAULT_KEY_GROUPS, keyGroupOf, partOfKey, shardRange } from './group/shard.js';
 export type { KeyedShard, RangeShard, ShardRange, ShardRestoreInfo, ShardSpec } from './group/shard.js';

@@ -78,6 +78,7 @@ const BY_ERROR_CODE: ReadonlyMap<string, ExitCodeValue> = new Map<string, ExitCo
   [ErrorCodes.MISSING_REFERENCE, ExitCode.CORRUPT],
   [ErrorCodes.GROUP_MISMATCH, ExitCode.APP],
   [ErrorCodes.PART_FAILED, ExitCode.APP],
+  [ErrorCodes.CHANNEL_CLOSED, ExitCode.APP],
   [ErrorCodes.KEY, ExitCode.APP],
   [ErrorCodes.NOT_ENCRYPTED, ExitCode.APP],
 ]);

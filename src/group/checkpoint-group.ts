@@ -23,6 +23,7 @@ import type { CheckpointInfo, ImageInfo } from '../info.js';
 import { SignalHandlers, signalSettings, type SignalOptions } from '../lifecycle/signals.js';
 import type { CheckpointerOptions } from '../options.js';
 import { Barrier } from './barrier.js';
+import { ChannelRouter } from './channel-router.js';
 import { reshardStates } from './reshard.js';
 import { ArrayReceiver, ControlFile, flatten, isSkeleton, sendWithArrays, unflatten, type IpcSend } from './ipc.js';
 import {
@@ -39,8 +40,10 @@ import {
   partProviderId,
   type ChildInitMessage,
   type InitMessage,
+  type ChannelMessageBytes,
   type PartMessage,
   type PartState,
+  type SendMessage,
 } from './protocol.js';
 
 /** Default of {@link CheckpointGroupOptions.deadlineMs}. */
@@ -180,9 +183,11 @@ function checkOptions(options: CheckpointGroupOptions): void {
  *
  * An image restores into the same number of parts, or into another number
  * when every part provider is sharded (`shard: { kind: 'range' | 'keyed' }`)
- * and the parts were at one step (`CKPT_ERR_GROUP_MISMATCH` otherwise). The parts must not exchange state
- * with each other between safepoints: each part's capture is its own, and
- * messages in flight between parts are not part of the image.
+ * and the parts were at one step (`CKPT_ERR_GROUP_MISMATCH` otherwise). Parts
+ * exchange messages through their channels (`ckpt.channel()`), which the
+ * coordinator routes and records so each message is delivered exactly once
+ * across checkpoints and restores; other channels between parts are not in
+ * the image and must be quiet at safepoints.
  */
 export class CheckpointGroup {
   readonly #options: CheckpointGroupOptions;
@@ -199,6 +204,8 @@ export class CheckpointGroup {
   #epoch = 0;
   #restoredEpoch = 0;
   #barrier: Barrier | undefined;
+  /** Forwards the parts' channel messages and records those in flight at each cut. */
+  #router: ChannelRouter | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #queued = 0;
   /** What provider `part-<i>` returns while the Checkpointer writes an epoch. */
@@ -382,6 +389,8 @@ export class CheckpointGroup {
       const epoch = result?.image.meta[META_EPOCH];
       this.#epoch = typeof epoch === 'number' && Number.isSafeInteger(epoch) && epoch > 0 ? epoch : 0;
       this.#restoredEpoch = this.#epoch;
+      this.#router = new ChannelRouter(n, this.#epoch, (to, msg) => this.#deliver(to, msg));
+      this.#router.restore(restored, this.#restoredFrom?.id ?? '');
       const control = new SharedArrayBuffer(CTRL_WORDS * 4);
       this.#control = new Int32Array(control);
       Atomics.store(this.#control, CTRL_EPOCH, this.#epoch);
@@ -484,7 +493,18 @@ export class CheckpointGroup {
       state: flat?.skeleton ?? null,
     };
     // A failed send means the child is gone: its exit ends the run.
-    sendWithArrays(child.send.bind(child) as IpcSend, init, flat?.arrays ?? []).catch(() => undefined);
+    sendWithArrays(child.send.bind(child) as IpcSend, init, flat?.arrays ?? []).then(
+      () => this.#router?.ready(part.index),
+      () => undefined,
+    );
+  }
+
+  /** Post a channel message to part `to` (a part that exited gets nothing: its run is over). */
+  #deliver(to: number, msg: ChannelMessageBytes): void {
+    const part = this.#parts[to]!;
+    if (part.exited) return;
+    if (part.port !== undefined) part.port.postMessage(msg);
+    else if (part.child?.connected === true) part.child.send({ [GROUP_TAG]: 'deliver', ...msg }, () => undefined);
   }
 
   /** A message on a child's IPC channel: the group's, or the program's own (ignored). */
@@ -503,6 +523,11 @@ export class CheckpointGroup {
       case 'chunk':
         if (!part.receiver.chunk(m['bytes'])) this.#protocolError(part, 'a chunk of state nobody asked for');
         return;
+      case 'send': {
+        const { to, seq, bytes } = m;
+        if (typeof to !== 'number' || typeof seq !== 'number' || !(bytes instanceof Uint8Array)) return this.#protocolError(part, 'a malformed channel message');
+        return this.#onMessage(part, { type: 'send', to, seq, bytes });
+      }
       case 'part': {
         const msg = m['msg'] as { type?: unknown; state?: unknown; epoch?: unknown; error?: unknown } | null;
         if (msg === null || typeof msg !== 'object') return this.#protocolError(part, 'a part message without content');
@@ -584,7 +609,7 @@ export class CheckpointGroup {
   #start(part: Part, control: SharedArrayBuffer, state: PartState | null): void {
     const { port1, port2 } = new MessageChannel();
     part.port = port1;
-    port1.on('message', (m: PartMessage) => this.#onMessage(part, m));
+    port1.on('message', (m: PartMessage | SendMessage) => this.#onMessage(part, m));
     const own = state === null ? { state: null, transfer: [] } : ownBuffers(state);
     const init: InitMessage = {
       [GROUP_TAG]: 'init',
@@ -597,12 +622,34 @@ export class CheckpointGroup {
       state: own.state,
     };
     part.worker!.postMessage(init, [port2, ...own.transfer]);
+    this.#router?.ready(part.index);
   }
 
-  #onMessage(part: Part, msg: PartMessage): void {
+  #onMessage(part: Part, msg: PartMessage | SendMessage): void {
     if (this.#state !== 'running') return;
     const b = this.#barrier;
     const stopAt = this.#control === undefined ? 0 : Atomics.load(this.#control, CTRL_STOP);
+    try {
+      switch (msg.type) {
+        case 'send':
+          this.#router?.send(part.index, msg.to, msg.seq, msg.bytes);
+          return;
+        case 'captured':
+          this.#router?.answered(part.index, msg.epoch, msg.state.channels);
+          break;
+        case 'failed':
+          this.#router?.answered(part.index, msg.epoch, undefined);
+          break;
+        case 'finished':
+          this.#router?.finished(part.index, msg.state.channels);
+          break;
+      }
+    } catch (err) {
+      const e = err as CkptError;
+      this.#barrier?.fail(e);
+      this.#fail(e);
+      return;
+    }
     switch (msg.type) {
       case 'captured':
         if (stopAt !== 0 && msg.epoch >= stopAt) part.stopped = true;
@@ -635,7 +682,7 @@ export class CheckpointGroup {
     // Messages the part posted before it ended may not have been read yet: read them first.
     const port = part.port;
     for (let m = port === undefined ? undefined : receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port!)) {
-      this.#onMessage(part, m.message as PartMessage);
+      this.#onMessage(part, m.message as PartMessage | SendMessage);
     }
     if (part.finished !== undefined || part.stopped) {
       this.#checkEnd();
@@ -765,11 +812,10 @@ export class CheckpointGroup {
       this.#barrier = undefined;
     }
     let steps: number | null = Infinity;
-    for (const p of this.#parts) {
-      const s = captures.get(p.index) ?? p.finished!;
-      this.#captures[p.index] = s;
-      steps = s.step === null || steps === null ? null : Math.min(steps, s.step);
-    }
+    const states = this.#parts.map((p) => captures.get(p.index) ?? p.finished!);
+    for (const s of states) steps = s.step === null || steps === null ? null : Math.min(steps, s.step);
+    // Each receiver's inbox gets what was in flight to it at this cut.
+    this.#router!.cut(states).forEach((s, i) => (this.#captures[i] = s));
     try {
       const image = await ckpt.checkpoint({
         ...(steps === null || steps === Infinity ? {} : { step: steps }),

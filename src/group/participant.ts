@@ -21,6 +21,7 @@ import type { ImageInfo } from '../info.js';
 import type { Provider } from '../provider/provider.js';
 import { Registry } from '../provider/registry.js';
 import { CaptureMemory } from './capture-memory.js';
+import { ChannelEndpoint, GroupChannel, type ChannelTransport } from './channel.js';
 import { capturePart, restorePart, type PartEnv } from './part-state.js';
 import { checkShardSpec, DEFAULT_KEY_GROUPS, partOfKey, shardRange, type ShardRange, type ShardSpec } from './shard.js';
 import {
@@ -47,10 +48,12 @@ import {
   isRecycleMessage,
   ownBuffers,
   toWire,
+  type ChannelMessageBytes,
   type ChildInitMessage,
   type InitMessage,
   type PartMessage,
   type PartState,
+  type SendMessage,
 } from './protocol.js';
 
 /** Options of {@link GroupParticipant.loop}. */
@@ -94,12 +97,24 @@ export interface PartLink {
   close(): void;
   /** Buffers of past captures the coordinator gave back since the last call (a thread's link), without waiting. */
   reclaim?(): ArrayBuffer[];
+  /** The part's channel messages to and from the coordinator. */
+  readonly channel: ChannelTransport;
 }
 
 function threadLink(init: InitMessage): PartLink {
   const port: MessagePort = init.port;
   // The port never keeps the thread alive: the part's own work does.
   port.unref();
+  // The coordinator's messages on the port: capture buffers given back, and channel messages.
+  const recycled: ArrayBuffer[] = [];
+  const inbox: ChannelMessageBytes[] = [];
+  const pull = (): void => {
+    // Read without the event loop turning: the port has no listener, messages wait on it.
+    for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
+      if (isRecycleMessage(m.message)) recycled.push(...m.message.buffers);
+      else inbox.push(m.message as ChannelMessageBytes);
+    }
+  };
   return {
     index: init.index,
     parts: init.parts,
@@ -118,12 +133,18 @@ function threadLink(init: InitMessage): PartLink {
     },
     close: () => undefined,
     reclaim: () => {
-      // Read synchronously: a part's loop may never give its event loop a turn.
-      const out: ArrayBuffer[] = [];
-      for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
-        if (isRecycleMessage(m.message)) out.push(...m.message.buffers);
-      }
-      return out;
+      pull();
+      return recycled.splice(0);
+    },
+    channel: {
+      transmit: (to, seq, bytes) => {
+        const msg: SendMessage = { type: 'send', to, seq, bytes };
+        port.postMessage(msg, [bytes.buffer as ArrayBuffer]);
+      },
+      drain: () => {
+        pull();
+        return inbox.splice(0);
+      },
     },
   };
 }
@@ -159,6 +180,8 @@ export class GroupParticipant {
   #capturing = false;
   #stopped = false;
   #finished = false;
+  readonly #channels: ChannelEndpoint;
+  #channel: GroupChannel | undefined;
 
   /** @internal Created by {@link joinGroup}. */
   constructor(link: PartLink) {
@@ -171,6 +194,30 @@ export class GroupParticipant {
     this.#image = link.image;
     this.#pending = link.state;
     this.#answered = link.epoch;
+    this.#channels = new ChannelEndpoint(link.index, link.parts, link.state?.channels, link.channel, { blocked: () => this.#channelBlocked() });
+  }
+
+  #channelBlocked(): CkptError | null {
+    if (this.#finished || this.#stopped) {
+      return new CkptError(ErrorCodes.CLOSED, `part ${String(this.index)}: its channel closed when it ${this.#finished ? 'finished' : 'stopped'}; send and receive only while its loop runs`);
+    }
+    if (this.#capturing) {
+      return new CkptError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `part ${String(this.index)}: channel used during a capture (from a provider hook, or a callback that ran while the safepoint waited); send and receive from the part's loop, between safepoints`,
+      );
+    }
+    return null;
+  }
+
+  /**
+   * This part's message channel to the other parts (the same object on every
+   * call): `send(part, value)` and `receive()`. Messages are delivered
+   * exactly once across group checkpoints and restores, in order per
+   * sender. See docs/groups.md, "Channels".
+   */
+  channel(): GroupChannel {
+    return (this.#channel ??= new GroupChannel(this.#channels));
   }
 
   /**
@@ -299,7 +346,8 @@ export class GroupParticipant {
   async #capture(label: string | null): Promise<PartState> {
     this.#memory?.give(this.#link.reclaim?.() ?? []);
     try {
-      return await capturePart(this.#env, { step: this.#step, label }, this.#step);
+      const captured = await capturePart(this.#env, { step: this.#step, label }, this.#step);
+      return { ...captured, channels: this.#channels.snapshot() };
     } finally {
       this.#memory?.settle();
     }
@@ -360,7 +408,13 @@ export class GroupParticipant {
     if (this.#finished) return;
     if (step !== undefined) this.#step = step;
     if (this.#gone) throw this.#goneError();
-    const state = await this.#capture('finished');
+    this.#capturing = true;
+    let state: PartState;
+    try {
+      state = await this.#capture('finished');
+    } finally {
+      this.#capturing = false;
+    }
     this.#finished = true;
     await this.#post({ type: 'finished', state });
     this.#link.close();
@@ -486,11 +540,21 @@ function joinAsChild(send: IpcSend): Promise<GroupParticipant> {
   let joined = false;
   let closed = false;
   let watcher: Worker | undefined;
+  /** Channel messages delivered to this part, until its channel drains them. */
+  let delivered: ChannelMessageBytes[] = [];
+  const onDeliver = (value: unknown): void => {
+    if (!isIpcMessage(value)) return;
+    const m = value as unknown as Record<string, unknown>;
+    if (m[GROUP_TAG] !== 'deliver') return;
+    const bytes = m['bytes'];
+    delivered.push({ from: m['from'] as number, seq: m['seq'] as number, bytes: bytes instanceof Uint8Array ? bytes : new Uint8Array(0) });
+  };
   const gone = (): boolean => Atomics.load(control, CHILD_GONE) !== 0;
   /** The part's loop ended (or it never joined): no more stop requests, no more watching. */
   const close = (): void => {
     if (closed) return;
     closed = true;
+    process.off('message', onDeliver);
     for (const [sig, handler] of signals) process.off(sig, handler);
     void watcher?.terminate();
   };
@@ -536,6 +600,9 @@ function joinAsChild(send: IpcSend): Promise<GroupParticipant> {
             // the IPC channel keeps the child alive only as the program's own listeners do (ckpt never unrefs it).
             process.off('message', onMessage);
             process.off('disconnect', onDisconnect);
+            // Channel messages arrive on the IPC channel while the part's loop runs (its safepoints give the event
+            // loop a turn); this listener keeps the channel open until the loop ends (close()).
+            if (!closed) process.on('message', onDeliver);
             resolve(
               new GroupParticipant({
                 index: m.index,
@@ -551,6 +618,16 @@ function joinAsChild(send: IpcSend): Promise<GroupParticipant> {
                   return sendWithArrays(send, { [GROUP_TAG]: 'part', msg: { ...msg, state: sk } }, bytes);
                 },
                 close,
+                channel: {
+                  transmit: (to, seq, bytes) => {
+                    sendOne(send, { [GROUP_TAG]: 'send', to, seq, bytes }).catch(() => setGone(control));
+                  },
+                  drain: () => {
+                    const out = delivered;
+                    delivered = [];
+                    return out;
+                  },
+                },
               }),
             );
           });

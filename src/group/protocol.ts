@@ -112,6 +112,43 @@ export interface PartState {
    * the elements and keys its index gives it.
    */
   readonly resharded?: { readonly from: number };
+  /**
+   * The part's channel state (see group/channel): how many messages it sent
+   * to each part and received from each, and the messages received but not
+   * yet consumed. In a group image, messages in flight to the part at the
+   * cut are in its inbox and counted as received.
+   */
+  readonly channels?: SavedChannels;
+}
+
+/** One channel message: its sender, its sequence number on the (sender, receiver) link (from 1), its value serialized with `v8.serialize`. */
+export interface ChannelMessageBytes {
+  readonly from: number;
+  readonly seq: number;
+  readonly bytes: Uint8Array;
+}
+
+/** A part's channel state at a capture. */
+export interface SavedChannels {
+  /** Messages sent to each part (by part index): the last sequence number used on that link. */
+  readonly sent: readonly number[];
+  /** Messages received from each part (by part index): the last sequence number received on that link. */
+  readonly received: readonly number[];
+  /** Messages received and not yet consumed by `receive()`, oldest first (per sender in sequence order). */
+  readonly inbox: readonly ChannelMessageBytes[];
+}
+
+/** Whether a value read from an image or a channel is a well-formed {@link SavedChannels} of a group of `parts` parts. */
+export function isSavedChannels(value: unknown, parts?: number): value is SavedChannels {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  const counts = (a: unknown): a is number[] => Array.isArray(a) && (parts === undefined || a.length === parts) && (a as unknown[]).every(count);
+  if (!counts(v['sent']) || !counts(v['received']) || v['sent'].length !== v['received'].length || !Array.isArray(v['inbox'])) return false;
+  const n = v['sent'].length;
+  return (v['inbox'] as unknown[]).every((m) => {
+    const q = m as Partial<Record<keyof ChannelMessageBytes, unknown>> | null;
+    return q !== null && typeof q === 'object' && count(q.from) && q.from < n && count(q.seq) && q.seq > 0 && q.bytes instanceof Uint8Array;
+  });
 }
 
 /** An error as it crosses a thread boundary (structured clone keeps neither the class nor `code`). */
@@ -171,6 +208,10 @@ export type IpcMessage =
   | { readonly [GROUP_TAG]: 'chunk'; readonly bytes: unknown }
   /** Child → coordinator: the child received a stop signal. */
   | { readonly [GROUP_TAG]: 'stop'; readonly signal: string }
+  /** Child → coordinator: a channel message to part `to`. */
+  | { readonly [GROUP_TAG]: 'send'; readonly to: number; readonly seq: number; readonly bytes: unknown }
+  /** Coordinator → child: a channel message for this part. */
+  | { readonly [GROUP_TAG]: 'deliver'; readonly from: number; readonly seq: number; readonly bytes: unknown }
   /** Coordinator → child: the child cannot join (the message says why). */
   | { readonly [GROUP_TAG]: 'refused'; readonly message: string }
   | ChildInitMessage;
@@ -202,6 +243,14 @@ export interface RecycleMessage {
 /** Whether a message on a part's port is a {@link RecycleMessage}. */
 export function isRecycleMessage(value: unknown): value is RecycleMessage {
   return typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'recycle' && Array.isArray((value as { buffers?: unknown }).buffers);
+}
+
+/** A channel message to part `to` on a thread part's private port (the coordinator forwards it as a {@link ChannelMessageBytes}). */
+export interface SendMessage {
+  readonly type: 'send';
+  readonly to: number;
+  readonly seq: number;
+  readonly bytes: Uint8Array;
 }
 
 /** An error as a {@link WireError}. */
@@ -261,6 +310,8 @@ export function checkPartState(value: unknown, index: number): PartState {
     }
     if (q.shard !== undefined && !isSavedShard(q.shard)) throw corrupt(index, `bad shard entry of provider ${JSON.stringify(q.id)}`);
   }
+  const channels = (value as { channels?: unknown }).channels;
+  if (channels !== undefined && !isSavedChannels(channels)) throw corrupt(index, 'bad channel state');
   return value as PartState;
 }
 

@@ -49,6 +49,10 @@ export function reshardStates(states: readonly PartState[], parts: number, image
   const first = states[0];
   if (first === undefined) throw fail('it holds no part');
   const ids = idsOf(first);
+  const unread = states.reduce((sum, s) => sum + (s.channels?.inbox.length ?? 0), 0);
+  if (unread > 0) {
+    throw fail(`its parts hold ${String(unread)} channel message(s) not yet received, addressed to part indexes of the old count; stop or finish the group where every channel message was received`);
+  }
   const steps = new Set(states.map((s) => s.step));
   if (steps.size > 1) {
     throw fail(`its parts were at different steps (${[...steps].map(String).join(', ')}) and a part restored from pieces of several parts needs one step; stop or finish the group where every part is at the same step`);
