@@ -31,7 +31,8 @@ export const CATEGORIES = {
   ],
   Groups: [
     'CheckpointGroup', 'CheckpointGroupOptions', 'CheckpointGroupEvents', 'GroupCheckpointInfo', 'GroupRunResult',
-    'joinGroup', 'GroupParticipant', 'GroupLoopOptions', 'GroupSafepointResult', 'GroupChannel', 'ChannelMessage',
+    'joinGroup', 'GroupParticipant', 'GroupLoopOptions', 'GroupSafepointResult', 'GroupChannel', 'ChannelMessage', 'GroupProvider',
+    'shardRange', 'partOfKey', 'keyGroupOf', 'DEFAULT_KEY_GROUPS', 'ShardSpec', 'RangeShard', 'KeyedShard', 'ShardRange', 'ShardRestoreInfo',
   ],
   Errors: ['CkptError', 'ErrorCodes', 'ErrorCode', 'isCkptError', 'CkptErrorDetails', 'CkptErrorOptions'],
 };

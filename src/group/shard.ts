@@ -28,6 +28,7 @@ export const MAX_KEY_GROUPS = 32_768;
  * {@link shardRange}(total, j, m) gives it.
  */
 export interface RangeShard {
+  /** Split by index. */
   readonly kind: 'range';
   /** The number of elements the part holds now; checked against the snapshot's length (optional). */
   readonly length?: () => number;
@@ -41,6 +42,7 @@ export interface RangeShard {
  * gives to `j`.
  */
 export interface KeyedShard {
+  /** Split by key group. */
   readonly kind: 'keyed';
   /** How many key groups keys are hashed into (default 128): the most parts the state can ever be split into. Never change it for a store. */
   readonly keyGroups?: number;
@@ -51,7 +53,9 @@ export type ShardSpec = RangeShard | KeyedShard;
 
 /** The elements `[start, end)` of a range shard one part holds. */
 export interface ShardRange {
+  /** The first element (or key group). */
   readonly start: number;
+  /** One past the last. */
   readonly end: number;
 }
 

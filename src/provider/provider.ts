@@ -41,9 +41,11 @@ export interface RestoreContext {
 
 /** What a part restored of a sharded provider: given to its `restore()` as `context.shard`. */
 export interface ShardRestoreInfo {
+  /** The provider's shard kind. */
   readonly kind: 'range' | 'keyed';
-  /** Range: the elements `[start, end)` of the whole array (all parts in order) this part holds; keyed: its key groups `[start, end)`. */
+  /** Range: the first element of the whole array (all parts in order) this part holds; keyed: its first key group. */
   readonly start: number;
+  /** One past its last element (range) or key group (keyed). */
   readonly end: number;
   /** Range: the whole array's length; keyed: the number of key groups. */
   readonly total: number;
