@@ -14,19 +14,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { reapChildren, startNodeChild, tsxArgs } from '../helpers/child-process.js';
+import { reapChildren } from '../helpers/child-process.js';
+import { killRounds, type GroupEvent } from './kill-rounds.js';
 
 const CHILD = new URL('./chan-child.ts', import.meta.url).pathname;
 const KILLS = Number(process.env['CKPT_KILL_ROUNDS'] ?? 3);
 const PARTS = 3;
 const STEPS = 6000;
 
-interface Event {
-  readonly event: string;
-  readonly part?: number;
-  readonly step?: number | null;
-  readonly epoch?: number;
-  readonly restoredEpoch?: number;
+interface Event extends GroupEvent {
   readonly results?: { part: number; got: number[]; sum: number[] }[];
 }
 
@@ -36,40 +32,25 @@ describe('channels between 3 worker threads, the group SIGKILLed at random momen
   it(`delivers every message exactly once, in order per sender (${String(KILLS)} kills)`, async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ckpt-chan-kill-'));
     try {
-      let kills = 0;
-      let lastEpoch = 0;
-      let done: Event | undefined;
       let resumed = 0;
-      for (let attempt = 0; attempt < KILLS + 6 && done === undefined; attempt++) {
-        const killAt = kills < KILLS ? 1 + Math.floor(Math.random() * 4) : Infinity;
-        let seen = 0;
-        const events: Event[] = [];
-        const child = startNodeChild({
-          args: tsxArgs(CHILD, dir, String(PARTS), String(STEPS)),
-          onStdoutLine: (line) => {
-            const ev = JSON.parse(line) as Event;
-            events.push(ev);
-            if (ev.event === 'checkpoint' && ++seen === killAt) child.killAfter(Math.floor(Math.random() * 40));
-          },
-        });
-        const exit = await child.exited;
-        if (exit.signal === 'SIGKILL') kills++;
-        else expect(exit, child.stderr).toEqual({ code: 0, signal: null });
-        const starts = events.filter((e) => e.event === 'part-start');
-        for (const s of starts) {
-          expect(s.restoredEpoch).toBeGreaterThanOrEqual(lastEpoch);
-          if (lastEpoch > 0 && (s.step ?? 0) > 0 && (s.step ?? 0) < STEPS) resumed++;
-        }
-        for (const e of events) if (e.event === 'checkpoint') lastEpoch = Math.max(lastEpoch, e.epoch!);
-        done = events.find((e) => e.event === 'done');
-      }
-      expect(kills).toBe(KILLS);
-      expect(done, 'the group never finished').toBeDefined();
+      const done = await killRounds<Event>({
+        program: CHILD,
+        args: [dir, String(PARTS), String(STEPS)],
+        kills: KILLS,
+        afterCheckpoints: 4,
+        maxDelayMs: 40,
+        onRound: (events, _killed, lastEpoch) => {
+          for (const s of events.filter((e) => e.event === 'part-start')) {
+            expect(s.restoredEpoch).toBeGreaterThanOrEqual(lastEpoch);
+            if (lastEpoch > 0 && (s.step ?? 0) > 0 && (s.step ?? 0) < STEPS) resumed++;
+          }
+        },
+      });
       // At least one restart resumed parts in the middle of their exchange (else the kills tested nothing).
       expect(resumed).toBeGreaterThan(0);
       const total = (STEPS * (STEPS + 1)) / 2;
       for (let p = 0; p < PARTS; p++) {
-        const r = done!.results![p]!;
+        const r = done.results![p]!;
         expect(r.got).toEqual(Array.from({ length: PARTS }, (_, q) => (q === p ? 0 : STEPS)));
         expect(r.sum).toEqual(Array.from({ length: PARTS }, (_, q) => (q === p ? 0 : total)));
       }

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { reapChildren, startNodeChild, tsxArgs } from '../helpers/child-process.js';
+import { killRounds, type GroupEvent } from './kill-rounds.js';
 import { reference } from './sim.js';
 
 const CHILD = new URL('./sim-child.ts', import.meta.url).pathname;
@@ -22,12 +23,7 @@ const KILLS = Number(process.env['CKPT_KILL_ROUNDS'] ?? 3);
 const PARTS = 4;
 const STEPS = 50_000;
 
-interface Event {
-  readonly event: string;
-  readonly part?: number;
-  readonly step?: number | null;
-  readonly epoch?: number;
-  readonly restoredEpoch?: number;
+interface Event extends GroupEvent {
   readonly digests?: string[];
 }
 
@@ -37,46 +33,31 @@ describe('a group of 4 worker threads, SIGKILLed at random moments', () => {
   it(`resumes every part from the last committed group epoch and ends with the uninterrupted result (${KILLS} kills)`, async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ckpt-group-kill-'));
     try {
-      let kills = 0;
-      let lastEpoch = 0;
       const resumedAt: number[] = [];
-      let done: Event | undefined;
-      for (let attempt = 0; attempt < KILLS + 6 && done === undefined; attempt++) {
-        // Kill a little after the k-th committed checkpoint of this attempt (k random 1..3): in the middle
-        // of the next epoch's barrier, capture or write, or between epochs.
-        const killAt = kills < KILLS ? 1 + Math.floor(Math.random() * 3) : Infinity;
-        let seen = 0;
-        const events: Event[] = [];
-        const child = startNodeChild({
-          args: tsxArgs(CHILD, dir, String(PARTS), String(STEPS)),
-          onStdoutLine: (line) => {
-            const ev = JSON.parse(line) as Event;
-            events.push(ev);
-            if (ev.event === 'checkpoint' && ++seen === killAt) child.killAfter(Math.floor(Math.random() * 60));
-          },
-        });
-        const exit = await child.exited;
-        if (exit.signal === 'SIGKILL') kills++;
-        else expect(exit, child.stderr).toEqual({ code: 0, signal: null });
-
-        // Every part starts from the same restored epoch, no older than the last one seen committed.
-        const starts = events.filter((e) => e.event === 'part-start');
-        if (exit.signal === null) expect(starts).toHaveLength(PARTS);
-        for (const s of starts) {
-          expect(s.restoredEpoch).toBeGreaterThanOrEqual(lastEpoch);
-          if (lastEpoch === 0) continue;
-          // Restored, and never behind what an earlier restart of this part restored.
-          expect(s.step).toBeTypeOf('number');
-          expect(s.step!).toBeGreaterThanOrEqual(resumedAt[s.part!] ?? 0);
-          resumedAt[s.part!] = s.step!;
-        }
-        expect(new Set(starts.map((s) => s.restoredEpoch)).size).toBeLessThanOrEqual(1);
-        for (const e of events) if (e.event === 'checkpoint') lastEpoch = Math.max(lastEpoch, e.epoch!);
-        done = events.find((e) => e.event === 'done');
-      }
-      expect(kills).toBe(KILLS);
-      expect(done, 'the group never finished').toBeDefined();
-      expect(done!.digests).toEqual(Array.from({ length: PARTS }, (_, part) => reference(part, STEPS)));
+      // Killed a little after the k-th committed checkpoint of a round (k random 1..3): in the middle
+      // of the next epoch's barrier, capture or write, or between epochs.
+      const done = await killRounds<Event>({
+        program: CHILD,
+        args: [dir, String(PARTS), String(STEPS)],
+        kills: KILLS,
+        afterCheckpoints: 3,
+        maxDelayMs: 60,
+        onRound: (events, killed, lastEpoch) => {
+          // Every part starts from the same restored epoch, no older than the last one seen committed.
+          const starts = events.filter((e) => e.event === 'part-start');
+          if (!killed) expect(starts).toHaveLength(PARTS);
+          for (const s of starts) {
+            expect(s.restoredEpoch).toBeGreaterThanOrEqual(lastEpoch);
+            if (lastEpoch === 0) continue;
+            // Restored, and never behind what an earlier restart of this part restored.
+            expect(s.step).toBeTypeOf('number');
+            expect(s.step!).toBeGreaterThanOrEqual(resumedAt[s.part!] ?? 0);
+            resumedAt[s.part!] = s.step!;
+          }
+          expect(new Set(starts.map((s) => s.restoredEpoch)).size).toBeLessThanOrEqual(1);
+        },
+      });
+      expect(done.digests).toEqual(Array.from({ length: PARTS }, (_, part) => reference(part, STEPS)));
       // No temporary image survives a finished run.
       expect((await readdir(dir)).filter((n) => !/^\d+\.ckpt$/.test(n) && n !== 'lock')).toEqual([]);
     } finally {
