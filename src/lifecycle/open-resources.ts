@@ -8,7 +8,7 @@
  *
  * Not reported: timers and immediates (the library's own and the loop's turns
  * among them; a program re-creates its timers when it starts anyway),
- * in-flight requests (`*Req`, `*ReqWrap`, `WriteWrap`, `ShutdownWrap`: they
+ * in-flight requests (`*Req`, `*ReqWrap`, `WriteWrap`, `SimpleWriteWrap` — an IPC write —, `ShutdownWrap`: they
  * complete by themselves), the process's own stdout and stderr, and whatever
  * a registered resource declares it owns (`Resource.owns()`). Handles ckpt
  * itself opens (worker threads, its lock file) are not listed by Node or are
@@ -22,7 +22,7 @@ import type { Resource } from '../provider/provider.js';
 export type UnregisteredResourcesMode = 'warn' | 'error' | 'off';
 
 /** Handle kinds that are never reported. */
-const IGNORED = new Set(['Timeout', 'Immediate', 'WriteWrap', 'ShutdownWrap', 'TTYWrap']);
+const IGNORED = new Set(['Timeout', 'Immediate', 'WriteWrap', 'SimpleWriteWrap', 'ShutdownWrap', 'TTYWrap']);
 
 function ignored(kind: string): boolean {
   return IGNORED.has(kind) || /Req(uest|Wrap|Callback|Promise)?$|^FSReq/.test(kind);

@@ -29,7 +29,7 @@ const me = ckpt.index;
 let st: ChanState = { got: new Array<number>(ckpt.parts).fill(0), sum: new Array<number>(ckpt.parts).fill(0) };
 ckpt.register<ChanState>({ id: 'chan', snapshot: () => st, restore: (s) => (st = s) });
 let step = (await ckpt.restore()) ?? 0;
-report({ event: 'part-start', part: me, step });
+report({ event: 'part-start', part: me, step, pid: process.pid });
 
 const take = (): void => {
   for (const m of ch.receive()) {

@@ -2,7 +2,7 @@
  * @module test/group/channel-kill
  *
  * Channels across kills: a child program runs a group of 3 worker threads
- * (`chan-part.ts`) that send each other numbered messages at every step,
+ * or 3 child processes (`chan-part.ts`) that send each other numbered messages at every step,
  * checkpointing every 30 ms, and is SIGKILLed — the whole process, threads
  * and all — at random moments, then restarted until it finishes. Each part
  * checks at every message that each sender's numbers come in order without a
@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { reapChildren } from '../helpers/child-process.js';
-import { killRounds, type GroupEvent } from './kill-rounds.js';
+import { gone, killRounds, running, type GroupEvent } from './kill-rounds.js';
 
 const CHILD = new URL('./chan-child.ts', import.meta.url).pathname;
 const KILLS = Number(process.env['CKPT_KILL_ROUNDS'] ?? 3);
@@ -23,26 +23,42 @@ const PARTS = 3;
 const STEPS = 6000;
 
 interface Event extends GroupEvent {
+  readonly pid?: number;
   readonly results?: { part: number; got: number[]; sum: number[] }[];
 }
 
 afterEach(reapChildren);
 
-describe('channels between 3 worker threads, the group SIGKILLed at random moments', () => {
+/** Child pids of the rounds with child-process parts, SIGKILLed if still running after a test. */
+const pids = new Set<number>();
+afterEach(() => {
+  for (const pid of pids) if (running(pid)) process.kill(pid, 'SIGKILL');
+  pids.clear();
+});
+
+describe.each(['threads', 'children'] as const)('channels between 3 parts (%s), the group SIGKILLed at random moments', (mode) => {
   it(`delivers every message exactly once, in order per sender (${String(KILLS)} kills)`, async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ckpt-chan-kill-'));
     try {
       let resumed = 0;
       const done = await killRounds<Event>({
         program: CHILD,
-        args: [dir, String(PARTS), String(STEPS)],
+        // Children: more work per step, so their exchange outlasts several group checkpoints (IPC is slower than a port).
+        args: [dir, String(PARTS), String(STEPS), mode, mode === 'children' ? '200000' : '20000'],
         kills: KILLS,
         afterCheckpoints: 4,
         maxDelayMs: 40,
-        onRound: (events, _killed, lastEpoch) => {
-          for (const s of events.filter((e) => e.event === 'part-start')) {
+        onRound: async (events, killed, lastEpoch) => {
+          const starts = events.filter((e) => e.event === 'part-start');
+          for (const s of starts) {
             expect(s.restoredEpoch).toBeGreaterThanOrEqual(lastEpoch);
             if (lastEpoch > 0 && (s.step ?? 0) > 0 && (s.step ?? 0) < STEPS) resumed++;
+          }
+          if (mode === 'children') {
+            const children = starts.map((s) => s.pid!);
+            for (const pid of children) pids.add(pid);
+            // Orphaned by the kill, the children see their coordinator gone and exit on their own; otherwise it reaped them.
+            expect(await gone(children, killed ? 10_000 : 0), 'child processes left running').toEqual([]);
           }
         },
       });

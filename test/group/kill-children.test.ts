@@ -10,13 +10,12 @@
  * from one committed group epoch no older than the last one seen; the final
  * result equals the uninterrupted computation; no child outlives its attempt.
  */
-import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { reapChildren, startNodeChild, tsxArgs } from '../helpers/child-process.js';
+import { gone, running } from './kill-rounds.js';
 import { reference } from './sim.js';
 
 const COORDINATOR = new URL('./sim-procs.ts', import.meta.url).pathname;
@@ -35,20 +34,6 @@ interface Event {
   readonly message?: string;
 }
 
-/** Whether process `pid` still runs (a zombie, dead but not yet reaped by its new parent, does not). */
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${String(pid)}/stat`, 'utf8'));
-  } catch {
-    return process.platform !== 'linux';
-  }
-}
-
 /** Child pids of the attempts, SIGKILLed if still running after a test. */
 const pids = new Set<number>();
 
@@ -57,12 +42,6 @@ afterEach(async () => {
   for (const pid of pids) if (running(pid)) process.kill(pid, 'SIGKILL');
   pids.clear();
 });
-
-/** Wait until none of `list` runs (at most `ms`); the ones still running. */
-async function gone(list: readonly number[], ms: number): Promise<number[]> {
-  for (let waited = 0; waited < ms && list.some(running); waited += 50) await sleep(50);
-  return list.filter(running);
-}
 
 async function runUntilDone(victim: 'child' | 'coordinator', kills: number): Promise<void> {
   const root = await mkdtemp(join(tmpdir(), `ckpt-group-kill-${victim}-`));

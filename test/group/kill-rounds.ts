@@ -6,6 +6,8 @@
  * its first committed group checkpoints; each round's events and exit are
  * handed to the test to check. A round that is not killed must exit 0.
  */
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'vitest';
 import { startNodeChild, tsxArgs } from '../helpers/child-process.js';
 
@@ -28,7 +30,7 @@ export async function killRounds<E extends GroupEvent>(options: {
   /** …and a random delay up to this many ms. */
   readonly maxDelayMs: number;
   /** Checks one round: its events, whether it was killed, and the newest epoch committed before it. */
-  readonly onRound: (events: readonly E[], killed: boolean, lastEpoch: number) => void;
+  readonly onRound: (events: readonly E[], killed: boolean, lastEpoch: number) => void | Promise<void>;
 }): Promise<E> {
   let kills = 0;
   let lastEpoch = 0;
@@ -49,11 +51,31 @@ export async function killRounds<E extends GroupEvent>(options: {
     const killed = exit.signal === 'SIGKILL';
     if (killed) kills++;
     else expect(exit, child.stderr).toEqual({ code: 0, signal: null });
-    options.onRound(events, killed, lastEpoch);
+    await options.onRound(events, killed, lastEpoch);
     for (const e of events) if (e.event === 'checkpoint') lastEpoch = Math.max(lastEpoch, e.epoch!);
     done = events.find((e) => e.event === 'done');
   }
   expect(kills).toBe(options.kills);
   expect(done, 'the group never finished').toBeDefined();
   return done!;
+}
+
+/** Whether process `pid` still runs (a zombie, dead but not yet reaped by its new parent, does not). */
+export function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${String(pid)}/stat`, 'utf8'));
+  } catch {
+    return process.platform !== 'linux';
+  }
+}
+
+/** Wait until none of `list` runs (at most `ms`); the ones still running. */
+export async function gone(list: readonly number[], ms: number): Promise<number[]> {
+  for (let waited = 0; waited < ms && list.some(running); waited += 50) await sleep(50);
+  return list.filter(running);
 }
