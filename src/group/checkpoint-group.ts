@@ -24,7 +24,7 @@ import { SignalHandlers, signalSettings, type SignalOptions } from '../lifecycle
 import type { CheckpointerOptions } from '../options.js';
 import { Barrier } from './barrier.js';
 import { ChannelRouter } from './channel-router.js';
-import { reshardStates } from './reshard.js';
+import { placeRanges, reshardStates } from './reshard.js';
 import { ArrayReceiver, ControlFile, flatten, isSkeleton, sendWithArrays, unflatten, type IpcSend } from './ipc.js';
 import {
   checkPartState,
@@ -385,6 +385,7 @@ export class CheckpointGroup {
     try {
       const result = await this.#restore(ckpt);
       if (result?.states !== undefined) result.states.forEach((st, i) => (restored[i] = st));
+      else if (restored.every((st) => st !== null)) placeRanges(restored).forEach((st, i) => (restored[i] = st));
       this.#restoredFrom = result?.image ?? null;
       const epoch = result?.image.meta[META_EPOCH];
       this.#epoch = typeof epoch === 'number' && Number.isSafeInteger(epoch) && epoch > 0 ? epoch : 0;
@@ -839,7 +840,8 @@ export class CheckpointGroup {
   #recycle(captures: ReadonlyMap<number, PartState>): void {
     for (const [index, state] of captures) {
       const part = this.#parts[index];
-      if (part?.port === undefined || part.finished === state || part.exited) continue;
+      // Not to a part that will not capture again (finished, stopped, gone): its memory would only wait on its port.
+      if (part?.port === undefined || part.finished !== undefined || part.stopped || part.exited) continue;
       const buffers = new Set<ArrayBuffer>();
       for (const p of state.providers) {
         for (const a of [p.stream, ...p.blobs]) if (a.buffer instanceof ArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength) buffers.add(a.buffer);

@@ -30,7 +30,7 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { GROUP_TAG, isSavedChannels, isSavedShard, type PartState, type SavedChannels, type SavedShard } from './protocol.js';
+import { GROUP_TAG, isPlaces, isSavedChannels, isSavedShard, type PartState, type SavedChannels, type SavedShard, type ShardPlace } from './protocol.js';
 
 /** Largest piece of a part's state in one IPC message. */
 export const CHUNK_BYTES = 4 * 1024 * 1024;
@@ -65,6 +65,7 @@ export interface StateSkeleton {
   readonly step: number | null;
   readonly providers: readonly SkeletonProvider[];
   readonly resharded?: { readonly from: number };
+  readonly places?: Readonly<Record<string, ShardPlace>>;
   /** The part's channel state (small: its messages travel in this message). */
   readonly channels?: SavedChannels;
   /** The byte length of every array, in the order they are sent. */
@@ -84,8 +85,9 @@ export function flatten(state: PartState): { readonly skeleton: StateSkeleton; r
     ...(p.shard === undefined ? {} : { shard: p.shard }),
   }));
   const resharded = state.resharded === undefined ? {} : { resharded: state.resharded };
+  const places = state.places === undefined ? {} : { places: state.places };
   const channels = state.channels === undefined ? {} : { channels: state.channels };
-  return { skeleton: { step: state.step, providers, ...resharded, ...channels, sizes: arrays.map((a) => a.byteLength) }, arrays };
+  return { skeleton: { step: state.step, providers, ...resharded, ...places, ...channels, sizes: arrays.map((a) => a.byteLength) }, arrays };
 }
 
 /** Put a state back together from its skeleton and arrays. */
@@ -101,6 +103,7 @@ export function unflatten(skeleton: StateSkeleton, arrays: readonly Uint8Array[]
       ...(p.shard === undefined ? {} : { shard: p.shard }),
     })),
     ...(skeleton.resharded === undefined ? {} : { resharded: skeleton.resharded }),
+    ...(skeleton.places === undefined ? {} : { places: skeleton.places }),
     ...(skeleton.channels === undefined ? {} : { channels: skeleton.channels }),
   };
 }
@@ -120,6 +123,7 @@ export function isSkeleton(value: unknown): value is StateSkeleton {
   return (
     (v.step === null || typeof v.step === 'number') &&
     (v.resharded === undefined || isResharded(v.resharded)) &&
+    (v.places === undefined || isPlaces(v.places)) &&
     (v.channels === undefined || isSavedChannels(v.channels)) &&
     Array.isArray(v.providers) &&
     (v.providers as unknown[]).every((p) => {

@@ -21,7 +21,7 @@ import type { CheckpointContext } from '../provider/provider.js';
 import type { Registry, RegisteredProvider } from '../provider/registry.js';
 import type { CaptureMemory } from './capture-memory.js';
 import type { PartState, SavedProvider } from './protocol.js';
-import type { ShardRestoreInfo, ShardSpec } from './shard.js';
+import { DEFAULT_KEY_GROUPS, type ShardRestoreInfo, type ShardSpec } from './shard.js';
 import { capturePieces, isPlaceholder, mergePieces } from './shard-pieces.js';
 
 /** What capture and restore work with: the part's providers, classes and encoder. */
@@ -92,7 +92,8 @@ export async function capturePart(env: PartEnv, ctx: CheckpointContext, step: nu
         const value = await p.provider.snapshot(ctx);
         const spec = env.shards.get(p.id);
         if (spec === undefined) saved.push(encodeOwn(env, p, value));
-        else for (const piece of capturePieces(p.id, spec, value, p.tree)) saved.push({ ...encodeOwn(env, p, piece.value), shard: piece.shard });
+        // Secret paths name places in the whole value (an index of an Array among them): such a state is never cut.
+        else for (const piece of capturePieces(p.id, spec, value, p.tree, p.secret.length === 0)) saved.push({ ...encodeOwn(env, p, piece.value), shard: piece.shard });
       } catch (err) {
         errors.push(hookError(p, 'snapshot', err));
         break;
@@ -152,6 +153,18 @@ export async function restorePart(env: PartEnv, state: PartState, image: ImageIn
         ...where,
       });
     }
+    const declared = env.shards.get(p.id);
+    const saved = first.shard;
+    if (declared !== undefined && saved !== undefined && (declared.kind !== saved.kind || (saved.kind === 'keyed' && (declared.kind === 'keyed' ? (declared.keyGroups ?? DEFAULT_KEY_GROUPS) : 0) !== saved.keyGroups))) {
+      throw new CkptError(
+        ErrorCodes.GROUP_MISMATCH,
+        `part ${String(env.index)}: provider ${JSON.stringify(p.id)} is registered as a ${declared.kind} shard${declared.kind === 'keyed' ? ` of ${String(declared.keyGroups ?? DEFAULT_KEY_GROUPS)} key groups` : ''} but image ${image.id} saved it as a ${saved.kind} shard${saved.kind === 'keyed' ? ` of ${String(saved.keyGroups)} key groups` : ''}; keep a provider's shard declaration for a store`,
+        { provider: p.id, ...where },
+      );
+    }
+    if (!resharded && pieces.some((x) => isPlaceholder(x.stream))) {
+      throw new CkptError(ErrorCodes.CORRUPT, `part ${String(env.index)}: provider ${JSON.stringify(p.id)} in image ${image.id} has a piece without a value stream; move the image out of the store`, { provider: p.id, ...where });
+    }
     if (resharded && !sharded) {
       throw new CkptError(ErrorCodes.GROUP_MISMATCH, `part ${String(env.index)}: provider ${JSON.stringify(p.id)} is not sharded, so it cannot be restored into another number of parts`, { provider: p.id, ...where });
     }
@@ -160,7 +173,8 @@ export async function restorePart(env: PartEnv, state: PartState, image: ImageIn
     plans.set(p, plan.steps);
   }
   const restored: string[] = [];
-  const target = { index: env.index, parts: env.parts, resharded };
+  const places = state.places;
+  const target = { index: env.index, parts: env.parts, resharded, ...(places === undefined ? {} : { place: (id: string) => places[id] }) };
   for (const p of env.registry.providers) {
     const pieces = byProvider.get(p)!;
     const s = pieces[0]!;

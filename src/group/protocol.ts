@@ -119,6 +119,29 @@ export interface PartState {
    * cut are in its inbox and counted as received.
    */
   readonly channels?: SavedChannels;
+  /**
+   * Only in a state sent to a part for a restore into the same count, never
+   * in an image: where each range provider's elements lie in the whole
+   * array (all parts in order), for its `restore()` context.
+   */
+  readonly places?: Readonly<Record<string, ShardPlace>>;
+}
+
+/** Where a part's elements of a range shard lie in the whole array: `[start, end)` of `total`. */
+export interface ShardPlace {
+  readonly start: number;
+  readonly end: number;
+  readonly total: number;
+}
+
+/** Whether a received value is a well-formed `places` record. */
+export function isPlaces(value: unknown): value is Readonly<Record<string, ShardPlace>> {
+  if (typeof value !== 'object' || value === null) return false;
+  const n = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+  return Object.values(value).every((v: unknown) => {
+    const q = v as Partial<Record<keyof ShardPlace, unknown>> | null;
+    return q !== null && typeof q === 'object' && n(q.start) && n(q.end) && n(q.total) && q.start <= q.end && q.end <= q.total;
+  });
 }
 
 /** One channel message: its sender, its sequence number on the (sender, receiver) link (from 1), its value serialized with `v8.serialize`. */

@@ -12,7 +12,7 @@
  * Nothing is decoded here: the coordinator has no classes of the parts.
  */
 import { CkptError, ErrorCodes } from '../errors.js';
-import type { PartState, SavedKeyedPiece, SavedProvider, SavedRangePiece } from './protocol.js';
+import type { PartState, SavedKeyedPiece, SavedProvider, SavedRangePiece, ShardPlace } from './protocol.js';
 import { keyGroupRange, shardRange } from './shard.js';
 
 function mismatch(image: string, from: number, to: number, why: string, provider?: string): CkptError {
@@ -130,5 +130,34 @@ function reshardKeyed(image: string, id: string, perPart: SavedProvider[][], out
     const { start, end } = keyGroupRange(keyGroups, j, out.length);
     const mine = all.filter((p) => (p.shard as SavedKeyedPiece).groups.some((g) => g >= start && g < end));
     list.push(...(mine.length > 0 ? mine : [placeholder(all[0]!, { kind: 'keyed', container, keyGroups, groups: [] })]));
+  });
+}
+
+/**
+ * For a restore into the same number of parts: where each part's elements
+ * of every range provider lie in the whole array (the parts' arrays in
+ * order), so its `restore()` context says so. Nothing moves; a provider the
+ * parts did not all save as a range shard gets no place (the part's own
+ * restore reports what is wrong with it).
+ */
+export function placeRanges(states: readonly PartState[]): PartState[] {
+  const first = states[0];
+  if (first === undefined) return [];
+  const totals = new Map<string, number[]>();
+  for (const id of idsOf(first)) {
+    const perPart = states.map((s) => {
+      const piece = s.providers.find((p) => p.id === id)?.shard;
+      return piece?.kind === 'range' ? piece.total : undefined;
+    });
+    if (perPart.every((t): t is number => t !== undefined)) totals.set(id, perPart);
+  }
+  if (totals.size === 0) return [...states];
+  return states.map((s, i) => {
+    const places: Record<string, ShardPlace> = {};
+    for (const [id, perPart] of totals) {
+      const start = perPart.slice(0, i).reduce((a, b) => a + b, 0);
+      places[id] = { start, end: start + perPart[i]!, total: perPart.reduce((a, b) => a + b, 0) };
+    }
+    return { ...s, places };
   });
 }

@@ -66,7 +66,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
-function rangePieces(id: string, spec: RangeShard, value: unknown, tree: boolean): Piece[] {
+function rangePieces(id: string, spec: RangeShard, value: unknown, tree: boolean, cut: boolean): Piece[] {
   const type = rangeType(value);
   if (type === undefined) throw snapshotError(id, `a range shard's snapshot() must return an Array or a typed array, got ${describe(value)}`);
   const arr = value as unknown[] | TypedArray;
@@ -76,7 +76,8 @@ function rangePieces(id: string, spec: RangeShard, value: unknown, tree: boolean
     if (said !== total) throw snapshotError(id, `shard.length() says ${String(said)} elements but snapshot() returned ${String(total)}`);
   }
   let per: number;
-  if (type !== 'Array') per = Math.max(Math.ceil(total / RANGE_PIECES), Math.ceil(MIN_TYPED_PIECE_BYTES / (arr as TypedArray).BYTES_PER_ELEMENT));
+  if (!cut) per = Math.max(total, 1);
+  else if (type !== 'Array') per = Math.max(Math.ceil(total / RANGE_PIECES), Math.ceil(MIN_TYPED_PIECE_BYTES / (arr as TypedArray).BYTES_PER_ELEMENT));
   else per = tree ? Math.max(Math.ceil(total / RANGE_PIECES), MIN_ARRAY_PIECE) : Math.max(total, 1);
   const pieces: Piece[] = [];
   for (let offset = 0; offset < total || pieces.length === 0; offset += per) {
@@ -132,9 +133,12 @@ function keyedPieces(id: string, keyGroups: number, value: unknown, tree: boolea
   });
 }
 
-/** Cut a sharded provider's snapshot into the pieces to encode (one piece when it cannot be cut without loss). */
-export function capturePieces(id: string, spec: ShardSpec, value: unknown, tree: boolean): Piece[] {
-  return spec.kind === 'range' ? rangePieces(id, spec, value, tree) : keyedPieces(id, spec.keyGroups ?? DEFAULT_KEY_GROUPS, value, tree);
+/**
+ * Cut a sharded provider's snapshot into the pieces to encode (one piece
+ * when it cannot be cut without loss, or when `cut` is false).
+ */
+export function capturePieces(id: string, spec: ShardSpec, value: unknown, tree: boolean, cut = true): Piece[] {
+  return spec.kind === 'range' ? rangePieces(id, spec, value, tree, cut) : keyedPieces(id, spec.keyGroups ?? DEFAULT_KEY_GROUPS, value, tree && cut);
 }
 
 /** Where the restoring part stands: its index and the group's count, and the count the image held when resharded. */
@@ -143,6 +147,8 @@ export interface PieceTarget {
   readonly parts: number;
   /** Set when the image held another number of parts: keep only what `index` of `parts` holds. */
   readonly resharded: boolean;
+  /** In a restore into the same count: where a range provider's elements lie in the whole (the coordinator computed it). */
+  readonly place?: (id: string) => { readonly start: number; readonly end: number; readonly total: number } | undefined;
 }
 
 /**
@@ -172,33 +178,41 @@ function mergeRange(id: string, pieces: readonly { value: unknown; shard: SavedR
   const { type, total } = pieces[0]!.shard;
   if (pieces.some((p) => p.shard.type !== type || p.shard.total !== total)) throw corrupt(id, 'the pieces of a range shard disagree on its type or length');
   const { start, end } = target.resharded ? shardRange(total, target.index, target.parts) : { start: 0, end: total };
+  // Where this part's elements lie in the whole (all parts in order): for the restore() context.
+  const place = target.resharded ? { start, end, total } : (target.place?.(id) ?? { start, end, total });
+  const info = { kind: 'range' as const, ...place };
   const sorted = pieces.filter((p) => p.value !== undefined).sort((a, b) => a.shard.offset - b.shard.offset);
-  const out: unknown[] | TypedArray = type === 'Array' ? [] : new (globalThis[type] as unknown as new (n: number) => TypedArray)(end - start);
+  // Check first that the pieces tile [start, end) exactly: nothing is allocated for a range the image only claims.
   let at = start;
+  const used: { value: unknown[] | TypedArray; shard: SavedRangePiece; a: number; b: number }[] = [];
   for (const { value, shard } of sorted) {
     if (rangeType(value) !== type || (value as unknown[] | TypedArray).length !== shard.length) throw corrupt(id, `a piece of a range shard does not hold ${String(shard.length)} elements of ${type}`);
     const a = Math.max(start, shard.offset);
     const b = Math.min(end, shard.offset + shard.length);
     if (b <= a) continue;
     if (a !== at) throw corrupt(id, `a range shard misses elements [${String(at)}, ${String(a)}) or holds them twice`);
-    if (type === 'Array') {
-      const src = value as unknown[];
-      for (let i = a; i < b; i++) (out as unknown[]).push(src[i - shard.offset]);
-    } else {
-      (out as TypedArray).set((value as TypedArray).subarray(a - shard.offset, b - shard.offset), a - start);
-    }
+    used.push({ value: value as unknown[] | TypedArray, shard, a, b });
     at = b;
   }
   if (at !== end) throw corrupt(id, `a range shard misses elements [${String(at)}, ${String(end)})`);
   // One piece that is the whole range: hand it over as decoded (an Array keeps its identity).
-  if (sorted.length === 1 && sorted[0]!.shard.offset === start && sorted[0]!.shard.length === end - start) return { value: sorted[0]!.value, info: { kind: 'range' as const, start, end, total } };
-  return { value: out, info: { kind: 'range' as const, start, end, total } };
+  const only = used.length === 1 ? used[0]! : undefined;
+  if (only !== undefined && only.shard.offset === start && only.shard.length === end - start) return { value: only.value, info };
+  if (type === 'Array') {
+    const out: unknown[] = [];
+    for (const u of used) for (let i = u.a; i < u.b; i++) out.push((u.value as unknown[])[i - u.shard.offset]);
+    return { value: out, info };
+  }
+  const out = new (globalThis[type] as unknown as new (n: number) => TypedArray)(end - start);
+  for (const u of used) out.set((u.value as TypedArray).subarray(u.a - u.shard.offset, u.b - u.shard.offset), u.a - start);
+  return { value: out, info };
 }
 
 function mergeKeyed(id: string, pieces: readonly { value: unknown; shard: SavedKeyedPiece }[], target: PieceTarget) {
   const { container, keyGroups } = pieces[0]!.shard;
   if (pieces.some((p) => p.shard.container !== container || p.shard.keyGroups !== keyGroups)) throw corrupt(id, 'the pieces of a keyed shard disagree on their container or key groups');
-  const { start, end } = target.resharded ? keyGroupRange(keyGroups, target.index, target.parts) : { start: 0, end: keyGroups };
+  // The key groups this part holds: partOfKey's for its index (in every restore, the same count too).
+  const { start, end } = target.parts <= keyGroups ? keyGroupRange(keyGroups, target.index, target.parts) : { start: 0, end: 0 };
   const info = { kind: 'keyed' as const, start, end, total: keyGroups };
   const real = pieces.filter((p) => p.value !== undefined);
   for (const p of real) {
@@ -206,9 +220,11 @@ function mergeKeyed(id: string, pieces: readonly { value: unknown; shard: SavedK
     if (!ok) throw corrupt(id, `a piece of a keyed shard is not a ${container === 'map' ? 'Map' : 'plain object'}`);
   }
   if (!target.resharded && real.length === 1) return { value: real[0]!.value, info };
-  const keep = (key: string | number): boolean => {
+  const keep = (key: string | number, groups: readonly number[]): boolean => {
     if (!target.resharded) return true;
     const g = keyGroupOf(key, keyGroups);
+    // A piece was chosen for this part by the groups it declares: a key of another group would be lost elsewhere.
+    if (!groups.includes(g)) throw corrupt(id, `a piece of a keyed shard holds a key of key group ${String(g)}, which it does not declare`);
     return g >= start && g < end;
   };
   const twice = (key: unknown): CkptError =>
@@ -218,7 +234,7 @@ function mergeKeyed(id: string, pieces: readonly { value: unknown; shard: SavedK
     for (const p of real) {
       for (const [k, v] of p.value as Map<unknown, unknown>) {
         if (typeof k !== 'string' && (typeof k !== 'number' || !Number.isFinite(k))) throw corrupt(id, 'a keyed shard holds a key that is neither a string nor a finite number');
-        if (!keep(k)) continue;
+        if (!keep(k, p.shard.groups)) continue;
         if (out.has(k)) throw twice(k);
         out.set(k, v);
       }
@@ -228,7 +244,7 @@ function mergeKeyed(id: string, pieces: readonly { value: unknown; shard: SavedK
   const out: Record<string, unknown> = {};
   for (const p of real) {
     for (const [k, v] of Object.entries(p.value as Record<string, unknown>)) {
-      if (!keep(k)) continue;
+      if (!keep(k, p.shard.groups)) continue;
       if (Object.hasOwn(out, k)) throw twice(k);
       setOwn(out, k, v);
     }

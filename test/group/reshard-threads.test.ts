@@ -91,14 +91,16 @@ describe('a group image restored into another number of worker threads', () => {
       expect(three.find((m) => m.part === j && m.type === 'restored')).toMatchObject({ step: 12, cells: r.end - r.start, shard: { kind: 'range', start: r.start, end: r.end, total: TOTAL } });
     }
     check(three, 3, 24);
+    // The same count again: every part still learns where its elements lie in the whole.
+    check(await runGroup(store, 3, 27), 3, 27);
 
     const six = await runGroup(store, 6, 30);
-    expect(six.filter((m) => m.type === 'restored').every((m) => m.step === 24)).toBe(true);
+    expect(six.filter((m) => m.type === 'restored').every((m) => m.step === 27)).toBe(true);
     check(six, 6, 30);
     const reader = new Checkpointer({ store, readOnly: true });
     const images = await reader.list();
     await reader.close();
-    expect(images.map((i) => i.meta['ckpt.group.parts'])).toEqual([6, 3, 4]);
+    expect(images.map((i) => i.meta['ckpt.group.parts'])).toEqual([6, 3, 3, 4]);
   });
 
   it('child processes: 2 → 3 parts, and back to 2 worker threads', { timeout: 120_000 }, async () => {

@@ -17,8 +17,8 @@ import { StateEncoder } from '../../src/codec/encode.js';
 import { ErrorCodes, type ImageInfo } from '../../src/index.js';
 import { checkShardSpec, DEFAULT_KEY_GROUPS, keyGroupOf, keyGroupRange, partOfKey, shardRange, type ShardRestoreInfo, type ShardSpec } from '../../src/group/shard.js';
 import { capturePart, restorePart } from '../../src/group/part-state.js';
-import { checkPartState, type PartState } from '../../src/group/protocol.js';
-import { reshardStates } from '../../src/group/reshard.js';
+import { checkPartState, type PartState, type SavedRangePiece } from '../../src/group/protocol.js';
+import { placeRanges, reshardStates } from '../../src/group/reshard.js';
 import { Registry } from '../../src/provider/registry.js';
 import { assertCkptError } from '../helpers/errors.js';
 
@@ -201,10 +201,12 @@ describe('a range shard restored into another number of parts', () => {
     const declared: Declared[] = [{ id: 'rows', shard: { kind: 'range' } }];
     const states = await captureAll(2, declared, (i) => new Map([['rows', [shared, shared, { i }]]]));
     expect(states[0]!.providers).toHaveLength(1);
-    const same = await restoreAll(states, declared);
+    // As run() sends them for the same count: each part's place in the whole added.
+    const same = await restoreAll(placeRanges(states), declared);
     const rows = same[0]!.get('rows')!.value as unknown[];
     expect(rows[0]).toBe(rows[1]);
-    expect(same[1]!.get('rows')!.shard).toEqual({ kind: 'range', start: 0, end: 3, total: 3 });
+    expect(same[0]!.get('rows')!.shard).toEqual({ kind: 'range', start: 0, end: 3, total: 6 });
+    expect(same[1]!.get('rows')!.shard).toEqual({ kind: 'range', start: 3, end: 6, total: 6 });
     const merged = await restoreAll(reshardStates(states, 1, IMAGE.id), declared);
     const all = merged[0]!.get('rows')!.value as unknown[];
     expect(all).toHaveLength(6);
@@ -370,5 +372,47 @@ describe('the pieces the plan sends', () => {
     expect(new Set(arrays).size).toBe(arrays.length);
     // Every part got the one keyed piece (a copy) and a piece of the cells.
     for (const s of planned) expect([...new Set(s.providers.map((p) => p.id))]).toEqual(['cells', 'kv']);
+  });
+});
+
+describe('review findings, each a test', () => {
+  it('a tree Array with secret paths is one piece: the secret (an index path) is never saved, the other rows are intact', async () => {
+    const rows = Array.from({ length: 3000 }, (_, i) => ({ i, token: `tok${String(i)}` }));
+    const registry = new Registry();
+    registry.addProvider({ id: 'rows', tree: true, secret: ['1500.token'], snapshot: () => rows, restore: () => undefined });
+    const env = { registry, classes: new ClassRegistry(), encoder: new StateEncoder(), index: 0, parts: 1, shards: new Map<string, ShardSpec>([['rows', { kind: 'range' }]]) };
+    const state = await capturePart(env, { step: 1, label: null }, 1);
+    expect(state.providers).toHaveLength(1);
+    const bytes = Buffer.concat(state.providers.flatMap((p) => [p.stream, ...p.blobs]));
+    expect(bytes.includes(Buffer.from('tok1500'))).toBe(false);
+    expect(bytes.includes(Buffer.from('tok1499'))).toBe(true);
+    const back = await restoreAll(reshardStates([checkPartState(state, 0)], 2, IMAGE.id), [{ id: 'rows', shard: { kind: 'range' }, tree: true }]);
+    const all = back.flatMap((r) => r.get('rows')!.value as { i: number; token?: string }[]);
+    expect(all).toHaveLength(3000);
+    expect(all.filter((r) => r.token === undefined).map((r) => r.i)).toEqual([1500]);
+  });
+
+  it('a forged range total is CKPT_ERR_CORRUPT before anything is allocated', async () => {
+    const states = await captureAll(1, [{ id: 'cells', shard: { kind: 'range' } }], () => new Map([['cells', new Float64Array(8)]]));
+    const forged: PartState = { ...states[0]!, providers: states[0]!.providers.map((p) => ({ ...p, shard: { ...(p.shard as SavedRangePiece), total: 2 ** 40 } })) };
+    await expect(part(0, 1, [{ id: 'cells', shard: { kind: 'range' } }]).restore(forged)).rejects.toMatchObject({ code: ErrorCodes.CORRUPT });
+  });
+
+  it('a piece without a stream outside a resharded restore, and a keyed piece holding a key of an undeclared group, are CKPT_ERR_CORRUPT', async () => {
+    const declared: Declared[] = [{ id: 'kv', shard: { kind: 'keyed' } }];
+    const states = await captureAll(1, declared, () => new Map([['kv', new Map([['a', 1], ['b', 2]])]]));
+    const empty: PartState = { ...states[0]!, providers: states[0]!.providers.map((p) => ({ ...p, stream: new Uint8Array(0) })) };
+    await expect(part(0, 1, declared).restore(empty)).rejects.toMatchObject({ code: ErrorCodes.CORRUPT });
+    const lying: PartState = { ...states[0]!, providers: states[0]!.providers.map((p) => ({ ...p, shard: { kind: 'keyed', container: 'map', keyGroups: 128, groups: [keyGroupOf('a')] } })) };
+    const planned = reshardStates([lying], 1, IMAGE.id).map((s) => ({ ...s, resharded: { from: 2 } }));
+    await expect(restoreAll(planned, declared)).rejects.toMatchObject({ code: ErrorCodes.CORRUPT });
+  });
+
+  it('a provider registered with another shard declaration than the image saved fails with CKPT_ERR_GROUP_MISMATCH', async () => {
+    const states = await captureAll(1, [{ id: 's', shard: { kind: 'keyed', keyGroups: 64 } }], () => new Map([['s', new Map([['a', 1]])]]));
+    for (const shard of [{ kind: 'range' }, { kind: 'keyed' }, { kind: 'keyed', keyGroups: 32 }] as ShardSpec[]) {
+      await expect(part(0, 1, [{ id: 's', shard }]).restore(states[0]!)).rejects.toMatchObject({ code: ErrorCodes.GROUP_MISMATCH });
+    }
+    await part(0, 1, [{ id: 's', shard: { kind: 'keyed', keyGroups: 64 } }]).restore(states[0]!);
   });
 });
