@@ -372,7 +372,7 @@ export class CheckpointGroup {
         tree: true,
         snapshot: () => this.#captures[i],
         restore: (s) => {
-          restored[i] = checkPartState(s, i);
+          restored[i] = checkPartState(s, i, n);
         },
       });
     }
@@ -592,7 +592,7 @@ export class CheckpointGroup {
     });
     try {
       const saved: (PartState | null)[] = Array.from({ length: from }, () => null);
-      for (let i = 0; i < from; i++) reader.register<PartState>({ id: partProviderId(i), tree: true, snapshot: () => saved[i]!, restore: (s) => void (saved[i] = checkPartState(s, i)) });
+      for (let i = 0; i < from; i++) reader.register<PartState>({ id: partProviderId(i), tree: true, snapshot: () => saved[i]!, restore: (s) => void (saved[i] = checkPartState(s, i, from)) });
       // Read by id: the image the restore above planned, which cannot be another one now.
       const result = await reader.restore(image.id);
       const states: PartState[] = [];

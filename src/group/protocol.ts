@@ -311,8 +311,12 @@ function corrupt(index: number, what: string): CkptError {
   });
 }
 
-/** Check that a value read from a group image is a {@link PartState}. */
-export function checkPartState(value: unknown, index: number): PartState {
+/**
+ * Check that a value read from a group image is a {@link PartState}; with
+ * `parts` (the image's part count), its channel state must have one entry
+ * per part (else its inbox would be dropped).
+ */
+export function checkPartState(value: unknown, index: number, parts?: number): PartState {
   if (typeof value !== 'object' || value === null) throw corrupt(index, 'not an object');
   const v = value as { step?: unknown; providers?: unknown };
   if (v.step !== null && (typeof v.step !== 'number' || !Number.isSafeInteger(v.step) || v.step < 0)) throw corrupt(index, 'bad step');
@@ -334,7 +338,7 @@ export function checkPartState(value: unknown, index: number): PartState {
     if (q.shard !== undefined && !isSavedShard(q.shard)) throw corrupt(index, `bad shard entry of provider ${JSON.stringify(q.id)}`);
   }
   const channels = (value as { channels?: unknown }).channels;
-  if (channels !== undefined && !isSavedChannels(channels)) throw corrupt(index, 'bad channel state');
+  if (channels !== undefined && !isSavedChannels(channels, parts)) throw corrupt(index, 'bad channel state');
   return value as PartState;
 }
 

@@ -408,6 +408,18 @@ describe('review findings, each a test', () => {
     await expect(restoreAll(planned, declared)).rejects.toMatchObject({ code: ErrorCodes.CORRUPT });
   });
 
+  it('channel state of the wrong length in an image of n parts is CKPT_ERR_CORRUPT (its inbox would be dropped)', () => {
+    const state = { step: 1, providers: [], channels: { sent: [0, 0], received: [0, 0], inbox: [] } };
+    expect(checkPartState(state, 0, 2)).toBe(state);
+    let err: unknown;
+    try {
+      checkPartState(state, 0, 3);
+    } catch (e) {
+      err = e;
+    }
+    assertCkptError(err, ErrorCodes.CORRUPT);
+  });
+
   it('a provider registered with another shard declaration than the image saved fails with CKPT_ERR_GROUP_MISMATCH', async () => {
     const states = await captureAll(1, [{ id: 's', shard: { kind: 'keyed', keyGroups: 64 } }], () => new Map([['s', new Map([['a', 1]])]]));
     for (const shard of [{ kind: 'range' }, { kind: 'keyed' }, { kind: 'keyed', keyGroups: 32 }] as ShardSpec[]) {
