@@ -148,6 +148,18 @@ export class ChannelRouter {
     for (let a = 0; a < this.#parts; a++) this.#pump(a, index);
   }
 
+  /**
+   * Epoch `epoch` failed (a part missed the deadline, a capture failed): no
+   * cut will be taken there, so nothing is held for it any more — every
+   * part counts as past it, and the messages held for it go out. The next
+   * epoch's cut is consistent as any other: what a part receives now it
+   * receives before its next capture.
+   */
+  release(epoch: number): void {
+    for (let i = 0; i < this.#parts; i++) if (!this.#finished[i]) this.#answered[i] = Math.max(this.#answered[i]!, epoch);
+    for (let a = 0; a < this.#parts; a++) for (let b = 0; b < this.#parts; b++) this.#pump(a, b);
+  }
+
   #drop(to: number, channels: SavedChannels): void {
     for (let a = 0; a < this.#parts; a++) {
       const received = channels.received[a] ?? 0;

@@ -809,6 +809,11 @@ export class CheckpointGroup {
     let captures;
     try {
       captures = await barrier.done;
+    } catch (err) {
+      // No cut at this epoch: the messages held for it flow again (a part that waits mid-iteration
+      // for one of them would otherwise wait for ever).
+      this.#router?.release(epoch);
+      throw err;
     } finally {
       this.#barrier = undefined;
     }

@@ -121,4 +121,21 @@ describe('ChannelRouter', () => {
     r3.finished(1, ch([0, 0], [1, 0]));
     expect(() => r3.send(0, 1, 2, b(2))).toThrow(expect.objectContaining({ code: ErrorCodes.CHANNEL_CLOSED }));
   });
+
+  it('a failed epoch releases what was held for it, and the next cut is consistent', () => {
+    const { r, out } = router(2);
+    // Part 0 captured epoch 1, then sent: held for part 1, which has not captured epoch 1.
+    r.answered(0, 1, ch([0, 0], [0, 0]));
+    r.send(0, 1, 1, b(7));
+    expect(out).toEqual([]);
+    // Epoch 1 fails (part 1 missed the deadline, e.g. waiting for exactly that message): the message goes out.
+    r.release(1);
+    expect(out).toEqual([{ to: 1, from: 0, seq: 1, byte: 7 }]);
+    // Epoch 2: part 0 had sent 1 at its cut, part 1 received it before its cut: nothing in flight, nothing twice.
+    r.answered(0, 2, ch([0, 1], [0, 0]));
+    r.answered(1, 2, ch([0, 0], [1, 0]));
+    const cut = r.cut([st(ch([0, 1], [0, 0])), st(ch([0, 0], [1, 0]))]);
+    expect(cut[1]!.channels!.inbox).toEqual([]);
+    expect(cut[1]!.channels!.received).toEqual([1, 0]);
+  });
 });
