@@ -212,6 +212,18 @@ export class SegmentPipeline {
   }
 
   /**
+   * The stored form of a segment compressed elsewhere (a pool thread):
+   * `bytes` as `codec` holds `raw`, encrypted with `seal` into its memory,
+   * and the checksum of the result — what {@link encode} does after it
+   * compressed.
+   */
+  sealCompressed(bytes: Uint8Array, codec: SegmentCodecId, raw: Uint8Array, seal: SegmentSeal): StoredSegment {
+    const seg: EncodingSegment = { raw, output: bytes, level: 0, bytes, codec, crc: 0, seal };
+    for (const stage of this.stages) if (stage.name !== 'compress') stage.encode(seg);
+    return { stored: seg.bytes, codec: seg.codec, crc: seg.crc };
+  }
+
+  /**
    * Check the stored bytes of a segment (`codec` and `crc` as the index
    * records them) and put its raw bytes into `dst` (exactly the raw length
    * the index records; nothing is allocated). With `seal` (a segment of an

@@ -33,7 +33,7 @@ import { encodeHeader, encodeTrailer } from './header.js';
 import type { AheadSegment, AheadStream, CapturedEncoding } from './capture.js';
 import { SegmentFlag, type BlobEntry, type ImageIndex, type Manifest, type ProviderEntry, type SegmentEntry, type SegmentRun } from './index-model.js';
 import type { Slot, ZstdPool } from './pool.js';
-import { SegmentPipeline } from './segment-pipeline.js';
+import { SegmentPipeline, type SegmentSeal } from './segment-pipeline.js';
 import { encodeSegment, newImageUuid, segmentHash, type IncrementalPlan, type ParentSegment, type RunKey, type SegmentOutcome, type SegmentTask, type XorBases } from './incremental-plan.js';
 
 /** One provider's captured state, ready to persist. */
@@ -313,15 +313,7 @@ class ImageStreamWriter {
       if (this.#output !== undefined) this.#pipeline.giveOutput(this.#output);
       this.#output = this.#pipeline.takeOutput(bound);
     }
-    let seal;
-    if (this.seal !== undefined) {
-      const need = Math.max(bound, raw.length) + TAG_BYTES;
-      if (this.#sealed === undefined || this.#sealed.length < need) {
-        if (this.#sealed !== undefined) this.#pipeline.giveOutput(this.#sealed);
-        this.#sealed = this.#pipeline.takeOutput(need);
-      }
-      seal = { key: this.seal.keys.segments, uuid: this.seal.uuid, index, memory: this.#sealed };
-    }
+    const seal = this.#segmentSeal(index, Math.max(bound, raw.length));
     const { stored, crc, codec } = this.#pipeline.encode(raw, this.#output, this.settings.level, seal);
     this.#entry(index, stored, raw.length, crc, codec);
     // Awaited before the output buffer is reused: the sink may hold it until then.
@@ -329,15 +321,36 @@ class ImageStreamWriter {
     this.offset += stored.length;
   }
 
+  /** The seal of segment `index` of an encrypted image (memory for `plainBytes` + its tag), or undefined. */
+  #segmentSeal(index: number, plainBytes: number): SegmentSeal | undefined {
+    if (this.seal === undefined) return undefined;
+    const need = plainBytes + TAG_BYTES;
+    if (this.#sealed === undefined || this.#sealed.length < need) {
+      if (this.#sealed !== undefined) this.#pipeline.giveOutput(this.#sealed);
+      this.#sealed = this.#pipeline.takeOutput(need);
+    }
+    return { key: this.seal.keys.segments, uuid: this.seal.uuid, index, memory: this.#sealed };
+  }
+
+  /**
+   * Record and write a segment compressed on a pool thread (`crc` over
+   * `compressed`): in an encrypted image it is sealed here first, in turn
+   * (the seal's memory is reused once the write is done).
+   */
+  async #writeCompressed(index: number, raw: Uint8Array, compressed: Uint8Array, codec: SegmentCodecId, crc: number, hash?: bigint): Promise<void> {
+    const seal = this.#segmentSeal(index, compressed.length);
+    const s = seal === undefined ? { stored: compressed, crc, codec } : this.#pipeline.sealCompressed(compressed, codec, raw, seal);
+    this.#entry(index, s.stored, raw.length, s.crc, s.codec, hash);
+    await this.sink.write(s.stored);
+    this.offset += s.stored.length;
+  }
+
   /** A segment compressed during capture: write it in turn (its buffer is given back by the capture's release()). */
   #ahead(index: number, raw: Uint8Array, pre: AheadSegment, hash?: bigint): void {
     const step = async (): Promise<void> => {
       const r = await pre.job;
       if (this.#failed) return;
-      const stored = r.length < 0 ? raw : pre.output.subarray(0, r.length);
-      this.#entry(index, stored, raw.length, r.crc, r.length < 0 ? SegmentCodec.RAW : SegmentCodec.ZSTD, hash);
-      await this.sink.write(stored);
-      this.offset += stored.length;
+      await this.#writeCompressed(index, raw, r.length < 0 ? raw : pre.output.subarray(0, r.length), r.length < 0 ? SegmentCodec.RAW : SegmentCodec.ZSTD, r.crc, hash);
     };
     this.#chain = this.#chain.then(step).catch((err: unknown) => this.#fail(err));
   }
@@ -360,10 +373,7 @@ class ImageStreamWriter {
       const done = await job;
       if (this.#failed) return;
       if (!done.ok) return this.#fail(done.err);
-      const stored = done.r.length < 0 ? src : slot.output.subarray(0, done.r.length);
-      this.#entry(index, stored, raw.length, done.r.crc, done.r.length < 0 ? SegmentCodec.RAW : SegmentCodec.ZSTD);
-      await this.sink.write(stored);
-      this.offset += stored.length;
+      await this.#writeCompressed(index, raw, done.r.length < 0 ? src : slot.output.subarray(0, done.r.length), done.r.length < 0 ? SegmentCodec.RAW : SegmentCodec.ZSTD, done.r.crc);
     };
     this.#chain = this.#chain
       .then(step)
@@ -400,8 +410,8 @@ export async function writeImage(
     throw new CkptError(ErrorCodes.INVALID_ARGUMENT, 'incremental images cannot be encrypted yet; use encryption without incremental (see docs/encryption.md)');
   }
   const formatVersion = encryption !== undefined ? ENCRYPTED_FORMAT_VERSION : (settings.formatVersion ?? formats.current);
-  // Encrypted images are sealed segment by segment on this thread (no pool, no segments compressed ahead).
-  const w = new ImageStreamWriter(sink, settings, encryption === undefined && settings.pool !== undefined && rawBytesOf(providers) >= settings.pool.minBytes);
+  // Segments are compressed in the pool threads; those of an encrypted image are then sealed on this thread.
+  const w = new ImageStreamWriter(sink, settings, settings.pool !== undefined && rawBytesOf(providers) >= settings.pool.minBytes);
   const incr = settings.incremental;
   const parent = incr?.plan.parent;
   try {

@@ -254,8 +254,7 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
             ...(p.secret.length === 0 ? {} : { secret: p.secret }),
           },
           // Large binary values are copied (async) once every provider is captured: see below.
-          // No compression ahead for an encrypted image: its writer compresses and seals each segment itself.
-          { mode: 'sync', pool: env.limits.keys === undefined ? env.pool : undefined, arena: env.arena, segmentSize: env.segmentSize, level: env.level, key: p.id, ...(env.encoder === undefined ? {} : { encoder: env.encoder }) },
+          { mode: 'sync', pool: env.pool, arena: env.arena, segmentSize: env.segmentSize, level: env.level, key: p.id, ...(env.encoder === undefined ? {} : { encoder: env.encoder }) },
         );
         capturedProviders.push({ id: p.id, version: p.version, tree: p.tree, encoded });
       } catch (err) {

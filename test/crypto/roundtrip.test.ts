@@ -1,14 +1,15 @@
 // Encrypted images (format 4) round trip, and the plaintext never appears in
 // their bytes.
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../src/errors.js';
-import { RequiredFlag } from '../../src/image/constants.js';
-import { decodeHeader } from '../../src/image/header.js';
+import { RequiredFlag, TRAILER_SIZE } from '../../src/image/constants.js';
+import { decodeHeader, decodeTrailer } from '../../src/image/header.js';
 import { ImageReader } from '../../src/image/reader.js';
 import { SegmentFlag } from '../../src/image/index-model.js';
 import { captured, imageBytes, memorySource } from '../helpers/image-bytes.js';
 import { expectCode } from '../helpers/errors.js';
-import { KEY_A, KEY_B, encryptedImage, readWith, ring, smallProviders, smallState } from './helpers.js';
+import { FIXED_DEK, FIXED_UUID, KEY_A, KEY_B, encryptedImage, readWith, ring, smallProviders, smallState } from './helpers.js';
 
 describe('encrypted images', () => {
   it('round trip: typed arrays by value and object graphs with shared references', async () => {
@@ -64,5 +65,28 @@ describe('encrypted images', () => {
     const plain = await imageBytes(smallProviders(), { segmentSize: 4096, blobThreshold: 256 });
     await expectCode(readWith(plain, ring({ a: KEY_A }, 'a')), ErrorCodes.NOT_ENCRYPTED);
     expect((await readWith(plain, ring({ a: KEY_A }, 'a', true))).get('count')).toEqual({ n: 1 });
+  });
+});
+
+describe('an encrypted image written through the compression pool', () => {
+  it('holds the same sealed segments as the image written on one thread (compressed in the pool, sealed in order here), and reads back by value', async () => {
+    const { ZstdPool } = await import('../../src/image/pool.js');
+    const pool = new ZstdPool(2, 0);
+    try {
+      // Several segments of compressible and incompressible bytes (stored raw), as blobs.
+      const data = Buffer.concat([Buffer.alloc(200_000, 7), randomBytes(100_000), Buffer.from('x'.repeat(150_000))]);
+      const providers = [captured('big', { data, n: 42 }, { blobThreshold: 256 })];
+      const keys = ring({ a: KEY_A }, 'a');
+      const fixed = { dek: FIXED_DEK, uuid: FIXED_UUID };
+      const alone = await imageBytes(providers, { segmentSize: 64 * 1024, blobThreshold: 256, encryption: keys, fixedSeal: fixed });
+      const pooled = await imageBytes(providers, { segmentSize: 64 * 1024, blobThreshold: 256, encryption: keys, fixedSeal: fixed, pool });
+      // The header and every sealed segment are equal; the crypto block after them wraps the data key under a random nonce.
+      const segmentsEnd = (b: Buffer): number => decodeTrailer(b.subarray(b.length - TRAILER_SIZE), b.length).cryptoOffset!;
+      expect(segmentsEnd(pooled)).toBe(segmentsEnd(alone));
+      expect(pooled.subarray(0, segmentsEnd(pooled)).equals(alone.subarray(0, segmentsEnd(alone)))).toBe(true);
+      expect((await readWith(pooled, keys)).get('big')).toEqual({ data, n: 42 });
+    } finally {
+      await pool.close();
+    }
   });
 });

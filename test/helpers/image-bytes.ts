@@ -7,6 +7,7 @@ import { encodeState } from '../../src/codec/encode.js';
 import { ImageReader, type ReadLimits } from '../../src/image/reader.js';
 import { writeImage, type CapturedProvider, type ManifestInput } from '../../src/image/writer.js';
 import type { ImageSink, ImageSource } from '../../src/store/store.js';
+import type { ZstdPool } from '../../src/image/pool.js';
 import type { KeySource } from '../../src/crypto/keys.js';
 import { CkptError, ErrorCodes } from '../../src/errors.js';
 
@@ -43,6 +44,8 @@ export async function imageBytes(
     encryption?: KeySource;
     /** The data key and uuid of an encrypted image (test vectors only). */
     fixedSeal?: { dek: Uint8Array; uuid: Uint8Array };
+    /** Compress in these threads. */
+    pool?: ZstdPool;
   } = {},
   manifest: ManifestInput = FIXED_MANIFEST,
 ): Promise<Buffer> {
@@ -63,6 +66,7 @@ export async function imageBytes(
     ...(settings.formatVersion === undefined ? {} : { formatVersion: settings.formatVersion }),
     ...(settings.encryption === undefined ? {} : { encryption: settings.encryption }),
     ...(settings.fixedSeal === undefined ? {} : { fixedSeal: settings.fixedSeal }),
+    ...(settings.pool === undefined ? {} : { pool: settings.pool }),
   });
   const bytes = Buffer.concat(chunks);
   if (bytes.length !== res.bytes) throw new Error(`image size mismatch: ${bytes.length} bytes written, the writer says ${res.bytes}`);
