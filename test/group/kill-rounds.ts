@@ -60,6 +60,23 @@ export async function killRounds<E extends GroupEvent>(options: {
   return done!;
 }
 
+/**
+ * The parts' starts of one round: all from one restored epoch, none older
+ * than `lastEpoch` (the newest committed before the round); once something
+ * was committed, each part restored a step, never behind what an earlier
+ * round of that part restored (`resumedAt`, by part, is updated).
+ */
+export function checkStarts(starts: readonly GroupEvent[], lastEpoch: number, resumedAt: number[]): void {
+  expect(new Set(starts.map((s) => s.restoredEpoch)).size).toBeLessThanOrEqual(1);
+  for (const s of starts) {
+    expect(s.restoredEpoch).toBeGreaterThanOrEqual(lastEpoch);
+    if (lastEpoch === 0) continue;
+    expect(s.step).toBeTypeOf('number');
+    expect(s.step!).toBeGreaterThanOrEqual(resumedAt[s.part!] ?? 0);
+    resumedAt[s.part!] = s.step!;
+  }
+}
+
 /** Whether process `pid` still runs (a zombie, dead but not yet reaped by its new parent, does not). */
 export function running(pid: number): boolean {
   try {
