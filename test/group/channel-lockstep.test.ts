@@ -23,7 +23,7 @@ afterEach(async () => {
 
 describe('channels in lockstep, waiting mid-iteration', () => {
   it('an epoch a part cannot reach fails at the deadline and the messages held for it flow again', { timeout: 60_000 }, async () => {
-    const until = 400;
+    const until = 150;
     const group = new CheckpointGroup({ store: new MemoryStore(), signals: false, every: { seconds: 0.02 }, deadlineMs: 200 });
     const failed: string[] = [];
     group.on('checkpointFailed', (err) => failed.push(err.code));
