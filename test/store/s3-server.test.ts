@@ -16,6 +16,7 @@ import { isCkptError } from '../../src/errors.js';
 import type { WriterLock } from '../../src/store/store.js';
 import { bytes } from '../../src/testing/conformance-bytes.js';
 import { useS3Server } from '../helpers/s3-server.js';
+import { until } from '../helpers/async.js';
 
 const MiB = 1024 * 1024;
 const server = useS3Server();
@@ -88,12 +89,15 @@ describe('S3Store on a local S3 server', () => {
     const dead = open();
     const lock = await dead.acquireWriter();
     const sink = await dead.create(lock);
+    await server().clearRequests();
     await sink.write(bytes(6 * MiB)); // a part is uploaded; the writer then "dies": no commit, no abort
+    // write() returns once the part is handed to the upload queue: wait until the server answered it.
+    await until(async () => (await server().requests()).some((r) => r.op === 'UploadPart' && r.status === 200), 'the part upload');
     await lock.release();
     const next = open();
     const lock2 = await next.acquireWriter();
     const removed = await next.cleanup(lock2);
-    expect(removed).toHaveLength(1);
+    expect(removed, `requests: ${JSON.stringify(await server().requests())}`).toHaveLength(1);
     expect(removed[0]).toMatch(new RegExp(`^${sink.id}\\.ckpt \\(upload `));
     expect(await next.cleanup(lock2)).toEqual([]);
     expect(await next.list()).toEqual([]);

@@ -7,8 +7,8 @@
  *
  * - conditional writes: `If-None-Match: *` (create-only) and `If-Match: <etag>`
  *   (compare-and-swap) on PutObject and CompleteMultipartUpload, `If-Match` on
- *   DeleteObject — checked and applied under a per-key lock, so of several
- *   racing creators exactly one wins and the others get 412;
+ *   DeleteObject — checked and applied under a per-bucket write lock, so of
+ *   several racing creators exactly one wins and the others get 412;
  * - ListMultipartUploads and AbortMultipartUpload, and 404 NoSuchUpload for
  *   parts or completes of an upload that does not exist (aborted, completed,
  *   or started for another key);
@@ -75,10 +75,19 @@ interface Upstream {
 export function createFront(options: FrontOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
   const locks = new Map<string, Promise<void>>();
+  /** UploadPart requests being passed on, by upload id (an abort waits for them before removing the upload's files). */
+  const partsWriting = new Map<string, Set<Promise<unknown>>>();
 
-  /** Run `fn` alone for `bucket/key` (conditional check and write must not interleave with another write of the key). */
-  async function withKeyLock<T>(bucket: string, key: string, fn: () => Promise<T>): Promise<T> {
-    const name = `${bucket}/${key}`;
+  /**
+   * Run `fn` alone among the writes of `bucket`: a conditional check and its
+   * write must not interleave with another write of the key, and no write may
+   * run beside a delete in the same bucket — s3rver removes a folder left
+   * empty by a delete, and a PutObject creating its file in that folder at
+   * the same moment fails with ENOENT on a stream without an error handler,
+   * which kills the server.
+   */
+  async function withWriteLock<T>(bucket: string, fn: () => Promise<T>): Promise<T> {
+    const name = bucket;
     const before = locks.get(name) ?? Promise.resolve();
     let release!: () => void;
     const mine = new Promise<void>((r) => (release = r));
@@ -194,7 +203,9 @@ export function createFront(options: FrontOptions): (req: IncomingMessage, res: 
         const id = r.query.get('uploadId') ?? '';
         const u = options.uploads.get(id);
         if (u === undefined || u.bucket !== r.bucket || u.key !== r.key) return noSuchUpload(res, method, id);
-        options.uploads.remove(id);
+        options.uploads.remove(id); // parts arriving from now on are refused (404)
+        const writing = partsWriting.get(id); // s3rver would crash on a part file removed under its write stream
+        if (writing !== undefined) await Promise.allSettled([...writing]);
         await rm(join(options.store.getResourcePath(r.bucket, undefined, 'uploads'), id), { recursive: true, force: true });
         await deliver(req, res, { status: 204, headers: {}, body: Buffer.alloc(0) }, after);
         return;
@@ -204,7 +215,19 @@ export function createFront(options: FrontOptions): (req: IncomingMessage, res: 
         const id = r.query.get('uploadId') ?? '';
         const u = options.uploads.get(id);
         if (u === undefined || u.bucket !== r.bucket || u.key !== r.key) return noSuchUpload(res, method, id);
-        break;
+        if (r.op === 'ListParts') break;
+        const writing = partsWriting.get(id) ?? new Set<Promise<unknown>>();
+        partsWriting.set(id, writing);
+        const task = forward(req, res, body, buffered);
+        writing.add(task);
+        try {
+          const done = await task;
+          if (buffered) await deliver(req, res, done, after);
+        } finally {
+          writing.delete(task);
+          if (writing.size === 0 && partsWriting.get(id) === writing) partsWriting.delete(id);
+        }
+        return;
       }
       case 'CreateMultipartUpload': {
         const u = await forward(req, res, body, true);
@@ -217,7 +240,7 @@ export function createFront(options: FrontOptions): (req: IncomingMessage, res: 
         const id = r.query.get('uploadId') ?? '';
         const known = options.uploads.get(id);
         if (known === undefined || known.bucket !== r.bucket || known.key !== r.key) return noSuchUpload(res, method, id);
-        const u = await withKeyLock(r.bucket, r.key, async () => {
+        const u = await withWriteLock(r.bucket, async () => {
           const failed = await precondition(r, req.headers);
           if (failed !== null) return failed;
           const done = await forward(req, res, body, true);
@@ -230,7 +253,7 @@ export function createFront(options: FrontOptions): (req: IncomingMessage, res: 
       }
       case 'PutObject':
       case 'DeleteObject': {
-        const u = await withKeyLock(r.bucket, r.key, async () => (await precondition(r, req.headers)) ?? forward(req, res, body, buffered));
+        const u = await withWriteLock(r.bucket, async () => (await precondition(r, req.headers)) ?? forward(req, res, body, buffered));
         if ('refused' in u) return sendError(res, method, u.refused, u.code);
         if (buffered) await deliver(req, res, u, after);
         return;

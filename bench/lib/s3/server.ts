@@ -87,6 +87,7 @@ export async function startS3Server(): Promise<S3TestServer> {
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (t: string) => (stderr += t));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let nextId = 1;
 
@@ -131,6 +132,10 @@ export async function startS3Server(): Promise<S3TestServer> {
 
   const endpoint = `http://127.0.0.1:${port}`;
   let stopped: Promise<void> | undefined;
+  // A server that dies under the tests shows up as ECONNREFUSED in every later request: say why it died.
+  child.once('exit', (code, signal) => {
+    if (stopped === undefined) process.stderr.write(`S3 test server (pid ${child.pid ?? '?'}) exited by itself (${code ?? signal}):\n${stderr}\n`);
+  });
   const server: S3TestServer = {
     endpoint,
     pid: child.pid ?? 0,
