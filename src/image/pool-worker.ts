@@ -28,19 +28,57 @@
  *   maps the page, and it leaves whatever the other thread wrote there.
  * - `encodeSegment`: one segment of an incremental image: hash, compare,
  *   XOR delta or full encoding (`image/incremental-plan`); replies `outcome`.
+ * - `open` (on `decode` and `fillRun`): the segment belongs to an encrypted
+ *   image — its segment subkey, uuid and index; the stored bytes are
+ *   authenticated and decrypted into this thread's plaintext memory (reused
+ *   from one segment to the next) before they are decompressed. With it,
+ *   `decode` takes the segment's `codec` (raw or zstd).
+ * - `verify`: check `src` against `crc` and, with `open`, authenticate it
+ *   (`codec` and `raw` as the index records them) without decompressing;
+ *   replies `fail` when a check failed.
  * Anything thrown is answered with `error` (its message).
  */
 import { parentPort } from 'node:worker_threads';
 import { SegmentCodec } from './constants.js';
-import { SegmentPipeline, type FrameFailure } from './segment-pipeline.js';
+import { SegmentPipeline, type FrameFailure, type SegmentSeal } from './segment-pipeline.js';
+import { TAG_BYTES } from '../crypto/seal.js';
 import { encodeSegment, type SegmentOutcome, type SegmentTask } from './incremental-plan.js';
+
+/** How a pool thread opens one segment of an encrypted image (see {@link SegmentSeal}; the memory is the thread's own). */
+export interface SegmentOpen {
+  /** The image's segment subkey (32 bytes). */
+  readonly key: Uint8Array;
+  /** The image's uuid (16 bytes). */
+  readonly uuid: Uint8Array;
+  /** The segment's index in the image. */
+  readonly index: number;
+}
 
 /** A request to a pool thread (`id` is echoed in the reply). */
 export type PoolRequest = { readonly id: number } & (
   | { readonly op: 'encode'; readonly level: number; readonly src: Uint8Array; readonly dst: Uint8Array; readonly done?: Int32Array | undefined }
-  | { readonly op: 'decode'; readonly src: Uint8Array; readonly dst: Uint8Array; readonly crc: number; readonly maxRawBytes: number }
+  | {
+      readonly op: 'decode';
+      readonly src: Uint8Array;
+      readonly dst: Uint8Array;
+      readonly crc: number;
+      readonly maxRawBytes: number;
+      readonly codec?: number | undefined;
+      readonly open?: SegmentOpen | undefined;
+    }
+  | { readonly op: 'verify'; readonly src: Uint8Array; readonly crc: number; readonly codec: number; readonly raw: number; readonly open?: SegmentOpen | undefined }
   | { readonly op: 'openRun'; readonly run: number; readonly bytes: number }
-  | { readonly op: 'fillRun'; readonly run: number; readonly offset: number; readonly src: Uint8Array; readonly crc: number; readonly codec: number; readonly raw: number; readonly maxRawBytes: number }
+  | {
+      readonly op: 'fillRun';
+      readonly run: number;
+      readonly offset: number;
+      readonly src: Uint8Array;
+      readonly crc: number;
+      readonly codec: number;
+      readonly raw: number;
+      readonly maxRawBytes: number;
+      readonly open?: SegmentOpen | undefined;
+    }
   | { readonly op: 'copyIntoRun'; readonly run: number; readonly offset: number; readonly src: Uint8Array }
   | { readonly op: 'takeRun'; readonly run: number }
   | { readonly op: 'dropRun'; readonly run: number }
@@ -70,6 +108,16 @@ export interface PoolReply {
 
 const pipeline = new SegmentPipeline();
 const runs = new Map<number, ArrayBuffer>();
+/** Plaintext of the encrypted segment being opened (reused; grown to the largest). */
+let plain = new Uint8Array(0);
+
+/** The seal that opens segment `open` of `stored` bytes into this thread's plaintext memory; undefined for a plaintext image. */
+function sealOf(open: SegmentOpen | undefined, stored: number): SegmentSeal | undefined {
+  if (open === undefined) return undefined;
+  const need = Math.max(0, stored - TAG_BYTES);
+  if (plain.length < need) plain = new Uint8Array(need);
+  return { key: open.key, uuid: open.uuid, index: open.index, memory: plain };
+}
 
 function runOf(key: number): ArrayBuffer {
   const r = runs.get(key);
@@ -87,14 +135,18 @@ function handle(m: PoolRequest): { reply: PoolReply; transfer?: ArrayBuffer[] } 
       return { reply: { id, n: s.codec === SegmentCodec.RAW ? -1 : s.stored.length, crc: s.crc } };
     }
     case 'decode': {
-      const fail = pipeline.decode(m.src, SegmentCodec.ZSTD, m.crc, m.dst, m.maxRawBytes);
+      const fail = pipeline.decode(m.src, m.codec ?? SegmentCodec.ZSTD, m.crc, m.dst, m.maxRawBytes, sealOf(m.open, m.src.length));
+      return { reply: fail === undefined ? { id } : { id, fail } };
+    }
+    case 'verify': {
+      const fail = pipeline.verify(m.src, m.crc, m.codec, m.raw, sealOf(m.open, m.src.length));
       return { reply: fail === undefined ? { id } : { id, fail } };
     }
     case 'openRun':
       runs.set(m.run, new ArrayBuffer(m.bytes));
       return { reply: { id } };
     case 'fillRun': {
-      const fail = pipeline.decode(m.src, m.codec, m.crc, new Uint8Array(runOf(m.run), m.offset, m.raw), m.maxRawBytes);
+      const fail = pipeline.decode(m.src, m.codec, m.crc, new Uint8Array(runOf(m.run), m.offset, m.raw), m.maxRawBytes, sealOf(m.open, m.src.length));
       return { reply: fail === undefined ? { id } : { id, fail } };
     }
     case 'copyIntoRun':

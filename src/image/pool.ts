@@ -19,7 +19,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { CkptError, ErrorCodes, type ErrorCode } from '../errors.js';
-import type { PoolReply, PoolTask } from './pool-worker.js';
+import type { PoolReply, PoolTask, SegmentOpen } from './pool-worker.js';
 import { SegmentPipeline, type FrameFailure } from './segment-pipeline.js';
 import type { SegmentOutcome, SegmentTask } from './incremental-plan.js';
 
@@ -295,10 +295,22 @@ export class ZstdPool {
    * Check `src` against `crc` and the zstd frame against `dst.length` (and
    * `maxRawBytes`), then decompress into `dst` (views over
    * SharedArrayBuffers). Resolves with the failed check, or undefined when
-   * the segment is sound.
+   * the segment is sound. With `open` (a segment of an encrypted image,
+   * `codec` raw or zstd) the bytes are authenticated and decrypted first.
    */
-  async decompress(src: Uint8Array, dst: Uint8Array, crc: number, maxRawBytes = Number.POSITIVE_INFINITY): Promise<FrameFailure | undefined> {
-    const r = await this.#post(this.#pick(), { op: 'decode', src, dst, crc, maxRawBytes }, ErrorCodes.CORRUPT, 'decompressing a segment');
+  async decompress(src: Uint8Array, dst: Uint8Array, crc: number, maxRawBytes = Number.POSITIVE_INFINITY, open?: SegmentOpen, codec?: number): Promise<FrameFailure | undefined> {
+    const r = await this.#post(this.#pick(), { op: 'decode', src, dst, crc, maxRawBytes, open, codec }, ErrorCodes.CORRUPT, 'decompressing a segment');
+    return r.fail;
+  }
+
+  /**
+   * Check stored bytes (shared memory) against `crc` and, with `open` (a
+   * segment of an encrypted image), authenticate them (`codec`, `raw` as the
+   * index records them) on the least busy thread, without decompressing.
+   * Resolves with the failed check, or undefined.
+   */
+  async verify(src: Uint8Array, crc: number, codec: number, raw: number, open?: SegmentOpen): Promise<FrameFailure | undefined> {
+    const r = await this.#post(this.#pick(), { op: 'verify', src, crc, codec, raw, open }, ErrorCodes.CORRUPT, 'checking a segment');
     return r.fail;
   }
 
@@ -327,21 +339,32 @@ export class ZstdPool {
    * the run; another thread decompresses into `scratch` (≥ `raw` bytes,
    * shared) and the owner copies it in. Resolves with the failed check, or
    * undefined. `src` and `scratch` are busy until it settles. A frame may
-   * declare at most `maxRawBytes`.
+   * declare at most `maxRawBytes`. With `open` (a segment of an encrypted
+   * image) the thread authenticates and decrypts the bytes first.
    */
-  async fillRun(runBuffer: RunBuffer, offset: number, src: Uint8Array, crc: number, codec: number, raw: number, scratch: Uint8Array, maxRawBytes = Number.POSITIVE_INFINITY): Promise<FrameFailure | undefined> {
+  async fillRun(
+    runBuffer: RunBuffer,
+    offset: number,
+    src: Uint8Array,
+    crc: number,
+    codec: number,
+    raw: number,
+    scratch: Uint8Array,
+    maxRawBytes = Number.POSITIVE_INFINITY,
+    open?: SegmentOpen,
+  ): Promise<FrameFailure | undefined> {
     const run = runBuffer as OwnedRun;
     const what = 'reading a segment';
     const code = ErrorCodes.CORRUPT;
-    // The owner, unless it is already busy and a zstd frame can be
-    // decompressed elsewhere (then copied in by the owner).
-    const t = codec === 1 && run.owner.pending.size > 1 ? this.#pick() : run.owner;
+    // The owner, unless it is already busy and the segment needs work a
+    // thread can do elsewhere (decompress or decrypt; then copied in by the owner).
+    const t = (codec === 1 || open !== undefined) && run.owner.pending.size > 1 ? this.#pick() : run.owner;
     if (t === run.owner) {
-      const r = await this.#post(t, { op: 'fillRun', run: run.key, offset, src, crc, codec, raw, maxRawBytes }, code, what);
+      const r = await this.#post(t, { op: 'fillRun', run: run.key, offset, src, crc, codec, raw, maxRawBytes, open }, code, what);
       return r.fail;
     }
     const out = scratch.subarray(0, raw);
-    const r = await this.#post(t, { op: 'decode', src, dst: out, crc, maxRawBytes }, code, what);
+    const r = await this.#post(t, { op: 'decode', src, dst: out, crc, maxRawBytes, open, codec }, code, what);
     if (r.fail !== undefined) return r.fail;
     await this.#post(run.owner, { op: 'copyIntoRun', run: run.key, offset, src: out }, code, what);
     return undefined;

@@ -34,12 +34,12 @@ import { SegmentFlag, type ImageIndex, type ImageRef, type Manifest, type Provid
 import { segmentHash } from './incremental-plan.js';
 import { prepassIndex } from './index-prepass.js';
 import type { RunBuffer, ZstdPool } from './pool.js';
-import { SegmentPipeline, type FrameFailure } from './segment-pipeline.js';
+import type { SegmentOpen } from './pool-worker.js';
+import { SegmentPipeline, openSegment, type FrameFailure } from './segment-pipeline.js';
 import { frameError } from './zstd.js';
 import { decodeCryptoBlock, MAX_CRYPTO_BLOCK, type CryptoBlock } from '../crypto/block.js';
 import { openImageSeal, openIndex, type ImageSeal } from '../crypto/image-seal.js';
 import type { KeySource } from '../crypto/keys.js';
-import { NONCE_DOMAIN_SEGMENT, TAG_BYTES, nonceOf, openInto, segmentAad } from '../crypto/seal.js';
 
 /** Memory for stored segments, reused within one read call (grown on demand). */
 interface Scratch {
@@ -592,8 +592,7 @@ export class ImageReader {
   /** Encrypted images: authenticate segment `n`'s stored bytes (decrypting into `plain`, then forgotten): CKPT_ERR_CORRUPT when the tag fails. */
   #authenticate(n: number, seg: SegmentEntry, stored: Uint8Array, plain: Uint8Array): void {
     const s = this.#seal!;
-    const aad = segmentAad(s.uuid, n, SegmentFlag.ENCRYPTED, seg.codec, seg.rawLength);
-    if (stored.length < TAG_BYTES || openInto(s.keys.segments, nonceOf(NONCE_DOMAIN_SEGMENT, n), aad, stored, plain) < 0) throw this.#segmentError(n, seg, { kind: 'auth' });
+    if (openSegment(stored, seg.codec, seg.rawLength, { key: s.keys.segments, uuid: s.uuid, index: n, memory: plain }) < 0) throw this.#segmentError(n, seg, { kind: 'auth' });
   }
 
   /** Segment `n`'s stored bytes against its checksum: CKPT_ERR_CORRUPT when they differ. */
@@ -658,8 +657,7 @@ export class ImageReader {
     const pool = this.#pool;
     const outs: Uint8Array[] = new Array<Uint8Array>(runs.length);
     await this.#prepareRuns(runs);
-    // Encrypted images are opened segment by segment on this thread.
-    const pooled = pool === undefined || this.#seal !== undefined ? [] : runs.map((r, i) => (r.rawLength >= pool.minBytes && !this.#hasXor(r) ? i : -1)).filter((i) => i !== -1);
+    const pooled = pool === undefined ? [] : runs.map((r, i) => (r.rawLength >= pool.minBytes && !this.#hasXor(r) ? i : -1)).filter((i) => i !== -1);
     if (pool !== undefined && pooled.length > 0) await this.#readPooled(pool, runs, pooled, outs, transient);
     const scratch: Scratch = { bytes: undefined };
     for (let i = 0; i < runs.length; i++) {
@@ -749,9 +747,21 @@ export class ImageReader {
     }
   }
 
+  /** How a pool thread opens segment `n` of this image: undefined unless the image is encrypted. */
+  #openOf(n: number): SegmentOpen | undefined {
+    const s = this.#seal;
+    return s === undefined ? undefined : { key: s.keys.segments, uuid: s.uuid, index: n };
+  }
+
   async #fillShared(pool: ZstdPool, dst: Uint8Array, n: number, seg: SegmentEntry, input: Uint8Array): Promise<void> {
     let failed: FrameFailure | undefined;
-    if (seg.codec === SegmentCodec.RAW) {
+    const open = this.#openOf(n);
+    if (open !== undefined) {
+      // Encrypted (raw or zstd): a thread authenticates, decrypts and decompresses it into place.
+      const stored = await this.#storedBytes(seg, input);
+      if (stored.buffer !== input.buffer) input.set(stored);
+      failed = await pool.decompress(input.subarray(0, seg.storedLength), dst, seg.crc, this.#limits.maxSegmentBytes, open, seg.codec);
+    } else if (seg.codec === SegmentCodec.RAW) {
       // Read into place when the source can; checked there.
       const stored = seg.storedLength === dst.length ? await this.#storedBytes(seg, dst) : await this.#sourceFor(seg).read(seg.offset, seg.storedLength);
       failed = this.#pipeline.decode(stored, seg.codec, seg.crc, dst, this.#limits.maxSegmentBytes);
@@ -766,7 +776,7 @@ export class ImageReader {
   async #fillSegment(pool: ZstdPool, run: RunBuffer, offset: number, n: number, seg: SegmentEntry, input: Uint8Array, scratch: Uint8Array): Promise<void> {
     const stored = await this.#storedBytes(seg, input);
     if (stored.buffer !== input.buffer) input.set(stored);
-    const failed = await pool.fillRun(run, offset, input.subarray(0, seg.storedLength), seg.crc, seg.codec, seg.rawLength, scratch, this.#limits.maxSegmentBytes);
+    const failed = await pool.fillRun(run, offset, input.subarray(0, seg.storedLength), seg.crc, seg.codec, seg.rawLength, scratch, this.#limits.maxSegmentBytes, this.#openOf(n));
     if (failed !== undefined) throw this.#segmentError(n, seg, failed);
   }
 
@@ -803,6 +813,13 @@ export class ImageReader {
     const scratch: Scratch = { bytes: undefined };
     let checked = 0;
     try {
+      const pool = this.#pool;
+      if (pool !== undefined && this.#seal !== undefined) {
+        // Encrypted (no deltas, no references): the threads authenticate the segments, several at once.
+        const which = this.index.segments.map((_, s) => s).filter((s) => !skip.has(s));
+        await this.#verifyPooled(pool, which);
+        return which.length;
+      }
       for (let s = 0; s < this.index.segments.length; s++) {
         if (skip.has(s)) continue;
         checked++;
@@ -821,6 +838,39 @@ export class ImageReader {
       throw readError(err, this.id, undefined);
     }
     return checked;
+  }
+
+  /**
+   * Check segments `which` on the pool's threads (checksum, and
+   * authentication in an encrypted image): stored bytes are read in order
+   * into the pool's slots (at most its slots in flight). Throws the failure
+   * of the lowest segment that failed.
+   */
+  async #verifyPooled(pool: ZstdPool, which: readonly number[]): Promise<void> {
+    let maxStored = 0;
+    for (const s of which) maxStored = Math.max(maxStored, this.index.segments[s]!.storedLength);
+    const tasks: Promise<void>[] = [];
+    let failure: { n: number; err: unknown } | undefined;
+    const fail = (n: number, err: unknown): void => {
+      if (failure === undefined || n < failure.n) failure = { n, err };
+    };
+    try {
+      for (const s of which) {
+        if (failure !== undefined) break;
+        const slot = await pool.acquire(maxStored, 0);
+        const seg = this.index.segments[s]!;
+        const job = (async () => {
+          const stored = await this.#storedBytes(seg, slot.input);
+          if (stored.buffer !== slot.input.buffer) slot.input.set(stored);
+          const failed = await pool.verify(slot.input.subarray(0, seg.storedLength), seg.crc, seg.codec, seg.rawLength, this.#openOf(s));
+          if (failed !== undefined) throw this.#segmentError(s, seg, failed);
+        })();
+        tasks.push(job.catch((err: unknown) => fail(s, err)).finally(() => slot.release()));
+      }
+    } finally {
+      await Promise.all(tasks);
+    }
+    if (failure !== undefined) throw failure.err;
   }
 
   /** The index entry of provider `id`, checked against the state-size limit. */

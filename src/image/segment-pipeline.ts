@@ -160,13 +160,23 @@ class EncryptStage implements SegmentStage {
   decode(seg: DecodingSegment): FrameFailure | undefined {
     const s = seg.seal;
     if (s === undefined) return undefined;
-    if (seg.bytes.length < TAG_BYTES) return { kind: 'auth' };
-    const aad = segmentAad(s.uuid, s.index, SegmentFlag.ENCRYPTED, seg.codec, seg.dst.length);
-    const n = openInto(s.key, nonceOf(NONCE_DOMAIN_SEGMENT, s.index), aad, seg.bytes, s.memory);
+    const n = openSegment(seg.bytes, seg.codec, seg.dst.length, s);
     if (n < 0) return { kind: 'auth' };
     seg.bytes = s.memory.subarray(0, n);
     return undefined;
   }
+}
+
+/**
+ * Authenticate and decrypt the stored bytes of segment `seal.index` (as the
+ * index records it: `codec`, `rawLength`) into `seal.memory`. Returns the
+ * plaintext length, or -1 when authentication fails (or the bytes are
+ * shorter than a tag).
+ */
+export function openSegment(stored: Uint8Array, codec: number, rawLength: number, seal: SegmentSeal): number {
+  if (stored.length < TAG_BYTES) return -1;
+  const aad = segmentAad(seal.uuid, seal.index, SegmentFlag.ENCRYPTED, codec, rawLength);
+  return openInto(seal.key, nonceOf(NONCE_DOMAIN_SEGMENT, seal.index), aad, stored, seal.memory);
 }
 
 /** CRC-32 of the stored bytes, checked before any other stage reads them. */
@@ -277,6 +287,18 @@ export class SegmentPipeline {
    */
   check(stored: Uint8Array, crc: number): FrameFailure | undefined {
     return this.#checksum.decode({ bytes: stored, codec: SegmentCodec.RAW, crc, dst: stored, maxRawBytes: stored.length });
+  }
+
+  /**
+   * Check stored bytes without decompressing them: the checksum, then, with
+   * `seal` (a segment of an encrypted image, `codec` and `rawLength` as the
+   * index records them), authentication — the plaintext goes to the seal's
+   * memory and is forgotten. Returns the failed check, or undefined.
+   */
+  verify(stored: Uint8Array, crc: number, codec: number, rawLength: number, seal?: SegmentSeal): FrameFailure | undefined {
+    const bad = this.check(stored, crc);
+    if (bad !== undefined || seal === undefined) return bad;
+    return openSegment(stored, codec, rawLength, seal) < 0 ? { kind: 'auth' } : undefined;
   }
 }
 

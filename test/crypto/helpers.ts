@@ -12,7 +12,8 @@ import { HEADER_SIZE, TRAILER_SIZE } from '../../src/image/constants.js';
 import { FORMATS } from '../../src/image/format-registry.js';
 import { decodeTrailer, encodeTrailer } from '../../src/image/header.js';
 import type { ImageIndex } from '../../src/image/index-model.js';
-import { ImageReader } from '../../src/image/reader.js';
+import type { ZstdPool } from '../../src/image/pool.js';
+import { ImageReader, useReaderPool } from '../../src/image/reader.js';
 import type { CapturedProvider, ManifestInput } from '../../src/image/writer.js';
 import { FIXED_MANIFEST, captured, imageBytes, memorySource } from '../helpers/image-bytes.js';
 
@@ -49,9 +50,10 @@ export function encryptedImage(
   );
 }
 
-/** Read every provider of an image with `keys`. */
-export async function readWith(bytes: Uint8Array, keys: KeySource | undefined, id = 'mem'): Promise<Map<string, unknown>> {
+/** Read every provider of an image with `keys` (through `pool`'s threads when given). */
+export async function readWith(bytes: Uint8Array, keys: KeySource | undefined, id = 'mem', pool?: ZstdPool): Promise<Map<string, unknown>> {
   const reader = await ImageReader.open(memorySource(bytes, id), keys === undefined ? {} : { keys });
+  useReaderPool(reader, pool);
   try {
     const out = new Map<string, unknown>();
     for (const p of reader.providers) out.set(p.id, await reader.readProvider(p.id));

@@ -1,15 +1,18 @@
 // Encrypted images (format 4) round trip, and the plaintext never appears in
 // their bytes.
 import { randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { crc32 } from 'node:zlib';
+import { describe, expect, it, vi } from 'vitest';
 import { ErrorCodes } from '../../src/errors.js';
 import { RequiredFlag, TRAILER_SIZE } from '../../src/image/constants.js';
 import { decodeHeader, decodeTrailer } from '../../src/image/header.js';
-import { ImageReader } from '../../src/image/reader.js';
+import { ImageReader, useReaderPool } from '../../src/image/reader.js';
+import type { ZstdPool } from '../../src/image/pool.js';
+import type { KeySource } from '../../src/crypto/keys.js';
 import { SegmentFlag } from '../../src/image/index-model.js';
 import { captured, imageBytes, memorySource } from '../helpers/image-bytes.js';
 import { expectCode } from '../helpers/errors.js';
-import { FIXED_DEK, FIXED_UUID, KEY_A, KEY_B, encryptedImage, readWith, ring, smallProviders, smallState } from './helpers.js';
+import { FIXED_DEK, FIXED_UUID, KEY_A, KEY_B, encryptedImage, readWith, resealIndex, ring, smallProviders, smallState } from './helpers.js';
 
 describe('encrypted images', () => {
   it('round trip: typed arrays by value and object graphs with shared references', async () => {
@@ -68,6 +71,17 @@ describe('encrypted images', () => {
   });
 });
 
+/** The check a restore runs before any hook (every provider), through `pool`'s threads. */
+async function checkWith(bytes: Uint8Array, keys: KeySource, pool: ZstdPool): Promise<number> {
+  const reader = await ImageReader.open(memorySource(bytes), { keys });
+  useReaderPool(reader, pool);
+  try {
+    return await reader.checkSegments(reader.providers.map((p) => p.id));
+  } finally {
+    await reader.close();
+  }
+}
+
 describe('an encrypted image written through the compression pool', () => {
   it('holds the same sealed segments as the image written on one thread (compressed in the pool, sealed in order here), and reads back by value', async () => {
     const { ZstdPool } = await import('../../src/image/pool.js');
@@ -85,6 +99,63 @@ describe('an encrypted image written through the compression pool', () => {
       expect(segmentsEnd(pooled)).toBe(segmentsEnd(alone));
       expect(pooled.subarray(0, segmentsEnd(pooled)).equals(alone.subarray(0, segmentsEnd(alone)))).toBe(true);
       expect((await readWith(pooled, keys)).get('big')).toEqual({ data, n: 42 });
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('is opened in the pool threads on read: each segment of its runs goes to a thread with its own index, and reads back by value', async () => {
+    const { ZstdPool } = await import('../../src/image/pool.js');
+    const pool = new ZstdPool(2, 0);
+    const fill = vi.spyOn(ZstdPool.prototype, 'fillRun');
+    const decompress = vi.spyOn(ZstdPool.prototype, 'decompress');
+    const verify = vi.spyOn(ZstdPool.prototype, 'verify');
+    try {
+      const data = Buffer.concat([Buffer.alloc(200_000, 7), randomBytes(100_000), Buffer.from('x'.repeat(150_000))]);
+      const keys = ring({ a: KEY_A }, 'a');
+      const bytes = await imageBytes([captured('big', { data, n: 42 }, { blobThreshold: 256 })], { segmentSize: 64 * 1024, blobThreshold: 256, encryption: keys });
+      expect((await readWith(bytes, keys, 'mem', pool)).get('big')).toEqual({ data, n: 42 });
+      const reader = await ImageReader.open(memorySource(bytes), { keys });
+      const segments = reader.index.segments.length;
+      // Every segment was opened by a thread (fillRun's 9th argument, decompress's 5th: the key, uuid and index), each index once.
+      const opened = [...fill.mock.calls.map((c) => c[8]), ...decompress.mock.calls.map((c) => c[4])];
+      expect(opened.every((o) => o !== undefined && o.key.length === 32 && o.uuid.length === 16)).toBe(true);
+      expect(opened.map((o) => o!.index).sort((a, b) => a - b)).toEqual(Array.from({ length: segments }, (_, i) => i));
+      // The check before a restore authenticates every segment on the threads too (verify's 5th argument).
+      useReaderPool(reader, pool);
+      expect(await reader.checkSegments(['big'])).toBe(segments);
+      expect(verify.mock.calls.map((c) => c[4]?.index).sort((a, b) => (a ?? -1) - (b ?? -1))).toEqual(Array.from({ length: segments }, (_, i) => i));
+      await reader.close();
+    } finally {
+      fill.mockRestore();
+      decompress.mockRestore();
+      verify.mockRestore();
+      await pool.close();
+    }
+  });
+
+  it('a segment changed with its checksum made to match fails authentication in the pool thread that opens it: CKPT_ERR_CORRUPT', async () => {
+    const { ZstdPool } = await import('../../src/image/pool.js');
+    const pool = new ZstdPool(2, 0);
+    try {
+      const keys = ring({ a: KEY_A }, 'a');
+      const data = randomBytes(300_000);
+      const bytes = await imageBytes([captured('big', { data }, { blobThreshold: 256 })], { segmentSize: 64 * 1024, blobThreshold: 256, encryption: keys, fixedSeal: { dek: FIXED_DEK, uuid: FIXED_UUID } });
+      const reader = await ImageReader.open(memorySource(bytes), { keys });
+      const segs = reader.index.segments;
+      await reader.close();
+      const k = segs.length - 2;
+      const seg = segs[k]!;
+      const bad = Buffer.from(bytes);
+      bad[seg.offset + 10]! ^= 0x40;
+      const forged = resealIndex(bad, (m) => ({ ...m, segments: m.segments.map((s, n) => (n === k ? { ...s, crc: crc32(bad.subarray(seg.offset, seg.offset + seg.storedLength)) } : s)) }));
+      expect((await readWith(resealIndex(bytes, (m) => m), keys, 'mem', pool)).get('big')).toEqual({ data });
+      for (const attempt of [readWith(forged, keys, 'mem', pool), checkWith(forged, keys, pool)]) {
+        const err = await expectCode(attempt, ErrorCodes.CORRUPT);
+        expect(err.message).toMatch(/authentic/);
+        expect(err.message).toContain(`segment ${k}`);
+      }
+      await checkWith(resealIndex(bytes, (m) => m), keys, pool);
     } finally {
       await pool.close();
     }
