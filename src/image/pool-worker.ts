@@ -28,6 +28,13 @@
  *   maps the page, and it leaves whatever the other thread wrote there.
  * - `encodeSegment`: one segment of an incremental image: hash, compare,
  *   XOR delta or full encoding (`image/incremental-plan`); replies `outcome`.
+ * - `open` on `encode`: the segment belongs to an encrypted image; it is
+ *   sealed into `dst` after compression (in place, or from `src` when it is
+ *   stored raw; `dst` has 16 bytes of room for the tag) and the reply is its
+ *   sealed length `n`, `crc` of the sealed bytes and its `codec`.
+ * - `seal`: seal a segment compressed earlier (during capture, before the
+ *   image's key existed): `n` bytes of `buf` (or `src` when `n` is -1, stored
+ *   raw) into `buf`; replies the sealed length `n` and its `crc`.
  * - `open` (on `decode` and `fillRun`): the segment belongs to an encrypted
  *   image — its segment subkey, uuid and index; the stored bytes are
  *   authenticated and decrypted into this thread's plaintext memory (reused
@@ -39,8 +46,8 @@
  * Anything thrown is answered with `error` (its message).
  */
 import { parentPort } from 'node:worker_threads';
-import { SegmentCodec } from './constants.js';
-import { SegmentPipeline, type FrameFailure, type SegmentSeal } from './segment-pipeline.js';
+import { SegmentCodec, type SegmentCodecId } from './constants.js';
+import { SegmentPipeline, type FrameFailure, type SegmentSeal, type StoredSegment } from './segment-pipeline.js';
 import { TAG_BYTES } from '../crypto/seal.js';
 import { encodeSegment, type SegmentOutcome, type SegmentTask } from './incremental-plan.js';
 
@@ -56,7 +63,23 @@ export interface SegmentOpen {
 
 /** A request to a pool thread (`id` is echoed in the reply). */
 export type PoolRequest = { readonly id: number } & (
-  | { readonly op: 'encode'; readonly level: number; readonly src: Uint8Array; readonly dst: Uint8Array; readonly done?: Int32Array | undefined }
+  | {
+      readonly op: 'encode';
+      readonly level: number;
+      readonly src: Uint8Array;
+      readonly dst: Uint8Array;
+      readonly done?: Int32Array | undefined;
+      readonly open?: SegmentOpen | undefined;
+    }
+  | {
+      readonly op: 'seal';
+      readonly buf: Uint8Array;
+      readonly n: number;
+      readonly src?: Uint8Array | undefined;
+      readonly codec: number;
+      readonly raw: number;
+      readonly open: SegmentOpen;
+    }
   | {
       readonly op: 'decode';
       readonly src: Uint8Array;
@@ -96,6 +119,8 @@ export interface PoolReply {
   readonly n?: number;
   /** `encode`: CRC-32 of the stored bytes. */
   readonly crc?: number;
+  /** `encode` with `open`: the segment's codec (its sealed bytes are `n` bytes of `dst`). */
+  readonly codec?: number;
   /** `decode`, `fillRun`: the failed check. */
   readonly fail?: FrameFailure;
   /** Anything thrown, as its message. */
@@ -110,6 +135,12 @@ const pipeline = new SegmentPipeline();
 const runs = new Map<number, ArrayBuffer>();
 /** Plaintext of the encrypted segment being opened (reused; grown to the largest). */
 let plain = new Uint8Array(0);
+
+/** Seal `bytes` (`codec`, `rawLength` raw bytes) of segment `open.index` into `buf` (`bytes` may start `buf`: sealed in place). */
+function sealInto(buf: Uint8Array, bytes: Uint8Array, codec: SegmentCodecId, rawLength: number, open: SegmentOpen): StoredSegment {
+  if (buf.length < bytes.length + TAG_BYTES) throw new Error(`seal: ${buf.length} bytes of memory for ${bytes.length} + ${TAG_BYTES}`);
+  return pipeline.sealCompressed(bytes, codec, rawLength, { key: open.key, uuid: open.uuid, index: open.index, memory: buf });
+}
 
 /** The seal that opens segment `open` of `stored` bytes into this thread's plaintext memory; undefined for a plaintext image. */
 function sealOf(open: SegmentOpen | undefined, stored: number): SegmentSeal | undefined {
@@ -131,8 +162,20 @@ function handle(m: PoolRequest): { reply: PoolReply; transfer?: ArrayBuffer[] } 
   switch (m.op) {
     case 'encode': {
       const s = pipeline.encode(m.src, m.dst, m.level);
+      if (m.open !== undefined) {
+        // Sealed into dst: in place after the frame, or from src when it is stored raw.
+        const sealed = sealInto(m.dst, s.stored, s.codec, m.src.length, m.open);
+        if (m.done !== undefined) Atomics.add(m.done, 0, 1);
+        return { reply: { id, n: sealed.stored.length, crc: sealed.crc, codec: s.codec } };
+      }
       if (m.done !== undefined) Atomics.add(m.done, 0, 1);
       return { reply: { id, n: s.codec === SegmentCodec.RAW ? -1 : s.stored.length, crc: s.crc } };
+    }
+    case 'seal': {
+      const bytes = m.n < 0 ? m.src : m.buf.subarray(0, m.n);
+      if (bytes === undefined) throw new Error('seal: a segment stored raw needs its bytes (src)');
+      const sealed = sealInto(m.buf, bytes, m.codec === SegmentCodec.ZSTD ? SegmentCodec.ZSTD : SegmentCodec.RAW, m.raw, m.open);
+      return { reply: { id, n: sealed.stored.length, crc: sealed.crc } };
     }
     case 'decode': {
       const fail = pipeline.decode(m.src, m.codec ?? SegmentCodec.ZSTD, m.crc, m.dst, m.maxRawBytes, sealOf(m.open, m.src.length));

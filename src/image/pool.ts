@@ -19,6 +19,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { CkptError, ErrorCodes, type ErrorCode } from '../errors.js';
+import { SegmentCodec, type SegmentCodecId } from './constants.js';
 import type { PoolReply, PoolTask, SegmentOpen } from './pool-worker.js';
 import { SegmentPipeline, type FrameFailure } from './segment-pipeline.js';
 import type { SegmentOutcome, SegmentTask } from './incremental-plan.js';
@@ -38,10 +39,12 @@ const SCRATCH_KEEP_MAX = 512 * 1024 * 1024;
 
 /** Result of compressing one segment in the pool. */
 export interface CompressResult {
-  /** Frame size in `dst`, or -1 when compression did not help (store `src` raw). */
+  /** Frame size in `dst`, or -1 when compression did not help (store `src` raw); sealed: the sealed bytes' size in `dst`. */
   readonly length: number;
-  /** CRC-32 of the stored bytes (the frame, or `src` when raw). */
+  /** CRC-32 of the stored bytes (the frame, or `src` when raw; sealed: the sealed bytes). */
   readonly crc: number;
+  /** Sealed (`open` given): the segment's codec. */
+  readonly codec?: SegmentCodecId;
 }
 
 /** A segment's worth of shared memory, lent by {@link ZstdPool.acquire}; give it back with `release()`. */
@@ -262,9 +265,23 @@ export class ZstdPool {
    * thread also adds 1 to `done[0]` when it has finished: a caller that
    * cannot wait for the reply (the encoder, mid-stream) can still see it.
    */
-  async compress(src: Uint8Array, dst: Uint8Array, level: number, done?: Int32Array, threads?: number): Promise<CompressResult> {
-    const r = await this.#compressOn(this.#pick(threads), { op: 'encode', level, src, dst, done }, 'compressing a segment');
-    return { length: r.n ?? -1, crc: r.crc ?? 0 };
+  async compress(src: Uint8Array, dst: Uint8Array, level: number, done?: Int32Array, threads?: number, open?: SegmentOpen): Promise<CompressResult> {
+    const r = await this.#compressOn(this.#pick(threads), { op: 'encode', level, src, dst, done, open }, 'compressing a segment');
+    if (open === undefined) return { length: r.n ?? -1, crc: r.crc ?? 0 };
+    if (r.n === undefined || (r.codec !== SegmentCodec.RAW && r.codec !== SegmentCodec.ZSTD)) throw new CkptError(ErrorCodes.SNAPSHOT_FAILED, 'sealing a segment: the pool thread gave no result');
+    return { length: r.n, crc: r.crc ?? 0, codec: r.codec };
+  }
+
+  /**
+   * Seal one segment of an encrypted image that was compressed earlier:
+   * the `length` bytes of frame at the start of `buf` (in place), or `src`
+   * when `length` is -1 (stored raw), into `buf` (16 bytes of room after
+   * them for the tag). Resolves with the sealed length and its CRC-32.
+   */
+  async seal(buf: Uint8Array, length: number, src: Uint8Array | undefined, codec: SegmentCodecId, rawLength: number, open: SegmentOpen, threads?: number): Promise<{ length: number; crc: number }> {
+    const r = await this.#compressOn(this.#pick(threads), { op: 'seal', buf, n: length, src, codec, raw: rawLength, open }, 'sealing a segment');
+    if (r.n === undefined) throw new CkptError(ErrorCodes.SNAPSHOT_FAILED, 'sealing a segment: the pool thread gave no result');
+    return { length: r.n, crc: r.crc ?? 0 };
   }
 
   /**

@@ -60,6 +60,8 @@ export interface StoredSegment {
 export interface EncodingSegment {
   /** The raw bytes. */
   readonly raw: Uint8Array;
+  /** Their length (what the index records; sealing binds it). */
+  readonly rawLength: number;
   /** Memory a stage may write into (at least {@link compressBound} of the raw length). */
   readonly output: Uint8Array;
   /** zstd level (1..19). */
@@ -152,9 +154,7 @@ class EncryptStage implements SegmentStage {
   encode(seg: EncodingSegment): void {
     const s = seg.seal;
     if (s === undefined) return;
-    const aad = segmentAad(s.uuid, s.index, SegmentFlag.ENCRYPTED, seg.codec, seg.raw.length);
-    const n = sealInto(s.key, nonceOf(NONCE_DOMAIN_SEGMENT, s.index), aad, seg.bytes, s.memory);
-    seg.bytes = s.memory.subarray(0, n);
+    seg.bytes = s.memory.subarray(0, sealSegment(seg.bytes, seg.codec, seg.rawLength, s));
   }
 
   decode(seg: DecodingSegment): FrameFailure | undefined {
@@ -165,6 +165,18 @@ class EncryptStage implements SegmentStage {
     seg.bytes = s.memory.subarray(0, n);
     return undefined;
   }
+}
+
+/**
+ * Encrypt the bytes of segment `seal.index` (`codec`, `rawLength` as the
+ * index will record them) into `seal.memory`: ciphertext ‖ tag; returns its
+ * length (`bytes.length + 16`). `bytes` may be the start of `seal.memory`
+ * itself (sealed in place: each piece is read before its ciphertext is
+ * written over it), given 16 bytes of room after it for the tag.
+ */
+export function sealSegment(bytes: Uint8Array, codec: number, rawLength: number, seal: SegmentSeal): number {
+  const aad = segmentAad(seal.uuid, seal.index, SegmentFlag.ENCRYPTED, codec, rawLength);
+  return sealInto(seal.key, nonceOf(NONCE_DOMAIN_SEGMENT, seal.index), aad, bytes, seal.memory);
 }
 
 /**
@@ -216,19 +228,20 @@ export class SegmentPipeline {
    * checksum. Throws only on a zstd failure (out of memory).
    */
   encode(raw: Uint8Array, output: Uint8Array, level: number, seal?: SegmentSeal): StoredSegment {
-    const seg: EncodingSegment = { raw, output, level, bytes: raw, codec: SegmentCodec.RAW, crc: 0, seal };
+    const seg: EncodingSegment = { raw, rawLength: raw.length, output, level, bytes: raw, codec: SegmentCodec.RAW, crc: 0, seal };
     for (const stage of this.stages) stage.encode(seg);
     return { stored: seg.bytes, codec: seg.codec, crc: seg.crc };
   }
 
   /**
    * The stored form of a segment compressed elsewhere (a pool thread):
-   * `bytes` as `codec` holds `raw`, encrypted with `seal` into its memory,
-   * and the checksum of the result — what {@link encode} does after it
-   * compressed.
+   * `bytes` as `codec` holds `rawLength` raw bytes, encrypted with `seal`
+   * into its memory (in place when `bytes` starts it: see
+   * {@link sealSegment}), and the checksum of the result — what
+   * {@link encode} does after it compressed.
    */
-  sealCompressed(bytes: Uint8Array, codec: SegmentCodecId, raw: Uint8Array, seal: SegmentSeal): StoredSegment {
-    const seg: EncodingSegment = { raw, output: bytes, level: 0, bytes, codec, crc: 0, seal };
+  sealCompressed(bytes: Uint8Array, codec: SegmentCodecId, rawLength: number, seal: SegmentSeal): StoredSegment {
+    const seg: EncodingSegment = { raw: bytes, rawLength, output: bytes, level: 0, bytes, codec, crc: 0, seal };
     for (const stage of this.stages) if (stage.name !== 'compress') stage.encode(seg);
     return { stored: seg.bytes, codec: seg.codec, crc: seg.crc };
   }

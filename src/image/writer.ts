@@ -33,6 +33,7 @@ import { encodeHeader, encodeTrailer } from './header.js';
 import type { AheadSegment, AheadStream, CapturedEncoding } from './capture.js';
 import { SegmentFlag, type BlobEntry, type ImageIndex, type Manifest, type ProviderEntry, type SegmentEntry, type SegmentRun } from './index-model.js';
 import type { Slot, ZstdPool } from './pool.js';
+import type { SegmentOpen } from './pool-worker.js';
 import { SegmentPipeline, type SegmentSeal } from './segment-pipeline.js';
 import { encodeSegment, newImageUuid, segmentHash, type IncrementalPlan, type ParentSegment, type RunKey, type SegmentOutcome, type SegmentTask, type XorBases } from './incremental-plan.js';
 
@@ -85,7 +86,8 @@ export interface WriteSettings {
   /**
    * Write an encrypted image (format 4): a fresh data key wrapped by this
    * source, every segment and the index sealed with AES-256-GCM. Segments
-   * are compressed and sealed on the calling thread; not together with
+   * are compressed and sealed in the pool threads when the image is written
+   * through the pool, else on the calling thread; not together with
    * `incremental` (`CKPT_ERR_INVALID_ARGUMENT`).
    */
   readonly encryption?: KeySource;
@@ -339,32 +341,70 @@ class ImageStreamWriter {
    */
   async #writeCompressed(index: number, raw: Uint8Array, compressed: Uint8Array, codec: SegmentCodecId, crc: number, hash?: bigint): Promise<void> {
     const seal = this.#segmentSeal(index, compressed.length);
-    const s = seal === undefined ? { stored: compressed, crc, codec } : this.#pipeline.sealCompressed(compressed, codec, raw, seal);
+    const s = seal === undefined ? { stored: compressed, crc, codec } : this.#pipeline.sealCompressed(compressed, codec, raw.length, seal);
     this.#entry(index, s.stored, raw.length, s.crc, s.codec, hash);
     await this.sink.write(s.stored);
     this.offset += s.stored.length;
   }
 
-  /** A segment compressed during capture: write it in turn (its buffer is given back by the capture's release()). */
+  /** How a pool thread seals segment `index` of this image; undefined for a plaintext image. */
+  #openOf(index: number): SegmentOpen | undefined {
+    const s = this.seal;
+    return s === undefined ? undefined : { key: s.keys.segments, uuid: s.uuid, index };
+  }
+
+  /** Record and write a segment's stored bytes, sealed already in an encrypted image. */
+  async #writeStored(index: number, rawLength: number, stored: Uint8Array, codec: SegmentCodecId, crc: number, hash?: bigint): Promise<void> {
+    this.#entry(index, stored, rawLength, crc, codec, hash);
+    await this.sink.write(stored);
+    this.offset += stored.length;
+  }
+
+  /**
+   * A segment compressed during capture: write it in turn (its buffer is
+   * given back by the capture's release()). In an encrypted image a pool
+   * thread seals it as soon as it is compressed — in place, in its buffer —
+   * so segments are sealed on the threads, several at once, not in turn here.
+   */
   #ahead(index: number, raw: Uint8Array, pre: AheadSegment, hash?: bigint): void {
+    const open = this.#openOf(index);
+    const pool = this.#pool;
+    const sealed =
+      open === undefined || pool === undefined
+        ? undefined
+        : pre.job
+            .then(async (r) => {
+              const codec = r.length < 0 ? SegmentCodec.RAW : SegmentCodec.ZSTD;
+              if (pre.output.length < (r.length < 0 ? raw.length : r.length) + TAG_BYTES) return undefined; // no room: sealed in turn below
+              return { ...(await pool.seal(pre.output, r.length, r.length < 0 ? raw : undefined, codec, raw.length, open, this.settings.threads)), codec };
+            })
+            .then(
+              (v) => ({ ok: true as const, v }),
+              (err: unknown) => ({ ok: false as const, err }),
+            );
     const step = async (): Promise<void> => {
       const r = await pre.job;
+      const s = await sealed;
       if (this.#failed) return;
+      if (s !== undefined && !s.ok) return this.#fail(s.err);
+      if (s?.v !== undefined) return this.#writeStored(index, raw.length, pre.output.subarray(0, s.v.length), s.v.codec, s.v.crc, hash);
       await this.#writeCompressed(index, raw, r.length < 0 ? raw : pre.output.subarray(0, r.length), r.length < 0 ? SegmentCodec.RAW : SegmentCodec.ZSTD, r.crc, hash);
     };
     this.#chain = this.#chain.then(step).catch((err: unknown) => this.#fail(err));
   }
 
   async #pooled(pool: ZstdPool, index: number, raw: Uint8Array): Promise<void> {
+    // An encrypted image's segments are compressed and sealed by the thread (into the output, room for the tag).
+    const open = this.#openOf(index);
     // Backpressure: wait for a free slot (segments in flight are bounded).
-    const slot: Slot = await pool.acquire(raw.length, SegmentPipeline.outputBytes(raw.length));
+    const slot: Slot = await pool.acquire(raw.length, Math.max(SegmentPipeline.outputBytes(raw.length), open === undefined ? 0 : raw.length + TAG_BYTES));
     let src = raw;
     if (!(raw.buffer instanceof SharedArrayBuffer)) {
       slot.input.set(raw);
       src = slot.input.subarray(0, raw.length);
     }
     // Queued on at most `threads` threads (each runs one job at a time): the others stay free.
-    const job = pool.compress(src, slot.output, this.settings.level, undefined, this.settings.threads).then(
+    const job = pool.compress(src, slot.output, this.settings.level, undefined, this.settings.threads, open).then(
       (r) => ({ ok: true as const, r }),
       (err: unknown) => ({ ok: false as const, err }),
     );
@@ -373,6 +413,7 @@ class ImageStreamWriter {
       const done = await job;
       if (this.#failed) return;
       if (!done.ok) return this.#fail(done.err);
+      if (done.r.codec !== undefined) return this.#writeStored(index, raw.length, slot.output.subarray(0, done.r.length), done.r.codec, done.r.crc);
       await this.#writeCompressed(index, raw, done.r.length < 0 ? src : slot.output.subarray(0, done.r.length), done.r.length < 0 ? SegmentCodec.RAW : SegmentCodec.ZSTD, done.r.crc);
     };
     this.#chain = this.#chain
@@ -410,7 +451,7 @@ export async function writeImage(
     throw new CkptError(ErrorCodes.INVALID_ARGUMENT, 'incremental images cannot be encrypted yet; use encryption without incremental (see docs/encryption.md)');
   }
   const formatVersion = encryption !== undefined ? ENCRYPTED_FORMAT_VERSION : (settings.formatVersion ?? formats.current);
-  // Segments are compressed in the pool threads; those of an encrypted image are then sealed on this thread.
+  // Segments are compressed in the pool threads; those of an encrypted image are sealed there too.
   const w = new ImageStreamWriter(sink, settings, settings.pool !== undefined && rawBytesOf(providers) >= settings.pool.minBytes);
   const incr = settings.incremental;
   const parent = incr?.plan.parent;

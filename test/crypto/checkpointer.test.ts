@@ -207,9 +207,10 @@ describe('encryption and the tools that rewrite images', () => {
 
 
 describe('encryption and the compression pool', () => {
-  it('an encrypted image is compressed in the pool threads too (ahead, during capture), then sealed; it restores by value', async () => {
+  it('an encrypted image is compressed in the pool threads too (ahead, during capture), then sealed there, each segment once; it restores by value', async () => {
     const { ZstdPool } = await import('../../src/image/pool.js');
     const spy = vi.spyOn(ZstdPool.prototype, 'aheadOutput');
+    const seal = vi.spyOn(ZstdPool.prototype, 'seal');
     try {
       // A value stream of about 15 MiB (several default segments): compressed ahead in the pool threads when not encrypted.
       const state = { m: new Map([[1, Array.from({ length: 400_000 }, (_, i) => ({ i, s: `v${String(i % 97)}` }))]]), list: Array.from({ length: 500_000 }, (_, i) => [i, `n${String(i)}`]) };
@@ -220,16 +221,22 @@ describe('encryption and the compression pool', () => {
         opened.push(ckpt);
         let value: unknown = state;
         ckpt.register({ id: 'app', snapshot: () => value, restore: (s) => void (value = s) });
+        seal.mockClear();
         await ckpt.checkpoint();
         value = undefined;
         await ckpt.restore();
         expect(value).toEqual(state);
         calls.push(spy.mock.calls.length);
+        // Every segment compressed ahead is sealed by a thread (the 6th argument: its key, uuid and index), never a plaintext one.
+        const indexes = seal.mock.calls.map((c) => c[5].index);
+        expect(new Set(indexes).size).toBe(indexes.length);
+        expect(indexes.length).toBe(encryption === undefined ? 0 : spy.mock.calls.length);
       }
       expect(calls[0]).toBeGreaterThan(0);
       expect(calls[1]).toBe(calls[0]);
     } finally {
       spy.mockRestore();
+      seal.mockRestore();
     }
   });
 });

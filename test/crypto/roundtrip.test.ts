@@ -83,9 +83,10 @@ async function checkWith(bytes: Uint8Array, keys: KeySource, pool: ZstdPool): Pr
 }
 
 describe('an encrypted image written through the compression pool', () => {
-  it('holds the same sealed segments as the image written on one thread (compressed in the pool, sealed in order here), and reads back by value', async () => {
+  it('holds the same sealed segments as the image written on one thread (compressed and sealed in the pool threads), and reads back by value', async () => {
     const { ZstdPool } = await import('../../src/image/pool.js');
     const pool = new ZstdPool(2, 0);
+    const compress = vi.spyOn(ZstdPool.prototype, 'compress');
     try {
       // Several segments of compressible and incompressible bytes (stored raw), as blobs.
       const data = Buffer.concat([Buffer.alloc(200_000, 7), randomBytes(100_000), Buffer.from('x'.repeat(150_000))]);
@@ -99,7 +100,13 @@ describe('an encrypted image written through the compression pool', () => {
       expect(segmentsEnd(pooled)).toBe(segmentsEnd(alone));
       expect(pooled.subarray(0, segmentsEnd(pooled)).equals(alone.subarray(0, segmentsEnd(alone)))).toBe(true);
       expect((await readWith(pooled, keys)).get('big')).toEqual({ data, n: 42 });
+      // Each segment went to a thread with its key, uuid and index (compress's 6th argument): sealed there.
+      const sealedBy = compress.mock.calls.map((c) => c[5]?.index);
+      expect(sealedBy.length).toBeGreaterThan(3);
+      expect(sealedBy.every((i) => i !== undefined)).toBe(true);
+      expect(new Set(sealedBy).size).toBe(sealedBy.length);
     } finally {
+      compress.mockRestore();
       await pool.close();
     }
   });
@@ -150,8 +157,8 @@ describe('an encrypted image written through the compression pool', () => {
       bad[seg.offset + 10]! ^= 0x40;
       const forged = resealIndex(bad, (m) => ({ ...m, segments: m.segments.map((s, n) => (n === k ? { ...s, crc: crc32(bad.subarray(seg.offset, seg.offset + seg.storedLength)) } : s)) }));
       expect((await readWith(resealIndex(bytes, (m) => m), keys, 'mem', pool)).get('big')).toEqual({ data });
-      for (const attempt of [readWith(forged, keys, 'mem', pool), checkWith(forged, keys, pool)]) {
-        const err = await expectCode(attempt, ErrorCodes.CORRUPT);
+      for (const attempt of [() => readWith(forged, keys, 'mem', pool), () => checkWith(forged, keys, pool)]) {
+        const err = await expectCode(attempt(), ErrorCodes.CORRUPT);
         expect(err.message).toMatch(/authentic/);
         expect(err.message).toContain(`segment ${k}`);
       }
