@@ -37,6 +37,7 @@ export interface CompressionOptions {
   readonly level?: number;
   /**
    * Worker threads that compress and decompress the segments of large images
+   * — and seal and open them, in an encrypted image
    * (8 MiB of state and more; smaller ones stay on the calling thread, where
    * a thread round trip would cost more), in parallel with writing; default
    * `os.availableParallelism()`. `0`: everything on the calling thread.
