@@ -25,7 +25,8 @@
  *
  * The cost when unused is one environment lookup per point; a checkpoint
  * passes a few dozen points. Applications must never set these variables.
- * The names are listed in {@link FAULT_POINTS}.
+ * The names are listed in {@link FAULT_POINTS} (a checkpoint's) and
+ * {@link REKEY_FAULT_POINTS} (`ckpt rekey`'s).
  */
 import { writeSync } from 'node:fs';
 
@@ -56,8 +57,17 @@ export const FAULT_POINTS = [
   'after-retention', // lifecycle: retention done, checkpoint() about to resolve
 ] as const;
 
-/** A crash point name. */
+/** Crash points of `ckpt rekey` (cli/commands/rekey), passed once per image it rewrites. */
+export const REKEY_FAULT_POINTS = [
+  'rekey-copied', // the image's temporary copy holds the new tail and is fsynced; not yet renamed over the image
+  'rekey-renamed', // renamed over the image, directory not yet fsynced
+] as const;
+
+/** A crash point name of a checkpoint. */
 export type FaultPointName = (typeof FAULT_POINTS)[number];
+
+/** A crash point name of `ckpt rekey`. */
+export type RekeyFaultPointName = (typeof REKEY_FAULT_POINTS)[number];
 
 const hits = new Map<string, number>();
 
@@ -68,7 +78,7 @@ const hits = new Map<string, number>();
  * to stderr as `ckpt-fault-point <name> <count>`. Does nothing when neither
  * variable is set.
  */
-export function faultPoint(name: FaultPointName): void {
+export function faultPoint(name: FaultPointName | RekeyFaultPointName): void {
   const spec = process.env['CKPT_TEST_KILL_AT'];
   const trace = process.env['CKPT_TEST_FAULT_TRACE'];
   if ((spec === undefined || spec === '') && (trace === undefined || trace === '')) return;

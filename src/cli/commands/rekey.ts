@@ -22,6 +22,7 @@ import type { Command } from 'commander';
 import { CkptError, ErrorCodes, isCkptError } from '../../index.js';
 import { cliKeySource } from '../../crypto/keys.js';
 import { rekeyTail, type RekeyedTail } from '../../crypto/rekey.js';
+import { faultPoint } from '../../lifecycle/fault-points.js';
 import { isS3Url } from '../../store/s3-url.js';
 import { addCommonOptions, examples, nonNegativeInt, type CommandContext } from '../command.js';
 import { usageError } from '../errors.js';
@@ -152,11 +153,13 @@ async function replaceTail(dir: string, id: string, t: RekeyedTail): Promise<voi
     } finally {
       await fh.close();
     }
+    faultPoint('rekey-copied');
     await rename(temp, target);
   } catch (err) {
     await rm(temp, { force: true }).catch(() => undefined);
     throw err;
   }
+  faultPoint('rekey-renamed');
   const d = await open(dir, 'r');
   try {
     await d.sync();
