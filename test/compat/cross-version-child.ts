@@ -12,9 +12,14 @@
  *
  * Prints one JSON line per store (in that order) to stdout: `{ node, dir, id?, diffs? }`,
  * where `diffs` maps each provider id to its first difference (`null` when
- * the state came back exactly).
+ * the state came back exactly). `write` also writes <dir>/channel-message.v8
+ * (a group channel message as its image holds it); `read` then prints one
+ * line per <dir>, `{ node, dir, v8 }`: that message read here, its first
+ * difference or `null`.
  */
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { deserialize, serialize } from 'node:v8';
 import { Checkpointer } from '../../src/index.js';
 import { classesState, largeState, multiProviders, Particle, valuesState } from '../fixtures/images/expected.js';
 import { deepDiff } from '../helpers/deep-equal.js';
@@ -84,10 +89,45 @@ async function read(dir: string, threads: number): Promise<void> {
   }
 }
 
+/**
+ * A channel message as CheckpointGroup channels keep it in a group image
+ * (`v8.serialize` bytes, src/group/channel.ts): a value of every kind a
+ * message may hold, so an image with messages in flight written under one
+ * Node version is read under another.
+ */
+function channelMessage(): unknown {
+  return {
+    n: 1,
+    f: 0.1,
+    neg0: -0,
+    nan: Number.NaN,
+    big: 2n ** 70n,
+    s: 'héllo ✓ 𝄞',
+    list: [1, 'a', null, undefined, [2, { deep: true }]],
+    map: new Map<unknown, unknown>([
+      ['k', { a: 1 }],
+      [2, 'two'],
+    ]),
+    set: new Set([1, 'x']),
+    date: new Date(1_700_000_000_000),
+    re: /a+b/gi,
+    f64: Float64Array.from([1.5, -2, Number.POSITIVE_INFINITY]),
+    u8: Uint8Array.from([1, 2, 255]),
+    i32: Int32Array.from([-1, 7]),
+  };
+}
+
+const MESSAGE_FILE = 'channel-message.v8';
+
 const [command, ...dirs] = process.argv.slice(2);
-if (command === 'write' && dirs.length === 1) for (const w of WRITERS) await write(join(dirs[0]!, w.store), w.threads);
-else if (command === 'read' && dirs.length > 0) for (const d of dirs) for (const w of WRITERS) await read(join(d, w.store), w.threads);
-else {
+if (command === 'write' && dirs.length === 1) {
+  for (const w of WRITERS) await write(join(dirs[0]!, w.store), w.threads);
+  await writeFile(join(dirs[0]!, MESSAGE_FILE), serialize(channelMessage()));
+} else if (command === 'read' && dirs.length > 0) {
+  for (const d of dirs) for (const w of WRITERS) await read(join(d, w.store), w.threads);
+  // Then one line per directory: the channel message written there, read here.
+  for (const d of dirs) console.log(JSON.stringify({ node: process.version, dir: d, v8: deepDiff(deserialize(await readFile(join(d, MESSAGE_FILE))), channelMessage()) ?? null }));
+} else {
   console.error('usage: cross-version-child.ts write <dir> | read <dir>...');
   process.exitCode = 2;
 }
