@@ -19,7 +19,7 @@ import { FALLBACK_CODES as RESTORE_FALLBACK_CODES } from '../lifecycle/restore-r
 import type { KeySource } from '../crypto/keys.js';
 import { readPublicInfo } from '../image/reader.js';
 import { problemOf } from './problems.js';
-import { checkGroup, groupMeta, type GroupCheck } from './group-image.js';
+import { groupCheck, groupMeta, type GroupCheck } from './group-image.js';
 
 /** The status of one image after its check. */
 export type ImageStatus = 'ok' | 'damaged' | 'newer' | 'unreadable' | 'app';
@@ -129,10 +129,12 @@ export async function checkImage(open: () => Promise<ImageSource>, id: string, p
     const refs = (reader.index.refs ?? []).map((r) => r.imageId);
     const encrypted = reader.crypto === undefined ? {} : { encrypted: { keyId: reader.crypto.key.keyId, locked: false } };
     if (!options.full) return { ...base, ...encrypted, header: reader.header, info, refs, verified: false, problems: [], segmentsChecked: 0, providersDecoded: 0, status: 'ok' };
-    const report = await reader.verify(options.classes === undefined ? {} : { classes: options.classes });
     const group = options.groups === true ? groupMeta(info.meta) : null;
+    // A group image's parts are checked as the image's check decodes them (each part read once).
+    const parts = group === null ? undefined : groupCheck(group, reader.providers.map((p) => p.id));
+    const report = await reader.verify({ ...(options.classes === undefined ? {} : { classes: options.classes }), ...(parts === undefined ? {} : { decoded: (id, state) => parts.decoded(id, state) }) });
     return {
-      ...(group === null ? {} : { group: await checkGroup(reader, group, report.problems) }),
+      ...(parts === undefined ? {} : { group: parts.result() }),
       ...base,
       ...encrypted,
       header: reader.header,

@@ -195,43 +195,50 @@ export async function partSummaries(reader: ImageReader, group: GroupMeta): Prom
   return out;
 }
 
+/** A group image's parts, checked as the image's own check decodes them ({@link groupCheck}). */
+export interface GroupPartsCheck {
+  /** Give it each provider's state as the image's check decodes it (`ImageReader.verify`'s `decoded`). */
+  decoded(id: string, state: unknown): void;
+  /** The result, once the image's check is done. */
+  result(): GroupCheck;
+}
+
 /**
  * Check every part of a group image: the layout (meta against the providers
- * held), then each part present — its state's shape and every saved
- * provider's stream. A part whose provider cannot even be read fails with
- * the problem the image's own check (`reported`) already lists, which is
- * not repeated. Never throws for a bad image.
+ * `providerIds` the image holds), then each part present as the image's own
+ * check decodes it — its state's shape and every saved provider's stream —
+ * so each part is read once. A part whose provider cannot be read or decoded
+ * is a problem the image's own check lists, and not repeated here. Never
+ * throws for a bad image.
  */
-export async function checkGroup(reader: ImageReader, group: GroupMeta, reported: readonly VerifyProblem[]): Promise<GroupCheck> {
-  const ids = reader.providers.map((p) => p.id);
-  const problems = layoutProblems(group, ids);
+export function groupCheck(group: GroupMeta, providerIds: readonly string[]): GroupPartsCheck {
+  const problems = layoutProblems(group, providerIds);
   let partsChecked = 0;
   let providersDecoded = 0;
-  const indices = ids
-    .map(partIndexOf)
-    .filter((i): i is number => i !== null && (group.parts === null || i < group.parts))
-    .sort((a, b) => a - b);
-  for (const index of indices) {
-    let state: PartState;
-    try {
-      state = await readPartState(reader, index);
-    } catch (err) {
-      const p = problemOf(err, `part ${String(index)}`);
-      if (!reported.some((q) => q.code === p.code && q.message === p.message)) problems.push({ ...p, where: `part ${String(index)}` });
-      continue;
-    }
-    let ok = true;
-    for (const saved of state.providers) {
+  return {
+    decoded(id, value) {
+      const index = partIndexOf(id);
+      if (index === null || (group.parts !== null && index >= group.parts)) return;
+      let state: PartState;
       try {
-        decodeSavedProvider(saved);
-        providersDecoded++;
+        state = checkPartState(value, index);
       } catch (err) {
-        ok = false;
-        const p = problemOf(err, `part ${String(index)}`);
-        problems.push({ code: p.code, where: `part ${String(index)} provider ${JSON.stringify(saved.id)}`, message: `part ${String(index)}, provider ${JSON.stringify(saved.id)}: ${p.message}` });
+        problems.push({ ...problemOf(err, `part ${String(index)}`), where: `part ${String(index)}` });
+        return;
       }
-    }
-    if (ok) partsChecked++;
-  }
-  return { parts: group.parts, epoch: group.epoch, partsChecked, providersDecoded, problems };
+      let ok = true;
+      for (const saved of state.providers) {
+        try {
+          decodeSavedProvider(saved);
+          providersDecoded++;
+        } catch (err) {
+          ok = false;
+          const p = problemOf(err, `part ${String(index)}`);
+          problems.push({ code: p.code, where: `part ${String(index)} provider ${JSON.stringify(saved.id)}`, message: `part ${String(index)}, provider ${JSON.stringify(saved.id)}: ${p.message}` });
+        }
+      }
+      if (ok) partsChecked++;
+    },
+    result: () => ({ parts: group.parts, epoch: group.epoch, partsChecked, providersDecoded, problems: [...problems] }),
+  };
 }

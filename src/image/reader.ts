@@ -186,6 +186,16 @@ export interface ReadProviderOptions {
   readonly classes?: ClassLookup;
 }
 
+/** Options of {@link ImageReader.verify}. */
+export interface VerifyOptions extends ReadProviderOptions {
+  /**
+   * Called with each provider's state as soon as it is decoded (in index
+   * order), so a caller that checks more of a state does not read it again;
+   * what it throws is reported as a problem of that provider.
+   */
+  readonly decoded?: (id: string, state: unknown) => void;
+}
+
 /**
  * A lookup that accepts every class name: instances come back with a
  * null-prototype placeholder. Used by tools and verify, which have no app code.
@@ -946,7 +956,7 @@ export class ImageReader {
    * Check every segment checksum and decode every provider, collecting all
    * problems. Never throws for a damaged image (only for a closed reader).
    */
-  async verify(options: ReadProviderOptions = {}): Promise<VerifyReport> {
+  async verify(options: VerifyOptions = {}): Promise<VerifyReport> {
     this.#check();
     const problems: VerifyProblem[] = [];
     let segmentsChecked = 0;
@@ -1007,9 +1017,16 @@ export class ImageReader {
         problems.push(toProblem(limitError, `provider ${JSON.stringify(p.id)}`));
         continue;
       }
+      let state: unknown;
       try {
-        this.#decode(p.id, p, { stream: outs[0]!, blobs: outs.slice(1) }, options);
+        state = this.#decode(p.id, p, { stream: outs[0]!, blobs: outs.slice(1) }, options);
         providersDecoded++;
+      } catch (err) {
+        problems.push(toProblem(err, `provider ${JSON.stringify(p.id)}`));
+        continue;
+      }
+      try {
+        options.decoded?.(p.id, state);
       } catch (err) {
         problems.push(toProblem(err, `provider ${JSON.stringify(p.id)}`));
       }

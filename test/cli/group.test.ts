@@ -2,9 +2,12 @@
 // real CheckpointGroup of worker threads, and group images written directly
 // (a Checkpointer whose providers are `part-<i>` part states) to damage
 // one part, leave one out, add one, or break the meta.
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { readdir, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ImageReader } from '../../src/image/reader.js';
+import { checkImage } from '../../src/cli/check.js';
+import { openImageFileSource } from '../../src/store/fs-image-source.js';
 import { Checkpointer } from '../../src/index.js';
 import { StateEncoder } from '../../src/codec/encode.js';
 import type { ClassLookup } from '../../src/codec/types.js';
@@ -145,6 +148,24 @@ describe('a store written by a CheckpointGroup of worker threads', () => {
     expect(j).toMatchObject({ part: 1, step: 30, group: { parts: 2 } });
     expect(j.providers.map((p) => p.id)).toEqual(['counter']);
     expect(j.providers[0]!.state.tally).toMatchObject({ $type: 'class', class: 'Tally', fields: { n: 30 } });
+  });
+
+  it('verify reads each part once: the parts are checked as the image check decodes them', async () => {
+    const readProvider = vi.spyOn(ImageReader.prototype, 'readProvider');
+    const verify = vi.spyOn(ImageReader.prototype, 'verify');
+    try {
+      const id = basename(image, '.ckpt');
+      const check = await checkImage(() => openImageFileSource(image), id, image, (await stat(image)).size, { full: true, groups: true });
+      expect(check.problems).toEqual([]);
+      expect(check.group?.partsChecked).toBe(2);
+      expect(check.group?.providersDecoded).toBeGreaterThanOrEqual(2);
+      // One pass over the image (verify), no second read of any part's provider.
+      expect(verify).toHaveBeenCalledTimes(1);
+      expect(readProvider).not.toHaveBeenCalled();
+    } finally {
+      readProvider.mockRestore();
+      verify.mockRestore();
+    }
   });
 
   it('verify: every part checked (image and store)', async () => {
