@@ -295,7 +295,10 @@ export function keySource(v: unknown, name = 'encryption'): KeySource {
       if (id.length === 0 || id.length > 256) throw invalid(`${name}.keys: a key id must be 1..256 characters, got ${JSON.stringify(id)}`);
       const b = bytesOf(key);
       if (b === undefined || b.length !== KEY_BYTES) throw invalid(`${name}.keys[${JSON.stringify(id)}] must be 32 bytes (a Uint8Array), got ${b === undefined ? typeof key : `${b.length} bytes`}; make one with crypto.randomBytes(32)`);
-      map.set(id, Buffer.from(b));
+      // A copy in memory of its own (Buffer.from would use Node's shared pool, which other buffers share).
+      const own = Buffer.alloc(KEY_BYTES);
+      own.set(b);
+      map.set(id, own);
     }
     if (map.size === 0) throw invalid(`${name}.keys is empty; give at least the current key`);
     const current = o['current'];

@@ -35,7 +35,7 @@ import { segmentHash } from './incremental-plan.js';
 import { prepassIndex } from './index-prepass.js';
 import type { RunBuffer, ZstdPool } from './pool.js';
 import type { SegmentOpen } from './pool-worker.js';
-import { SegmentPipeline, openSegment, type FrameFailure } from './segment-pipeline.js';
+import { SegmentPipeline, openSegment, ownKeys, type FrameFailure } from './segment-pipeline.js';
 import { frameError } from './zstd.js';
 import { decodeCryptoBlock, MAX_CRYPTO_BLOCK, type CryptoBlock } from '../crypto/block.js';
 import { openImageSeal, openIndex, type ImageSeal } from '../crypto/image-seal.js';
@@ -245,6 +245,8 @@ export class ImageReader {
   #closed = false;
   /** Encrypted images: the image's keys. */
   readonly #seal: ImageSeal | undefined;
+  /** Its segment subkey and uuid as sent to pool threads (see {@link ownKeys}). */
+  #openKeys: { readonly key: Uint8Array; readonly uuid: Uint8Array } | undefined;
   /** Encrypted images: the clear crypto block (key id, public manifest). */
   readonly crypto: CryptoBlock | undefined;
 
@@ -760,7 +762,9 @@ export class ImageReader {
   /** How a pool thread opens segment `n` of this image: undefined unless the image is encrypted. */
   #openOf(n: number): SegmentOpen | undefined {
     const s = this.#seal;
-    return s === undefined ? undefined : { key: s.keys.segments, uuid: s.uuid, index: n };
+    if (s === undefined) return undefined;
+    this.#openKeys ??= ownKeys(s.keys.segments, s.uuid);
+    return { ...this.#openKeys, index: n };
   }
 
   async #fillShared(pool: ZstdPool, dst: Uint8Array, n: number, seg: SegmentEntry, input: Uint8Array): Promise<void> {

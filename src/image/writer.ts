@@ -34,7 +34,7 @@ import type { AheadSegment, AheadStream, CapturedEncoding } from './capture.js';
 import { SegmentFlag, type BlobEntry, type ImageIndex, type Manifest, type ProviderEntry, type SegmentEntry, type SegmentRun } from './index-model.js';
 import type { Slot, ZstdPool } from './pool.js';
 import type { SegmentOpen } from './pool-worker.js';
-import { SegmentPipeline, type SegmentSeal } from './segment-pipeline.js';
+import { SegmentPipeline, ownKeys, type SegmentSeal } from './segment-pipeline.js';
 import { encodeSegment, newImageUuid, segmentHash, type IncrementalPlan, type ParentSegment, type RunKey, type SegmentOutcome, type SegmentTask, type XorBases } from './incremental-plan.js';
 
 /** One provider's captured state, ready to persist. */
@@ -142,6 +142,8 @@ class ImageStreamWriter {
   #sealed: Uint8Array | undefined;
   /** The seal of an encrypted image. */
   seal: NewImageSeal | undefined;
+  /** Its segment subkey and uuid as sent to pool threads (see {@link ownKeys}). */
+  #openKeys: { readonly key: Uint8Array; readonly uuid: Uint8Array } | undefined;
 
   constructor(
     readonly sink: ImageSink,
@@ -350,7 +352,9 @@ class ImageStreamWriter {
   /** How a pool thread seals segment `index` of this image; undefined for a plaintext image. */
   #openOf(index: number): SegmentOpen | undefined {
     const s = this.seal;
-    return s === undefined ? undefined : { key: s.keys.segments, uuid: s.uuid, index };
+    if (s === undefined) return undefined;
+    this.#openKeys ??= ownKeys(s.keys.segments, s.uuid);
+    return { ...this.#openKeys, index };
   }
 
   /** Record and write a segment's stored bytes, sealed already in an encrypted image. */

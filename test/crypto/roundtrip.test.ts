@@ -101,6 +101,7 @@ describe('an encrypted image written through the compression pool', () => {
       expect(pooled.subarray(0, segmentsEnd(pooled)).equals(alone.subarray(0, segmentsEnd(alone)))).toBe(true);
       expect((await readWith(pooled, keys)).get('big')).toEqual({ data, n: 42 });
       // Each segment went to a thread with its key, uuid and index (compress's 6th argument): sealed there.
+      expect(compress.mock.calls.every((c) => c[5]?.key.buffer.byteLength === 32 && c[5].uuid.buffer.byteLength === 16)).toBe(true);
       const sealedBy = compress.mock.calls.map((c) => c[5]?.index);
       expect(sealedBy.length).toBeGreaterThan(3);
       expect(sealedBy.every((i) => i !== undefined)).toBe(true);
@@ -126,7 +127,8 @@ describe('an encrypted image written through the compression pool', () => {
       const segments = reader.index.segments.length;
       // Every segment was opened by a thread (fillRun's 9th argument, decompress's 5th: the key, uuid and index), each index once.
       const opened = [...fill.mock.calls.map((c) => c[8]), ...decompress.mock.calls.map((c) => c[4])];
-      expect(opened.every((o) => o !== undefined && o.key.length === 32 && o.uuid.length === 16)).toBe(true);
+      // Each over memory of its own: a message copies the whole buffer under a view (never Node's shared 8 KiB pool).
+      expect(opened.every((o) => o !== undefined && o.key.buffer.byteLength === 32 && o.uuid.buffer.byteLength === 16)).toBe(true);
       expect(opened.map((o) => o!.index).sort((a, b) => a - b)).toEqual(Array.from({ length: segments }, (_, i) => i));
       // The check before a restore authenticates every segment on the threads too (verify's 5th argument).
       useReaderPool(reader, pool);

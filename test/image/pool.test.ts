@@ -260,7 +260,8 @@ describe('zstd worker pool', () => {
       expect(ok.equals(await write(capture(), undefined))).toBe(true);
 
       // Reading: a thread dying while a run is assembled (here: after the third
-      // segment read) fails the read with RESTORE_FAILED; the next read works.
+      // segment read) fails the read with CORRUPT (a restore falls back past
+      // it with a warning, as past a failed store read); the next read works.
       const mem = memorySource(ok);
       let reads = 0;
       const slowSource = {

@@ -149,7 +149,12 @@ export function createFront(options: FrontOptions): (req: IncomingMessage, res: 
       );
       up.on('error', reject);
       if (body !== null) up.end(body);
-      else {
+      else if (req.destroyed && !req.complete) {
+        // The client went away while this request waited (for the write lock): nothing to pass on, and a pipe
+        // from a destroyed stream would never end the upstream request, holding the lock until s3rver times out.
+        up.destroy();
+        reject(new Error('the client went away before its body was passed on'));
+      } else {
         req.pipe(up);
         req.on('close', () => {
           if (!req.complete) up.destroy();
