@@ -15,6 +15,7 @@ export type {
   ReadLimits,
   ReadOptions,
   ReadProviderOptions,
+  VerifyOptions,
   VerifyProblem,
   VerifyReport,
 } from '../image/reader.js';
