@@ -47,7 +47,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { SegmentCodec, type SegmentCodecId } from './constants.js';
-import { SegmentPipeline, type FrameFailure, type SegmentSeal, type StoredSegment } from './segment-pipeline.js';
+import { SegmentPipeline, type FrameFailure, type SegmentSeal } from './segment-pipeline.js';
 import { TAG_BYTES } from '../crypto/seal.js';
 import { encodeSegment, type SegmentOutcome, type SegmentTask } from './incremental-plan.js';
 
@@ -76,7 +76,7 @@ export type PoolRequest = { readonly id: number } & (
       readonly buf: Uint8Array;
       readonly n: number;
       readonly src?: Uint8Array | undefined;
-      readonly codec: number;
+      readonly codec: SegmentCodecId;
       readonly raw: number;
       readonly open: SegmentOpen;
     }
@@ -136,10 +136,10 @@ const runs = new Map<number, ArrayBuffer>();
 /** Plaintext of the encrypted segment being opened (reused; grown to the largest). */
 let plain = new Uint8Array(0);
 
-/** Seal `bytes` (`codec`, `rawLength` raw bytes) of segment `open.index` into `buf` (`bytes` may start `buf`: sealed in place). */
-function sealInto(buf: Uint8Array, bytes: Uint8Array, codec: SegmentCodecId, rawLength: number, open: SegmentOpen): StoredSegment {
-  if (buf.length < bytes.length + TAG_BYTES) throw new Error(`seal: ${buf.length} bytes of memory for ${bytes.length} + ${TAG_BYTES}`);
-  return pipeline.sealCompressed(bytes, codec, rawLength, { key: open.key, uuid: open.uuid, index: open.index, memory: buf });
+/** The seal that writes segment `open.index` (at most `bytes` bytes before sealing) into `buf`, which may hold those bytes already (sealed in place). */
+function sealingInto(buf: Uint8Array, bytes: number, open: SegmentOpen): SegmentSeal {
+  if (buf.length < bytes + TAG_BYTES) throw new Error(`seal: ${buf.length} bytes of memory for ${bytes} + ${TAG_BYTES}`);
+  return { key: open.key, uuid: open.uuid, index: open.index, memory: buf };
 }
 
 /** The seal that opens segment `open` of `stored` bytes into this thread's plaintext memory; undefined for a plaintext image. */
@@ -161,20 +161,17 @@ function handle(m: PoolRequest): { reply: PoolReply; transfer?: ArrayBuffer[] } 
   const id = m.id;
   switch (m.op) {
     case 'encode': {
-      const s = pipeline.encode(m.src, m.dst, m.level);
-      if (m.open !== undefined) {
-        // Sealed into dst: in place after the frame, or from src when it is stored raw.
-        const sealed = sealInto(m.dst, s.stored, s.codec, m.src.length, m.open);
-        if (m.done !== undefined) Atomics.add(m.done, 0, 1);
-        return { reply: { id, n: sealed.stored.length, crc: sealed.crc, codec: s.codec } };
-      }
+      // Sealed into dst (in place after the frame, or from src when it is stored raw): the pipeline's encrypt stage.
+      const seal = m.open === undefined ? undefined : sealingInto(m.dst, m.src.length, m.open);
+      const s = pipeline.encode(m.src, m.dst, m.level, seal);
       if (m.done !== undefined) Atomics.add(m.done, 0, 1);
+      if (seal !== undefined) return { reply: { id, n: s.stored.length, crc: s.crc, codec: s.codec } };
       return { reply: { id, n: s.codec === SegmentCodec.RAW ? -1 : s.stored.length, crc: s.crc } };
     }
     case 'seal': {
       const bytes = m.n < 0 ? m.src : m.buf.subarray(0, m.n);
       if (bytes === undefined) throw new Error('seal: a segment stored raw needs its bytes (src)');
-      const sealed = sealInto(m.buf, bytes, m.codec === SegmentCodec.ZSTD ? SegmentCodec.ZSTD : SegmentCodec.RAW, m.raw, m.open);
+      const sealed = pipeline.sealCompressed(bytes, m.codec, m.raw, sealingInto(m.buf, bytes.length, m.open));
       return { reply: { id, n: sealed.stored.length, crc: sealed.crc } };
     }
     case 'decode': {

@@ -770,19 +770,15 @@ export class ImageReader {
   async #fillShared(pool: ZstdPool, dst: Uint8Array, n: number, seg: SegmentEntry, input: Uint8Array): Promise<void> {
     let failed: FrameFailure | undefined;
     const open = this.#openOf(n);
-    if (open !== undefined) {
-      // Encrypted (raw or zstd): a thread authenticates, decrypts and decompresses it into place.
-      const stored = await this.#storedBytes(seg, input);
-      if (stored.buffer !== input.buffer) input.set(stored);
-      failed = await pool.decompress(input.subarray(0, seg.storedLength), dst, seg.crc, this.#limits.maxSegmentBytes, open, seg.codec);
-    } else if (seg.codec === SegmentCodec.RAW) {
+    if (open === undefined && seg.codec === SegmentCodec.RAW) {
       // Read into place when the source can; checked there.
       const stored = seg.storedLength === dst.length ? await this.#storedBytes(seg, dst) : await this.#sourceFor(seg).read(seg.offset, seg.storedLength);
       failed = this.#pipeline.decode(stored, seg.codec, seg.crc, dst, this.#limits.maxSegmentBytes);
     } else {
+      // A zstd frame, or an encrypted segment (raw or zstd): a thread checks, opens and decompresses it into place.
       const stored = await this.#storedBytes(seg, input);
       if (stored.buffer !== input.buffer) input.set(stored);
-      failed = await pool.decompress(input.subarray(0, seg.storedLength), dst, seg.crc, this.#limits.maxSegmentBytes);
+      failed = await pool.decompress(input.subarray(0, seg.storedLength), dst, seg.crc, this.#limits.maxSegmentBytes, open, seg.codec);
     }
     if (failed !== undefined) throw this.#segmentError(n, seg, failed);
   }

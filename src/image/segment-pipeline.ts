@@ -48,9 +48,9 @@ export interface SegmentSeal {
 
 /**
  * Copies of an image's segment subkey and uuid, each over memory of its own,
- * for the `open` of a pool thread's job (image/pool-worker): a message to a thread copies the whole buffer
- * under a view, and a small Buffer is a view into Node's shared 8 KiB pool,
- * which may hold other secrets.
+ * for the `open` of a pool thread's job (image/pool-worker): a message to a
+ * thread copies the whole buffer under a view, and a small Buffer is a view
+ * into Node's shared 8 KiB pool, which may hold other secrets.
  */
 export function ownKeys(key: Uint8Array, uuid: Uint8Array): { readonly key: Uint8Array; readonly uuid: Uint8Array } {
   return { key: Uint8Array.from(key), uuid: Uint8Array.from(uuid) };

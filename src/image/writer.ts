@@ -319,10 +319,8 @@ class ImageStreamWriter {
     }
     const seal = this.#segmentSeal(index, Math.max(bound, raw.length));
     const { stored, crc, codec } = this.#pipeline.encode(raw, this.#output, this.settings.level, seal);
-    this.#entry(index, stored, raw.length, crc, codec);
     // Awaited before the output buffer is reused: the sink may hold it until then.
-    await this.sink.write(stored);
-    this.offset += stored.length;
+    await this.#writeStored(index, raw.length, stored, codec, crc);
   }
 
   /** The seal of segment `index` of an encrypted image (memory for `plainBytes` + its tag), or undefined. */
@@ -344,9 +342,7 @@ class ImageStreamWriter {
   async #writeCompressed(index: number, raw: Uint8Array, compressed: Uint8Array, codec: SegmentCodecId, crc: number, hash?: bigint): Promise<void> {
     const seal = this.#segmentSeal(index, compressed.length);
     const s = seal === undefined ? { stored: compressed, crc, codec } : this.#pipeline.sealCompressed(compressed, codec, raw.length, seal);
-    this.#entry(index, s.stored, raw.length, s.crc, s.codec, hash);
-    await this.sink.write(s.stored);
-    this.offset += s.stored.length;
+    await this.#writeStored(index, raw.length, s.stored, s.codec, s.crc, hash);
   }
 
   /** How a pool thread seals segment `index` of this image; undefined for a plaintext image. */
