@@ -161,8 +161,9 @@ export interface CheckpointerOptions {
    * current: 'k2' }`, `{ passphrase }` or `{ kms: { wrap, unwrap } }`, with
    * `allowPlaintext` to read unencrypted images while migrating. Restore then
    * refuses plaintext images (`CKPT_ERR_NOT_ENCRYPTED`) and fails, never
-   * falls back, when the key is wrong or missing (`CKPT_ERR_KEY`). Not
-   * together with `incremental` yet. See `docs/encryption.md`.
+   * falls back, when the key is wrong or missing (`CKPT_ERR_KEY`). With
+   * `incremental`, images are format 5 and a referenced segment keeps the
+   * key of the image that holds it. See `docs/encryption.md`.
    */
   readonly encryption?: EncryptionOptions;
 }
@@ -320,7 +321,6 @@ export function checkpointerSettings(options: CheckpointerOptions, warn: (w: Ckp
   const every = toTriggerPolicies(options.every);
   const incremental = incrementalSettings(options.incremental);
   const keys = options.encryption === undefined ? undefined : keySource(options.encryption);
-  if (keys !== undefined && incremental !== undefined) throw invalid('encryption and incremental cannot be used together yet: encrypted images are written whole (see docs/encryption.md); turn one of them off');
   if (keys !== undefined) limits = { ...limits, keys };
   return {
     store, retention, level, threads, backgroundThreads, segmentSize, blobThreshold, maxDepth, limits, app, lockWaitMs, readOnly,

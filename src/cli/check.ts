@@ -115,7 +115,8 @@ export async function checkImage(open: () => Promise<ImageSource>, id: string, p
   let reader;
   try {
     reader = await openImage(countingSource(source, (n) => progress.add(n)), options.keys === undefined ? {} : { keys: options.keys });
-    if (options.holders !== undefined) attachHolderSource(reader, options.holders);
+    // Holders open with the same keys (a referenced segment of an encrypted image is sealed under its holder's key).
+    if (options.holders !== undefined) attachHolderSource(reader, options.holders, options.keys === undefined ? {} : { keys: options.keys });
   } catch (err) {
     if (isCkptError(err) && err.code === ErrorCodes.KEY && options.keys === undefined) {
       const locked = await lockedCheck(open, base);

@@ -278,14 +278,14 @@ export async function openImagePath(pathOrUrl: string, onRead?: (bytes: number) 
     const source = await openS3ImageSource(store, id);
     const reader = await openImage(onRead === undefined ? source : countingSource(source, onRead), opts);
     // An incremental image reads what it refers to from the same bucket and prefix.
-    attachHolderSource(reader, store);
+    attachHolderSource(reader, store, opts);
     return reader;
   }
   const path = localPath(pathOrUrl, 'image');
   const source = await openImageFileSource(path);
   const reader = await openImage(onRead === undefined ? source : countingSource(source, onRead), opts);
   // An incremental image reads what it refers to from the images next to it.
-  attachHolderSource(reader, siblingImages(path));
+  attachHolderSource(reader, siblingImages(path), opts);
   return reader;
 }
 

@@ -13,7 +13,9 @@ import type { ImageIndex, Manifest, SegmentEntry } from './index-model.js';
 import { formatV1 } from './index-v1.js';
 import { formatV2 } from './index-v2.js';
 import { formatV3, type ImageIndexV3, type ManifestV3, type SegmentEntryV3 } from './index-v3.js';
-import { formatV4, type ImageIndexV4 } from './index-v4.js';
+import type { ImageIndexV4 } from './index-v4.js';
+import { formatV4 } from './index-v4.js';
+import { formatV5, type ImageIndexV5 } from './index-v5.js';
 
 /**
  * The newest version's index ↔ the live model, field by field: the model's
@@ -60,15 +62,21 @@ function segmentToModel(s: SegmentEntryV3): SegmentEntry {
 }
 
 /**
- * The newest version's (v4) index ↔ the live model: the v4 index has v3's
- * layout, so this is {@link modelOfV3}. Exported for tests that stack a
- * version on top.
+ * A v4 index ↔ the live model: the v4 index has v3's layout, so this is
+ * {@link modelOfV3}. Exported for tests that stack a version on top.
  * @internal
  */
 export const modelOfV4: ModelMapping<ImageIndexV4> = modelOfV3;
 
+/**
+ * The newest version's (v5) index ↔ the live model: v4's layout, so
+ * {@link modelOfV3}. Exported for tests that stack a version on top.
+ * @internal
+ */
+export const modelOfV5: ModelMapping<ImageIndexV5> = modelOfV3;
+
 /** Every format version this ckpt reads and writes, oldest first. Frozen. */
-export const FORMATS: FormatList = createFormatList([formatV1, formatV2, formatV3, formatV4], modelOfV4, { current: FORMAT_VERSION });
+export const FORMATS: FormatList = createFormatList([formatV1, formatV2, formatV3, formatV4, formatV5], modelOfV5, { current: FORMAT_VERSION });
 
 /** Every format version this code reads, oldest first. */
 export const READABLE_FORMAT_VERSIONS: readonly number[] = FORMATS.readable;

@@ -286,7 +286,9 @@ export class IncrementalPlan {
     this.depths[index] = seg.depth;
     this.bytesReferenced += seg.row.storedLength;
     const { offset, storedLength, rawLength, crc, codec } = seg.row;
-    return { offset, storedLength, rawLength, crc, codec, flags: SegmentFlag.BY_REFERENCE, ...(seg.hash === undefined ? {} : { hash: seg.hash }) };
+    // An encrypted holder's row stays encrypted: the bytes are sealed under the holder's key.
+    const flags = SegmentFlag.BY_REFERENCE | (seg.row.flags & SegmentFlag.ENCRYPTED);
+    return { offset, storedLength, rawLength, crc, codec, flags, ...(seg.hash === undefined ? {} : { hash: seg.hash }) };
   }
 
   /** Segment `index` was written as a XOR delta of `seg`. */

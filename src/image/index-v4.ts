@@ -60,9 +60,10 @@ export function encodeIndexV4(index: ImageIndexV4): Buffer {
  * Check a v4 segment table: v3's rules (the segments this image holds back
  * to back from the header to the crypto block or index; by-reference rows on
  * their own, their offset is in the holder), plus encrypted rows (flag bit
- * 0: stored length includes the 16-byte tag, never by reference).
+ * 0: stored length includes the 16-byte tag; in format 4 never by reference
+ * nor an XOR delta — format 5 allows both, `references`).
  */
-function checkSegmentsV4(c: IndexChecker, v: unknown, indexOffset: number, limits: IndexLimits, refs: number): SegmentEntryV4[] {
+function checkSegmentsV4(c: IndexChecker, v: unknown, indexOffset: number, limits: IndexLimits, refs: number, references: boolean): SegmentEntryV4[] {
   const wire = c.arr(v, 'segments');
   const maxSegments = limits.maxSegments ?? DEFAULT_MAX_SEGMENTS;
   if (wire.length > maxSegments) {
@@ -94,8 +95,8 @@ function checkSegmentsV4(c: IndexChecker, v: unknown, indexOffset: number, limit
     const flags = c.uint(w[5], `${where}.flags`, 0xffff);
     if ((flags & ~(BY_REFERENCE | ENCRYPTED)) !== 0) c.fail(`${where}.flags`, `unknown segment flags 0x${(flags & ~(BY_REFERENCE | ENCRYPTED)).toString(16)}`);
     const sealed = (flags & ENCRYPTED) !== 0;
-    if (sealed && (flags & BY_REFERENCE) !== 0) c.fail(`${where}.flags`, 'an encrypted segment cannot be stored by reference');
-    if (sealed && codecId === SegmentCodec.XOR_ZSTD) c.fail(`${where}.codec`, 'an encrypted segment cannot be an XOR delta');
+    if (!references && sealed && (flags & BY_REFERENCE) !== 0) c.fail(`${where}.flags`, 'an encrypted segment of a format-4 image cannot be stored by reference');
+    if (!references && sealed && codecId === SegmentCodec.XOR_ZSTD) c.fail(`${where}.codec`, 'an encrypted segment of a format-4 image cannot be an XOR delta');
     if (sealed && storedLength < TAG_BYTES) c.fail(where, 'encrypted segment shorter than its tag');
     if (codecId === SegmentCodec.RAW && storedLength !== rawLength + (sealed ? TAG_BYTES : 0)) c.fail(where, 'raw segment with differing lengths');
     const hash = checkHash(c, w[6], `${where}.hash`);
@@ -119,6 +120,16 @@ function checkSegmentsV4(c: IndexChecker, v: unknown, indexOffset: number, limit
 
 /** Decode and validate a v4 index (`indexOffset`: where the segments end — the crypto block of an encrypted image, else the index). */
 export function decodeIndexV4(bytes: Uint8Array, indexOffset: number, limits: IndexLimits, image = 'image'): ImageIndexV4 {
+  return decodeEncryptedIndex(bytes, indexOffset, limits, image, false);
+}
+
+/**
+ * Decode and validate an index in the v3 layout of an image that may be
+ * encrypted: format 4 (`references` false: it refers to no other image) and
+ * format 5 (`references` true: encrypted rows may be by reference or XOR
+ * deltas, the index may list holders).
+ */
+export function decodeEncryptedIndex(bytes: Uint8Array, indexOffset: number, limits: IndexLimits, image: string, references: boolean): ImageIndexV4 {
   const c = new IndexChecker(image);
   const top = unpackIndex(bytes, c);
   const mw = c.obj(top['manifest'], 'manifest');
@@ -129,9 +140,9 @@ export function decodeIndexV4(bytes: Uint8Array, indexOffset: number, limits: In
   const manifest: ManifestV4 = { ...base, uuid };
   const codec = checkCodec(c, top['codec']);
   const refs = checkRefs(c, top['refs'], manifest.imageId);
-  // Incremental images are not encrypted (refused together at the writer): format 4 refers to no other image.
-  if (refs.length > 0) c.fail('refs', 'a format-4 image refers to no other image');
-  const segments = checkSegmentsV4(c, top['segments'], indexOffset, limits, refs.length);
+  // Encrypted incremental images are format 5: format 4 refers to no other image.
+  if (!references && refs.length > 0) c.fail('refs', 'a format-4 image refers to no other image');
+  const segments = checkSegmentsV4(c, top['segments'], indexOffset, limits, refs.length, references);
   const providers = checkProviders(c, top['providers'], segments);
   return { manifest, codec, refs, segments, providers };
 }

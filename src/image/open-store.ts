@@ -8,14 +8,16 @@
  * store with a resolver that opens each holder from the same store on first
  * use — once per reader tree, however many images and segments refer to it —
  * and checks that the holder is the image the reference was written against
- * (same uuid). A missing or replaced holder is `CKPT_ERR_MISSING_REFERENCE`;
+ * (same uuid). Holders are opened with the same read options — the keys
+ * too: in an encrypted incremental image (format 5) a referenced segment is
+ * sealed under its holder's key. A missing or replaced holder is `CKPT_ERR_MISSING_REFERENCE`;
  * a holder id the store refuses as malformed is `CKPT_ERR_CORRUPT` of the
  * referring image (its index is damaged), so restore falls back past it.
  */
 import { CkptError, ErrorCodes, isCkptError } from '../errors.js';
 import type { ImageSource, ReadStore } from '../store/store.js';
 import type { ImageRef } from './index-model.js';
-import { ImageReader, attachHolders, type HolderResolver, type ReadLimits } from './reader.js';
+import { ImageReader, attachHolders, type HolderResolver, type ReadOptions } from './reader.js';
 
 /** Where holders come from: anything that opens an image by id (a store, a directory of image files). */
 export interface HolderSource {
@@ -36,7 +38,7 @@ class Holders implements HolderResolver {
 
   constructor(
     readonly from: HolderSource,
-    readonly limits: ReadLimits,
+    readonly limits: ReadOptions,
   ) {}
 
   async holder(ref: ImageRef, referrer: string): Promise<ImageReader> {
@@ -109,7 +111,7 @@ class Holders implements HolderResolver {
  * from images opened through `from`. `reader.close()` closes them. For
  * readers opened from a source by hand; {@link openStoreImage} does it.
  */
-export function attachHolderSource(reader: ImageReader, from: HolderSource, limits: ReadLimits = {}): void {
+export function attachHolderSource(reader: ImageReader, from: HolderSource, limits: ReadOptions = {}): void {
   attachHolders(reader, new Holders(from, limits), true);
 }
 
@@ -121,7 +123,7 @@ export function attachHolderSource(reader: ImageReader, from: HolderSource, limi
  * such image; reading a segment whose holder is missing or replaced fails
  * with `CKPT_ERR_MISSING_REFERENCE`. `reader.close()` closes every holder.
  */
-export async function openStoreImage(store: ReadStore, imageId: string, limits: ReadLimits = {}): Promise<ImageReader> {
+export async function openStoreImage(store: ReadStore, imageId: string, limits: ReadOptions = {}): Promise<ImageReader> {
   const source = await store.open(imageId);
   let reader: ImageReader;
   try {

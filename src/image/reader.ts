@@ -35,7 +35,7 @@ import { segmentHash } from './incremental-plan.js';
 import { prepassIndex } from './index-prepass.js';
 import type { RunBuffer, ZstdPool } from './pool.js';
 import type { SegmentOpen } from './pool-worker.js';
-import { SegmentPipeline, openSegment, ownKeys, type FrameFailure } from './segment-pipeline.js';
+import { SegmentPipeline, openSegment, ownKeys, type FrameFailure, type SegmentSeal } from './segment-pipeline.js';
 import { frameError } from './zstd.js';
 import { decodeCryptoBlock, MAX_CRYPTO_BLOCK, type CryptoBlock } from '../crypto/block.js';
 import { openImageSeal, openIndex, type ImageSeal } from '../crypto/image-seal.js';
@@ -514,10 +514,13 @@ export class ImageReader {
     // wrong base, decodes without error to wrong bytes. Each level is compared with the hash its row records.
     r.#checkDecodedHash(cn, cs, dst, 'base of an XOR delta');
     const delta = new Uint8Array(seg.rawLength);
+    const plain: Scratch = { bytes: undefined };
     for (let i = deltas.length - 1; i >= 0; i--) {
       const x = deltas[i]!;
       const stored = await x.r.#source.read(x.seg.offset, x.seg.storedLength);
-      const failed = x.r.#pipeline.decodeXor(stored, x.seg.crc, dst, delta, x.r.#limits.maxSegmentBytes);
+      // A delta in an encrypted image (format 5) is sealed under its holder's key, bound to its index there.
+      const seal = x.r.#sealOf(x.n, x.seg, () => plainOf(plain, x.seg.storedLength));
+      const failed = x.r.#pipeline.decodeXor(stored, x.seg.crc, dst, delta, x.r.#limits.maxSegmentBytes, seal);
       if (failed !== undefined) throw x.r.#segmentError(x.n, x.seg, failed);
       x.r.#checkDecodedHash(x.n, x.seg, dst, 'XOR delta');
     }
@@ -565,11 +568,19 @@ export class ImageReader {
     const ref = seg.ref!;
     const holder = await this.#holderAt(ref.image, n);
     const hs = holder.index.segments[ref.segment];
-    const same = hs !== undefined && hs.ref === undefined && hs.offset === seg.offset && hs.storedLength === seg.storedLength && hs.rawLength === seg.rawLength && hs.crc === seg.crc && hs.codec === seg.codec;
+    const same =
+      hs !== undefined &&
+      hs.ref === undefined &&
+      hs.offset === seg.offset &&
+      hs.storedLength === seg.storedLength &&
+      hs.rawLength === seg.rawLength &&
+      hs.crc === seg.crc &&
+      hs.codec === seg.codec &&
+      hs.flags === (seg.flags & ~SegmentFlag.BY_REFERENCE);
     if (!same) {
       throw new CkptError(
         ErrorCodes.CORRUPT,
-        `image ${this.id}: segment ${n} refers to segment ${ref.segment} of image ${holder.id}, which ${hs === undefined ? 'does not exist' : hs.ref !== undefined ? 'is itself a reference (references must point at the image holding the bytes)' : 'does not match it (offset, lengths, checksum or codec differ)'}; the image is damaged`,
+        `image ${this.id}: segment ${n} refers to segment ${ref.segment} of image ${holder.id}, which ${hs === undefined ? 'does not exist' : hs.ref !== undefined ? 'is itself a reference (references must point at the image holding the bytes)' : 'does not match it (offset, lengths, checksum, codec or encryption differ)'}; the image is damaged`,
         { image: this.id, where: `index.segments[${n}]` },
       );
     }
@@ -578,10 +589,7 @@ export class ImageReader {
 
   /** Where segment `seg`'s stored bytes are: this image, or (by reference) its holder, which must be open already. */
   #sourceFor(seg: SegmentEntry): ImageSource {
-    if (seg.ref === undefined) return this.#source;
-    const holder = this.#holderReaders.get(seg.ref.image);
-    if (holder === undefined) throw new CkptError(ErrorCodes.INTERNAL, `image ${this.id}: holder ${seg.ref.image} read before it was opened`, { image: this.id });
-    return holder.#source;
+    return seg.ref === undefined ? this.#source : this.#owner(-1, seg).reader.#source;
   }
 
   /** Open and check the holders of every by-reference segment of `runs` before they are read. */
@@ -601,10 +609,30 @@ export class ImageReader {
     return false;
   }
 
-  /** Encrypted images: authenticate segment `n`'s stored bytes (decrypting into `plain`, then forgotten): CKPT_ERR_CORRUPT when the tag fails. */
-  #authenticate(n: number, seg: SegmentEntry, stored: Uint8Array, plain: Uint8Array): void {
-    const s = this.#seal!;
-    if (openSegment(stored, seg.codec, seg.rawLength, { key: s.keys.segments, uuid: s.uuid, index: n, memory: plain }) < 0) throw this.#segmentError(n, seg, { kind: 'auth' });
+  /**
+   * The image whose file holds segment `n`'s stored bytes and the index they
+   * have there: this image, or (by reference) its holder, which must be
+   * open already. Encrypted bytes are sealed under that image's key and
+   * bound to that index.
+   */
+  #owner(n: number, seg: SegmentEntry): { readonly reader: ImageReader; readonly index: number } {
+    if (seg.ref === undefined) return { reader: this, index: n };
+    const holder = this.#holderReaders.get(seg.ref.image);
+    if (holder === undefined) throw new CkptError(ErrorCodes.INTERNAL, `image ${this.id}: holder ${seg.ref.image} read before it was opened`, { image: this.id });
+    return { reader: holder, index: seg.ref.segment };
+  }
+
+  /** How segment `n` is opened on this thread (its owner's key and index; plaintext into `memory`): undefined unless the image is encrypted. */
+  #sealOf(n: number, seg: SegmentEntry, memory: () => Uint8Array): SegmentSeal | undefined {
+    const o = this.#owner(n, seg);
+    const s = o.reader.#seal;
+    return s === undefined ? undefined : { key: s.keys.segments, uuid: s.uuid, index: o.index, memory: memory() };
+  }
+
+  /** Encrypted images: authenticate segment `n`'s stored bytes (decrypting into the scratch's plaintext memory, then forgotten): CKPT_ERR_CORRUPT when the tag fails. */
+  #authenticate(n: number, seg: SegmentEntry, stored: Uint8Array, scratch: Scratch): void {
+    const seal = this.#sealOf(n, seg, () => plainOf(scratch, seg.storedLength));
+    if (seal !== undefined && openSegment(stored, seg.codec, seg.rawLength, seal) < 0) throw this.#segmentError(n, seg, { kind: 'auth' });
   }
 
   /** Segment `n`'s stored bytes against its checksum: CKPT_ERR_CORRUPT when they differ. */
@@ -648,10 +676,9 @@ export class ImageReader {
     // A raw segment is read straight into place where the source can
     // (readInto; its stored and raw lengths are equal), a compressed one
     // through the scratch; either is checked before it is used.
-    const raw = seg.codec === SegmentCodec.RAW && this.#seal === undefined;
+    const raw = seg.codec === SegmentCodec.RAW && (seg.flags & SegmentFlag.ENCRYPTED) === 0;
     const stored = await this.#storedBytes(seg, raw ? dst : scratchOf(scratch, seg.storedLength));
-    const s = this.#seal;
-    const seal = s === undefined ? undefined : { key: s.keys.segments, uuid: s.uuid, index: n, memory: plainOf(scratch, seg.storedLength) };
+    const seal = this.#sealOf(n, seg, () => plainOf(scratch, seg.storedLength));
     const failed = this.#pipeline.decode(stored, seg.codec, seg.crc, dst, this.#limits.maxSegmentBytes, seal);
     if (failed !== undefined) throw this.#segmentError(n, seg, failed);
   }
@@ -759,17 +786,18 @@ export class ImageReader {
     }
   }
 
-  /** How a pool thread opens segment `n` of this image: undefined unless the image is encrypted. */
-  #openOf(n: number): SegmentOpen | undefined {
-    const s = this.#seal;
+  /** How a pool thread opens segment `n` of this image (its owner's key and index): undefined unless the image is encrypted. */
+  #openOf(n: number, seg: SegmentEntry): SegmentOpen | undefined {
+    const { reader, index } = this.#owner(n, seg);
+    const s = reader.#seal;
     if (s === undefined) return undefined;
-    this.#openKeys ??= ownKeys(s.keys.segments, s.uuid);
-    return { ...this.#openKeys, index: n };
+    reader.#openKeys ??= ownKeys(s.keys.segments, s.uuid);
+    return { ...reader.#openKeys, index };
   }
 
   async #fillShared(pool: ZstdPool, dst: Uint8Array, n: number, seg: SegmentEntry, input: Uint8Array): Promise<void> {
     let failed: FrameFailure | undefined;
-    const open = this.#openOf(n);
+    const open = this.#openOf(n, seg);
     if (open === undefined && seg.codec === SegmentCodec.RAW) {
       // Read into place when the source can; checked there.
       const stored = seg.storedLength === dst.length ? await this.#storedBytes(seg, dst) : await this.#sourceFor(seg).read(seg.offset, seg.storedLength);
@@ -786,7 +814,7 @@ export class ImageReader {
   async #fillSegment(pool: ZstdPool, run: RunBuffer, offset: number, n: number, seg: SegmentEntry, input: Uint8Array, scratch: Uint8Array): Promise<void> {
     const stored = await this.#storedBytes(seg, input);
     if (stored.buffer !== input.buffer) input.set(stored);
-    const failed = await pool.fillRun(run, offset, input.subarray(0, seg.storedLength), seg.crc, seg.codec, seg.rawLength, scratch, this.#limits.maxSegmentBytes, this.#openOf(n));
+    const failed = await pool.fillRun(run, offset, input.subarray(0, seg.storedLength), seg.crc, seg.codec, seg.rawLength, scratch, this.#limits.maxSegmentBytes, this.#openOf(n, seg));
     if (failed !== undefined) throw this.#segmentError(n, seg, failed);
   }
 
@@ -825,10 +853,21 @@ export class ImageReader {
     try {
       const pool = this.#pool;
       if (pool !== undefined && this.#seal !== undefined) {
-        // Encrypted (no deltas, no references): the threads authenticate the segments, several at once.
-        const which = this.index.segments.map((_, s) => s).filter((s) => !skip.has(s));
+        // Encrypted: the threads authenticate the segments, several at once — deltas excepted, decoded
+        // whole with their base chains here (a delta is only as good as its chain).
+        const which: number[] = [];
+        for (let s = 0; s < this.index.segments.length; s++) {
+          if (skip.has(s)) continue;
+          const seg = this.index.segments[s]!;
+          if (seg.codec === SegmentCodec.XOR_ZSTD) await this.#rawSegment(s, 0, undefined);
+          else {
+            if (seg.ref !== undefined) await this.#checkedRef(s, seg);
+            which.push(s);
+          }
+          checked++;
+        }
         await this.#verifyPooled(pool, which);
-        return which.length;
+        return checked;
       }
       for (let s = 0; s < this.index.segments.length; s++) {
         if (skip.has(s)) continue;
@@ -842,7 +881,7 @@ export class ImageReader {
         if (seg.ref !== undefined) await this.#checkedRef(s, seg);
         const stored = await this.#storedBytes(seg, scratchOf(scratch, seg.storedLength));
         this.#checkCrc(s, seg, stored);
-        if (this.#seal !== undefined) this.#authenticate(s, seg, stored, plainOf(scratch, seg.storedLength));
+        this.#authenticate(s, seg, stored, scratch);
       }
     } catch (err) {
       throw readError(err, this.id, undefined);
@@ -872,7 +911,7 @@ export class ImageReader {
         const job = (async () => {
           const stored = await this.#storedBytes(seg, slot.input);
           if (stored.buffer !== slot.input.buffer) slot.input.set(stored);
-          const failed = await pool.verify(slot.input.subarray(0, seg.storedLength), seg.crc, seg.codec, seg.rawLength, this.#openOf(s));
+          const failed = await pool.verify(slot.input.subarray(0, seg.storedLength), seg.crc, seg.codec, seg.rawLength, this.#openOf(s, seg));
           if (failed !== undefined) throw this.#segmentError(s, seg, failed);
         })();
         tasks.push(job.catch((err: unknown) => fail(s, err)).finally(() => slot.release()));

@@ -219,11 +219,12 @@ export class SegmentPipeline {
   /** The stages in write order (a read runs them backwards). */
   readonly stages: readonly SegmentStage[];
   readonly #checksum = new ChecksumStage();
+  readonly #compress = new CompressStage();
   /** Output memory given back by writers, for the next image (fresh memory costs a page fault per 4 KiB). */
   readonly #spare: Uint8Array[] = [];
 
   constructor() {
-    this.stages = [new CompressStage(), new EncryptStage(), this.#checksum];
+    this.stages = [this.#compress, new EncryptStage(), this.#checksum];
   }
 
   /** Output memory {@link encode} needs for `rawLength` raw bytes. */
@@ -275,14 +276,21 @@ export class SegmentPipeline {
 
   /**
    * Check and apply an XOR-delta segment (codec `XOR_ZSTD`, format 3): its
-   * stored bytes are one zstd frame of (raw XOR base raw). `dst` holds the
-   * base segment's raw bytes and becomes this segment's raw bytes; the delta
-   * is decompressed into `scratch` (as long as `dst`) first. Returns the
-   * failed check (then `dst` is unchanged), or undefined, like {@link decode}.
+   * stored bytes are one zstd frame of (raw XOR base raw) — with `seal`
+   * (format 5), sealed like any segment of an encrypted image (codec 2 in
+   * its associated data), so authenticated and decrypted first. `dst` holds
+   * the base segment's raw bytes and becomes this segment's raw bytes; the
+   * delta is decompressed into `scratch` (as long as `dst`) first. Returns
+   * the failed check (then `dst` is unchanged), or undefined, like
+   * {@link decode}.
    */
-  decodeXor(stored: Uint8Array, crc: number, dst: Uint8Array, scratch: Uint8Array, maxRawBytes = Number.POSITIVE_INFINITY): FrameFailure | undefined {
+  decodeXor(stored: Uint8Array, crc: number, dst: Uint8Array, scratch: Uint8Array, maxRawBytes = Number.POSITIVE_INFINITY, seal?: SegmentSeal): FrameFailure | undefined {
     if (scratch.length !== dst.length) return { kind: 'size', value: scratch.length };
-    const bad = this.decode(stored, SegmentCodec.ZSTD, crc, scratch, maxRawBytes);
+    const checked = this.verify(stored, crc, SegmentCodec.XOR_ZSTD, dst.length, seal);
+    if (checked !== undefined) return checked;
+    // Checked (and opened into the seal's memory): the frame is decompressed as is.
+    const frame = seal === undefined ? stored : seal.memory.subarray(0, stored.length - TAG_BYTES);
+    const bad = this.#compress.decode({ bytes: frame, codec: SegmentCodec.ZSTD, crc, dst: scratch, maxRawBytes });
     if (bad !== undefined) return bad;
     xorInto(dst, scratch);
     return undefined;

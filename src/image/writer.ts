@@ -26,7 +26,7 @@ import { CkptError, ErrorCodes } from '../errors.js';
 import type { KeySource } from '../crypto/keys.js';
 import { TAG_BYTES } from '../crypto/seal.js';
 import { newImageSeal, sealIndex, type NewImageSeal } from '../crypto/image-seal.js';
-import { CODEC_ID, ENCRYPTED_FORMAT_VERSION, HEADER_SIZE, RequiredFlag, SegmentCodec, TRAILER_SIZE, type SegmentCodecId } from './constants.js';
+import { CODEC_ID, ENCRYPTED_FORMAT_VERSION, ENCRYPTED_INCREMENTAL_FORMAT_VERSION, HEADER_SIZE, RequiredFlag, SegmentCodec, TRAILER_SIZE, type SegmentCodecId } from './constants.js';
 import type { FormatList } from './format-list.js';
 import { FORMATS } from './format-registry.js';
 import { encodeHeader, encodeTrailer } from './header.js';
@@ -84,11 +84,13 @@ export interface WriteSettings {
    */
   readonly incremental?: IncrementalWrite;
   /**
-   * Write an encrypted image (format 4): a fresh data key wrapped by this
-   * source, every segment and the index sealed with AES-256-GCM. Segments
-   * are compressed and sealed in the pool threads when the image is written
-   * through the pool, else on the calling thread; not together with
-   * `incremental` (`CKPT_ERR_INVALID_ARGUMENT`).
+   * Write an encrypted image (format 4; format 5 with `incremental`): a
+   * fresh data key wrapped by this source, every segment and the index
+   * sealed with AES-256-GCM. Segments are compressed and sealed in the pool
+   * threads when the image is written through the pool, else on the calling
+   * thread (the changed segments of an incremental image are sealed on the
+   * calling thread). An encrypted image refers only to encrypted images and
+   * a plaintext one only to plaintext ones (`CKPT_ERR_INVALID_ARGUMENT`).
    */
   readonly encryption?: KeySource;
   /** Test vectors only: the data key and uuid of an encrypted image (else random). */
@@ -236,14 +238,15 @@ class ImageStreamWriter {
     // A base not (yet) equal to the parent's bytes is filled whole and used from the next image on.
     const xorSeg = baseValid && plan.mayXor(seg) ? seg : undefined;
     const task = { level: this.settings.level, expect, base: xorSeg === undefined ? undefined : keep, keep, keepSame: keep !== undefined && !baseValid };
-    const done = (o: SegmentOutcome, stored: Uint8Array | undefined): void => {
+    // Referred to, or written (sealed first in an encrypted image: a delta like any segment).
+    const done = async (o: SegmentOutcome, stored: Uint8Array | undefined): Promise<void> => {
       if (o.same) {
         this.segments[index] = plan.refer(index, seg!);
         return;
       }
-      this.#entry(index, stored!, raw.length, o.crc, o.codec, o.hash);
       if (o.codec === SegmentCodec.XOR_ZSTD) plan.delta(index, xorSeg!);
       else plan.full(index);
+      await this.#writeCompressed(index, raw.length, stored!, o.codec, o.crc, o.hash);
     };
     const pool = this.#pool;
     if (pool !== undefined && raw.length > 0 && raw.buffer instanceof SharedArrayBuffer && (pre === undefined || xorSeg !== undefined)) {
@@ -253,7 +256,7 @@ class ImageStreamWriter {
     const hash = segmentHash(raw);
     if (expect === hash) {
       if (task.keepSame && keep !== undefined) keep.set(raw);
-      done({ hash, same: true, n: 0, crc: 0, codec: SegmentCodec.RAW }, undefined);
+      await done({ hash, same: true, n: 0, crc: 0, codec: SegmentCodec.RAW }, undefined);
       return;
     }
     // A segment compressed during capture is used unless a delta may be smaller.
@@ -274,14 +277,11 @@ class ImageStreamWriter {
       this.#output = this.#pipeline.takeOutput(bound);
     }
     const o = encodeSegment({ ...task, expect: undefined, hash, src: raw, dst: this.#output }, this.#pipeline);
-    const stored = o.n < 0 ? raw : this.#output.subarray(0, o.n);
-    done(o, stored);
-    await this.sink.write(stored);
-    this.offset += stored.length;
+    await done(o, o.n < 0 ? raw : this.#output.subarray(0, o.n));
   }
 
   /** A segment encoded on a pool thread (`src`: its bytes already in shared memory, else copied into a slot). */
-  async #pooledTask(pool: ZstdPool, index: number, raw: Uint8Array, src: Uint8Array | undefined, task: Omit<SegmentTask, 'src' | 'dst'>, done: (o: SegmentOutcome, stored: Uint8Array | undefined) => void): Promise<void> {
+  async #pooledTask(pool: ZstdPool, index: number, raw: Uint8Array, src: Uint8Array | undefined, task: Omit<SegmentTask, 'src' | 'dst'>, done: (o: SegmentOutcome, stored: Uint8Array | undefined) => Promise<void>): Promise<void> {
     const slot: Slot = await pool.acquire(src === undefined ? raw.length : 0, SegmentPipeline.outputBytes(raw.length));
     let input = src;
     if (input === undefined) {
@@ -298,11 +298,7 @@ class ImageStreamWriter {
       const r = await job;
       if (this.#failed) return;
       if (!r.ok) return this.#fail(r.err);
-      if (r.r.same) return done(r.r, undefined);
-      const stored = r.r.n < 0 ? from : slot.output.subarray(0, r.r.n);
-      done(r.r, stored);
-      await this.sink.write(stored);
-      this.offset += stored.length;
+      await done(r.r, r.r.same ? undefined : r.r.n < 0 ? from : slot.output.subarray(0, r.r.n));
     };
     this.#chain = this.#chain
       .then(step)
@@ -339,10 +335,10 @@ class ImageStreamWriter {
    * `compressed`): in an encrypted image it is sealed here first, in turn
    * (the seal's memory is reused once the write is done).
    */
-  async #writeCompressed(index: number, raw: Uint8Array, compressed: Uint8Array, codec: SegmentCodecId, crc: number, hash?: bigint): Promise<void> {
+  async #writeCompressed(index: number, rawLength: number, compressed: Uint8Array, codec: SegmentCodecId, crc: number, hash?: bigint): Promise<void> {
     const seal = this.#segmentSeal(index, compressed.length);
-    const s = seal === undefined ? { stored: compressed, crc, codec } : this.#pipeline.sealCompressed(compressed, codec, raw.length, seal);
-    await this.#writeStored(index, raw.length, s.stored, s.codec, s.crc, hash);
+    const s = seal === undefined ? { stored: compressed, crc, codec } : this.#pipeline.sealCompressed(compressed, codec, rawLength, seal);
+    await this.#writeStored(index, rawLength, s.stored, s.codec, s.crc, hash);
   }
 
   /** How a pool thread seals segment `index` of this image; undefined for a plaintext image. */
@@ -388,7 +384,7 @@ class ImageStreamWriter {
       if (this.#failed) return;
       if (s !== undefined && !s.ok) return this.#fail(s.err);
       if (s?.v !== undefined) return this.#writeStored(index, raw.length, pre.output.subarray(0, s.v.length), s.v.codec, s.v.crc, hash);
-      await this.#writeCompressed(index, raw, r.length < 0 ? raw : pre.output.subarray(0, r.length), r.length < 0 ? SegmentCodec.RAW : SegmentCodec.ZSTD, r.crc, hash);
+      await this.#writeCompressed(index, raw.length, r.length < 0 ? raw : pre.output.subarray(0, r.length), r.length < 0 ? SegmentCodec.RAW : SegmentCodec.ZSTD, r.crc, hash);
     };
     this.#chain = this.#chain.then(step).catch((err: unknown) => this.#fail(err));
   }
@@ -414,7 +410,7 @@ class ImageStreamWriter {
       if (this.#failed) return;
       if (!done.ok) return this.#fail(done.err);
       if (done.r.codec !== undefined) return this.#writeStored(index, raw.length, slot.output.subarray(0, done.r.length), done.r.codec, done.r.crc);
-      await this.#writeCompressed(index, raw, done.r.length < 0 ? src : slot.output.subarray(0, done.r.length), done.r.length < 0 ? SegmentCodec.RAW : SegmentCodec.ZSTD, done.r.crc);
+      await this.#writeCompressed(index, raw.length, done.r.length < 0 ? src : slot.output.subarray(0, done.r.length), done.r.length < 0 ? SegmentCodec.RAW : SegmentCodec.ZSTD, done.r.crc);
     };
     this.#chain = this.#chain
       .then(step)
@@ -446,11 +442,16 @@ export async function writeImage(
 ): Promise<WriteResult> {
   const formats = settings.formats ?? FORMATS;
   const encryption = settings.encryption;
-  if (encryption !== undefined && settings.incremental !== undefined) {
+  const parentRows = settings.incremental?.plan.parent?.index.segments ?? [];
+  if (parentRows.some((s) => ((s.flags & SegmentFlag.ENCRYPTED) !== 0) !== (encryption !== undefined))) {
     for (const p of providers) p.encoded.release?.();
-    throw new CkptError(ErrorCodes.INVALID_ARGUMENT, 'incremental images cannot be encrypted yet; use encryption without incremental (see docs/encryption.md)');
+    throw new CkptError(
+      ErrorCodes.INVALID_ARGUMENT,
+      encryption === undefined ? 'a plaintext image cannot refer to an encrypted one; write it against a plaintext parent, or in full' : 'an encrypted image cannot refer to a plaintext one; write it against an encrypted parent, or in full',
+    );
   }
-  const formatVersion = encryption !== undefined ? ENCRYPTED_FORMAT_VERSION : (settings.formatVersion ?? formats.current);
+  // Encrypted images are format 4, or 5 when incremental (they may refer to other images).
+  const formatVersion = encryption !== undefined ? (settings.incremental === undefined ? ENCRYPTED_FORMAT_VERSION : ENCRYPTED_INCREMENTAL_FORMAT_VERSION) : (settings.formatVersion ?? formats.current);
   // Segments are compressed in the pool threads; those of an encrypted image are sealed there too.
   const w = new ImageStreamWriter(sink, settings, settings.pool !== undefined && rawBytesOf(providers) >= settings.pool.minBytes);
   const incr = settings.incremental;

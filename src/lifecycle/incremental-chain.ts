@@ -10,14 +10,16 @@
  * - every `fullEvery`-th image is full (counted from the last full image;
  *   after a restore, by following the restored image's parents);
  * - a parent that is no longer listed, cannot be read, has no uuid (an image
- *   of an older format), or refers to an image no longer listed gives a full
+ *   of an older format), refers to an image no longer listed, or is
+ *   encrypted while this image is not (or the other way round) gives a full
  *   image — never an image that could not be restored.
  *
  * It also keeps, for `delta: 'xor'`, the raw bytes of the last image
  * written ({@link XorBases}), valid only for the image they equal: a failed
  * write invalidates them and the next image writes changed segments in full.
  */
-import { ImageReader, type ReadLimits } from '../image/reader.js';
+import { ImageReader, type ReadOptions } from '../image/reader.js';
+import { SegmentFlag } from '../image/index-model.js';
 import { IncrementalPlan, XorBases, type ParentImage } from '../image/incremental-plan.js';
 import type { ImageIndex } from '../image/index-model.js';
 import type { ReadStore } from '../store/store.js';
@@ -31,7 +33,7 @@ interface Link {
 }
 
 /** Read an image's index through the store (the caller handles failures). */
-async function readIndex(store: ReadStore, id: string, limits: ReadLimits): Promise<ImageIndex> {
+async function readIndex(store: ReadStore, id: string, limits: ReadOptions): Promise<ImageIndex> {
   const source = await store.open(id);
   try {
     const reader = await ImageReader.open(source, limits);
@@ -62,10 +64,13 @@ export class IncrementalChain {
    * the restored image's index and its parents' indexes); never throws —
    * anything unreadable gives a full image.
    */
-  async next(store: ReadStore, limits: ReadLimits): Promise<IncrementalPlan> {
+  async next(store: ReadStore, limits: ReadOptions): Promise<IncrementalPlan> {
     const xor = this.settings.delta === 'xor';
     const link = await this.#parentLink(store, limits).catch(() => undefined);
     if (link === undefined || link.position + 1 >= this.settings.fullEvery) return new IncrementalPlan(undefined, xor);
+    // An encrypted image refers only to encrypted ones, a plaintext one only to plaintext ones (encryption turned on or off).
+    const encrypted = limits.keys !== undefined;
+    if (link.parent.index.segments.some((s) => ((s.flags & SegmentFlag.ENCRYPTED) !== 0) !== encrypted)) return new IncrementalPlan(undefined, xor);
     try {
       const listed = new Set((await store.list()).map((e) => e.id));
       const p = link.parent;
@@ -77,7 +82,7 @@ export class IncrementalChain {
     return new IncrementalPlan(link.parent, xor);
   }
 
-  async #parentLink(store: ReadStore, limits: ReadLimits): Promise<Link | undefined> {
+  async #parentLink(store: ReadStore, limits: ReadOptions): Promise<Link | undefined> {
     if (this.#last !== undefined) return this.#last;
     const id = this.#restored;
     if (id === undefined) return undefined;

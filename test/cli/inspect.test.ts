@@ -110,7 +110,7 @@ describe('inspect: bad input', () => {
       [['inspect', dir], 1, /is a directory; 'ckpt inspect' takes one image file, e\.g\. .*000000000002\.ckpt \(the newest image there\)/],
       [['inspect', join(ROOT, 'package.json')], 2, /package\.json is not a ckpt image .*; pass an image file written by ckpt/],
       [['inspect', golden(1, 'broken-truncated')], 2, /truncated or was not completely written; restore\(\) skips damaged images; 'ckpt verify' lists every problem/],
-      [['inspect', golden(2, 'broken-newer-format')], 3, /format version 99, but this ckpt reads format versions up to 4; upgrade ckpt/],
+      [['inspect', golden(2, 'broken-newer-format')], 3, /format version 99, but this ckpt reads format versions up to 5; upgrade ckpt/],
       [['inspect', golden(2, 'broken-unknown-flag')], 3, /required flags 0x80\); upgrade ckpt/],
       [['inspect', golden(2, 'broken-checksum'), '-p', 'values'], 2, /segment 0 checksum mismatch; the image is damaged/],
       [['inspect', golden(2, 'values'), '--full'], 1, /--full needs --provider/],

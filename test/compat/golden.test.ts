@@ -107,7 +107,7 @@ describe.each(VERSIONS)('golden images, format %i', (v) => {
     await bad.close();
     const newer = await codeOf(openImageFile(fixture(v, 'broken-newer-format')));
     expect(newer.code).toBe(ErrorCodes.FORMAT_NEWER);
-    expect(newer.message).toMatch(/format version 99.*up to 4/);
+    expect(newer.message).toMatch(/format version 99.*up to 5/);
     const flag = await codeOf(openImageFile(fixture(v, 'broken-unknown-flag')));
     expect(flag.code).toBe(ErrorCodes.UNSUPPORTED_FEATURE);
     expect(flag.message).toContain('0x80');

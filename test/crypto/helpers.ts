@@ -9,7 +9,8 @@ import { openIndex, sealIndex } from '../../src/crypto/image-seal.js';
 import { keySource, type KeySource } from '../../src/crypto/keys.js';
 import { NONCE_DOMAIN_INDEX, deriveImageKeys, nonceOf } from '../../src/crypto/seal.js';
 import { HEADER_SIZE, TRAILER_SIZE } from '../../src/image/constants.js';
-import { FORMATS } from '../../src/image/format-registry.js';
+import { FORMATS, modelOfV4 } from '../../src/image/format-registry.js';
+import { formatV4 } from '../../src/image/index-v4.js';
 import { decodeTrailer, encodeTrailer } from '../../src/image/header.js';
 import type { ImageIndex } from '../../src/image/index-model.js';
 import type { ZstdPool } from '../../src/image/pool.js';
@@ -81,7 +82,8 @@ export function resealIndex(bytes: Buffer, change: (index: ImageIndex) => ImageI
   const seal = { uuid: Buffer.from(FIXED_UUID), keys, indexNonce: nonceOf(NONCE_DOMAIN_INDEX, 0) };
   const plain = openIndex(seal, aad, bytes.subarray(t.indexOffset, t.indexOffset + t.indexLength), 'test');
   const model = FORMATS.decodeIndex(4, plain, t.cryptoOffset!, { maxSegmentBytes: 1 << 26 });
-  const sealed = sealIndex(seal, aad, FORMATS.encodeIndex(change(model), 4));
+  // Encoded in format 4's layout directly: a forged index may hold what format 4 never writes.
+  const sealed = sealIndex(seal, aad, formatV4.encode(modelOfV4.fromModel(change(model))));
   const out = Buffer.concat([bytes.subarray(0, t.indexOffset), sealed, encodeTrailer({ indexOffset: t.indexOffset, indexLength: sealed.length, indexCrc: crc32(sealed), cryptoOffset: t.cryptoOffset! })]);
   return out;
 }

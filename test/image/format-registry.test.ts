@@ -1,5 +1,5 @@
 // Format versions as data: the production list, the rules a list must keep,
-// and a test-only format 5 (test/image/index-v5.ts) added to a copy of the
+// and a test-only format 6 (test/image/index-v6.ts) added to a copy of the
 // list as a real new version would be — one module plus one entry — driving
 // the generic writer, reader and converter.
 import { createHash } from 'node:crypto';
@@ -20,14 +20,15 @@ import { formatV1, type ImageIndexV1 } from '../../src/image/index-v1.js';
 import { formatV2, type ImageIndexV2 } from '../../src/image/index-v2.js';
 import { formatV3 } from '../../src/image/index-v3.js';
 import { formatV4 } from '../../src/image/index-v4.js';
+import { formatV5 } from '../../src/image/index-v5.js';
 import { ImageReader } from '../../src/image/reader.js';
 import { writeImage, type CapturedProvider } from '../../src/image/writer.js';
 import type { ImageSink } from '../../src/store/store.js';
 import { FIXED_MANIFEST, captured, imageBytes, memorySource } from '../helpers/image-bytes.js';
-import { decodeIndexV5, formatV5, formatV5OneWay, modelOfV5 } from './index-v5.js';
+import { decodeIndexV6, formatV6, formatV6OneWay, modelOfV6 } from './index-v6.js';
 
 const identity: { toModel: (i: ImageIndexV2) => ImageIndex; fromModel: (m: ImageIndex) => ImageIndexV2 } = { toModel: (i) => i, fromModel: (m) => m };
-const withV5 = createFormatList([...FORMATS.versions, formatV5], modelOfV5);
+const withV6 = createFormatList([...FORMATS.versions, formatV6], modelOfV6);
 const state = { n: 1, s: 'hi', t: new Float64Array([1.5, -0]), big: new Uint8Array(300).fill(7) };
 const providers = (): CapturedProvider[] => [captured('a', state, { blobThreshold: 256 }), captured('b', { list: [1, 2, 3] }, { version: 4 })];
 
@@ -66,20 +67,20 @@ function indexBytesOf(image: Buffer): { bytes: Buffer; offset: number } {
 }
 
 describe('the production format list', () => {
-  it('lists versions 1 to 4, writes FORMAT_VERSION by default, and is frozen', () => {
-    expect(FORMATS.readable).toEqual([1, 2, 3, 4]);
-    expect(FORMATS.writable).toEqual([1, 2, 3, 4]);
+  it('lists versions 1 to 5, writes FORMAT_VERSION by default, and is frozen', () => {
+    expect(FORMATS.readable).toEqual([1, 2, 3, 4, 5]);
+    expect(FORMATS.writable).toEqual([1, 2, 3, 4, 5]);
     expect(READABLE_FORMAT_VERSIONS).toBe(FORMATS.readable);
     expect(WRITABLE_FORMAT_VERSIONS).toBe(FORMATS.writable);
     expect(FORMATS.versions.map((v) => v.version)).toEqual(FORMATS.readable);
     expect(FORMATS.current).toBe(FORMAT_VERSION);
-    expect(FORMATS.newest).toBe(4);
+    expect(FORMATS.newest).toBe(5);
     expect(FORMATS.current).toBe(2);
     expect(Object.isFrozen(FORMATS)).toBe(true);
     expect(Object.isFrozen(FORMATS.versions)).toBe(true);
     expect(Object.isFrozen(formatV2)).toBe(true);
     expect(Object.isFrozen(formatV2.previous)).toBe(true);
-    expect(() => (FORMATS.versions as FormatVersion[]).push(formatV5)).toThrow(TypeError);
+    expect(() => (FORMATS.versions as FormatVersion[]).push(formatV6)).toThrow(TypeError);
   });
 
   it('describes conversions with the steps’ own words, in order, both ways', () => {
@@ -100,20 +101,20 @@ describe('the production format list', () => {
   });
 
   it('refuses to read a version it does not list, and to write one it cannot', async () => {
-    const v5image = await write(withV5);
-    const newer = await failure(ImageReader.open(memorySource(v5image)));
+    const v6image = await write(withV6);
+    const newer = await failure(ImageReader.open(memorySource(v6image)));
     expect(newer.code).toBe(ErrorCodes.FORMAT_NEWER);
-    expect(newer.message).toMatch(/format version 5.*up to 4/);
-    const { bytes, offset } = indexBytesOf(v5image);
-    const direct = await failure(() => FORMATS.decodeIndex(5, bytes, offset, { maxSegmentBytes: 1 << 20 }));
+    expect(newer.message).toMatch(/format version 6.*up to 5/);
+    const { bytes, offset } = indexBytesOf(v6image);
+    const direct = await failure(() => FORMATS.decodeIndex(6, bytes, offset, { maxSegmentBytes: 1 << 20 }));
     expect(direct.code).toBe(ErrorCodes.FORMAT_NEWER);
-    expect(direct.message).toMatch(/reads versions 1, 2, 3, 4/);
-    const r5 = await ImageReader.openWith(withV5, memorySource(v5image));
-    const model = r5.index;
-    await r5.close();
-    const cannot = await failure(() => FORMATS.encodeIndex(model, 5));
+    expect(direct.message).toMatch(/reads versions 1, 2, 3, 4, 5/);
+    const r6 = await ImageReader.openWith(withV6, memorySource(v6image));
+    const model = r6.index;
+    await r6.close();
+    const cannot = await failure(() => FORMATS.encodeIndex(model, 6));
     expect(cannot.code).toBe(ErrorCodes.INVALID_ARGUMENT);
-    expect(cannot.message).toMatch(/cannot write image format version 5; this ckpt writes versions 1, 2, 3, 4/);
+    expect(cannot.message).toMatch(/cannot write image format version 6; this ckpt writes versions 1, 2, 3, 4, 5/);
   });
 });
 
@@ -138,10 +139,10 @@ describe('building a format list', () => {
     const bad: (() => unknown)[] = [
       () => createFormatList([] as unknown as [FormatVersion<ImageIndexV2, unknown>], identity),
       () => createFormatList([formatV2, formatV1] as unknown as [FormatVersion<ImageIndexV2, unknown>], identity),
-      () => createFormatList([formatV1, formatV5] as unknown as [FormatVersion<ImageIndexV2, unknown>], identity),
+      () => createFormatList([formatV1, formatV6] as unknown as [FormatVersion<ImageIndexV2, unknown>], identity),
       () => createFormatList([formatV1, oldOnly] as unknown as [FormatVersion<ImageIndexV2, unknown>], identity),
       () => createFormatList([formatV1, formatV2], identity, { current: 3 }),
-      () => createFormatList([...FORMATS.versions, formatV5OneWay], modelOfV5, { current: 4 }),
+      () => createFormatList([...FORMATS.versions, formatV6OneWay], modelOfV6, { current: 5 }),
     ];
     for (const f of bad) {
       const e = await failure(f);
@@ -176,23 +177,23 @@ describe('a new format version is one module plus one list entry', () => {
   const sha = async (p: string): Promise<string> => createHash('sha256').update(await readFile(p)).digest('hex');
   const fixture = (v: number, name: string): string => fileURLToPath(new URL(`../fixtures/images/v${v}/${name}.image`, import.meta.url));
 
-  it('the copy lists 1..5 and leaves the production list alone', () => {
-    expect(withV5.readable).toEqual([1, 2, 3, 4, 5]);
-    expect(withV5.writable).toEqual([1, 2, 3, 4, 5]);
-    expect(withV5.current).toBe(5);
-    expect(FORMATS.readable).toEqual([1, 2, 3, 4]);
-    expect(withV5.changes(1, 5)).toEqual(['header: format version 1 → 5', ...formatV2.previous!.upgradeChanges, ...formatV3.previous!.upgradeChanges, ...formatV4.previous!.upgradeChanges, 'index: adds segmentCount (the number of segments)']);
-    expect(withV5.changes(5, 1)).toEqual(['header: format version 5 → 1', 'index: drops segmentCount', ...formatV4.previous!.downgradeChanges, ...formatV3.previous!.downgradeChanges, ...formatV2.previous!.downgradeChanges]);
+  it('the copy lists 1..6 and leaves the production list alone', () => {
+    expect(withV6.readable).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(withV6.writable).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(withV6.current).toBe(6);
+    expect(FORMATS.readable).toEqual([1, 2, 3, 4, 5]);
+    expect(withV6.changes(1, 6)).toEqual(['header: format version 1 → 6', ...formatV2.previous!.upgradeChanges, ...formatV3.previous!.upgradeChanges, ...formatV4.previous!.upgradeChanges, ...formatV5.previous!.upgradeChanges, 'index: adds segmentCount (the number of segments)']);
+    expect(withV6.changes(6, 1)).toEqual(['header: format version 6 → 1', 'index: drops segmentCount', ...formatV5.previous!.downgradeChanges, ...formatV4.previous!.downgradeChanges, ...formatV3.previous!.downgradeChanges, ...formatV2.previous!.downgradeChanges]);
   });
 
-  it('write → read: the generic writer writes format 5 and the generic reader reads it back', async () => {
-    const image = await write(withV5);
+  it('write → read: the generic writer writes format 6 and the generic reader reads it back', async () => {
+    const image = await write(withV6);
     const { bytes, offset } = indexBytesOf(image);
-    const raw = decodeIndexV5(bytes, offset, { maxSegmentBytes: 1 << 20 });
+    const raw = decodeIndexV6(bytes, offset, { maxSegmentBytes: 1 << 20 });
     expect(raw.segmentCount).toBe(raw.segments.length);
     expect(raw.segmentCount).toBeGreaterThan(1);
-    const reader = await ImageReader.openWith(withV5, memorySource(image));
-    expect(reader.header.formatVersion).toBe(5);
+    const reader = await ImageReader.openWith(withV6, memorySource(image));
+    expect(reader.header.formatVersion).toBe(6);
     expect('segmentCount' in reader.index).toBe(false);
     expect(reader.index.segments.length).toBe(raw.segmentCount);
     expect(await reader.readProvider('a')).toEqual(state);
@@ -201,21 +202,21 @@ describe('a new format version is one module plus one list entry', () => {
     await reader.close();
   });
 
-  it('a damaged format 5 field fails as CORRUPT naming it', async () => {
-    const image = await write(withV5);
+  it('a damaged format 6 field fails as CORRUPT naming it', async () => {
+    const image = await write(withV6);
     const { bytes, offset } = indexBytesOf(image);
-    const good = decodeIndexV5(bytes, offset, { maxSegmentBytes: 1 << 20 });
-    const forged = formatV5.encode({ ...good, segmentCount: good.segmentCount + 1 });
-    const e = await failure(() => withV5.decodeIndex(5, forged, offset, { maxSegmentBytes: 1 << 20 }));
+    const good = decodeIndexV6(bytes, offset, { maxSegmentBytes: 1 << 20 });
+    const forged = formatV6.encode({ ...good, segmentCount: good.segmentCount + 1 });
+    const e = await failure(() => withV6.decodeIndex(6, forged, offset, { maxSegmentBytes: 1 << 20 }));
     expect(e.code).toBe(ErrorCodes.CORRUPT);
     expect(e.message).toMatch(/segmentCount/);
   });
 
   it('upgrade: older images read through the new list equal what the production list reads', async () => {
-    for (const v of [1, 2, 3, 4]) {
+    for (const v of [1, 2, 3, 4, 5]) {
       const image = await write(FORMATS, v);
       const before = await ImageReader.open(memorySource(image));
-      const after = await ImageReader.openWith(withV5, memorySource(image));
+      const after = await ImageReader.openWith(withV6, memorySource(image));
       expect(after.header.formatVersion).toBe(v);
       expect(after.index).toEqual(before.index);
       expect(await after.readProvider('a')).toEqual(state);
@@ -224,35 +225,35 @@ describe('a new format version is one module plus one list entry', () => {
     }
   });
 
-  it('downgrade: writing 4, 3, 2 or 1 through the new list gives the production list’s bytes exactly', async () => {
-    for (const v of [1, 2, 3, 4]) expect((await write(withV5, v)).equals(await write(FORMATS, v))).toBe(true);
+  it('downgrade: writing 5, 4, 3, 2 or 1 through the new list gives the production list’s bytes exactly', async () => {
+    for (const v of [1, 2, 3, 4, 5]) expect((await write(withV6, v)).equals(await write(FORMATS, v))).toBe(true);
   });
 
-  it('convert: 1 → 5 → 1 through the generic converter reproduces the original file', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ckpt-format5-'));
+  it('convert: 1 → 6 → 1 through the generic converter reproduces the original file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ckpt-format6-'));
     dirs.push(dir);
     const input = fixture(1, 'multi');
-    const up = await convertImageFileWith(withV5, input, join(dir, 'v5.ckpt'));
-    expect(up).toMatchObject({ from: 1, to: 5, changes: withV5.changes(1, 5) });
-    const reader = await ImageReader.openWith(withV5, memorySource(await readFile(join(dir, 'v5.ckpt'))));
-    expect(reader.header.formatVersion).toBe(5);
+    const up = await convertImageFileWith(withV6, input, join(dir, 'v6.ckpt'));
+    expect(up).toMatchObject({ from: 1, to: 6, changes: withV6.changes(1, 6) });
+    const reader = await ImageReader.openWith(withV6, memorySource(await readFile(join(dir, 'v6.ckpt'))));
+    expect(reader.header.formatVersion).toBe(6);
     await reader.close();
-    const down = await convertImageFileWith(withV5, join(dir, 'v5.ckpt'), join(dir, 'v1.ckpt'), { to: 1 });
-    expect(down).toMatchObject({ from: 5, to: 1, changes: withV5.changes(5, 1) });
+    const down = await convertImageFileWith(withV6, join(dir, 'v6.ckpt'), join(dir, 'v1.ckpt'), { to: 1 });
+    expect(down).toMatchObject({ from: 6, to: 1, changes: withV6.changes(6, 1) });
     expect(await sha(join(dir, 'v1.ckpt'))).toBe(await sha(input));
   });
 
   it('a version without a way back: only it is writable, and the refusal gives the reason', async () => {
-    const oneWay = createFormatList([...FORMATS.versions, formatV5OneWay], modelOfV5);
-    expect(oneWay.readable).toEqual([1, 2, 3, 4, 5]);
-    expect(oneWay.writable).toEqual([5]);
+    const oneWay = createFormatList([...FORMATS.versions, formatV6OneWay], modelOfV6);
+    expect(oneWay.readable).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(oneWay.writable).toEqual([6]);
     const image = await write(oneWay);
     const reader = await ImageReader.openWith(oneWay, memorySource(image));
-    const e = await failure(() => oneWay.encodeIndex(reader.index, 4));
+    const e = await failure(() => oneWay.encodeIndex(reader.index, 5));
     await reader.close();
     expect(e.code).toBe(ErrorCodes.INVALID_ARGUMENT);
-    expect(e.message).toMatch(/format 5 cannot be downgraded to 4: test format 5 is one-way/);
-    const dir = await mkdtemp(join(tmpdir(), 'ckpt-format5-'));
+    expect(e.message).toMatch(/format 6 cannot be downgraded to 5: test format 6 is one-way/);
+    const dir = await mkdtemp(join(tmpdir(), 'ckpt-format6-'));
     dirs.push(dir);
     const conv = await failure(convertImageFileWith(oneWay, fixture(2, 'values'), join(dir, 'x.ckpt'), { to: 1 }));
     expect(conv.code).toBe(ErrorCodes.INVALID_ARGUMENT);

@@ -45,11 +45,11 @@ describe('header', () => {
   });
 
   it('a newer format version is CKPT_ERR_FORMAT_NEWER naming both versions', async () => {
-    const img = withHeader(await imageBytes([captured('a', 1)]), (h) => h.writeUInt16LE(5, 8));
+    const img = withHeader(await imageBytes([captured('a', 1)]), (h) => h.writeUInt16LE(6, 8));
     const err = await ImageReader.open(memorySource(img)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CkptError);
     expect((err as CkptError).code).toBe(ErrorCodes.FORMAT_NEWER);
-    expect((err as CkptError).message).toMatch(/format version 5.*up to 4/);
+    expect((err as CkptError).message).toMatch(/format version 6.*up to 5/);
   });
 
   it('an unknown required flag is CKPT_ERR_UNSUPPORTED_FEATURE; an unknown optional flag is ignored', async () => {
@@ -74,7 +74,7 @@ describe('header', () => {
     damagedHeader[12]! ^= 0x01;
     const damagedTrailer = Buffer.from(img);
     damagedTrailer[img.length - 30]! ^= 0x01;
-    const newer = withHeader(img, (h) => h.writeUInt16LE(5, 8));
+    const newer = withHeader(img, (h) => h.writeUInt16LE(6, 8));
     for (const [bytes, code] of [
       [damagedHeader, ErrorCodes.CORRUPT],
       [damagedTrailer, ErrorCodes.CORRUPT],

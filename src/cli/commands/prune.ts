@@ -31,6 +31,7 @@ import {
 } from '../../index.js';
 import { explainDecision, planRetention, type RetentionDecision } from '../../retention/plan.js';
 import { scanStore, type ImageCheck } from '../check.js';
+import { addKeyOptions, cliKeys, type KeyOptions } from '../keys.js';
 import { addCommonOptions, examples, nonNegativeInt, positiveInt, type CommandContext } from '../command.js';
 import { CliError, usageError } from '../errors.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
@@ -39,7 +40,7 @@ import { formatBytes, formatDate, Output, plural, table, type CommonOptions } fr
 import { createProgress } from '../progress.js';
 
 /** Options of `ckpt prune`. */
-export interface PruneOptions extends CommonOptions {
+export interface PruneOptions extends CommonOptions, KeyOptions {
   /** Keep the newest N images. */
   readonly keepLast?: number;
   /** Keep one image per N steps. */
@@ -69,12 +70,16 @@ export function registerPrune(program: Command, ctx: CommandContext): void {
     .option('--dry-run', 'show what would be deleted; delete nothing (does not take the lock)')
     .option('--explain', 'say per image why it is kept, pinned (a kept image refers to it) or deleted')
     .option('--wait-ms <ms>', "wait this long for a running writer's lock; 0 fails at once", nonNegativeInt('--wait-ms'), 0);
+  addKeyOptions(cmd);
   addCommonOptions(cmd, true);
   cmd.addHelpText(
     'after',
     `
 Always kept, whatever the policies say: the newest image, the newest valid
 image (what restore() would pick), and images that cannot be read.
+Encrypted incremental images list the images they refer to inside their
+encrypted index: without their key (--key-file, CKPT_KEY_FILE or
+CKPT_PASSPHRASE) prune cannot tell, and keeps every older image.
 The store's writer lock is taken first; if a running program holds it,
 prune changes nothing and exits with 5 (stop the writer, or retry later).
 ${examples(['ckpt prune ./checkpoints --keep-last 3 --dry-run', 'ckpt prune ./checkpoints --keep-last 5 --keep-labelled', 'ckpt prune ./checkpoints --keep-last 1 --keep-every-steps 10000 --json'])}`,
@@ -111,7 +116,8 @@ async function runPrune(dir: string, options: PruneOptions, ctx: CommandContext)
     const progress = createProgress(ctx.io.stderr, { enabled: out.progress, label: 'checking' });
     let scan;
     try {
-      scan = await scanStore(store, { verify: 'until-valid', progress });
+      const keys = await cliKeys(options, ctx.io.env);
+      scan = await scanStore(store, { verify: 'until-valid', progress, ...(keys === undefined ? {} : { keys }) });
     } finally {
       progress.done();
     }
