@@ -191,7 +191,8 @@ export class KeySource {
       const kdf: KdfRecord = { ...this.#scrypt, salt: this.#salt };
       return { kek: 'passphrase', keyId: PASSPHRASE_KEY_ID, wrapped: wrapKey(await this.#kek(this.#passphrase, kdf), dek, uuid, PASSPHRASE_KEY_ID), kdf };
     }
-    const kms = this.#kms!;
+    const kms = this.#kms;
+    if (kms === undefined) throw invalid('these keys only open images (a key file without a key id): no key to wrap a new image with');
     let r: { keyId: string; wrapped: Uint8Array };
     try {
       r = await kms.wrap(Uint8Array.from(dek), { imageUuid: Buffer.from(uuid).toString('hex') });
@@ -244,13 +245,18 @@ export class KeySource {
 
 /**
  * The keys a command line gives: a key file (tried for whatever keyring key
- * id an image names) and/or a passphrase. Undefined when neither is given.
+ * id an image names; with `writeKeyId`, also the key new images are wrapped
+ * with, under that id) and/or a passphrase (which wraps new images when no
+ * key file does). Undefined when neither is given.
  * @internal
  */
-export function cliKeySource(o: { key?: Uint8Array | undefined; passphrase?: string | undefined; allowPlaintext?: boolean }): KeySource | undefined {
+export function cliKeySource(o: { key?: Uint8Array | undefined; passphrase?: string | undefined; allowPlaintext?: boolean; writeKeyId?: string | undefined }): KeySource | undefined {
   if (o.key === undefined && (o.passphrase === undefined || o.passphrase.length === 0)) return undefined;
   if (o.key !== undefined && o.key.length !== KEY_BYTES) throw invalid(`a key must be 32 bytes, got ${o.key.length}`);
+  // With `writeKeyId`, new images are wrapped with the key file under that id (else it only opens images).
+  const writes = o.key !== undefined && o.writeKeyId !== undefined;
   return new KeySource({
+    ...(writes ? { keys: new Map([[o.writeKeyId!, Buffer.from(o.key!)]]), current: o.writeKeyId! } : {}),
     ...(o.key === undefined ? {} : { anyId: Buffer.from(o.key) }),
     ...(o.passphrase === undefined || o.passphrase.length === 0 ? {} : { passphrase: o.passphrase }),
     allowPlaintext: o.allowPlaintext ?? true,

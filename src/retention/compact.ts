@@ -24,6 +24,7 @@ import { openStoreImage } from '../image/open-store.js';
 import type { ReadLimits } from '../image/reader.js';
 import { newImageUuid } from '../image/incremental-plan.js';
 import type { Store, WriterLock } from '../store/store.js';
+import { keySource, type EncryptionOptions, type KeySource } from '../crypto/keys.js';
 
 /** Options of {@link compactImage}. */
 export interface CompactOptions {
@@ -33,6 +34,13 @@ export interface CompactOptions {
   readonly force?: boolean;
   /** Read limits applied to the image. */
   readonly limits?: ReadLimits;
+  /**
+   * The keys of an encrypted image (as the Checkpointer's `encryption`
+   * option). Its images are read with them, and the compacted copy of an
+   * encrypted image is encrypted under the current key (a fresh data key);
+   * a plaintext image stays plaintext (reading one needs `allowPlaintext`).
+   */
+  readonly encryption?: EncryptionOptions;
 }
 
 /** What {@link compactImage} did. */
@@ -54,12 +62,22 @@ export interface CompactReport {
  * with `CKPT_ERR_INVALID_ARGUMENT` when `options.imageId` names an image
  * other than the newest (its copy would become the newest, and restore()
  * would go back in time), `CKPT_ERR_NOT_FOUND` for an unknown id or an
- * empty store, with the reader's codes (CORRUPT,
- * MISSING_REFERENCE, LIMIT…) when the image or an image it refers to cannot
+ * empty store, with the reader's codes (CORRUPT, MISSING_REFERENCE, LIMIT,
+ * KEY for an encrypted image without `options.encryption`…) when the image or an image it refers to cannot
  * be read whole, and `CKPT_ERR_STORE_IO` when writing fails — in every case
  * no new image exists.
  */
-export async function compactImage(store: Store, lock: WriterLock, options: CompactOptions = {}): Promise<CompactReport> {
+export function compactImage(store: Store, lock: WriterLock, options: CompactOptions = {}): Promise<CompactReport> {
+  const { encryption, ...rest } = options;
+  return compactImageWith(store, lock, rest, encryption === undefined ? undefined : keySource(encryption));
+}
+
+/**
+ * {@link compactImage} with the keys as a key source (the CLI builds one from
+ * a key file or a passphrase).
+ * @internal
+ */
+export async function compactImageWith(store: Store, lock: WriterLock, options: Omit<CompactOptions, 'encryption'>, keys: KeySource | undefined): Promise<CompactReport> {
   const list = await store.list();
   const newest = list[0]?.id;
   if (newest === undefined) throw new CkptError(ErrorCodes.NOT_FOUND, `${store.description} holds no image to compact`);
@@ -72,15 +90,13 @@ export async function compactImage(store: Store, lock: WriterLock, options: Comp
       { image: id, hint: `compact the newest image (omit the id), then prune` },
     );
   }
-  const reader = await openStoreImage(store, id, options.limits ?? {});
+  const reader = await openStoreImage(store, id, { ...options.limits, ...(keys === undefined ? {} : { keys }) });
   try {
     const references = reader.refs;
-    if (reader.crypto !== undefined) {
-      // The copy would be written without the image's encryption: never turn an encrypted image into plaintext.
-      throw new CkptError(ErrorCodes.UNSUPPORTED_FEATURE, `image ${id} is encrypted; compacting an encrypted image is not supported (its full copy would be written in plaintext)`, {
-        image: id,
-        hint: 'encrypted images are always full images, so there is nothing to compact',
-      });
+    // Never turn an encrypted image into plaintext: its copy is written under `keys`, or not at all.
+    const encryption = reader.crypto === undefined ? undefined : keys;
+    if (reader.crypto !== undefined && encryption === undefined) {
+      throw new CkptError(ErrorCodes.INVALID_ARGUMENT, `image ${id} is encrypted: pass its keys as the encryption option (the copy is encrypted with them; it is never written in plaintext)`, { image: id });
     }
     if (references.length === 0 && options.force !== true) return { source: id, references, written: null, bytes: 0 };
     // Every provider's state, read whole (referenced bytes from their holders, every checksum checked) before anything is written.
@@ -99,12 +115,13 @@ export async function compactImage(store: Store, lock: WriterLock, options: Comp
     try {
       const { manifest, codec } = reader.index;
       const formatVersion = reader.header.formatVersion;
-      // Same format; a format-3 image gets a uuid of its own, so later images may refer to it.
+      // Same format (an encrypted one: format 4, full); a format-3 image gets a uuid of its own, so later
+      // images may refer to it (an encrypted one gets its uuid with its data key).
       const written = await writeImage(
         sink,
         { ...manifest, imageId: sink.id, parent: null, uuid: formatVersion >= 3 ? newImageUuid() : null },
         providers,
-        { level: codec.level, segmentSize: codec.segmentSize, blobThreshold: codec.blobThreshold, formatVersion },
+        { level: codec.level, segmentSize: codec.segmentSize, blobThreshold: codec.blobThreshold, formatVersion, ...(encryption === undefined ? {} : { encryption }) },
       );
       await sink.commit();
       return { source: id, references, written: sink.id, bytes: written.bytes };

@@ -188,7 +188,7 @@ async function putImage(store: MemoryStore, id: string, bytes: Uint8Array): Prom
 }
 
 describe('encryption and the tools that rewrite images', () => {
-  it('compactImage refuses an encrypted image instead of writing a plaintext copy', async () => {
+  it('compactImage never writes a plaintext copy of an encrypted image: keys only to read are refused, the encryption option encrypts the copy', async () => {
     const store = new MemoryStore();
     const { ckpt, box } = app(store, { keys: { k: KEY_A }, current: 'k' });
     box.state = { secret: 'COMPACT-PLAINTEXT-7d2e' };
@@ -198,8 +198,13 @@ describe('encryption and the tools that rewrite images', () => {
     const lock = await store.acquireWriter({ waitMs: 0 });
     try {
       const ids = (await store.list()).map((e) => e.id);
-      await expectCode(compactImage(store, lock, { force: true, limits: { keys: ring({ k: KEY_A }, 'k') } as ReadLimits }), ErrorCodes.UNSUPPORTED_FEATURE);
+      await expectCode(compactImage(store, lock, { force: true, limits: { keys: ring({ k: KEY_A }, 'k') } as ReadLimits }), ErrorCodes.INVALID_ARGUMENT);
       expect((await store.list()).map((e) => e.id)).toEqual(ids);
+      const report = await compactImage(store, lock, { force: true, encryption: { keys: { k: KEY_A }, current: 'k' } });
+      expect(report.written).not.toBeNull();
+      const copy = await imageBytes(store, report.written!);
+      expect(copy.includes(Buffer.from('COMPACT-PLAINTEXT-7d2e'))).toBe(false);
+      expect(decodeHeader(copy.subarray(0, 32)).formatVersion).toBe(4);
     } finally {
       await lock.release();
     }

@@ -25,6 +25,7 @@ import { openStoreImage } from '../../src/image/open-store.js';
 import { ImageReader } from '../../src/image/reader.js';
 import { writeImage } from '../../src/image/writer.js';
 import { FsStore } from '../../src/store/fs-store.js';
+import { compactImage } from '../../src/retention/compact.js';
 import type { ImageSink } from '../../src/store/store.js';
 import { expectCode } from '../helpers/errors.js';
 import { captured, FIXED_MANIFEST, memorySource } from '../helpers/image-bytes.js';
@@ -317,5 +318,44 @@ describe('encrypted incremental images (format 5)', () => {
     expect(actions(keyed)).toEqual({ [d]: 'keep', [c]: 'delete', [b]: 'delete', [a]: 'pinned' });
     expect((await new FsStore(dir).list()).map((e) => e.id)).toEqual([d, a]);
     expectSameState(await restored(dir, d, K1), states[3]!);
+  });
+
+  it('compaction: the newest encrypted incremental image becomes a full encrypted one (library and CLI); without the key it is CKPT_ERR_KEY', async () => {
+    const dir = await temp();
+    const { infos, states } = await chain(dir, 3, { delta: 'xor', threads: 0 });
+    const store = new FsStore(dir);
+    const lock = await store.acquireWriter();
+    let written: string | null;
+    try {
+      await expectCode(compactImage(store, lock), ErrorCodes.KEY);
+      const report = await compactImage(store, lock, { encryption: K1 });
+      expect(report.source).toBe(infos[2]!.id);
+      expect(report.references.length).toBeGreaterThan(0);
+      written = report.written;
+    } finally {
+      await lock.release();
+    }
+    expect(written).not.toBeNull();
+    const r = await readerOf(dir, written!, K1);
+    expect(r.header.formatVersion).toBe(4);
+    expect(r.refs).toEqual([]);
+    expect(r.crypto?.key.keyId).toBe('k1');
+    expect(r.index.segments.every((x) => (x.flags & SegmentFlag.ENCRYPTED) !== 0 && x.codec !== SegmentCodec.XOR_ZSTD)).toBe(true);
+    await r.close();
+    expectSameState(await restored(dir, written!, K1), states[2]!);
+    // The CLI: the key file opens the chain and wraps the copy under the image's key id (k1).
+    const keyFile = join(dir, 'k1.bin');
+    await writeFile(keyFile, KEY_A);
+    const { infos: more } = await chain(dir, 2, { delta: 'segments', threads: 0 });
+    let text = '';
+    const io = { write: (x: string | Uint8Array) => ((text += typeof x === 'string' ? x : Buffer.from(x).toString()), true) };
+    const code = await run(['compact', dir, '--key-file', keyFile, '--json'], { stdout: io, stderr: io, env: { NO_COLOR: '1' }, cwd: process.cwd() });
+    expect(code).toBe(0);
+    const cliReport = JSON.parse(text) as { source: string; written: string };
+    expect(cliReport.source).toBe(more[1]!.id);
+    const c = await readerOf(dir, cliReport.written, K1);
+    expect(c.refs).toEqual([]);
+    expect(c.crypto?.key.keyId).toBe('k1');
+    await c.close();
   });
 });

@@ -9,7 +9,13 @@
  * first, as `ckpt prune` does. Nothing is deleted.
  */
 import type { Command } from 'commander';
-import { compactImage } from '../../index.js';
+import { compactImageWith } from '../../retention/compact.js';
+import { cliKeySource } from '../../crypto/keys.js';
+import { readPublicInfo } from '../../image/reader.js';
+import { isCkptError, ErrorCodes } from '../../errors.js';
+import { readKeyFile, addKeyOptions, type KeyOptions } from '../keys.js';
+import type { KeySource } from '../../crypto/keys.js';
+import type { Store } from '../../store/store.js';
 import { addCommonOptions, examples, nonNegativeInt, type CommandContext } from '../command.js';
 import { ExitCode, type ExitCodeValue } from '../exit-codes.js';
 import { openStoreForCli, warningsJson } from '../inputs.js';
@@ -17,7 +23,7 @@ import { formatBytes, Output, type CommonOptions } from '../output.js';
 import { acquire } from './prune.js';
 
 /** Options of `ckpt compact`. */
-export interface CompactCliOptions extends CommonOptions {
+export interface CompactCliOptions extends CommonOptions, KeyOptions {
   /** Rewrite even a full image. */
   readonly force?: boolean;
   /** How long to wait for the writer lock, in ms. */
@@ -33,6 +39,7 @@ export function registerCompact(program: Command, ctx: CommandContext): void {
     .argument('[id]', 'image to rewrite: only the newest is accepted (default: the newest)')
     .option('--force', 'rewrite the image even if it refers to no other image')
     .option('--wait-ms <ms>', "wait this long for a running writer's lock; 0 fails at once", nonNegativeInt('--wait-ms'), 0);
+  addKeyOptions(cmd);
   addCommonOptions(cmd);
   cmd.addHelpText(
     'after',
@@ -43,6 +50,9 @@ That is why only the newest image can be compacted: a copy of an older one
 would become the newest and restore() would go back to its older state.
 Nothing is deleted: run 'ckpt prune' (or let the program's retention run)
 to remove the older images no kept image refers to any more.
+An encrypted image needs its key (--key-file, CKPT_KEY_FILE or
+CKPT_PASSPHRASE); its copy is encrypted under the same key id, with a new
+data key.
 ${examples(['ckpt compact ./checkpoints', 'ckpt compact ./checkpoints && ckpt prune ./checkpoints --keep-last 1'])}`,
   );
   cmd.action(async (dir: string, id: string | undefined, options: CompactCliOptions) => ctx.setExit(await runCompact(dir, id, options, ctx)));
@@ -53,7 +63,8 @@ async function runCompact(dir: string, id: string | undefined, options: CompactC
   const store = await openStoreForCli(dir, 'write', { command: 'compact', out });
   const lock = await acquire(store, options.waitMs ?? 0, 'compact');
   try {
-    const report = await compactImage(store.store, lock, { ...(id === undefined ? {} : { imageId: id }), ...(options.force === true ? { force: true } : {}) });
+    const keys = await compactKeys(store.store, id, options, ctx.io.env);
+    const report = await compactImageWith(store.store, lock, { ...(id === undefined ? {} : { imageId: id }), ...(options.force === true ? { force: true } : {}) }, keys);
     if (out.json) {
       out.data({ store: store.dir, warnings: warningsJson(store), ...report });
       return ExitCode.OK;
@@ -71,4 +82,31 @@ async function runCompact(dir: string, id: string | undefined, options: CompactC
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * The keys of `ckpt compact`: a key file opens the images and wraps the
+ * copy under the key id of the image compacted (read from its clear crypto
+ * block); a passphrase does both by itself. Undefined when none is given.
+ */
+async function compactKeys(store: Store, id: string | undefined, options: KeyOptions, env: Readonly<Record<string, string | undefined>>): Promise<KeySource | undefined> {
+  const file = options.keyFile ?? env['CKPT_KEY_FILE'];
+  const key = file === undefined || file === '' ? undefined : await readKeyFile(file, options.keyFile !== undefined ? '--key-file' : 'CKPT_KEY_FILE');
+  let writeKeyId: string | undefined;
+  const target = id ?? (await store.list())[0]?.id;
+  if (key !== undefined && target !== undefined) {
+    const source = await store.open(target).catch(() => undefined);
+    if (source !== undefined) {
+      try {
+        const block = (await readPublicInfo(source)).block;
+        if (block.key.kek === 'keyring') writeKeyId = block.key.keyId;
+      } catch (err) {
+        // Plaintext or damaged: compactImage reports it.
+        if (!isCkptError(err) || (err.code !== ErrorCodes.NOT_ENCRYPTED && err.code !== ErrorCodes.CORRUPT)) throw err;
+      } finally {
+        await source.close();
+      }
+    }
+  }
+  return cliKeySource({ key, passphrase: env['CKPT_PASSPHRASE'], allowPlaintext: true, writeKeyId });
 }
