@@ -26,7 +26,7 @@ import { xxh3 } from '@node-rs/xxhash';
 import { MAX_XOR_CHAIN, SegmentCodec, type SegmentCodecId } from './constants.js';
 import { MAX_REFS } from './index-v3.js';
 import { SegmentFlag, type ImageIndex, type ImageRef, type ProviderEntry, type SegmentEntry, type SegmentRef } from './index-model.js';
-import type { SegmentPipeline } from './segment-pipeline.js';
+import { sealSegment, type SegmentPipeline } from './segment-pipeline.js';
 import { SegmentCompressor } from './zstd.js';
 
 
@@ -58,6 +58,12 @@ export interface SegmentTask {
   readonly keep?: Uint8Array | undefined;
   /** Copy into `keep` even when the segment is unchanged (a base being filled for the first time). */
   readonly keepSame?: boolean | undefined;
+  /**
+   * An encrypted image (format 5): seal the encoded segment into `dst`
+   * (its key, image uuid and index, as `image/pool-worker`'s `SegmentOpen`):
+   * the outcome is then `sealed`, `n` bytes of `dst`.
+   */
+  readonly open?: { readonly key: Uint8Array; readonly uuid: Uint8Array; readonly index: number } | undefined;
 }
 
 /** What {@link encodeSegment} did. */
@@ -72,6 +78,8 @@ export interface SegmentOutcome {
   readonly crc: number;
   /** How the stored bytes hold the raw bytes. */
   readonly codec: SegmentCodecId;
+  /** With the task's `open`: the stored bytes are sealed, `n` bytes of `dst` (ciphertext ‖ tag). */
+  readonly sealed?: boolean;
 }
 
 /** This thread's zstd contexts for deltas, and scratch memory for the XORed bytes. */
@@ -129,7 +137,10 @@ export function encodeSegment(task: SegmentTask, pipeline: SegmentPipeline): Seg
     out = { hash, same: false, n: s.codec === SegmentCodec.RAW ? -1 : s.stored.length, crc: s.crc, codec: s.codec };
   }
   if (task.keep !== undefined) task.keep.set(src);
-  return out;
+  if (task.open === undefined) return out;
+  // Sealed in place (a frame at the start of dst, room for the tag: dst is a compress bound), or the raw bytes into dst.
+  const n = sealSegment(out.n < 0 ? src : dst.subarray(0, out.n), out.codec, src.length, { ...task.open, memory: dst });
+  return { ...out, n, crc: crc32(dst.subarray(0, n)), sealed: true };
 }
 
 /** Where a run is in a provider: its value stream, or its blob at an index. */

@@ -238,7 +238,7 @@ class ImageStreamWriter {
     // A base not (yet) equal to the parent's bytes is filled whole and used from the next image on.
     const xorSeg = baseValid && plan.mayXor(seg) ? seg : undefined;
     const task = { level: this.settings.level, expect, base: xorSeg === undefined ? undefined : keep, keep, keepSame: keep !== undefined && !baseValid };
-    // Referred to, or written (sealed first in an encrypted image: a delta like any segment).
+    // Referred to, or written (in an encrypted image sealed by the pool thread, or here: a delta like any segment).
     const done = async (o: SegmentOutcome, stored: Uint8Array | undefined): Promise<void> => {
       if (o.same) {
         this.segments[index] = plan.refer(index, seg!);
@@ -246,7 +246,8 @@ class ImageStreamWriter {
       }
       if (o.codec === SegmentCodec.XOR_ZSTD) plan.delta(index, xorSeg!);
       else plan.full(index);
-      await this.#writeCompressed(index, raw.length, stored!, o.codec, o.crc, o.hash);
+      if (o.sealed === true) await this.#writeStored(index, raw.length, stored!, o.codec, o.crc, o.hash);
+      else await this.#writeCompressed(index, raw.length, stored!, o.codec, o.crc, o.hash);
     };
     const pool = this.#pool;
     if (pool !== undefined && raw.length > 0 && raw.buffer instanceof SharedArrayBuffer && (pre === undefined || xorSeg !== undefined)) {
@@ -282,14 +283,16 @@ class ImageStreamWriter {
 
   /** A segment encoded on a pool thread (`src`: its bytes already in shared memory, else copied into a slot). */
   async #pooledTask(pool: ZstdPool, index: number, raw: Uint8Array, src: Uint8Array | undefined, task: Omit<SegmentTask, 'src' | 'dst'>, done: (o: SegmentOutcome, stored: Uint8Array | undefined) => Promise<void>): Promise<void> {
-    const slot: Slot = await pool.acquire(src === undefined ? raw.length : 0, SegmentPipeline.outputBytes(raw.length));
+    // An encrypted image's segment is sealed by the thread too, into the output (room for the tag).
+    const open = this.#openOf(index);
+    const slot: Slot = await pool.acquire(src === undefined ? raw.length : 0, Math.max(SegmentPipeline.outputBytes(raw.length), open === undefined ? 0 : raw.length + TAG_BYTES));
     let input = src;
     if (input === undefined) {
       slot.input.set(raw);
       input = slot.input.subarray(0, raw.length);
     }
     // Queued on at most `threads` threads (each runs one job at a time): the others stay free.
-    const job = pool.encodeSegment({ ...task, src: input, dst: slot.output }, this.settings.threads).then(
+    const job = pool.encodeSegment({ ...task, src: input, dst: slot.output, ...(open === undefined ? {} : { open }) }, this.settings.threads).then(
       (r) => ({ ok: true as const, r }),
       (err: unknown) => ({ ok: false as const, err }),
     );
@@ -298,7 +301,7 @@ class ImageStreamWriter {
       const r = await job;
       if (this.#failed) return;
       if (!r.ok) return this.#fail(r.err);
-      await done(r.r, r.r.same ? undefined : r.r.n < 0 ? from : slot.output.subarray(0, r.r.n));
+      await done(r.r, r.r.same ? undefined : r.r.n < 0 && r.r.sealed !== true ? from : slot.output.subarray(0, r.r.n));
     };
     this.#chain = this.#chain
       .then(step)

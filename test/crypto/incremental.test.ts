@@ -8,7 +8,7 @@
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { run } from '../../src/cli/program.js';
 import { keySource } from '../../src/crypto/keys.js';
 import { ErrorCodes, type CheckpointInfo, type EncryptionOptions } from '../../src/index.js';
@@ -24,6 +24,8 @@ import { formatV4 } from '../../src/image/index-v4.js';
 import { openStoreImage } from '../../src/image/open-store.js';
 import { ImageReader } from '../../src/image/reader.js';
 import { writeImage } from '../../src/image/writer.js';
+import { ZstdPool } from '../../src/image/pool.js';
+import { SegmentPipeline } from '../../src/image/segment-pipeline.js';
 import { FsStore } from '../../src/store/fs-store.js';
 import { compactImage } from '../../src/retention/compact.js';
 import type { ImageSink } from '../../src/store/store.js';
@@ -68,10 +70,21 @@ function expectSameState(a: AppState, b: AppState): void {
   expect(a.counter).toEqual(b.counter);
 }
 
-/** Write `n` images: the first full, each next one after a clustered (or, for XOR, scattered) change. */
-async function chain(dir: string, n: number, options: { delta: 'segments' | 'xor'; threads: number; encryption?: EncryptionOptions }): Promise<{ infos: CheckpointInfo[]; states: AppState[] }> {
-  const box = { state: makeState(8, 500) };
-  const ckpt = app(dir, box, { encryption: options.encryption ?? K1, incremental: { delta: options.delta }, compression: { level: 1, threads: options.threads } });
+/**
+ * Write `n` images: the first full, each next one after a clustered (or, for
+ * XOR, scattered) change. With threads, the state is 8.5 MiB in 1 MiB
+ * segments: the pool encodes (and seals) images of at least 8 MiB.
+ */
+async function chain(dir: string, n: number, options: { delta: 'segments' | 'xor'; threads: number; encryption?: EncryptionOptions; persist?: 'sync' | 'async' }): Promise<{ infos: CheckpointInfo[]; states: AppState[] }> {
+  const pooled = options.threads > 0;
+  const box = { state: pooled ? makeState(136, 100) : makeState(8, 500) };
+  const ckpt = app(dir, box, {
+    encryption: options.encryption ?? K1,
+    incremental: { delta: options.delta },
+    compression: { level: 1, threads: options.threads },
+    persist: options.persist ?? 'sync',
+    ...(pooled ? { segmentSize: 1024 * 1024 } : {}),
+  });
   const infos: CheckpointInfo[] = [];
   const states: AppState[] = [];
   try {
@@ -92,10 +105,25 @@ async function chain(dir: string, n: number, options: { delta: 'segments' | 'xor
 
 describe('encrypted incremental images (format 5)', () => {
   for (const delta of ['segments', 'xor'] as const) {
-    for (const threads of [0, 2]) {
-      it(`delta '${delta}', ${threads} threads: refers to unchanged segments, seals the rest, restores every image exactly`, async () => {
+    for (const [threads, persist] of [[0, 'sync'], [2, 'sync'], [2, 'async']] as const) {
+      it(`delta '${delta}', ${threads} threads, ${persist} persist: refers to unchanged segments, seals the rest, restores every image exactly`, async () => {
         const dir = await temp();
-        const { infos, states } = await chain(dir, 4, { delta, threads });
+        const encodes = vi.spyOn(ZstdPool.prototype, 'encodeSegment');
+        const sealedHere = vi.spyOn(SegmentPipeline.prototype, 'sealCompressed');
+        let infos: CheckpointInfo[];
+        let states: AppState[];
+        try {
+          ({ infos, states } = await chain(dir, 4, { delta, threads, persist }));
+          if (threads > 0) {
+            // The pool threads encoded the segments and sealed them (none sealed on this thread).
+            expect(encodes.mock.calls.length).toBeGreaterThan(0);
+            expect(encodes.mock.calls.every(([task]) => task.open !== undefined && task.open.key.length === 32)).toBe(true);
+            expect(sealedHere).not.toHaveBeenCalled();
+          } else expect(encodes).not.toHaveBeenCalled();
+        } finally {
+          encodes.mockRestore();
+          sealedHere.mockRestore();
+        }
         expect(infos[0]!.kind).toBe('full');
         for (const info of infos.slice(1)) {
           expect(info.kind).toBe('incremental');
