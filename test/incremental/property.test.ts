@@ -23,18 +23,23 @@
  * - `restore()` without an id falls back to the newest image that does not
  *   need the damaged segment and reports each newer image it skipped.
  *
+ * Every third seed runs with encryption (format 5: references sealed under
+ * their holder's key), with the same expectations.
+ *
  * Runs come from CKPT_INCR_PROP_RUNS (short by default; `npm run
  * soak:incremental` runs many), the first seed from CKPT_INCR_PROP_SEED.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Checkpointer, CkptError, ErrorCodes, FsStore, type CheckpointInfo, type RetentionOptions } from '../../src/index.js';
+import { Checkpointer, CkptError, ErrorCodes, FsStore, type CheckpointInfo, type EncryptionOptions, type RetentionOptions } from '../../src/index.js';
 import { SegmentCodec } from '../../src/image/constants.js';
 import { SegmentFlag, type ImageIndex } from '../../src/image/index-model.js';
 import { removeTempDirs, tempDir } from '../checkpointer/helpers.js';
 import { deepDiff } from '../helpers/deep-equal.js';
 import { indexOf } from './helpers.js';
+import { keySource } from '../../src/crypto/keys.js';
+import { openStoreImage } from '../../src/image/open-store.js';
 
 const RUNS = Number(process.env['CKPT_INCR_PROP_RUNS'] ?? 16);
 const SEED = Number(process.env['CKPT_INCR_PROP_SEED'] ?? 20261205);
@@ -45,7 +50,7 @@ afterEach(async () => {
 });
 
 /** What the runs exercised, printed at the end (so a change that makes the runs trivial shows). */
-const coverage = { runs: 0, images: 0, incremental: 0, xorSegments: 0, referencedSegments: 0, pinnedWarnings: 0, damagedOthers: 0, fellBack: 0, noValidImage: 0 };
+const coverage = { runs: 0, images: 0, incremental: 0, encryptedIncremental: 0, xorSegments: 0, referencedSegments: 0, pinnedWarnings: 0, damagedOthers: 0, fellBack: 0, noValidImage: 0 };
 afterAll(() => {
   console.log(`incremental property coverage: ${JSON.stringify(coverage)}`);
 });
@@ -190,9 +195,9 @@ function makeCheckpointer(dir: string, box: { state: State }, options: Partial<C
 }
 
 /** Restore image `id` (or the newest valid one) of `dir` into an empty state, with every provider registered. */
-async function restoreFrom(dir: string, id?: string): Promise<{ state: State; id: string; skipped: readonly { id: string; code: string }[] }> {
+async function restoreFrom(dir: string, id?: string, encryption?: EncryptionOptions): Promise<{ state: State; id: string; skipped: readonly { id: string; code: string }[] }> {
   const box = { state: freshState(0, 0) };
-  const { ckpt } = makeCheckpointer(dir, box, { readOnly: true, missingProviders: 'allow' });
+  const { ckpt } = makeCheckpointer(dir, box, { readOnly: true, missingProviders: 'allow', ...(encryption === undefined ? {} : { encryption }) });
   ckpt.register<{ tag: string; bytes: Uint8Array }>({ id: 'extra', snapshot: () => box.state.extra!, restore: (s) => void (box.state.extra = s) });
   try {
     const r = await ckpt.restore(id);
@@ -203,13 +208,24 @@ async function restoreFrom(dir: string, id?: string): Promise<{ state: State; id
   }
 }
 
+/** The index of image `id` (opened with the keys of `encryption`, if any). */
+async function indexWith(store: FsStore, id: string, encryption: EncryptionOptions | undefined): Promise<ImageIndex> {
+  if (encryption === undefined) return indexOf(store, id);
+  const reader = await openStoreImage(store, id, { keys: keySource(encryption) });
+  try {
+    return reader.index;
+  } finally {
+    await reader.close();
+  }
+}
+
 /** Index reader with a cache (images are immutable once listed). */
-function indexCache(store: FsStore): (id: string) => Promise<ImageIndex> {
+function indexCache(store: FsStore, encryption: EncryptionOptions | undefined): (id: string) => Promise<ImageIndex> {
   const cache = new Map<string, ImageIndex>();
   return async (id) => {
     let x = cache.get(id);
     if (x === undefined) {
-      x = await indexOf(store, id);
+      x = await indexWith(store, id, encryption);
       cache.set(id, x);
     }
     return x;
@@ -261,9 +277,11 @@ describe('incremental images: random sequences, retention and one damaged segmen
     const incremental = { fullEvery: d.int(1, 7), delta: d.pick(['segments', 'xor'] as const) };
     const retention = retentionOf(d);
     const persist = d.pick(['sync', 'async'] as const);
-    const setup = `seed ${seed}: ${JSON.stringify({ incremental, retention, persist })}`;
+    // Every third seed encrypted (format 5), decided without a draw: the other draws stay what they were.
+    const enc: EncryptionOptions | undefined = seed % 3 === 0 ? { keys: { k1: new Uint8Array(32).fill(seed & 0xff) }, current: 'k1' } : undefined;
+    const setup = `seed ${seed}: ${JSON.stringify({ incremental, retention, persist, encrypted: enc !== undefined })}`;
     const box = { state: freshState(d.int(2, 5), d.int(50, 800)) };
-    const { ckpt, syncExtra } = makeCheckpointer(dir, box, { incremental, persist, ...(retention === undefined ? {} : { retention }) });
+    const { ckpt, syncExtra } = makeCheckpointer(dir, box, { incremental, persist, ...(retention === undefined ? {} : { retention }), ...(enc === undefined ? {} : { encryption: enc }) });
     const store = new FsStore(dir);
     const expected = new Map<number, State>();
     const infos: CheckpointInfo[] = [];
@@ -283,7 +301,7 @@ describe('incremental images: random sequences, retention and one damaged segmen
         const listed = new Set((await store.list()).map((e) => e.id));
         expect(listed.has(info.id), `${setup} ${history.join(' ')}`).toBe(true);
         for (const id of listed) {
-          for (const ref of (await indexOf(store, id)).refs ?? []) {
+          for (const ref of (await indexWith(store, id, enc)).refs ?? []) {
             expect(listed.has(ref.imageId), `${setup}: image ${id} refers to ${ref.imageId}, which is no longer listed (${history.join(' ')})`).toBe(true);
           }
         }
@@ -298,20 +316,23 @@ describe('incremental images: random sequences, retention and one damaged segmen
 
     // Every listed image restores to exactly the state of its step.
     const listing = (await store.list()).map((e) => e.id); // newest first
-    const idx = indexCache(store);
+    const idx = indexCache(store, enc);
     const stepOf = new Map<string, number>();
     coverage.runs++;
     for (const id of listing) {
       const index = await idx(id);
       coverage.images++;
       if ((index.refs?.length ?? 0) > 0) coverage.incremental++;
+      if ((index.refs?.length ?? 0) > 0 && index.segments.some((e) => (e.flags & SegmentFlag.ENCRYPTED) !== 0)) coverage.encryptedIncremental++;
+      // Encrypted runs write every row encrypted; the others none.
+      expect(index.segments.every((e) => ((e.flags & SegmentFlag.ENCRYPTED) !== 0) === (enc !== undefined)), `${ctx}: image ${id}`).toBe(true);
       for (const e of index.segments) {
         if ((e.flags & SegmentFlag.BY_REFERENCE) !== 0) coverage.referencedSegments++;
         else if (e.codec === SegmentCodec.XOR_ZSTD) coverage.xorSegments++;
       }
       const step = index.manifest.step!;
       stepOf.set(id, step);
-      const got = await restoreFrom(dir, id);
+      const got = await restoreFrom(dir, id, enc);
       expect(deepDiff(got.state, expected.get(step), false), `${ctx}: image ${id} (step ${step})`).toBeUndefined();
     }
 
@@ -339,14 +360,14 @@ describe('incremental images: random sequences, retention and one damaged segmen
     coverage.damagedOthers += affected.size - 1;
     for (const id of listing) {
       if (affected.has(id)) {
-        const err = await restoreFrom(dir, id).then(
+        const err = await restoreFrom(dir, id, enc).then(
           () => undefined,
           (e: unknown) => e,
         );
         expect(err, `${damaged}: image ${id} needs the damaged segment and must not restore`).toBeInstanceOf(CkptError);
         expect([ErrorCodes.CORRUPT, ErrorCodes.MISSING_REFERENCE], `${damaged}: image ${id}: ${String(err)}`).toContain((err as CkptError).code);
       } else {
-        const got = await restoreFrom(dir, id);
+        const got = await restoreFrom(dir, id, enc);
         expect(deepDiff(got.state, expected.get(stepOf.get(id)!), false), `${damaged}: image ${id} does not need it and must restore exactly`).toBeUndefined();
       }
     }
@@ -355,14 +376,14 @@ describe('incremental images: random sequences, retention and one damaged segmen
     const newestIntact = listing.find((id) => !affected.has(id));
     const skippedExpected = listing.slice(0, newestIntact === undefined ? listing.length : listing.indexOf(newestIntact));
     if (newestIntact === undefined) {
-      const err = await restoreFrom(dir).then(
+      const err = await restoreFrom(dir, undefined, enc).then(
         () => undefined,
         (e: unknown) => e,
       );
       expect((err as CkptError | undefined)?.code, damaged).toBe(ErrorCodes.NO_VALID_IMAGE);
       coverage.noValidImage++;
     } else {
-      const got = await restoreFrom(dir);
+      const got = await restoreFrom(dir, undefined, enc);
       expect(got.id, damaged).toBe(newestIntact);
       expect(got.skipped.map((s) => s.id), damaged).toEqual(skippedExpected);
       if (skippedExpected.length > 0) coverage.fellBack++;
