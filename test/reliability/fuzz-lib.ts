@@ -26,7 +26,11 @@ import { Ext } from '../../src/codec/types.js';
 import { CkptError, ErrorCodes, isCkptError } from '../../src/errors.js';
 import { SegmentCodec } from '../../src/image/constants.js';
 import { indexPackr } from '../../src/image/index-common.js';
-import { ImageReader, type ReadLimits } from '../../src/image/reader.js';
+import { ImageReader, type ReadLimits, type ReadOptions } from '../../src/image/reader.js';
+import { attachHolderSource } from '../../src/image/open-store.js';
+import { keySource, type KeySource } from '../../src/crypto/keys.js';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { CapturedProvider } from '../../src/image/writer.js';
 import { imageBytes } from '../helpers/image-bytes.js';
 import { SegmentCompressor, SegmentDecompressor } from '../../src/image/zstd.js';
@@ -93,7 +97,40 @@ export interface Model {
 export interface CorpusImage {
   readonly name: string;
   readonly bytes: Buffer;
-  readonly model: Model;
+  /** The image taken apart; undefined for an encrypted image (its index is sealed): raw damage only. */
+  readonly model: Model | undefined;
+}
+
+/** A corpus image that can be taken apart (plaintext). */
+type ModelledImage = CorpusImage & { readonly model: Model };
+
+function modelled(c: CorpusImage): c is ModelledImage {
+  return c.model !== undefined;
+}
+
+/**
+ * The encrypted images of the corpus: the golden format-5 chain (a full
+ * image, references, XOR deltas, references to deltas) under the golden
+ * test key. A damaged one is read with its intact holders reachable, so
+ * the damage — not a missing holder — decides.
+ */
+// From the repository root (the long run bundles this module elsewhere, so not relative to it).
+const GOLDEN_CHAIN = join(process.cwd(), 'test/fixtures/images/v5/chain');
+const GOLDEN_KEY = join(process.cwd(), 'test/fixtures/images/v4/golden-k1.bin');
+const sealedHolders = new Map<string, Buffer>();
+let fuzzKeys: KeySource | undefined;
+
+async function sealedCorpus(): Promise<CorpusImage[]> {
+  const key = await readFile(GOLDEN_KEY);
+  // allowPlaintext: the plaintext corpus images read as before.
+  fuzzKeys = keySource({ keys: { k1: key }, current: 'k1', allowPlaintext: true });
+  const out: CorpusImage[] = [];
+  for (const f of (await readdir(GOLDEN_CHAIN)).filter((x) => x.endsWith('.ckpt')).sort()) {
+    const bytes = await readFile(join(GOLDEN_CHAIN, f));
+    sealedHolders.set(f.slice(0, -'.ckpt'.length), bytes);
+    out.push({ name: `encrypted chain ${f}`, bytes, model: undefined });
+  }
+  return out;
 }
 
 class Particle {
@@ -224,6 +261,7 @@ export async function buildCorpus(extra: readonly { name: string; bytes: Buffer 
     out.push({ name: c.name, bytes, model: parseModel(bytes) });
   }
   for (const e of extra) out.push({ name: e.name, bytes: e.bytes, model: parseModel(e.bytes) });
+  out.push(...(await sealedCorpus()));
   return out;
 }
 
@@ -502,7 +540,7 @@ function interestingValue(r: Rand): unknown {
 }
 
 /** Structural mutations of a model whose checksums are then fixed by {@link assemble}. */
-function structural(r: Rand, c: CorpusImage, corpus: readonly CorpusImage[]): FuzzInput {
+function structural(r: Rand, c: ModelledImage, corpus: readonly ModelledImage[]): FuzzInput {
   const m = cloneModel(c.model);
   const segs = allSegs(m);
   const kind = int(r, 11);
@@ -640,7 +678,8 @@ export function makeInput(corpus: readonly CorpusImage[], seed: number, index: n
   r();
   const c = pick(r, corpus);
   const x = r();
-  if (x < 0.3) {
+  // An encrypted image cannot be taken apart: it gets raw damage where a plaintext one gets structural damage.
+  if (x < 0.3 || (x >= 0.37 && !modelled(c))) {
     const d = damage(r, c.bytes);
     return { bytes: d.bytes, desc: `${c.name}: ${d.how}`, fixed: false };
   }
@@ -657,7 +696,7 @@ export function makeInput(corpus: readonly CorpusImage[], seed: number, index: n
     if (r() < 0.5) return { bytes: body, desc: `random ${body.length} bytes`, fixed: false };
     return { bytes: Buffer.concat([c.bytes.subarray(0, 32), body, c.bytes.subarray(c.bytes.length - 40)]), desc: `random body ${body.length} bytes`, fixed: false };
   }
-  return structural(r, c, corpus);
+  return structural(r, c as ModelledImage, corpus.filter(modelled));
 }
 
 // ------------------------------------------------------------------ guards
@@ -791,8 +830,30 @@ export interface Outcome {
 /** The per-input time bound (a read of these small images takes well under a millisecond). */
 export const TIME_BOUND_MS = 2000;
 
+/** Read options of the oracle: the limits, and the golden key (plaintext allowed) once the corpus is built. */
+function readOptions(): ReadOptions {
+  return fuzzKeys === undefined ? FUZZ_LIMITS : { ...FUZZ_LIMITS, keys: fuzzKeys };
+}
+
+/** Open an input, the corpus's intact encrypted images reachable as holders (by id). */
+async function openInput(bytes: Uint8Array): Promise<ImageReader> {
+  const reader = await ImageReader.open(memorySource(bytes), readOptions());
+  attachHolderSource(
+    reader,
+    {
+      description: 'the fuzz corpus',
+      open: (id) => {
+        const b = sealedHolders.get(id);
+        return b === undefined ? Promise.reject(new CkptError(ErrorCodes.NOT_FOUND, `no image ${id}`)) : Promise.resolve(memorySource(b));
+      },
+    },
+    readOptions(),
+  );
+  return reader;
+}
+
 async function readEverything(bytes: Uint8Array): Promise<unknown[]> {
-  const reader = await ImageReader.open(memorySource(bytes), FUZZ_LIMITS);
+  const reader = await openInput(bytes);
   const out: unknown[] = [];
   for (const p of reader.index.providers) out.push(await reader.readProvider(p.id));
   return out;
@@ -831,7 +892,7 @@ export async function check(input: FuzzInput, corpus: readonly CorpusImage[], op
   if (failure === undefined && !prototypesIntact()) failure = 'a built-in prototype was changed';
   if (failure === undefined && options.verify === true) {
     try {
-      const reader = await ImageReader.open(memorySource(input.bytes), FUZZ_LIMITS);
+      const reader = await openInput(input.bytes);
       const report = await reader.verify();
       if (report.ok !== (result === 'ok')) failure = `verify() says ok=${String(report.ok)} but reading gave ${result}: ${JSON.stringify(report.problems.slice(0, 2))}`;
     } catch (err) {
@@ -897,6 +958,7 @@ export async function fuzzRange(
  * recomputed, so the damage reaches past the checksums. For targeted tests.
  */
 export function forgeImage(c: CorpusImage, change?: (m: Model) => void, hook?: WireHook): Buffer {
+  if (!modelled(c)) throw new Error(`corpus image ${c.name} is encrypted: it cannot be forged`);
   const m = cloneModel(c.model);
   change?.(m);
   return assemble(m, hook);

@@ -1,5 +1,7 @@
 // Reader fuzzing, short version (the long one is `npm run fuzz`, see
 // docs/reliability.md): fast-check properties over damaged and forged images
+// (the corpus includes the golden encrypted incremental chain, read with its
+// key and its intact holders)
 // and over states full of prototype-pollution bait, a slice of the seeded
 // mutation loop of the long run, and the forged sizes that must be refused
 // before anything of that size is allocated.
@@ -61,6 +63,12 @@ describe('reader fuzzing', () => {
     expect(stats.results['CKPT_ERR_CORRUPT']).toBeGreaterThan(0);
   }, 60_000);
 
+  it('the encrypted corpus images (golden format-5 chain) read back whole with their key and holders: damage, not a missing key or holder, decides', async () => {
+    const sealed = corpus.filter((c) => c.model === undefined);
+    expect(sealed.length).toBeGreaterThanOrEqual(4);
+    for (const c of sealed) expect(await check({ bytes: c.bytes, desc: c.name, fixed: false }, corpus, { verify: true })).toMatchObject({ result: 'ok' });
+  });
+
   it('fast-check: raw byte edits and truncations of any corpus image are refused (checksums), never read as a value', async () => {
     await fc.assert(
       fc.asyncProperty(
@@ -86,7 +94,9 @@ describe('reader fuzzing', () => {
         fc.nat(),
         fc.array(fc.record({ at: fc.nat(), v: fc.integer({ min: 0, max: 255 }), insert: fc.boolean() }), { minLength: 1, maxLength: 6 }),
         async (pick, prov, edits) => {
-          const c = corpus[pick % corpus.length]!;
+          // The plaintext images (an encrypted one's value stream cannot be edited without its key).
+          const modelled = corpus.filter((x) => x.model !== undefined);
+          const c = modelled[pick % modelled.length]!;
           const bytes = forgeImage(c, (m) => {
             const p = m.providers[prov % m.providers.length]!;
             let plain = Buffer.concat(p.stream.map((s) => s.plain ?? s.stored));
