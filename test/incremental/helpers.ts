@@ -10,7 +10,8 @@
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Store } from '../../src/index.js';
-import { Checkpointer, type CheckpointerOptions, type CheckpointInfo, type ReadStore } from '../../src/index.js';
+import { Checkpointer, type CheckpointerOptions, type CheckpointInfo, type EncryptionOptions, type ReadStore } from '../../src/index.js';
+import { keySource } from '../../src/crypto/keys.js';
 import { SegmentCodec } from '../../src/image/constants.js';
 import { SegmentFlag, type ImageIndex } from '../../src/image/index-model.js';
 import { ImageReader } from '../../src/image/reader.js';
@@ -85,11 +86,11 @@ export function app(store: string | Store, box: { state: AppState }, options: Pa
   return ckpt;
 }
 
-/** The index of image `id`. */
-export async function indexOf(store: ReadStore, id: string): Promise<ImageIndex> {
+/** The index of image `id` (an encrypted one opened with `encryption`'s keys). */
+export async function indexOf(store: ReadStore, id: string, encryption?: EncryptionOptions): Promise<ImageIndex> {
   const source = await store.open(id);
   try {
-    return (await ImageReader.open(source)).index;
+    return (await ImageReader.open(source, encryption === undefined ? {} : { keys: keySource(encryption) })).index;
   } finally {
     await source.close();
   }
@@ -142,10 +143,10 @@ export async function maxXorDepth(store: ReadStore, id: string): Promise<number>
   return max;
 }
 
-/** Restore image `id` of `dir` into a fresh state with a read-only Checkpointer. */
-export async function restoreCopy(dir: string, id: string): Promise<AppState> {
+/** Restore image `id` of `dir` into a fresh state with a read-only Checkpointer (with `encryption`, if given). */
+export async function restoreCopy(dir: string, id: string, encryption?: EncryptionOptions): Promise<AppState> {
   const box = { state: makeState(1, 0) };
-  const ckpt = app(dir, box, { readOnly: true });
+  const ckpt = app(dir, box, { readOnly: true, ...(encryption === undefined ? {} : { encryption }) });
   try {
     await ckpt.restore(id);
   } finally {

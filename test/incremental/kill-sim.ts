@@ -7,9 +7,13 @@
  * against the state it was taken from by its step alone.
  */
 import { dirtyClustered, dirtyRecords, dirtyScattered, makeState, type AppState } from './helpers.js';
+import type { EncryptionOptions } from '../../src/index.js';
 
 /** Field segments (64 KiB each) of the simulated state. */
 export const SEGMENTS = 12;
+
+/** The keys of the encrypted runs (CKPT_ENCRYPT=1): a fixed test key. */
+export const KILL_KEYS: EncryptionOptions = { keys: { kill: new Uint8Array(32).fill(0x5c) }, current: 'kill' };
 
 /** Advance `s` by one step (to step `s.counter.step + 1`). */
 export function advance(s: AppState): void {

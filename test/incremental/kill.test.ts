@@ -11,7 +11,8 @@ import { removeTempDirs, tempDir } from '../checkpointer/helpers.js';
 import { reapChildren, startNodeChild, tsxArgs } from '../helpers/child-process.js';
 import { deepDiff } from '../helpers/deep-equal.js';
 import { indexOf, restoreCopy } from './helpers.js';
-import { stateAt } from './kill-sim.js';
+import { KILL_KEYS, stateAt } from './kill-sim.js';
+import { SegmentFlag } from '../../src/image/index-model.js';
 
 afterEach(async () => {
   await reapChildren();
@@ -40,18 +41,20 @@ async function run(dir: string, env: Record<string, string>): Promise<Run> {
   return { ...exit, events, stderr: child.stderr };
 }
 
-const CASES: { point: string; delta: 'segments' | 'xor'; persist: 'sync' | 'async' }[] = [
-  { point: 'segment-write:9', delta: 'segments', persist: 'sync' },
-  { point: 'after-write:3', delta: 'xor', persist: 'sync' },
-  { point: 'after-fsync:3', delta: 'segments', persist: 'async' },
-  { point: 'after-rename:4', delta: 'xor', persist: 'async' },
-  { point: 'after-commit:3', delta: 'xor', persist: 'sync' },
+// Two of the cases encrypted (format 5: references sealed under their holder's key).
+const CASES: { point: string; delta: 'segments' | 'xor'; persist: 'sync' | 'async'; encrypted: boolean }[] = [
+  { point: 'segment-write:9', delta: 'segments', persist: 'sync', encrypted: false },
+  { point: 'after-write:3', delta: 'xor', persist: 'sync', encrypted: true },
+  { point: 'after-fsync:3', delta: 'segments', persist: 'async', encrypted: false },
+  { point: 'after-rename:4', delta: 'xor', persist: 'async', encrypted: true },
+  { point: 'after-commit:3', delta: 'xor', persist: 'sync', encrypted: false },
 ];
 
 describe('kill during an incremental checkpoint', () => {
-  it.each(CASES)('SIGKILL at $point ($delta, $persist): every listed image restores to the state of its step', async ({ point, delta, persist }) => {
+  it.each(CASES)('SIGKILL at $point ($delta, $persist, encrypted $encrypted): every listed image restores to the state of its step', async ({ point, delta, persist, encrypted }) => {
     const dir = await tempDir('ckpt-incr-kill-');
-    const env = { CKPT_DELTA: delta, CKPT_PERSIST: persist };
+    const env = { CKPT_DELTA: delta, CKPT_PERSIST: persist, CKPT_ENCRYPT: encrypted ? '1' : '0' };
+    const keys = encrypted ? KILL_KEYS : undefined;
     const killed = await run(dir, { ...env, CKPT_TEST_KILL_AT: point });
     expect(killed.signal, killed.stderr).toBe('SIGKILL');
     const committedBefore = killed.events.filter((e) => e['e'] === 'committed');
@@ -67,16 +70,17 @@ describe('kill during an incremental checkpoint', () => {
     const store = new FsStore(dir);
     // The first image after the restart is written against the restored one (when not full).
     if (start['id'] !== null && after.length > 0 && after[0]!['kind'] === 'incremental') {
-      expect((await indexOf(store, String(after[0]!['id']))).manifest.parent).toBe(start['id']);
+      expect((await indexOf(store, String(after[0]!['id']), keys)).manifest.parent).toBe(start['id']);
     }
     const listed = await store.list();
     expect(listed.length).toBeGreaterThanOrEqual(STEPS - 1);
     let incremental = 0;
     for (const { id } of listed) {
-      const index = await indexOf(store, id);
+      const index = await indexOf(store, id, keys);
       if ((index.refs?.length ?? 0) > 0) incremental++;
+      expect(index.segments.every((s) => ((s.flags & SegmentFlag.ENCRYPTED) !== 0) === encrypted), `image ${id}`).toBe(true);
       const step = index.manifest.step!;
-      expect(deepDiff(await restoreCopy(dir, id), stateAt(step), false), `image ${id} (step ${step})`).toBeUndefined();
+      expect(deepDiff(await restoreCopy(dir, id, keys), stateAt(step), false), `image ${id} (step ${step})`).toBeUndefined();
     }
     expect(incremental).toBeGreaterThan(0);
   }, 240_000);
