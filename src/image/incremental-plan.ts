@@ -28,6 +28,7 @@ import { MAX_REFS } from './index-v3.js';
 import { SegmentFlag, type ImageIndex, type ImageRef, type ProviderEntry, type SegmentEntry, type SegmentRef } from './index-model.js';
 import { sealSegment, type SegmentPipeline } from './segment-pipeline.js';
 import { SegmentCompressor } from './zstd.js';
+import { xorBytes } from './xor.js';
 
 
 /** xxh3-64 (seed 0) of `bytes`. */
@@ -95,21 +96,6 @@ function compressorFor(level: number): SegmentCompressor {
   return c;
 }
 
-/** `out = a XOR b` (same lengths): 32 bits at a time where all three are aligned. */
-export function xorInto(a: Uint8Array, b: Uint8Array, out: Uint8Array): void {
-  const n = a.length;
-  let i = 0;
-  if (a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0 && out.byteOffset % 4 === 0) {
-    const words = n >>> 2;
-    const a32 = new Int32Array(a.buffer, a.byteOffset, words);
-    const b32 = new Int32Array(b.buffer, b.byteOffset, words);
-    const o32 = new Int32Array(out.buffer, out.byteOffset, words);
-    for (let w = 0; w < words; w++) o32[w] = a32[w]! ^ b32[w]!;
-    i = words * 4;
-  }
-  for (; i < n; i++) out[i] = a[i]! ^ b[i]!;
-}
-
 /**
  * Encode one segment of an incremental image: compare, then XOR delta or
  * full encoding (through `pipeline`, so a full segment is stored exactly as
@@ -128,7 +114,7 @@ export function encodeSegment(task: SegmentTask, pipeline: SegmentPipeline): Seg
   if (task.base !== undefined && task.base.length === src.length && src.length > 0) {
     if (scratch.length < src.length) scratch = new Uint8Array(src.length);
     const x = scratch.subarray(0, src.length);
-    xorInto(src, task.base, x);
+    xorBytes(src, task.base, x);
     const n = compressorFor(level).compressInto(x, dst);
     if (n < src.length / 2) out = { hash, same: false, n, crc: crc32(dst.subarray(0, n)), codec: SegmentCodec.XOR_ZSTD };
   }

@@ -22,6 +22,7 @@ import { NONCE_DOMAIN_SEGMENT, TAG_BYTES, nonceOf, openInto, sealInto, segmentAa
 import { SegmentCodec, type SegmentCodecId } from './constants.js';
 import { SegmentFlag } from './index-model.js';
 import { compressBound, SegmentCompressor, SegmentDecompressor, type FrameFailure } from './zstd.js';
+import { xorBytes } from './xor.js';
 
 export type { FrameFailure } from './zstd.js';
 
@@ -292,7 +293,7 @@ export class SegmentPipeline {
     const frame = seal === undefined ? stored : seal.memory.subarray(0, stored.length - TAG_BYTES);
     const bad = this.#compress.decode({ bytes: frame, codec: SegmentCodec.ZSTD, crc, dst: scratch, maxRawBytes });
     if (bad !== undefined) return bad;
-    xorInto(dst, scratch);
+    xorBytes(dst, scratch, dst);
     return undefined;
   }
 
@@ -331,23 +332,4 @@ export class SegmentPipeline {
     if (bad !== undefined || seal === undefined) return bad;
     return openSegment(stored, codec, rawLength, seal) < 0 ? { kind: 'auth' } : undefined;
   }
-}
-
-/**
- * `dst[i] ^= src[i]` for every byte of `dst` (`src` at least as long): the
- * XOR of a delta with its base, both ways (encoding and decoding a delta are
- * the same operation). Four bytes at a time where both views allow it
- * (32-bit integer XOR is ~4× faster in V8 than on BigUint64Array).
- */
-export function xorInto(dst: Uint8Array, src: Uint8Array): void {
-  const n = dst.length;
-  let i = 0;
-  if (dst.byteOffset % 4 === 0 && src.byteOffset % 4 === 0 && n >= 64) {
-    const words = n >>> 2;
-    const d = new Int32Array(dst.buffer, dst.byteOffset, words);
-    const s = new Int32Array(src.buffer, src.byteOffset, words);
-    for (let w = 0; w < words; w++) d[w]! ^= s[w]!;
-    i = words << 2;
-  }
-  for (; i < n; i++) dst[i]! ^= src[i]!;
 }

@@ -21,7 +21,8 @@ import { encodeHeader, encodeTrailer } from '../../src/image/header.js';
 import { SegmentFlag, type ImageIndex, type ImageRef, type ProviderEntry, type SegmentEntry, type SegmentRef, type SegmentRun } from '../../src/image/index-model.js';
 import { openStoreImage } from '../../src/image/open-store.js';
 import type { ImageReader } from '../../src/image/reader.js';
-import { SegmentPipeline, xorInto } from '../../src/image/segment-pipeline.js';
+import { SegmentPipeline } from '../../src/image/segment-pipeline.js';
+import { xorBytes } from '../../src/image/xor.js';
 import { SegmentCompressor } from '../../src/image/zstd.js';
 import type { Store } from '../../src/store/store.js';
 
@@ -156,7 +157,7 @@ export async function writeChainImage(store: Store, providers: readonly ChainPro
             }
             if (options.delta === 'xor') {
               const delta = Uint8Array.from(raw);
-              xorInto(delta, parentRaw);
+              xorBytes(delta, parentRaw, delta);
               const out = new Uint8Array(SegmentPipeline.outputBytes(delta.length));
               const stored = out.subarray(0, zstd.compressInto(delta, out));
               planned.push({ entry: { offset: 0, storedLength: stored.length, rawLength: raw.length, crc: crc32(stored), codec: SegmentCodec.XOR_ZSTD, flags: 0, hash, base: at }, stored });

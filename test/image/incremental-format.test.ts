@@ -596,18 +596,18 @@ describe('restore past an image whose references are unusable', () => {
 });
 
 describe('XOR primitives', () => {
-  it('xorInto is its own inverse, on aligned and unaligned views, long and short', async () => {
-    const { xorInto } = await import('../../src/image/segment-pipeline.js');
+  it('xorBytes in place is its own inverse, on aligned and unaligned views, long and short', async () => {
+    const { xorBytes } = await import('../../src/image/xor.js');
     for (const [len, off] of [[3, 0], [100, 0], [4099, 1], [4096, 3]] as const) {
       const buf = new Uint8Array(len + 8);
       for (let i = 0; i < buf.length; i++) buf[i] = (i * 31) & 0xff;
       const a = buf.subarray(off, off + len);
       const before = Uint8Array.from(a);
       const key = new Uint8Array(len + 5).subarray(5).map((_, i) => (i * 7 + 1) & 0xff);
-      xorInto(a, key);
+      xorBytes(a, key, a);
       expect(a.some((v, i) => v !== before[i])).toBe(true);
       for (let i = 0; i < len; i++) expect(a[i]).toBe(before[i]! ^ key[i]!);
-      xorInto(a, key);
+      xorBytes(a, key, a);
       expect(Buffer.from(a).equals(before)).toBe(true);
     }
   });

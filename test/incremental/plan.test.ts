@@ -13,10 +13,10 @@ import {
   newImageUuid,
   segmentHash,
   XorBases,
-  xorInto,
   type ParentImage,
 } from '../../src/image/incremental-plan.js';
 import { SegmentPipeline } from '../../src/image/segment-pipeline.js';
+import { xorBytes } from '../../src/image/xor.js';
 import { SegmentDecompressor } from '../../src/image/zstd.js';
 
 function noisy(n: number, seed = 1): Uint8Array {
@@ -95,7 +95,7 @@ describe('encodeSegment', () => {
     const x = new Uint8Array(src.length);
     new SegmentDecompressor().decompressInto(dst.subarray(0, o.n), x, 'test');
     const back = new Uint8Array(src.length);
-    xorInto(x, base, back);
+    xorBytes(x, base, back);
     expect(back).toEqual(src);
     // The kept bytes are the new ones (the next delta's base).
     expect(keep).toEqual(src);
@@ -108,12 +108,12 @@ describe('encodeSegment', () => {
     expect(o.codec).not.toBe(SegmentCodec.XOR_ZSTD);
   });
 
-  it('xorInto handles unaligned views and odd lengths', () => {
+  it('xorBytes handles unaligned views and odd lengths', () => {
     const buf = noisy(1003);
     const a = buf.subarray(1, 1002);
     const b = noisy(1001, 3);
     const out = new Uint8Array(1001);
-    xorInto(a, b, out);
+    xorBytes(a, b, out);
     for (let i = 0; i < 1001; i++) expect(out[i]).toBe(a[i]! ^ b[i]!);
   });
 });
