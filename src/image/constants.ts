@@ -42,6 +42,8 @@ export const BY_REFERENCE_SINCE_FORMAT = 3;
 export const ENCRYPTED_SINCE_FORMAT = 4;
 /** The format version of encrypted images (written only when encryption is configured). */
 export const ENCRYPTED_FORMAT_VERSION = 4;
+/** The format version of incremental images (written when `incremental` is configured; the default is {@link FORMAT_VERSION}). */
+export const INCREMENTAL_FORMAT_VERSION = 3;
 /** The format version of encrypted incremental images (encryption and `incremental` configured together). */
 export const ENCRYPTED_INCREMENTAL_FORMAT_VERSION = 5;
 

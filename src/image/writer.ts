@@ -26,7 +26,7 @@ import { CkptError, ErrorCodes } from '../errors.js';
 import type { KeySource } from '../crypto/keys.js';
 import { TAG_BYTES } from '../crypto/seal.js';
 import { newImageSeal, sealIndex, type NewImageSeal } from '../crypto/image-seal.js';
-import { CODEC_ID, ENCRYPTED_FORMAT_VERSION, ENCRYPTED_INCREMENTAL_FORMAT_VERSION, HEADER_SIZE, RequiredFlag, SegmentCodec, TRAILER_SIZE, type SegmentCodecId } from './constants.js';
+import { CODEC_ID, ENCRYPTED_FORMAT_VERSION, ENCRYPTED_INCREMENTAL_FORMAT_VERSION, HEADER_SIZE, INCREMENTAL_FORMAT_VERSION, RequiredFlag, SegmentCodec, TRAILER_SIZE, type SegmentCodecId } from './constants.js';
 import type { FormatList } from './format-list.js';
 import { FORMATS } from './format-registry.js';
 import { encodeHeader, encodeTrailer } from './header.js';
@@ -453,8 +453,11 @@ export async function writeImage(
       encryption === undefined ? 'a plaintext image cannot refer to an encrypted one; write it against a plaintext parent, or in full' : 'an encrypted image cannot refer to a plaintext one; write it against an encrypted parent, or in full',
     );
   }
-  // Encrypted images are format 4, or 5 when incremental (they may refer to other images).
-  const formatVersion = encryption !== undefined ? (settings.incremental === undefined ? ENCRYPTED_FORMAT_VERSION : ENCRYPTED_INCREMENTAL_FORMAT_VERSION) : (settings.formatVersion ?? formats.current);
+  // Encrypted images are format 4, or 5 when incremental (they may refer to other images); plaintext
+  // incremental ones default to format 3 (the default format 2 would drop their uuid and hashes).
+  const incremental = settings.incremental !== undefined;
+  const formatVersion =
+    encryption !== undefined ? (incremental ? ENCRYPTED_INCREMENTAL_FORMAT_VERSION : ENCRYPTED_FORMAT_VERSION) : (settings.formatVersion ?? (incremental ? INCREMENTAL_FORMAT_VERSION : formats.current));
   // Segments are compressed in the pool threads; those of an encrypted image are sealed there too.
   const w = new ImageStreamWriter(sink, settings, settings.pool !== undefined && rawBytesOf(providers) >= settings.pool.minBytes);
   const incr = settings.incremental;

@@ -51,8 +51,6 @@ import { faultPoint } from './fault-points.js';
 import type { IncrementalChain } from './incremental-chain.js';
 import type { IncrementalPlan } from '../image/incremental-plan.js';
 
-/** The format incremental images are written in (references and hashes need it). */
-export const INCREMENTAL_FORMAT_VERSION = 3;
 
 /** How a checkpoint's bytes reach the store relative to the application. */
 export type PersistMode = 'sync' | 'async';
@@ -323,7 +321,7 @@ async function execute(env: CheckpointEnv, ctx: CheckpointContext, mode: Persist
           ...(signal === undefined ? {} : { signal }),
           ...(env.pool === undefined ? {} : { pool: env.pool }),
           ...(env.pipeline === undefined ? {} : { pipeline: env.pipeline }),
-          ...(plan === undefined ? {} : { formatVersion: INCREMENTAL_FORMAT_VERSION, incremental: { plan, ...(chain?.bases === undefined ? {} : { bases: chain.bases }) } }),
+          ...(plan === undefined ? {} : { incremental: { plan, ...(chain?.bases === undefined ? {} : { bases: chain.bases }) } }),
           ...(env.limits.keys === undefined ? {} : { encryption: env.limits.keys }),
           // While the app runs, leave its core(s) alone.
           ...(background && env.backgroundThreads !== undefined ? { threads: env.backgroundThreads } : {}),

@@ -683,3 +683,28 @@ describe('incremental images through the worker pool', () => {
     }
   });
 });
+
+describe('writeImage and incremental plans', () => {
+  it('an incremental write without a formatVersion is format 3 with its uuid and hashes (format 2 would drop them silently)', async () => {
+    const { writeImage } = await import('../../src/image/writer.js');
+    const { IncrementalPlan } = await import('../../src/image/incremental-plan.js');
+    const chunks: Buffer[] = [];
+    const sink = { id: '000000000001', write: (c: Uint8Array) => {
+        chunks.push(Buffer.from(c));
+        return Promise.resolve();
+      }, commit: () => Promise.resolve(), abort: () => Promise.resolve() };
+    const manifest = { imageId: '000000000001', app: 't', createdAt: '2026-12-06T00:00:00.000Z', step: 1, label: null, library: 'ckpt test', node: 'v20', platform: 'linux-x64' };
+    const res = await writeImage(sink, manifest, [captured('a', { x: new Float64Array(3000).fill(1.5) }, { blobThreshold: 256 })], {
+      level: 1,
+      segmentSize: 4096,
+      blobThreshold: 256,
+      incremental: { plan: new IncrementalPlan(undefined, false) },
+    });
+    expect(res.formatVersion).toBe(3);
+    const reader = await ImageReader.open(memorySource(Buffer.concat(chunks)));
+    expect(reader.header.formatVersion).toBe(3);
+    expect(reader.manifest.uuid).toMatch(/^[0-9a-f]{32}$/);
+    expect(reader.index.segments.every((s) => s.hash !== undefined)).toBe(true);
+    await reader.close();
+  });
+});
