@@ -49,7 +49,7 @@ import { parentPort } from 'node:worker_threads';
 import { SegmentCodec, type SegmentCodecId } from './constants.js';
 import { SegmentPipeline, type FrameFailure, type SegmentSeal } from './segment-pipeline.js';
 import { TAG_BYTES } from '../crypto/seal.js';
-import { encodeSegment, type SegmentOutcome, type SegmentTask } from './incremental-plan.js';
+import { encodeSegment, segmentHash, type SegmentOutcome, type SegmentTask } from './incremental-plan.js';
 
 /** How a pool thread opens one segment of an encrypted image (see {@link SegmentSeal}; the memory is the thread's own). */
 export interface SegmentOpen {
@@ -107,7 +107,33 @@ export type PoolRequest = { readonly id: number } & (
   | { readonly op: 'dropRun'; readonly run: number }
   | { readonly op: 'prefault'; readonly memory: Int32Array }
   | { readonly op: 'encodeSegment'; readonly task: SegmentTask }
+  | {
+      readonly op: 'fillChain';
+      /** Into run buffer `run` at `offset` (this thread owns it), or into `dst` (shared memory). */
+      readonly run?: number | undefined;
+      readonly offset: number;
+      readonly dst?: Uint8Array | undefined;
+      readonly raw: number;
+      /** The stored bytes of every level, base first, back to back. */
+      readonly stored: Uint8Array;
+      readonly levels: readonly ChainLevel[];
+      readonly maxRawBytes: number;
+    }
 );
+
+/**
+ * One level of an XOR-delta chain (`fillChain`): the base (raw or zstd),
+ * then each delta (codec XOR) over the bytes so far; `hash` (xxh3-64 of
+ * the raw bytes at that level) is compared when given; `open` for a
+ * segment of an encrypted image (its own holder's key and index).
+ */
+export interface ChainLevel {
+  readonly length: number;
+  readonly crc: number;
+  readonly codec: number;
+  readonly hash?: bigint | undefined;
+  readonly open?: SegmentOpen | undefined;
+}
 
 /** A request without its id (what the pool asks for). */
 export type PoolTask = PoolRequest extends infer R ? (R extends { readonly id: number } ? Omit<R, 'id'> : never) : never;
@@ -121,8 +147,12 @@ export interface PoolReply {
   readonly crc?: number;
   /** `encode` with `open`: the segment's codec (its sealed bytes are `n` bytes of `dst`). */
   readonly codec?: number;
-  /** `decode`, `fillRun`: the failed check. */
+  /** `decode`, `fillRun`, `fillChain`: the failed check. */
   readonly fail?: FrameFailure;
+  /** `fillChain`: the level that failed (its check in `fail`, or its hash: `hashMismatch`). */
+  readonly level?: number;
+  /** `fillChain`: level `level` decoded to bytes whose hash is not the one recorded. */
+  readonly hashMismatch?: boolean;
   /** Anything thrown, as its message. */
   readonly error?: string;
   /** `takeRun`: the run, transferred. */
@@ -135,6 +165,8 @@ const pipeline = new SegmentPipeline();
 const runs = new Map<number, ArrayBuffer>();
 /** Plaintext of the encrypted segment being opened (reused; grown to the largest). */
 let plain = new Uint8Array(0);
+/** Decompressed deltas of `fillChain` (reused; grown to the largest). */
+let chainScratch = new Uint8Array(0);
 
 /** The seal that writes segment `open.index` (at most `bytes` bytes before sealing) into `buf`, which may hold those bytes already (sealed in place). */
 function sealingInto(buf: Uint8Array, bytes: number, open: SegmentOpen): SegmentSeal {
@@ -202,6 +234,21 @@ function handle(m: PoolRequest): { reply: PoolReply; transfer?: ArrayBuffer[] } 
       return { reply: { id } };
     case 'encodeSegment':
       return { reply: { id, outcome: encodeSegment(m.task, pipeline) } };
+    case 'fillChain': {
+      const target = m.run === undefined ? m.dst! : new Uint8Array(runOf(m.run), m.offset, m.raw);
+      if (chainScratch.length < m.raw) chainScratch = new Uint8Array(m.raw);
+      let at = 0;
+      for (let k = 0; k < m.levels.length; k++) {
+        const l = m.levels[k]!;
+        const src = m.stored.subarray(at, at + l.length);
+        at += l.length;
+        const seal = sealOf(l.open, l.length);
+        const fail = k === 0 ? pipeline.decode(src, l.codec, l.crc, target, m.maxRawBytes, seal) : pipeline.decodeXor(src, l.crc, target, chainScratch.subarray(0, m.raw), m.maxRawBytes, seal);
+        if (fail !== undefined) return { reply: { id, fail, level: k } };
+        if (l.hash !== undefined && segmentHash(target) !== l.hash) return { reply: { id, level: k, hashMismatch: true } };
+      }
+      return { reply: { id } };
+    }
     case 'prefault': {
       const w = m.memory;
       for (let i = 0; i < w.length; i += 1024) Atomics.compareExchange(w, i, 0, 0);

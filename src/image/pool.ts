@@ -20,7 +20,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { CkptError, ErrorCodes, type ErrorCode } from '../errors.js';
 import { SegmentCodec, type SegmentCodecId } from './constants.js';
-import type { PoolReply, PoolTask, SegmentOpen } from './pool-worker.js';
+import type { ChainLevel, PoolReply, PoolTask, SegmentOpen } from './pool-worker.js';
 import { SegmentPipeline, type FrameFailure } from './segment-pipeline.js';
 import type { SegmentOutcome, SegmentTask } from './incremental-plan.js';
 
@@ -383,6 +383,36 @@ export class ZstdPool {
     const out = scratch.subarray(0, raw);
     const r = await this.#post(t, { op: 'decode', src, dst: out, crc, maxRawBytes, open, codec }, code, what);
     if (r.fail !== undefined) return r.fail;
+    await this.#post(run.owner, { op: 'copyIntoRun', run: run.key, offset, src: out }, code, what);
+    return undefined;
+  }
+
+  /**
+   * Decode an XOR-delta chain (`levels`, base first, their stored bytes
+   * back to back in `stored`) into `raw` bytes at `offset` of `runBuffer`:
+   * on its owner, or — when the owner is busy — on another thread into
+   * `scratch` (shared memory, at least `raw` bytes), then copied in by the
+   * owner. Resolves with the failed level and check, or undefined.
+   */
+  async fillChain(
+    runBuffer: RunBuffer | undefined,
+    offset: number,
+    into: Uint8Array,
+    raw: number,
+    stored: Uint8Array,
+    levels: readonly ChainLevel[],
+    maxRawBytes = Number.POSITIVE_INFINITY,
+  ): Promise<{ readonly level: number; readonly fail?: FrameFailure; readonly hashMismatch?: boolean } | undefined> {
+    const what = 'reading an XOR delta chain';
+    const code = ErrorCodes.CORRUPT;
+    const failed = (r: PoolReply): { level: number; fail?: FrameFailure; hashMismatch?: boolean } | undefined =>
+      r.level === undefined ? undefined : { level: r.level, ...(r.fail === undefined ? {} : { fail: r.fail }), ...(r.hashMismatch === true ? { hashMismatch: true } : {}) };
+    if (runBuffer === undefined) return failed(await this.#post(this.#pick(), { op: 'fillChain', dst: into.subarray(0, raw), offset: 0, raw, stored, levels, maxRawBytes }, code, what));
+    const run = runBuffer as OwnedRun;
+    if (run.owner.pending.size <= 1) return failed(await this.#post(run.owner, { op: 'fillChain', run: run.key, offset, raw, stored, levels, maxRawBytes }, code, what));
+    const out = into.subarray(0, raw);
+    const r = failed(await this.#post(this.#pick(), { op: 'fillChain', dst: out, offset: 0, raw, stored, levels, maxRawBytes }, code, what));
+    if (r !== undefined) return r;
     await this.#post(run.owner, { op: 'copyIntoRun', run: run.key, offset, src: out }, code, what);
     return undefined;
   }

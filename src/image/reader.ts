@@ -41,6 +41,13 @@ import { decodeCryptoBlock, MAX_CRYPTO_BLOCK, type CryptoBlock } from '../crypto
 import { openImageSeal, openIndex, type ImageSeal } from '../crypto/image-seal.js';
 import type { KeySource } from '../crypto/keys.js';
 
+/** One level of an XOR chain: segment `n` (row `seg`) of the image `r` reads. */
+interface ChainStep {
+  readonly r: ImageReader;
+  readonly n: number;
+  readonly seg: SegmentEntry;
+}
+
 /** Memory for stored segments, reused within one read call (grown on demand). */
 interface Scratch {
   bytes: Uint8Array | undefined;
@@ -474,9 +481,16 @@ export class ImageReader {
     return ImageReader.#readXorChain(this, n, seg, dst, depth);
   }
 
-  /** {@link ImageReader.#readXorInto} of segment `n` of `start`. */
-  static async #readXorChain(start: ImageReader, n: number, seg: SegmentEntry, dst: Uint8Array, depth: number): Promise<void> {
-    const deltas: { r: ImageReader; n: number; seg: SegmentEntry }[] = [];
+  /**
+   * The levels of the XOR chain of segment `n` of `start` (row `seg`):
+   * following references to the image holding each level, down to a
+   * segment that is not a delta (the base), at most {@link MAX_XOR_CHAIN}
+   * deltas (`depth` followed already). Fails with `CKPT_ERR_CORRUPT` for a
+   * longer chain or a base of another length, `CKPT_ERR_MISSING_REFERENCE`
+   * for a holder out of reach.
+   */
+  static async #chainOf(start: ImageReader, n: number, seg: SegmentEntry, depth: number): Promise<{ base: ChainStep; deltas: ChainStep[] }> {
+    const deltas: ChainStep[] = [];
     let r = start;
     let cn = n;
     let cs = seg;
@@ -509,10 +523,16 @@ export class ImageReader {
       cs = bs;
       d++;
     }
-    await r.#readSegmentInto(cn, cs, dst, { bytes: undefined });
+    return { base: { r, n: cn, seg: cs }, deltas };
+  }
+
+  /** {@link ImageReader.#readXorInto} of segment `n` of `start`, on this thread. */
+  static async #readXorChain(start: ImageReader, n: number, seg: SegmentEntry, dst: Uint8Array, depth: number): Promise<void> {
+    const { base, deltas } = await ImageReader.#chainOf(start, n, seg, depth);
+    await base.r.#readSegmentInto(base.n, base.seg, dst, { bytes: undefined });
     // Checksums cover stored bytes only: a base row naming other (intact) bytes, or a delta over the
     // wrong base, decodes without error to wrong bytes. Each level is compared with the hash its row records.
-    r.#checkDecodedHash(cn, cs, dst, 'base of an XOR delta');
+    base.r.#checkDecodedHash(base.n, base.seg, dst, 'base of an XOR delta');
     const delta = new Uint8Array(seg.rawLength);
     const plain: Scratch = { bytes: undefined };
     for (let i = deltas.length - 1; i >= 0; i--) {
@@ -526,10 +546,40 @@ export class ImageReader {
     }
   }
 
+  /**
+   * Segment `n` (an XOR delta, or a reference to one) decoded on a pool
+   * thread: its chain is resolved here, the stored bytes of every level
+   * read, and one thread decodes the base, applies each delta and compares
+   * each level's hash — into the run buffer (or `shared`, shared memory).
+   * Several chains run at once on the pool's threads.
+   */
+  async #fillChain(pool: ZstdPool, run: RunBuffer | undefined, offset: number, shared: Uint8Array, n: number, seg: SegmentEntry): Promise<void> {
+    const { base, deltas } = await ImageReader.#chainOf(this, n, seg, 0);
+    const steps = [base, ...deltas.reverse()];
+    // Memory of its own: a message copies the whole buffer under a view (a small Buffer shares Node's pool).
+    const stored = new Uint8Array(steps.reduce((t, x) => t + x.seg.storedLength, 0));
+    let at = 0;
+    for (const x of steps) {
+      stored.set(await x.r.#source.read(x.seg.offset, x.seg.storedLength), at);
+      at += x.seg.storedLength;
+    }
+    const levels = steps.map((x) => ({ length: x.seg.storedLength, crc: x.seg.crc, codec: x.seg.codec, hash: x.seg.hash, open: x.r.#openOf(x.n, x.seg) }));
+    const failed = await pool.fillChain(run, offset, shared, seg.rawLength, stored, levels, this.#limits.maxSegmentBytes);
+    if (failed === undefined) return;
+    const x = steps[failed.level]!;
+    if (failed.fail !== undefined) throw x.r.#segmentError(x.n, x.seg, failed.fail);
+    throw x.r.#hashError(x.n, failed.level === 0 ? 'base of an XOR delta' : 'XOR delta');
+  }
+
   /** Decoded segment `n` of this image (`what`, for the message) against the xxh3-64 its row records, when it records one. */
   #checkDecodedHash(n: number, seg: SegmentEntry, raw: Uint8Array, what: string): void {
     if (seg.hash === undefined || segmentHash(raw) === seg.hash) return;
-    throw new CkptError(
+    throw this.#hashError(n, what);
+  }
+
+  /** The error for segment `n` of this image decoding to bytes its recorded hash refuses. */
+  #hashError(n: number, what: string): CkptError {
+    return new CkptError(
       ErrorCodes.CORRUPT,
       `image ${this.id}: segment ${n} (${what}) decodes to bytes that do not match the hash recorded for it; the image is damaged (its checksums hold, so its index or the base it names is wrong)`,
       { image: this.id, where: `segment ${n}` },
@@ -601,12 +651,6 @@ export class ImageReader {
         if (seg.ref !== undefined) await this.#checkedRef(s, seg);
       }
     }
-  }
-
-  /** Whether a run holds XOR deltas (read on this thread: each needs its base first). */
-  #hasXor(r: SegmentRun): boolean {
-    for (let s = r.first; s < r.first + r.count; s++) if (this.index.segments[s]!.codec === SegmentCodec.XOR_ZSTD) return true;
-    return false;
   }
 
   /**
@@ -696,7 +740,7 @@ export class ImageReader {
     const pool = this.#pool;
     const outs: Uint8Array[] = new Array<Uint8Array>(runs.length);
     await this.#prepareRuns(runs);
-    const pooled = pool === undefined ? [] : runs.map((r, i) => (r.rawLength >= pool.minBytes && !this.#hasXor(r) ? i : -1)).filter((i) => i !== -1);
+    const pooled = pool === undefined ? [] : runs.map((r, i) => (r.rawLength >= pool.minBytes ? i : -1)).filter((i) => i !== -1);
     if (pool !== undefined && pooled.length > 0) await this.#readPooled(pool, runs, pooled, outs, transient);
     const scratch: Scratch = { bytes: undefined };
     for (let i = 0; i < runs.length; i++) {
@@ -765,10 +809,13 @@ export class ImageReader {
         const offset = c.pos;
         c.pos += seg.rawLength;
         const buffer = buffers.get(c.i);
+        // An XOR delta (its row, or the holder's row it repeats): its whole chain on one thread.
         const job =
-          buffer === undefined
-            ? this.#fillShared(pool, intoShared!.subarray(offset, offset + seg.rawLength), s, seg, slot.input)
-            : this.#fillSegment(pool, buffer, offset, s, seg, slot.input, slot.output);
+          seg.codec === SegmentCodec.XOR_ZSTD
+            ? this.#fillChain(pool, buffer, offset, buffer === undefined ? intoShared!.subarray(offset, offset + seg.rawLength) : slot.output, s, seg)
+            : buffer === undefined
+              ? this.#fillShared(pool, intoShared!.subarray(offset, offset + seg.rawLength), s, seg, slot.input)
+              : this.#fillSegment(pool, buffer, offset, s, seg, slot.input, slot.output);
         tasks.push(job.catch((err: unknown) => fail(s, err)).finally(() => slot.release()));
       }
       await Promise.all(tasks);

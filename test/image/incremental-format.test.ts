@@ -6,7 +6,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { CkptError, ErrorCodes } from '../../src/errors.js';
 import type { RestoreResult } from '../../src/info.js';
 import { MAX_XOR_CHAIN, RequiredFlag, SegmentCodec, TRAILER_SIZE } from '../../src/image/constants.js';
@@ -16,6 +16,7 @@ import { SegmentFlag } from '../../src/image/index-model.js';
 import { decodeIndexV3, encodeIndexV3, type ImageIndexV3 } from '../../src/image/index-v3.js';
 import { attachHolderSource, openStoreImage } from '../../src/image/open-store.js';
 import { ImageReader } from '../../src/image/reader.js';
+import type { ZstdPool } from '../../src/image/pool.js';
 import { FsStore } from '../../src/store/fs-store.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { openImageFile } from '../../src/store/open-image-file.js';
@@ -186,6 +187,19 @@ describe('format 3 XOR deltas', () => {
 });
 
 describe('XOR deltas decode to the bytes their rows record', () => {
+  /** Reads through a pool of 2 threads (minimum 0 bytes: every run), or on this thread. */
+  let pool: ZstdPool | undefined;
+  afterAll(async () => {
+    await pool?.close();
+  });
+  async function pooled(r: ImageReader): Promise<ImageReader> {
+    const { ZstdPool } = await import('../../src/image/pool.js');
+    const { useReaderPool } = await import('../../src/image/reader.js');
+    pool ??= new ZstdPool(2, 0);
+    useReaderPool(r, pool);
+    return r;
+  }
+
   /** a (full) and b (every blob segment an XOR delta over a's) in an FsStore; `n`: a delta row of b of 4 KiB. */
   async function xorPair(): Promise<{ dir: string; store: FsStore; a: string; b: string; n: number; g: Float64Array }> {
     const dir = await mkdtemp(join(tmpdir(), 'ckpt-incr-'));
@@ -230,6 +244,13 @@ describe('XOR deltas decode to the bytes their rows record', () => {
     expect((await failure(r.readProvider('grid'))).code).toBe(ErrorCodes.CORRUPT);
     expect((await r.verify()).ok).toBe(false);
     await r.close();
+    // The same on the pool's threads (the chain decoded there, each level's hash compared there).
+    const rp = await pooled(await openStoreImage(store, b));
+    const ep = await failure(rp.readProvider('grid'));
+    await rp.close();
+    expect(ep.code).toBe(ErrorCodes.CORRUPT);
+    expect(ep.image).toBe(a);
+    expect(ep.message).toMatch(new RegExp(`image ${a}: segment ${k} \\(base of an XOR delta\\) .*do not match the hash recorded for it`));
   });
 
   it('a delta whose row names the wrong base segment is CORRUPT naming the delta’s image; restore falls back past it', async () => {
@@ -246,6 +267,12 @@ describe('XOR deltas decode to the bytes their rows record', () => {
     expect(e.code).toBe(ErrorCodes.CORRUPT);
     expect(e.image).toBe(b);
     expect(e.message).toMatch(new RegExp(`image ${b}: segment ${n} .*do not match the hash recorded for it`));
+    const rp = await pooled(await openStoreImage(store, b));
+    const ep = await failure(rp.readProvider('grid'));
+    await rp.close();
+    expect(ep.code).toBe(ErrorCodes.CORRUPT);
+    expect(ep.image).toBe(b);
+    expect(ep.message).toMatch(new RegExp(`image ${b}: segment ${n} \\(XOR delta\\) .*do not match the hash recorded for it`));
     const { Checkpointer } = await import('../../src/checkpointer.js');
     const ckpt = new Checkpointer({ store, readOnly: true });
     let got: unknown;
@@ -636,7 +663,7 @@ describe('XOR primitives', () => {
 });
 
 describe('incremental images through the worker pool', () => {
-  it('by-reference runs are read by the pool from the holder, XOR runs on the calling thread; same states as without', async () => {
+  it('by-reference runs are read by the pool from the holder, XOR chains on the pool threads too; same states as without', async () => {
     const { ZstdPool } = await import('../../src/image/pool.js');
     const { useReaderPool } = await import('../../src/image/reader.js');
     const pool = new ZstdPool(2, 0);
@@ -706,5 +733,63 @@ describe('writeImage and incremental plans', () => {
     expect(reader.manifest.uuid).toMatch(/^[0-9a-f]{32}$/);
     expect(reader.index.segments.every((s) => s.hash !== undefined)).toBe(true);
     await reader.close();
+  });
+});
+
+describe('XOR chains on the pool threads', () => {
+  it(`a chain of ${MAX_XOR_CHAIN} deltas decodes on a thread to the calling thread's bytes; a longer one and a damaged delta are CORRUPT naming the right image`, async () => {
+    const { ZstdPool } = await import('../../src/image/pool.js');
+    const { useReaderPool } = await import('../../src/image/reader.js');
+    const pool = new ZstdPool(2, 0);
+    const chains = vi.spyOn(pool, 'fillChain');
+    try {
+      const store = new MemoryStore();
+      const f = field(6);
+      let prev = await writeChainImage(store, state(f, 0));
+      const states: Float64Array[] = [f];
+      const ids = [prev.id];
+      for (let k = 1; k <= MAX_XOR_CHAIN + 1; k++) {
+        const g = Float64Array.from(states[k - 1]!);
+        for (let i = k; i < g.length; i += 61) g[i] = k; // every blob segment changes every time
+        prev = await writeChainImage(store, state(g, k), { parent: prev.id, delta: 'xor' });
+        states.push(g);
+        ids.push(prev.id);
+      }
+      const r = await openStoreImage(store, ids[MAX_XOR_CHAIN]!);
+      useReaderPool(r, pool);
+      expect(await r.readProvider('grid')).toEqual({ step: MAX_XOR_CHAIN, f: states[MAX_XOR_CHAIN] });
+      const deltas = r.index.segments.filter((s) => s.codec === SegmentCodec.XOR_ZSTD).length;
+      expect(deltas).toBeGreaterThan(1);
+      expect(chains.mock.calls.length).toBeGreaterThanOrEqual(deltas);
+      await r.close();
+      const deeper = await openStoreImage(store, ids[MAX_XOR_CHAIN + 1]!);
+      useReaderPool(deeper, pool);
+      expect((await failure(deeper.readProvider('grid'))).message).toMatch(/base chain is deeper than 8/);
+      await deeper.close();
+      // One byte of a delta in the middle of the chain: its image is named, on the thread as on this one.
+      const mid = ids[4]!;
+      const bytes = await storedBytes(store, mid);
+      const rm = await openStoreImage(store, mid);
+      const row = rm.index.segments.find((s) => s.codec === SegmentCodec.XOR_ZSTD)!;
+      await rm.close();
+      bytes[row.offset + (row.storedLength >> 1)]! ^= 0x21;
+      const damaged = new MemoryStore();
+      const lock = await damaged.acquireWriter();
+      for (const id of ids.slice(0, MAX_XOR_CHAIN + 1)) {
+        const sink = await damaged.create(lock);
+        await sink.write(id === mid ? bytes : await storedBytes(store, id));
+        await sink.commit();
+      }
+      await lock.release();
+      const top = await openStoreImage(damaged, ids[MAX_XOR_CHAIN]!);
+      useReaderPool(top, pool);
+      const e = await failure(top.readProvider('grid'));
+      await top.close();
+      expect(e.code).toBe(ErrorCodes.CORRUPT);
+      expect(e.image).toBe(mid);
+    } finally {
+      chains.mockRestore();
+      await pool.close();
+    }
   });
 });
