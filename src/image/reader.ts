@@ -639,7 +639,7 @@ export class ImageReader {
 
   /** Where segment `seg`'s stored bytes are: this image, or (by reference) its holder, which must be open already. */
   #sourceFor(seg: SegmentEntry): ImageSource {
-    return seg.ref === undefined ? this.#source : this.#owner(-1, seg).reader.#source;
+    return seg.ref === undefined ? this.#source : this.#openHolder(seg.ref.image).#source;
   }
 
   /** Open and check the holders of every by-reference segment of `runs` before they are read. */
@@ -660,10 +660,14 @@ export class ImageReader {
    * bound to that index.
    */
   #owner(n: number, seg: SegmentEntry): { readonly reader: ImageReader; readonly index: number } {
-    if (seg.ref === undefined) return { reader: this, index: n };
-    const holder = this.#holderReaders.get(seg.ref.image);
-    if (holder === undefined) throw new CkptError(ErrorCodes.INTERNAL, `image ${this.id}: holder ${seg.ref.image} read before it was opened`, { image: this.id });
-    return { reader: holder, index: seg.ref.segment };
+    return seg.ref === undefined ? { reader: this, index: n } : { reader: this.#openHolder(seg.ref.image), index: seg.ref.segment };
+  }
+
+  /** Holder `i` (position in `index.refs`), which must be open already. */
+  #openHolder(i: number): ImageReader {
+    const holder = this.#holderReaders.get(i);
+    if (holder === undefined) throw new CkptError(ErrorCodes.INTERNAL, `image ${this.id}: holder ${i} read before it was opened`, { image: this.id });
+    return holder;
   }
 
   /** How segment `n` is opened on this thread (its owner's key and index; plaintext into `memory`): undefined unless the image is encrypted. */
