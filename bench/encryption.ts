@@ -44,6 +44,21 @@ const variants: { name: string; options: Partial<CheckpointerOptions> }[] = [
   { name: 'encrypted', options: { encryption: { keys: { k1: key }, current: 'k1' } } },
 ];
 
+/** Time restore() of the newest image of `dir` into a fresh read-only Checkpointer. */
+async function restoreMs(dir: string, options: Partial<CheckpointerOptions>): Promise<number> {
+  const r = new Checkpointer({ store: dir, readOnly: true, ...options });
+  let back: unknown;
+  r.register({ id: 'sim', snapshot: () => back, restore: (s) => void (back = s) });
+  collect();
+  await settle();
+  const t = performance.now();
+  await r.restore();
+  const ms = performance.now() - t;
+  await r.close();
+  back = undefined;
+  return ms;
+}
+
 async function once(options: Partial<CheckpointerOptions>): Promise<{ checkpoint: number; restore: number; bytes: number }> {
   const dir = await mkdtemp(join(values.dir ?? tmpdir(), 'ckpt-bench-enc-'));
   try {
@@ -51,21 +66,11 @@ async function once(options: Partial<CheckpointerOptions>): Promise<{ checkpoint
     w.register({ id: 'sim', snapshot: () => state, restore: () => undefined });
     collect();
     await settle();
-    let t = performance.now();
+    const t = performance.now();
     const info = await w.checkpoint();
     const checkpoint = performance.now() - t;
     await w.close();
-    const r = new Checkpointer({ store: dir, readOnly: true, ...options });
-    let back: unknown;
-    r.register({ id: 'sim', snapshot: () => back, restore: (s) => void (back = s) });
-    collect();
-    await settle();
-    t = performance.now();
-    await r.restore();
-    const restore = performance.now() - t;
-    await r.close();
-    back = undefined;
-    return { checkpoint, restore, bytes: info.bytes };
+    return { checkpoint, restore: await restoreMs(dir, options), bytes: info.bytes };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -84,22 +89,12 @@ async function onceIncremental(options: Partial<CheckpointerOptions>): Promise<{
     for (let i = 0; i < run; i++) t0[i]! += 0.5;
     collect();
     await settle();
-    let t = performance.now();
+    const t = performance.now();
     const info = await w.checkpoint();
     const checkpoint = performance.now() - t;
     await w.close();
     if (info.kind !== 'incremental') throw new Error(`expected an incremental image, got ${info.kind}`);
-    const r = new Checkpointer({ store: dir, readOnly: true, ...options });
-    let back: unknown;
-    r.register({ id: 'sim', snapshot: () => back, restore: (s) => void (back = s) });
-    collect();
-    await settle();
-    t = performance.now();
-    await r.restore();
-    const restore = performance.now() - t;
-    await r.close();
-    back = undefined;
-    return { checkpoint, restore, written: info.bytesWritten };
+    return { checkpoint, restore: await restoreMs(dir, options), written: info.bytesWritten };
   } finally {
     t0.set(saved);
     await rm(dir, { recursive: true, force: true });

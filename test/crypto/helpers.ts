@@ -55,6 +55,11 @@ export function encryptedImage(
 export async function readWith(bytes: Uint8Array, keys: KeySource | undefined, id = 'mem', pool?: ZstdPool): Promise<Map<string, unknown>> {
   const reader = await ImageReader.open(memorySource(bytes, id), keys === undefined ? {} : { keys });
   useReaderPool(reader, pool);
+  return readAllProviders(reader);
+}
+
+/** Every provider of an open reader, read in index order; the reader is closed after. */
+export async function readAllProviders(reader: ImageReader): Promise<Map<string, unknown>> {
   try {
     const out = new Map<string, unknown>();
     for (const p of reader.providers) out.set(p.id, await reader.readProvider(p.id));

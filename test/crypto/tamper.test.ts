@@ -28,7 +28,8 @@ import { FsStore } from '../../src/store/fs-store.js';
 import type { ImageSink, ReadStore } from '../../src/store/store.js';
 import { FIXED_MANIFEST, captured, memorySource } from '../helpers/image-bytes.js';
 import { expectCode } from '../helpers/errors.js';
-import { FIXED_DEK, FIXED_UUID, KEY_A, encryptedImage, readWith, resealIndex, ring } from './helpers.js';
+import { FIXED_DEK, FIXED_UUID, KEY_A, encryptedImage, readAllProviders, readWith, resealIndex, ring } from './helpers.js';
+import { bytes } from '../../src/testing/conformance-bytes.js';
 
 const keys = ring({ a: KEY_A }, 'a');
 
@@ -157,19 +158,7 @@ const SEG = 4096;
 const incrDirs: string[] = [];
 
 /** `n` deterministic incompressible bytes (xorshift32 from `seed`): stored raw, 4096 + 16 bytes a segment. */
-function noise(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+const noise = (n: number, seed: number): Uint8Array => bytes(n, seed);
 
 /** The holder's blob (4 segments) and the referrer's: segment 1 changed in 3 bytes (an XOR delta), segment 3 replaced (written in full), 0 and 2 unchanged (referred to). */
 function blobs(): { h: Uint8Array; r: Uint8Array } {
@@ -278,14 +267,7 @@ function inMemory(p: Pair, replaced: ReadonlyMap<string, Uint8Array>): ReadStore
 
 /** Every provider of image `id` read through `store` (holders from it too). */
 async function readThrough(store: ReadStore, id: string, source: KeySource = keys): Promise<Map<string, unknown>> {
-  const reader = await openStoreImage(store, id, { keys: source });
-  try {
-    const out = new Map<string, unknown>();
-    for (const p of reader.providers) out.set(p.id, await reader.readProvider(p.id));
-    return out;
-  } finally {
-    await reader.close();
-  }
+  return readAllProviders(await openStoreImage(store, id, { keys: source }));
 }
 
 /** The code (and image) reading every provider of `id` through `store` fails with; 'ok' when it reads. */

@@ -148,6 +148,27 @@ describe('format 3 by reference', () => {
   });
 });
 
+/**
+ * A full image of field(6), then MAX_XOR_CHAIN + 1 images each an XOR delta
+ * over the one before, `change` applied to a copy of the field each time:
+ * ids[k] holds deltas k deep.
+ */
+async function deltaChain(change: (g: Float64Array, k: number) => void): Promise<{ store: MemoryStore; ids: string[]; states: Float64Array[] }> {
+  const store = new MemoryStore();
+  const f = field(6);
+  let prev = await writeChainImage(store, state(f, 0));
+  const states: Float64Array[] = [f];
+  const ids = [prev.id];
+  for (let k = 1; k <= MAX_XOR_CHAIN + 1; k++) {
+    const g = Float64Array.from(states[k - 1]!);
+    change(g, k);
+    prev = await writeChainImage(store, state(g, k), { parent: prev.id, delta: 'xor' });
+    states.push(g);
+    ids.push(prev.id);
+  }
+  return { store, ids, states };
+}
+
 describe('format 3 XOR deltas', () => {
   it('a changed segment becomes a small XOR delta over the parent’s; reads back exactly', async () => {
     const store = new MemoryStore();
@@ -164,19 +185,8 @@ describe('format 3 XOR deltas', () => {
   });
 
   it(`follows a chain of ${MAX_XOR_CHAIN} deltas and refuses a longer one as CORRUPT`, async () => {
-    const store = new MemoryStore();
-    const f = field(6);
-    let prev = await writeChainImage(store, state(f, 0));
-    const states: Float64Array[] = [f];
-    const ids = [prev.id];
-    for (let k = 1; k <= MAX_XOR_CHAIN + 1; k++) {
-      const g = Float64Array.from(states[k - 1]!);
-      g[k * 10] = k; // the same (first) blob segment changes every time
-      prev = await writeChainImage(store, state(g, k), { parent: prev.id, delta: 'xor' });
-      states.push(g);
-      ids.push(prev.id);
-    }
-    // ids[k] holds a delta k deep in its first blob segment.
+    // The same (first) blob segment changes every time: ids[k] holds a delta k deep in it.
+    const { store, ids, states } = await deltaChain((g, k) => void (g[k * 10] = k));
     expect(await readGrid(store, ids[MAX_XOR_CHAIN]!)).toEqual({ step: MAX_XOR_CHAIN, f: states[MAX_XOR_CHAIN] });
     const r = await openStoreImage(store, ids[MAX_XOR_CHAIN + 1]!);
     const e = await failure(r.readProvider('grid'));
@@ -743,18 +753,10 @@ describe('XOR chains on the pool threads', () => {
     const pool = new ZstdPool(2, 0);
     const chains = vi.spyOn(pool, 'fillChain');
     try {
-      const store = new MemoryStore();
-      const f = field(6);
-      let prev = await writeChainImage(store, state(f, 0));
-      const states: Float64Array[] = [f];
-      const ids = [prev.id];
-      for (let k = 1; k <= MAX_XOR_CHAIN + 1; k++) {
-        const g = Float64Array.from(states[k - 1]!);
-        for (let i = k; i < g.length; i += 61) g[i] = k; // every blob segment changes every time
-        prev = await writeChainImage(store, state(g, k), { parent: prev.id, delta: 'xor' });
-        states.push(g);
-        ids.push(prev.id);
-      }
+      // Every blob segment changes every time.
+      const { store, ids, states } = await deltaChain((g, k) => {
+        for (let i = k; i < g.length; i += 61) g[i] = k;
+      });
       const r = await openStoreImage(store, ids[MAX_XOR_CHAIN]!);
       useReaderPool(r, pool);
       expect(await r.readProvider('grid')).toEqual({ step: MAX_XOR_CHAIN, f: states[MAX_XOR_CHAIN] });

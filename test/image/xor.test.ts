@@ -4,18 +4,8 @@
 // every alignment of the three views, in place too.
 import { describe, expect, it } from 'vitest';
 import { XOR_KERNEL, xorBytes, xorLoop } from '../../src/image/xor.js';
+import { bytes } from '../../src/testing/conformance-bytes.js';
 
-function noisy(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 const LENGTHS = [0, 1, 15, 16, 17, 63, 64, 65, 4095, 4096, 4097, 4111, 131_071, 131_072, 131_073, 262_160, 300_001];
 
@@ -27,8 +17,8 @@ describe('xorBytes', () => {
   it('equals a byte loop for every length and alignment, and the word loop does too', () => {
     for (const n of LENGTHS) {
       for (const [oa, ob, oo] of [[0, 0, 0], [1, 0, 0], [0, 3, 2], [5, 7, 1]] as const) {
-        const a = noisy(n + 8, n + 1).subarray(oa, oa + n);
-        const b = noisy(n + 8, n + 2).subarray(ob, ob + n);
+        const a = bytes(n + 8, n + 1).subarray(oa, oa + n);
+        const b = bytes(n + 8, n + 2).subarray(ob, ob + n);
         const expected = new Uint8Array(n);
         for (let i = 0; i < n; i++) expected[i] = a[i]! ^ b[i]!;
         const out = new Uint8Array(n + 8).subarray(oo, oo + n);
@@ -43,9 +33,9 @@ describe('xorBytes', () => {
 
   it('in place (out is a): a XOR b, and again gives a back', () => {
     for (const n of [4097, 131_073, 300_001]) {
-      const a = noisy(n, 7);
+      const a = bytes(n, 7);
       const before = Uint8Array.from(a);
-      const b = noisy(n, 9);
+      const b = bytes(n, 9);
       xorBytes(a, b, a);
       for (let i = 0; i < n; i += 997) expect(a[i]).toBe(before[i]! ^ b[i]!);
       xorBytes(a, b, a);
@@ -54,8 +44,8 @@ describe('xorBytes', () => {
   });
 
   it('only the first out.length bytes are read and written (longer a and b)', () => {
-    const a = noisy(10_000, 3);
-    const b = noisy(10_000, 4);
+    const a = bytes(10_000, 3);
+    const b = bytes(10_000, 4);
     const backing = new Uint8Array(8200).fill(0xee);
     const out = backing.subarray(100, 8100);
     xorBytes(a, b, out);
