@@ -50,6 +50,7 @@ import { SegmentCodec, type SegmentCodecId } from './constants.js';
 import { SegmentPipeline, type FrameFailure, type SegmentSeal } from './segment-pipeline.js';
 import { TAG_BYTES } from '../crypto/seal.js';
 import { encodeSegment, segmentHash, type SegmentOutcome, type SegmentTask } from './incremental-plan.js';
+import { xorArena } from './xor.js';
 
 /** How a pool thread opens one segment of an encrypted image (see {@link SegmentSeal}; the memory is the thread's own). */
 export interface SegmentOpen {
@@ -182,6 +183,25 @@ function sealOf(open: SegmentOpen | undefined, stored: number): SegmentSeal | un
   return { key: open.key, uuid: open.uuid, index: open.index, memory: plain };
 }
 
+/**
+ * Decode the chain of a `fillChain` request into `acc` (the base, then each
+ * delta decompressed into `delta` and XORed in); with `checkEach`, compare
+ * every level's hash as it is reached. The failed level, or undefined.
+ */
+function decodeChain(m: Extract<PoolRequest, { op: 'fillChain' }>, acc: Uint8Array, delta: Uint8Array, checkEach: boolean): { level: number; fail?: FrameFailure; hashMismatch?: true } | undefined {
+  let at = 0;
+  for (let k = 0; k < m.levels.length; k++) {
+    const l = m.levels[k]!;
+    const src = m.stored.subarray(at, at + l.length);
+    at += l.length;
+    const seal = sealOf(l.open, l.length);
+    const fail = k === 0 ? pipeline.decode(src, l.codec, l.crc, acc, m.maxRawBytes, seal) : pipeline.decodeXor(src, l.crc, acc, delta, m.maxRawBytes, seal);
+    if (fail !== undefined) return { level: k, fail };
+    if (checkEach && l.hash !== undefined && segmentHash(acc) !== l.hash) return { level: k, hashMismatch: true };
+  }
+  return undefined;
+}
+
 function runOf(key: number): ArrayBuffer {
   const r = runs.get(key);
   if (r === undefined) throw new Error(`no run buffer ${key}`);
@@ -236,17 +256,18 @@ function handle(m: PoolRequest): { reply: PoolReply; transfer?: ArrayBuffer[] } 
       return { reply: { id, outcome: encodeSegment(m.task, pipeline) } };
     case 'fillChain': {
       const target = m.run === undefined ? m.dst! : new Uint8Array(runOf(m.run), m.offset, m.raw);
-      if (chainScratch.length < m.raw) chainScratch = new Uint8Array(m.raw);
-      let at = 0;
-      for (let k = 0; k < m.levels.length; k++) {
-        const l = m.levels[k]!;
-        const src = m.stored.subarray(at, at + l.length);
-        at += l.length;
-        const seal = sealOf(l.open, l.length);
-        const fail = k === 0 ? pipeline.decode(src, l.codec, l.crc, target, m.maxRawBytes, seal) : pipeline.decodeXor(src, l.crc, target, chainScratch.subarray(0, m.raw), m.maxRawBytes, seal);
-        if (fail !== undefined) return { reply: { id, fail, level: k } };
-        if (l.hash !== undefined && segmentHash(target) !== l.hash) return { reply: { id, level: k, hashMismatch: true } };
-      }
+      // The segment accumulates in the XOR kernel's own memory (no copy per level), else in place.
+      const arena = xorArena(m.raw);
+      const acc = arena?.acc ?? target;
+      if (arena === undefined && chainScratch.length < m.raw) chainScratch = new Uint8Array(m.raw);
+      const delta = arena?.delta ?? chainScratch.subarray(0, m.raw);
+      // Only the result's hash is compared; when it differs, the chain is decoded again level by
+      // level to name the level whose bytes are wrong (a damaged chain is the rare case).
+      let failed = decodeChain(m, acc, delta, false);
+      const last = m.levels[m.levels.length - 1]!;
+      if (failed === undefined && last.hash !== undefined && segmentHash(acc) !== last.hash) failed = decodeChain(m, acc, delta, true) ?? { level: m.levels.length - 1, hashMismatch: true };
+      if (failed !== undefined) return { reply: { id, ...failed } };
+      if (acc !== target) target.set(acc);
       return { reply: { id } };
     }
     case 'prefault': {

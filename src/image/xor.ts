@@ -46,10 +46,21 @@ const CHUNK = 128 * 1024;
 /** Below this many bytes the loop is as fast (no copies). */
 const MIN_KERNEL_BYTES = 4096;
 
+/** The module's memory (grows; a grown memory has a new buffer). */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+
 interface Kernel {
-  readonly memory: Uint8Array;
+  readonly memory: WasmMemory;
+  /** A view of all of `memory` (renewed when it grew). */
+  view: Uint8Array;
   readonly xor: (dst: number, a: number, b: number, n: number) => void;
 }
+
+/** 64 KiB: the unit WebAssembly memory grows by. */
+const PAGE = 65536;
 
 /** The part of the WebAssembly API used here (this project's TypeScript libs do not declare it). */
 interface WasmApi {
@@ -63,10 +74,10 @@ const kernel: Kernel | undefined = (() => {
   if (wasm === undefined) return undefined;
   try {
     const instance = new wasm.Instance(new wasm.Module(Buffer.from(XOR_WASM, 'base64')));
-    const memory = instance.exports['memory'] as { readonly buffer: ArrayBuffer; grow(pages: number): number };
-    // Room for two chunks (64 KiB pages); never grown again, so the view stays valid.
-    memory.grow(Math.ceil((2 * CHUNK) / 65536) - memory.buffer.byteLength / 65536);
-    return { memory: new Uint8Array(memory.buffer), xor: instance.exports['xor'] as Kernel['xor'] };
+    const memory = instance.exports['memory'] as WasmMemory;
+    // Room for two chunks; an arena (xorArena) may follow them.
+    memory.grow(Math.ceil((2 * CHUNK) / PAGE) - memory.buffer.byteLength / PAGE);
+    return { memory, view: new Uint8Array(memory.buffer), xor: instance.exports['xor'] as Kernel['xor'] };
   } catch {
     return undefined;
   }
@@ -101,7 +112,13 @@ export function xorBytes(a: Uint8Array, b: Uint8Array, out: Uint8Array): void {
     xorLoop(a, b, out);
     return;
   }
-  const mem = kernel.memory;
+  const buffer = kernel.memory.buffer;
+  if (a.buffer === buffer && b.buffer === buffer && out.buffer === buffer) {
+    // All three in the module's memory (an arena): no copies.
+    kernel.xor(out.byteOffset, a.byteOffset, b.byteOffset, n);
+    return;
+  }
+  const mem = memoryView(kernel);
   for (let at = 0; at < n; at += CHUNK) {
     const len = Math.min(CHUNK, n - at);
     mem.set(a.subarray(at, at + len), 0);
@@ -109,4 +126,28 @@ export function xorBytes(a: Uint8Array, b: Uint8Array, out: Uint8Array): void {
     kernel.xor(0, 0, CHUNK, len);
     out.set(mem.subarray(0, len), at);
   }
+}
+
+/** A view of the kernel's whole memory, renewed after it grew. */
+function memoryView(k: Kernel): Uint8Array {
+  if (k.view.buffer !== k.memory.buffer) k.view = new Uint8Array(k.memory.buffer);
+  return k.view;
+}
+
+/**
+ * Two ranges of `n` bytes each in the kernel's own memory, for work that
+ * XORs the same bytes again and again (decoding an XOR-delta chain: the
+ * segment accumulates in `acc`, each delta is decompressed into `delta`,
+ * and {@link xorBytes} of the two runs without a copy). Valid until the
+ * next call on this thread (the memory may grow and move); undefined
+ * without the kernel.
+ */
+export function xorArena(n: number): { readonly acc: Uint8Array; readonly delta: Uint8Array } | undefined {
+  if (kernel === undefined) return undefined;
+  const start = 2 * CHUNK;
+  const need = Math.ceil((start + 2 * n) / PAGE);
+  const have = kernel.memory.buffer.byteLength / PAGE;
+  if (need > have) kernel.memory.grow(need - have);
+  const mem = memoryView(kernel);
+  return { acc: mem.subarray(start, start + n), delta: mem.subarray(start + n, start + 2 * n) };
 }

@@ -54,3 +54,24 @@ describe('xorBytes', () => {
     for (let i = 0; i < out.length; i++) expect(out[i]).toBe(a[i]! ^ b[i]!);
   });
 });
+
+describe('xorArena', () => {
+  it('gives two ranges in the kernel memory that xorBytes XORs in place without copies, the same bytes as the loop; a larger arena grows the memory', async () => {
+    const { xorArena } = await import('../../src/image/xor.js');
+    for (const n of [4096, 100_003, 5 * 1024 * 1024 + 7]) {
+      const arena = xorArena(n)!;
+      expect(arena.acc.length).toBe(n);
+      expect(arena.delta.length).toBe(n);
+      expect(arena.acc.buffer).toBe(arena.delta.buffer);
+      const a = bytes(n, 11);
+      const b = bytes(n, 12);
+      arena.acc.set(a);
+      arena.delta.set(b);
+      xorBytes(arena.acc, arena.delta, arena.acc);
+      const expected = new Uint8Array(n);
+      xorLoop(a, b, expected);
+      expect(Buffer.from(arena.acc).equals(Buffer.from(expected)), `n ${n}`).toBe(true);
+      expect(Buffer.from(arena.delta).equals(Buffer.from(b))).toBe(true);
+    }
+  });
+});
