@@ -38,9 +38,13 @@ export async function readKeyFile(path: string, what = '--key-file'): Promise<Bu
   throw usageError(`${what} ${path} is not a key: it must hold 32 bytes, or 64 hex digits (make one with: head -c 32 /dev/urandom > k.bin)`);
 }
 
+/** The key file `options` (`--key-file`) or the environment (`CKPT_KEY_FILE`) name, read; undefined when none is named. */
+export async function cliKeyFile(options: KeyOptions, env: Readonly<Record<string, string | undefined>>): Promise<Buffer | undefined> {
+  const file = options.keyFile ?? env['CKPT_KEY_FILE'];
+  return file === undefined || file === '' ? undefined : readKeyFile(file, options.keyFile !== undefined ? '--key-file' : 'CKPT_KEY_FILE');
+}
+
 /** The keys `options` and the environment give, or undefined. */
 export async function cliKeys(options: KeyOptions, env: Readonly<Record<string, string | undefined>>): Promise<KeySource | undefined> {
-  const file = options.keyFile ?? env['CKPT_KEY_FILE'];
-  const key = file === undefined || file === '' ? undefined : await readKeyFile(file, options.keyFile !== undefined ? '--key-file' : 'CKPT_KEY_FILE');
-  return cliKeySource({ key, passphrase: env['CKPT_PASSPHRASE'], allowPlaintext: true });
+  return cliKeySource({ key: await cliKeyFile(options, env), passphrase: env['CKPT_PASSPHRASE'], allowPlaintext: true });
 }

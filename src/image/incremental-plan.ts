@@ -27,6 +27,7 @@ import { MAX_XOR_CHAIN, SegmentCodec, type SegmentCodecId } from './constants.js
 import { MAX_REFS } from './index-v3.js';
 import { SegmentFlag, type ImageIndex, type ImageRef, type ProviderEntry, type SegmentEntry, type SegmentRef } from './index-model.js';
 import { sealSegment, type SegmentPipeline } from './segment-pipeline.js';
+import type { SegmentOpen } from './pool-worker.js';
 import { SegmentCompressor } from './zstd.js';
 import { xorBytes } from './xor.js';
 
@@ -64,7 +65,7 @@ export interface SegmentTask {
    * (its key, image uuid and index, as `image/pool-worker`'s `SegmentOpen`):
    * the outcome is then `sealed`, `n` bytes of `dst`.
    */
-  readonly open?: { readonly key: Uint8Array; readonly uuid: Uint8Array; readonly index: number } | undefined;
+  readonly open?: SegmentOpen | undefined;
 }
 
 /** What {@link encodeSegment} did. */

@@ -391,8 +391,9 @@ export class ZstdPool {
    * Decode an XOR-delta chain (`levels`, base first, their stored bytes
    * back to back in `stored`) into `raw` bytes at `offset` of `runBuffer`:
    * on its owner, or — when the owner is busy — on another thread into
-   * `scratch` (shared memory, at least `raw` bytes), then copied in by the
-   * owner. Resolves with the failed level and check, or undefined.
+   * `into` (shared memory, at least `raw` bytes), then copied in by the
+   * owner; without a run buffer, into `into` itself. Resolves with the
+   * failed level and check, or undefined.
    */
   async fillChain(
     runBuffer: RunBuffer | undefined,

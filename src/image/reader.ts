@@ -550,7 +550,8 @@ export class ImageReader {
    * Segment `n` (an XOR delta, or a reference to one) decoded on a pool
    * thread: its chain is resolved here, the stored bytes of every level
    * read, and one thread decodes the base, applies each delta and compares
-   * each level's hash — into the run buffer (or `shared`, shared memory).
+   * the result's hash (level by level only to name a wrong level) — into the
+   * run buffer (or `shared`, shared memory).
    * Several chains run at once on the pool's threads.
    */
   async #fillChain(pool: ZstdPool, run: RunBuffer | undefined, offset: number, shared: Uint8Array, n: number, seg: SegmentEntry): Promise<void> {

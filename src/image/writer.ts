@@ -87,9 +87,9 @@ export interface WriteSettings {
    * Write an encrypted image (format 4; format 5 with `incremental`): a
    * fresh data key wrapped by this source, every segment and the index
    * sealed with AES-256-GCM. Segments are compressed and sealed in the pool
-   * threads when the image is written through the pool, else on the calling
-   * thread (the changed segments of an incremental image are sealed on the
-   * calling thread). An encrypted image refers only to encrypted images and
+   * threads when the image is written through the pool (with the compare and
+   * XOR of an incremental image's segments), else on the calling thread. An
+   * encrypted image refers only to encrypted images and
    * a plaintext one only to plaintext ones (`CKPT_ERR_INVALID_ARGUMENT`).
    */
   readonly encryption?: KeySource;

@@ -13,7 +13,7 @@ import { compactImageWith } from '../../retention/compact.js';
 import { cliKeySource } from '../../crypto/keys.js';
 import { readPublicInfo } from '../../image/reader.js';
 import { isCkptError, ErrorCodes } from '../../errors.js';
-import { readKeyFile, addKeyOptions, type KeyOptions } from '../keys.js';
+import { addKeyOptions, cliKeyFile, type KeyOptions } from '../keys.js';
 import type { KeySource } from '../../crypto/keys.js';
 import type { Store } from '../../store/store.js';
 import { addCommonOptions, examples, nonNegativeInt, type CommandContext } from '../command.js';
@@ -90,8 +90,7 @@ async function runCompact(dir: string, id: string | undefined, options: CompactC
  * block); a passphrase does both by itself. Undefined when none is given.
  */
 async function compactKeys(store: Store, id: string | undefined, options: KeyOptions, env: Readonly<Record<string, string | undefined>>): Promise<KeySource | undefined> {
-  const file = options.keyFile ?? env['CKPT_KEY_FILE'];
-  const key = file === undefined || file === '' ? undefined : await readKeyFile(file, options.keyFile !== undefined ? '--key-file' : 'CKPT_KEY_FILE');
+  const key = await cliKeyFile(options, env);
   let writeKeyId: string | undefined;
   const target = id ?? (await store.list())[0]?.id;
   if (key !== undefined && target !== undefined) {
